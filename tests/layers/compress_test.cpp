@@ -1,0 +1,278 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "layers/compress.h"
+
+using layers::Compression;
+
+namespace {
+
+std::vector<std::byte> sample_bytes(size_t n, uint32_t seed) {
+  // Half compressible text, half noise, so both codecs do real work.
+  std::mt19937 rng(seed);
+  std::vector<std::byte> out(n);
+  for (size_t i = 0; i < n; ++i)
+    out[i] = (i / 4096) % 2 ? std::byte(rng() & 0xff) : std::byte("hoist layer "[i % 12]);
+  return out;
+}
+
+struct Encoded {
+  layers::LayerDigests digests;
+  std::vector<std::byte> bytes;
+};
+
+// Writes `input` in uneven chunks, as a tar writer would.
+Encoded encode(Compression c, std::span<const std::byte> input, int threads = 0) {
+  Encoded e{.digests = {.diff_id = layers::Digest::of(""), .digest = layers::Digest::of("")}};
+  auto enc = layers::LayerEncoder::create(
+      c,
+      [&](std::span<const std::byte> b) -> layers::Result<void> {
+        e.bytes.insert(e.bytes.end(), b.begin(), b.end());
+        return {};
+      },
+      threads);
+  REQUIRE(enc);
+  size_t pos = 0, step = 1;
+  while (pos < input.size()) {
+    size_t n = std::min(step, input.size() - pos);
+    REQUIRE(enc->write(input.subspan(pos, n)));
+    pos += n;
+    step = step * 7 + 3;
+  }
+  auto d = enc->finish();
+  REQUIRE(d);
+  e.digests = *d;
+  return e;
+}
+
+layers::Result<std::vector<std::byte>> decode(std::span<const std::byte> input, size_t chunk) {
+  std::vector<std::byte> out;
+  auto dec = layers::LayerDecoder::create([&](std::span<const std::byte> b) -> layers::Result<void> {
+    out.insert(out.end(), b.begin(), b.end());
+    return {};
+  });
+  if (!dec) return dec.error();
+  for (size_t pos = 0; pos < input.size(); pos += chunk)
+    if (auto r = dec->write(input.subspan(pos, std::min(chunk, input.size() - pos))); !r)
+      return std::move(r).error();
+  if (auto r = dec->finish(); !r) return std::move(r).error();
+  return out;
+}
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("hoist-compress-" + std::to_string(::getpid()) + "-" + name))
+      .string();
+}
+
+void write_file(const std::string& path, std::span<const std::byte> bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+std::vector<std::byte> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> chars((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> out(chars.size());
+  std::memcpy(out.data(), chars.data(), chars.size());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("compress: names and media types", "[layers][compress]") {
+  auto [name, c, media_type] = GENERATE(table<std::string, Compression, std::string>({
+      {"none", Compression::None, "application/vnd.oci.image.layer.v1.tar"},
+      {"gzip", Compression::Gzip, "application/vnd.oci.image.layer.v1.tar+gzip"},
+      {"zstd", Compression::Zstd, "application/vnd.oci.image.layer.v1.tar+zstd"},
+  }));
+  CAPTURE(name);
+  auto parsed = layers::parse_compression(name);
+  REQUIRE(parsed);
+  CHECK(*parsed == c);
+  CHECK(layers::compression_name(c) == name);
+  CHECK(layers::oci_layer_media_type(c) == media_type);
+  auto back = layers::compression_of_media_type(media_type);
+  REQUIRE(back);
+  CHECK(*back == c);
+}
+
+TEST_CASE("compress: unknown names and media types are refused", "[layers][compress]") {
+  auto bad = layers::parse_compression("xz");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().kind() == layers::ErrorKind::InvalidInput);
+  CHECK(bad.error().message().find("\"xz\"") != std::string::npos);
+  CHECK(*layers::compression_of_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip") ==
+        Compression::Gzip);
+  CHECK(layers::compression_of_media_type("application/vnd.oci.image.config.v1+json")
+            .error()
+            .kind() == layers::ErrorKind::NotFound);
+  CHECK_FALSE(layers::LayerEncoder::create(Compression::Zstd, nullptr, -1));
+}
+
+TEST_CASE("compress: encode then decode gives the input back, with both digests",
+          "[layers][compress]") {
+  auto [c, size] = GENERATE(table<Compression, size_t>({
+      {Compression::None, 0},
+      {Compression::None, 300000},
+      {Compression::Gzip, 0},
+      {Compression::Gzip, 1},
+      {Compression::Gzip, 1000000},
+      {Compression::Zstd, 0},
+      {Compression::Zstd, 1000000},
+  }));
+  CAPTURE(layers::compression_name(c), size);
+  auto input = sample_bytes(size, 42);
+  auto e = encode(c, input);
+  CHECK(e.digests.diff_id == layers::Digest::of(input));
+  CHECK(e.digests.uncompressed_size == input.size());
+  CHECK(e.digests.digest == layers::Digest::of(e.bytes));
+  CHECK(e.digests.size == e.bytes.size());
+  if (c == Compression::None) CHECK(e.bytes == input);
+  if (c != Compression::None) CHECK(layers::detect_compression(e.bytes) == c);
+
+  for (size_t chunk : {size_t(1), size_t(5), size_t(65536)}) {
+    if (chunk == 1 && e.bytes.size() > 100000) continue;
+    CAPTURE(chunk);
+    auto back = decode(e.bytes, chunk);
+    REQUIRE(back);
+    CHECK(*back == input);
+  }
+}
+
+TEST_CASE("compress: the real gzip and zstd tools read what we write", "[layers][compress]") {
+  auto [c, tool] = GENERATE(table<Compression, std::string>({
+      {Compression::Gzip, "gzip"},
+      {Compression::Zstd, "zstd"},
+  }));
+  CAPTURE(tool);
+  auto input = sample_bytes(700000, 7);
+  auto e = encode(c, input, 2);
+  std::string packed = temp_path("packed"), plain = temp_path("plain");
+  write_file(packed, e.bytes);
+  std::string cmd = tool + " -dc < " + packed + " > " + plain;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  CHECK(read_file(plain) == input);
+  std::remove(packed.c_str());
+  std::remove(plain.c_str());
+}
+
+TEST_CASE("compress: output is deterministic", "[layers][compress]") {
+  auto input = sample_bytes(400000, 3);
+  SECTION("gzip header has no name, no mtime, OS 255") {
+    auto a = encode(Compression::Gzip, input);
+    auto b = encode(Compression::Gzip, input);
+    CHECK(a.digests.digest == b.digests.digest);
+    REQUIRE(a.bytes.size() > 10);
+    CHECK(a.bytes[3] == std::byte{0});  // FLG: no FNAME, FCOMMENT, FEXTRA, FHCRC
+    for (int i = 4; i < 8; ++i) CHECK(a.bytes[i] == std::byte{0});  // MTIME
+    CHECK(a.bytes[9] == std::byte{255});                            // OS
+  }
+  SECTION("zstd gives the same bytes for any number of threads") {
+    auto one = encode(Compression::Zstd, input, 1);
+    auto two = encode(Compression::Zstd, input, 2);
+    auto autoo = encode(Compression::Zstd, input, 0);
+    CHECK(one.digests.digest == two.digests.digest);
+    CHECK(one.digests.digest == autoo.digests.digest);
+    CHECK(one.digests.diff_id == two.digests.diff_id);
+  }
+}
+
+TEST_CASE("compress: the decoder refuses damaged, truncated and unsupported input",
+          "[layers][compress]") {
+  auto input = sample_bytes(200000, 9);
+  auto gz = encode(Compression::Gzip, input).bytes;
+  auto zst = encode(Compression::Zstd, input).bytes;
+
+  auto truncated_gz = std::vector<std::byte>(gz.begin(), gz.begin() + gz.size() / 2);
+  auto truncated_zst = std::vector<std::byte>(zst.begin(), zst.begin() + zst.size() / 2);
+  auto trailing_garbage = gz;
+  for (char ch : std::string("garbage!")) trailing_garbage.push_back(std::byte(ch));
+  auto flipped = gz;
+  flipped[gz.size() / 2] ^= std::byte{0x55};
+  flipped[gz.size() / 2 + 1] ^= std::byte{0x55};
+  std::vector<std::byte> xz{std::byte{0xfd}, std::byte{'7'}, std::byte{'z'},
+                            std::byte{'X'},  std::byte{'Z'}, std::byte{0}, std::byte{0}};
+
+  auto [name, bytes, kind] =
+      GENERATE_COPY(table<std::string, std::vector<std::byte>, layers::ErrorKind>({
+          {"truncated gzip", truncated_gz, layers::ErrorKind::Corrupt},
+          {"truncated zstd", truncated_zst, layers::ErrorKind::Corrupt},
+          {"gzip then garbage", trailing_garbage, layers::ErrorKind::Corrupt},
+          {"damaged gzip", flipped, layers::ErrorKind::Corrupt},
+          {"xz", xz, layers::ErrorKind::Unsupported},
+      }));
+  CAPTURE(name);
+  auto r = decode(bytes, 4096);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind() == kind);
+}
+
+TEST_CASE("compress: concatenated gzip members decode to the concatenation",
+          "[layers][compress]") {
+  auto a = sample_bytes(5000, 1), b = sample_bytes(7000, 2);
+  auto both = encode(Compression::Gzip, a).bytes;
+  auto second = encode(Compression::Gzip, b).bytes;
+  both.insert(both.end(), second.begin(), second.end());
+  auto out = decode(both, 999);
+  REQUIRE(out);
+  auto expected = a;
+  expected.insert(expected.end(), b.begin(), b.end());
+  CHECK(*out == expected);
+}
+
+TEST_CASE("compress: short and empty plain input pass through", "[layers][compress]") {
+  for (std::string text : {"", "a", "abcde", "plain tar bytes"}) {
+    CAPTURE(text);
+    auto bytes = std::as_bytes(std::span(text.data(), text.size()));
+    auto out = decode(bytes, 2);
+    REQUIRE(out);
+    CHECK(std::string(reinterpret_cast<const char*>(out->data()), out->size()) == text);
+  }
+}
+
+TEST_CASE("compress: a sink error stops the encoder and comes back", "[layers][compress]") {
+  int calls = 0;
+  auto enc = layers::LayerEncoder::create(Compression::Gzip,
+                                          [&](std::span<const std::byte>) -> layers::Result<void> {
+                                            ++calls;
+                                            return layers::Error(layers::ErrorKind::Io, "disk full");
+                                          });
+  REQUIRE(enc);
+  auto input = sample_bytes(1000000, 5);
+  auto w = enc->write(input);
+  auto f = w ? enc->finish().has_value() : false;
+  CHECK_FALSE(f);
+  if (!w) CHECK(w.error().message() == "disk full");
+  CHECK(calls == 1);
+  CHECK_FALSE(enc->write(input));
+}
+
+TEST_CASE("compress: decompress reads a file descriptor to its end", "[layers][compress]") {
+  auto input = sample_bytes(300000, 11);
+  auto zst = encode(Compression::Zstd, input).bytes;
+  std::string path = temp_path("fd.zst");
+  write_file(path, zst);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  std::vector<std::byte> out;
+  auto c = layers::decompress(fd, [&](std::span<const std::byte> b) -> layers::Result<void> {
+    out.insert(out.end(), b.begin(), b.end());
+    return {};
+  });
+  ::close(fd);
+  std::remove(path.c_str());
+  REQUIRE(c);
+  CHECK(*c == Compression::Zstd);
+  CHECK(out == input);
+}
