@@ -1,0 +1,119 @@
+#pragma once
+// The content-addressed half of the store: ROOT/blobs/sha256/<hex>, as the OCI image
+// layout has it. Every file there is named by the sha256 of its bytes, and nothing else
+// ever appears there:
+//
+//  - A blob is written to a temp file in ROOT/hoist-tmp/ (not under blobs/, so skopeo,
+//    umoci and `hoist fsck` never see half-written data), hashed while written, fsynced,
+//    and renamed to blobs/sha256/<hex> only when its digest is the one expected. The
+//    blobs directory is fsynced after the rename. A crash at any moment leaves at worst a
+//    stray temp file, which `hoist prune` removes (a live writer holds an flock on its
+//    temp file, so prune never takes one that is still being written).
+//  - Blobs are immutable once named. Writing a blob that already exists is a no-op that
+//    returns its digest.
+//
+// Thread-safety: a BlobStore is a path and can be shared; each BlobWriter belongs to one
+// thread. Several processes may write to one store at once.
+//
+// Deleting blobs is `remove()`, used by prune only; writers that must not lose a blob
+// between writing it and tagging an image hold Store::gc_shared_lock() (see store.h).
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layers/digest.h"
+#include "layers/error.h"
+#include "layers/unique_fd.h"
+
+namespace layers {
+
+// Streams one blob into the store. Not copyable; moving transfers the temp file.
+// Destroying a writer that was not committed removes its temp file.
+class BlobWriter {
+ public:
+  BlobWriter(BlobWriter&&) noexcept;
+  BlobWriter& operator=(BlobWriter&&) noexcept;
+  BlobWriter(const BlobWriter&) = delete;
+  BlobWriter& operator=(const BlobWriter&) = delete;
+  ~BlobWriter();
+
+  Result<void> write(std::span<const std::byte> data);
+  Result<void> write(std::string_view data);
+  uint64_t bytes_written() const { return hash_.bytes(); }
+
+  // fsyncs, checks the digest against `expected` (when given), and names the blob. On a
+  // mismatch: Corrupt naming both digests, and the temp file is removed. After commit
+  // (successful or not) the writer is spent; further calls fail.
+  Result<Digest> commit(std::optional<Digest> expected = std::nullopt);
+
+ private:
+  friend class BlobStore;
+  BlobWriter(std::string blobs_dir, std::string tmp_path, UniqueFd fd);
+  void discard();
+
+  std::string blobs_dir_;
+  std::string tmp_path_;
+  UniqueFd fd_;
+  Sha256 hash_;
+};
+
+class BlobStore {
+ public:
+  // Uses (and creates when missing) ROOT/blobs/sha256 and ROOT/hoist-tmp.
+  static Result<BlobStore> open(const std::string& root);
+
+  const std::string& root() const { return root_; }
+  const std::string& blobs_dir() const { return blobs_dir_; }  // ROOT/blobs/sha256
+  const std::string& tmp_dir() const { return tmp_dir_; }      // ROOT/hoist-tmp
+
+  bool has(const Digest& digest) const;
+  std::string path_of(const Digest& digest) const;  // whether or not it exists
+  // NotFound when the blob is missing.
+  Result<UniqueFd> open_read(const Digest& digest) const;
+  Result<uint64_t> size(const Digest& digest) const;
+  // Reads a whole blob of at most `max_bytes` (InvalidInput above that) and checks its
+  // digest (Corrupt on mismatch). For JSON blobs: manifests, configs, indexes.
+  Result<std::string> read_all(const Digest& digest, size_t max_bytes) const;
+
+  Result<Digest> put_bytes(std::string_view data) const;
+  Result<BlobWriter> begin_write() const;
+
+  // Re-hashes a stored blob: Corrupt if its bytes do not match its name.
+  Result<void> verify(const Digest& digest) const;
+  // NotFound when missing.
+  Result<void> remove(const Digest& digest) const;
+
+  struct Listing {
+    std::vector<Digest> blobs;        // well-named files in blobs/sha256
+    std::vector<std::string> strays;  // anything else there (names only)
+  };
+  Result<Listing> list() const;
+
+  // Removes temp files in hoist-tmp/ whose writer is gone (no flock held on them).
+  // Returns how many were removed.
+  Result<size_t> remove_dead_temp_files() const;
+
+ private:
+  BlobStore(std::string root, std::string blobs_dir, std::string tmp_dir)
+      : root_(std::move(root)), blobs_dir_(std::move(blobs_dir)), tmp_dir_(std::move(tmp_dir)) {}
+  std::string root_;
+  std::string blobs_dir_;
+  std::string tmp_dir_;
+};
+
+// Small filesystem helpers the store shares with its users.
+
+// mkdir -p; Io error naming the directory on failure.
+Result<void> make_dirs(const std::string& path);
+// Writes `data` to `path` atomically: temp file beside it, fsync, rename, fsync the dir.
+Result<void> write_file_atomic(const std::string& path, std::string_view data);
+// Reads a whole (small) file; InvalidInput above `max_bytes`, NotFound if missing.
+Result<std::string> read_file(const std::string& path, size_t max_bytes);
+Result<void> fsync_dir(const std::string& dir);
+
+}  // namespace layers

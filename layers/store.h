@@ -1,0 +1,150 @@
+#pragma once
+// The local image store: an OCI image layout that skopeo and umoci read as it is.
+//
+//   ROOT/oci-layout          {"imageLayoutVersion": "1.0.0"}
+//   ROOT/index.json          one descriptor per tag; the tag is the annotation
+//                            org.opencontainers.image.ref.name = the full normalized
+//                            reference ("docker.io/library/busybox:latest"), so
+//                            `skopeo inspect oci:ROOT:docker.io/library/busybox:latest` and
+//                            `umoci unpack --image ROOT:docker.io/library/busybox:latest`
+//                            find it. Descriptors point at image manifests (or at an image
+//                            index for a multi-platform pull) and carry their platform.
+//   ROOT/blobs/sha256/<hex>  content (see blob_store.h)
+//   ROOT/hoist-tmp/          blob temp files (never under blobs/)
+//   ROOT/hoist-locks/        index.lock (serializes index.json writers), gc.lock
+//   ROOT/hoist-unpacked/<diff_id hex>/   unpacked layers (filled by the builder)
+//   ROOT/hoist-cache/        the build cache (filled by the builder)
+//
+// index.json changes only under an exclusive flock on hoist-locks/index.lock, by reading it
+// afresh, changing it, and replacing it with write-temp-fsync-rename; two hoist processes
+// never lose each other's tags. Readers take no lock: they always see a whole file.
+//
+// Garbage collection (gc()) deletes blobs and unpacked layers nothing in index.json reaches.
+// It holds gc.lock exclusively; anyone who writes blobs and tags them later (import, load,
+// pull, build) or uses unpacked layers (run) holds gc_shared_lock() for that whole time,
+// so gc never removes what they are about to reference.
+//
+// Names given to this class are already normalized (registry::Reference::str()); the store
+// compares them as strings.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layers/blob_store.h"
+#include "layers/digest.h"
+#include "layers/error.h"
+#include "layers/image.h"
+#include "layers/unique_fd.h"
+
+namespace layers {
+
+// An flock held until destruction.
+class FileLock {
+ public:
+  // Creates `path` when missing. Blocks until the lock is granted.
+  static Result<FileLock> acquire(const std::string& path, bool exclusive);
+  // As acquire, but NotFound-free: returns std::nullopt at once when someone else holds it.
+  static Result<std::optional<FileLock>> try_acquire(const std::string& path, bool exclusive);
+
+ private:
+  explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+struct ImageEntry {
+  std::string name;  // the ref.name annotation (full normalized reference)
+  Descriptor descriptor;
+};
+
+// One image, as read from the store: an image manifest and its config.
+struct Image {
+  Descriptor descriptor;  // of the manifest
+  Manifest manifest;
+  ImageConfig config;
+
+  const Digest& id() const { return manifest.config.digest; }  // as `docker images` shows
+  // Sum of the layer sizes (compressed, as stored) plus config and manifest.
+  int64_t size() const;
+};
+
+struct GcReport {
+  size_t blobs_removed = 0;
+  uint64_t bytes_removed = 0;
+  size_t unpacked_removed = 0;
+  size_t temp_files_removed = 0;
+};
+
+struct FsckReport {
+  size_t blobs_checked = 0;
+  std::vector<std::string> problems;  // one sentence each; empty means healthy
+};
+
+class Store {
+ public:
+  // Opens the layout at `root`, creating it (and the hoist-* folders) when missing.
+  static Result<Store> open(const std::string& root);
+  // /var/lib/hoist for root; else $XDG_DATA_HOME/hoist, else ~/.local/share/hoist.
+  // ($HOIST_ROOT and --root are the CLI's business.)
+  static std::string default_root();
+
+  const std::string& root() const { return root_; }
+  const BlobStore& blobs() const { return blobs_; }
+  std::string unpacked_dir() const { return root_ + "/hoist-unpacked"; }
+  std::string unpacked_path(const Digest& diff_id) const {
+    return unpacked_dir() + "/" + std::string(diff_id.hex());
+  }
+  std::string cache_dir() const { return root_ + "/hoist-cache"; }
+  std::string locks_dir() const { return root_ + "/hoist-locks"; }
+
+  // The current index.json.
+  Result<Index> read_index() const;
+  // Entries with a ref.name, in index.json order.
+  Result<std::vector<ImageEntry>> list() const;
+  // Exact name match; NotFound "no such image: NAME".
+  Result<Descriptor> find_tag(std::string_view name) const;
+  // An image id or manifest digest, whole or a prefix of at least 4 hex characters, with or
+  // without "sha256:". NotFound when nothing matches; InvalidInput when the prefix names
+  // more than one image.
+  Result<Descriptor> find_id(std::string_view id) const;
+  // find_tag, then find_id when the text could be an id.
+  Result<Descriptor> resolve(std::string_view name_or_id) const;
+  // All tags whose image has this manifest digest.
+  Result<std::vector<std::string>> names_of(const Digest& manifest_digest) const;
+
+  // Points `name` at `descriptor` (replacing what it pointed at). Sets the ref.name
+  // annotation on the stored descriptor.
+  Result<void> set_tag(std::string_view name, const Descriptor& descriptor);
+  // NotFound when the tag does not exist. Returns what it pointed at.
+  Result<Descriptor> remove_tag(std::string_view name);
+  // Runs `change` on a fresh copy of index.json under the index lock and writes the result.
+  Result<void> update_index(const std::function<Result<void>(Index&)>& change);
+
+  // Loads manifest + config. For an image index, picks the manifest for `platform`
+  // (default: the host), NotFound if it has none.
+  Result<Image> load_image(const Descriptor& descriptor,
+                           const std::optional<Platform>& platform = std::nullopt) const;
+  // Writes `config` and a manifest listing `layers` (already in the store), returns the
+  // manifest's descriptor with its platform. Flavor picks OCI or Docker media types.
+  Result<Descriptor> put_image(const ImageConfig& config, const std::vector<Descriptor>& layers,
+                               Flavor flavor = Flavor::Oci) const;
+
+  Result<FileLock> gc_shared_lock() const;
+  // Removes unreferenced blobs, unpacked layers, and dead temp files. With `wait` false
+  // and someone holding the shared gc lock, does nothing and returns std::nullopt.
+  Result<std::optional<GcReport>> gc(bool wait = true) const;
+  // Checks: every blob's name is its digest, nothing else is in blobs/sha256, index.json
+  // and every manifest/config it reaches parse, every referenced blob exists with the
+  // size its descriptor says.
+  Result<FsckReport> fsck() const;
+
+ private:
+  Store(std::string root, BlobStore blobs) : root_(std::move(root)), blobs_(std::move(blobs)) {}
+  std::string root_;
+  BlobStore blobs_;
+};
+
+}  // namespace layers
