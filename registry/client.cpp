@@ -1,0 +1,447 @@
+#include "registry/client.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+namespace registry {
+
+using layers::Descriptor;
+using layers::Digest;
+using layers::Error;
+using layers::ErrorKind;
+using layers::Result;
+
+const char* const kManifestAccept =
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+namespace {
+
+constexpr std::string_view kSchema1 = "application/vnd.docker.distribution.manifest.v1";
+
+// What a registry said in its error body ({"errors":[{"code","message"}]}), made safe to
+// print: bounded, printable ASCII only.
+std::string registry_reason(const std::string& body) {
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  std::string out;
+  if (!doc.is_discarded() && doc.is_object() && doc.contains("errors") && doc["errors"].is_array()) {
+    for (const auto& e : doc["errors"]) {
+      if (!e.is_object()) continue;
+      std::string code = e.value("code", nlohmann::json("")).is_string() ? e.value("code", std::string()) : "";
+      std::string msg =
+          e.value("message", nlohmann::json("")).is_string() ? e.value("message", std::string()) : "";
+      if (!out.empty()) out += "; ";
+      out += code.empty() ? msg : code + (msg.empty() ? "" : " (" + msg + ")");
+    }
+  }
+  std::string clean;
+  for (char c : out.substr(0, 300))
+    clean += (c >= 0x20 && c < 0x7f) ? c : '?';
+  return clean;
+}
+
+// A ContentProvider that streams [base, base+length) of `fd` with pread.
+httplib::ContentProvider pread_provider(int fd, uint64_t base, const ProgressFn* progress) {
+  return [fd, base, progress](size_t offset, size_t length, httplib::DataSink& sink) {
+    char buf[64 << 10];
+    size_t n = std::min(length, sizeof buf);
+    ssize_t got;
+    do {
+      got = ::pread(fd, buf, n, static_cast<off_t>(base + offset));
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) return false;
+    if (!sink.write(buf, static_cast<size_t>(got))) return false;
+    if (progress && *progress) (*progress)(base + offset + static_cast<uint64_t>(got));
+    return true;
+  };
+}
+
+std::string with_query(std::string target, std::string_view query) {
+  target += target.find('?') == std::string::npos ? '?' : '&';
+  target += query;
+  return target;
+}
+
+}  // namespace
+
+bool is_retryable_status(int status) {
+  return status == 408 || status == 429 || (status >= 500 && status != 501 && status != 505);
+}
+
+Client::Client(std::string registry, ClientOptions options)
+    : registry_(std::move(registry)),
+      api_host_(registry_ == kDockerHubDomain ? std::string(kDockerHubApiHost) : registry_),
+      options_(std::move(options)),
+      http_(options_.tls),
+      auth_(http_, registry_, options_.credentials) {}
+
+Url Client::url(std::string_view target) const {
+  return Url{http_.scheme_for(api_host_), api_host_, std::string(target)};
+}
+
+void Client::log(const std::string& line) const {
+  if (options_.debug_log) options_.debug_log(line);
+}
+
+void Client::sleep_before_retry(int attempt, const HttpResponse* response) const {
+  auto delay = options_.backoff * (1 << std::min(attempt - 1, 6));
+  if (response) {
+    // Retry-After in seconds, honoured up to a bound so a hostile server cannot park us.
+    std::string after = response->header("Retry-After");
+    if (!after.empty() && after.size() < 4 && std::all_of(after.begin(), after.end(), ::isdigit))
+      delay = std::max(delay, std::chrono::milliseconds(std::min(std::atoi(after.c_str()), 10) * 1000));
+  }
+  std::this_thread::sleep_for(delay);
+}
+
+Error Client::status_error(const HttpResponse& response, std::string_view path, bool push,
+                           std::string_view what) const {
+  const std::string where = std::string(push ? "push to " : "pull from ") + registry_ +
+                            (path.empty() ? "" : "/" + std::string(path));
+  std::string reason = registry_reason(response.body);
+  std::string tail = reason.empty() ? "" : ": " + reason;
+  switch (response.status) {
+    case 401:
+      return Error(ErrorKind::Unauthorized, "401 for " + where + ": run hoist login" +
+                                                (auth_.has_credentials() ? " (the stored credentials were refused)" : ""));
+    case 403:
+      return Error(ErrorKind::Unauthorized, "403 (access denied) for " + where + tail);
+    case 404:
+      return Error(ErrorKind::NotFound, std::string(what) + " not found (" + where + ")" + tail);
+    default:
+      return Error(is_retryable_status(response.status) ? ErrorKind::Network : ErrorKind::InvalidInput,
+                   std::string(what) + ": " + where + " answered " + std::to_string(response.status) + tail);
+  }
+}
+
+Result<HttpResponse> Client::authed_once(HttpRequest& request, const std::vector<std::string>& scopes,
+                                         std::string_view path, bool push) {
+  request.headers.erase("Authorization");
+  if (auto a = auth_.authorization(scopes)) request.headers.emplace("Authorization", *a);
+  auto response = http_.send(request);
+  if (response) log(request.method + " " + request.url.display() + " -> " + std::to_string(response->status));
+  if (!response || response->status != 401) return response;
+  std::string challenge = response->header("WWW-Authenticate");
+  if (challenge.empty()) return response;
+  if (auto r = auth_.on_challenge(challenge, scopes); !r) {
+    if (r.error().kind() != ErrorKind::Unauthorized) return std::move(r).error();
+    return Error(ErrorKind::Unauthorized,
+                 "401 for " + std::string(push ? "push to " : "pull from ") + registry_ +
+                     (path.empty() ? "" : "/" + std::string(path)) + ": " + r.error().message() +
+                     ": run hoist login");
+  }
+  request.headers.erase("Authorization");
+  if (auto a = auth_.authorization(scopes)) request.headers.emplace("Authorization", *a);
+  response = http_.send(request);
+  if (response) log(request.method + " " + request.url.display() + " -> " + std::to_string(response->status));
+  return response;
+}
+
+Result<HttpResponse> Client::call(HttpRequest request, std::string_view path, bool push,
+                                  std::vector<std::string> extra_scopes, bool retry) {
+  std::vector<std::string> scopes;
+  if (!path.empty()) scopes.push_back(repository_scope(path, push));
+  for (auto& s : extra_scopes) scopes.push_back(std::move(s));
+  const int attempts = retry ? std::max(1, options_.max_attempts) : 1;
+  for (int attempt = 1;; ++attempt) {
+    auto response = authed_once(request, scopes, path, push);
+    if (!response) {
+      if (response.error().kind() == ErrorKind::Network && attempt < attempts) {
+        log("retrying after: " + response.error().describe());
+        sleep_before_retry(attempt, nullptr);
+        continue;
+      }
+      return response;
+    }
+    if (is_retryable_status(response->status) && attempt < attempts) {
+      log("retrying after status " + std::to_string(response->status));
+      sleep_before_retry(attempt, &*response);
+      continue;
+    }
+    return response;
+  }
+}
+
+Result<void> Client::ping() {
+  HttpRequest req;
+  req.url = url("/v2/");
+  auto response = call(req, "", false, {});
+  if (!response) return std::move(response).error();
+  if (response->status == 401)
+    return Error(ErrorKind::Unauthorized, registry_ + " refused the credentials (401)");
+  if (!response->ok()) return status_error(*response, "", false, "the /v2/ endpoint");
+  return {};
+}
+
+Result<FetchedManifest> Client::get_manifest(std::string_view path, std::string_view reference) {
+  HttpRequest req;
+  req.url = url("/v2/" + std::string(path) + "/manifests/" + std::string(reference));
+  req.headers.emplace("Accept", kManifestAccept);
+  std::string body;
+  bool too_big = false;
+  req.on_head = [&](const httplib::Response&) {
+    body.clear();
+    return true;
+  };
+  req.on_body = [&](const char* data, size_t size) {
+    if (body.size() + size > layers::kMaxManifestBytes) {
+      too_big = true;
+      return false;
+    }
+    body.append(data, size);
+    return true;
+  };
+  const std::string what = "manifest " + std::string(reference);
+  auto response = call(req, path, false, {});
+  if (too_big)
+    return Error(ErrorKind::InvalidInput, what + " from " + registry_ + "/" + std::string(path) +
+                                              " is larger than " + std::to_string(layers::kMaxManifestBytes) + " bytes");
+  if (!response) return std::move(response).error().context("fetching " + what);
+  if (!response->ok()) return status_error(*response, path, false, what);
+
+  FetchedManifest out;
+  out.bytes = std::move(body);
+  out.digest = Digest::of(out.bytes);
+  auto doc = nlohmann::json::parse(out.bytes, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return Error(ErrorKind::InvalidInput, what + " from " + registry_ + "/" + std::string(path) + " is not JSON");
+  std::string content_type = response->header("Content-Type");
+  content_type = content_type.substr(0, content_type.find(';'));
+  if (auto it = doc.find("mediaType"); it != doc.end() && it->is_string()) {
+    out.media_type = it->get<std::string>();
+  } else {
+    out.media_type = content_type;
+  }
+  if (doc.value("schemaVersion", nlohmann::json(0)) == 1 || out.media_type.starts_with(kSchema1) ||
+      content_type.starts_with(kSchema1))
+    return Error(ErrorKind::Unsupported,
+                 what + " in " + registry_ + "/" + std::string(path) +
+                     " is a Docker schema 1 manifest, which is deprecated and not supported; push the "
+                     "image again with a current Docker or hoist");
+  if (auto pinned = Digest::parse(reference); pinned && *pinned != out.digest)
+    return Error(ErrorKind::Corrupt, what + " from " + registry_ + "/" + std::string(path) +
+                                         ": the bytes served have digest " + out.digest.str());
+  return out;
+}
+
+Result<std::optional<int64_t>> Client::head_blob(std::string_view path, const Digest& digest) {
+  HttpRequest req;
+  req.method = "HEAD";
+  req.url = url("/v2/" + std::string(path) + "/blobs/" + digest.str());
+  auto response = call(req, path, false, {});
+  if (!response) return std::move(response).error().context("checking blob " + digest.str());
+  if (response->status == 404) return std::optional<int64_t>();
+  if (!response->ok()) return status_error(*response, path, false, "blob " + digest.str());
+  int64_t size = -1;
+  std::string length = response->header("Content-Length");
+  if (!length.empty() && length.size() < 19 && std::all_of(length.begin(), length.end(), ::isdigit))
+    size = std::stoll(length);
+  return std::optional<int64_t>(size);
+}
+
+Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob, const layers::BlobStore& store,
+                                const ProgressFn& progress) {
+  const std::string what = "blob " + blob.digest.str();
+  const std::string where = registry_ + "/" + std::string(path);
+  if (blob.size < 0) return Error(ErrorKind::InvalidInput, what + ": negative size");
+  const uint64_t size = static_cast<uint64_t>(blob.size);
+  std::optional<layers::BlobWriter> writer;
+  uint64_t have = 0;
+  std::optional<Error> last_error;
+  const int attempts = std::max(1, options_.max_attempts);
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    if (attempt > 1) sleep_before_retry(attempt - 1, nullptr);
+    if (!writer) {
+      auto w = store.begin_write();
+      if (!w) return std::move(w).error().context("fetching " + what);
+      writer.emplace(std::move(*w));
+      have = 0;
+    }
+    std::optional<Error> sink_error;
+    HttpRequest req;
+    req.url = url("/v2/" + std::string(path) + "/blobs/" + blob.digest.str());
+    if (have > 0) req.headers.emplace("Range", "bytes=" + std::to_string(have) + "-");
+    req.on_head = [&](const httplib::Response& head) {
+      if (have > 0 && head.status == 206) {
+        std::string range = head.get_header_value("Content-Range");
+        if (range.starts_with("bytes " + std::to_string(have) + "-")) return true;
+      }
+      if (have > 0 || head.status != 200) {
+        // The server ignored (or mangled) our Range: start over with a fresh writer.
+        auto w = store.begin_write();
+        if (!w) {
+          sink_error = std::move(w).error();
+          return false;
+        }
+        writer.emplace(std::move(*w));
+        have = 0;
+      }
+      return true;
+    };
+    req.on_body = [&](const char* data, size_t n) {
+      if (have + n > size) {
+        sink_error = Error(ErrorKind::Corrupt, what + " from " + where + " is larger than its descriptor says (" +
+                                                   std::to_string(size) + " bytes)");
+        return false;
+      }
+      if (auto r = writer->write(std::string_view(data, n)); !r) {
+        sink_error = std::move(r).error();
+        return false;
+      }
+      have += n;
+      if (progress) progress(have);
+      return true;
+    };
+    auto response = call(req, path, false, {}, /*retry=*/false);
+    if (sink_error) {
+      if (sink_error->kind() != ErrorKind::Corrupt) return sink_error->context("fetching " + what);
+      writer.reset();
+      last_error = *sink_error;
+      continue;
+    }
+    if (!response) {
+      if (response.error().kind() != ErrorKind::Network) return std::move(response).error().context("fetching " + what);
+      log("retrying " + what + " from byte " + std::to_string(have) + " after: " + response.error().describe());
+      last_error = std::move(response).error();
+      continue;
+    }
+    if (!response->ok()) {
+      Error e = status_error(*response, path, false, what);
+      if (!is_retryable_status(response->status)) return e;
+      last_error = e;
+      continue;
+    }
+    if (have < size) {
+      last_error = Error(ErrorKind::Network, what + " from " + where + ": the connection ended after " +
+                                                 std::to_string(have) + " of " + std::to_string(size) + " bytes");
+      continue;
+    }
+    auto committed = writer->commit(blob.digest);
+    writer.reset();
+    if (committed) return {};
+    if (committed.error().kind() != ErrorKind::Corrupt) return std::move(committed).error().context("storing " + what);
+    log(what + " arrived corrupt; fetching it again");
+    last_error = Error(ErrorKind::Corrupt, what + " from " + where + " failed digest verification: " +
+                                               committed.error().message());
+  }
+  return last_error->context("fetching " + what + " (" + std::to_string(attempts) + " attempts)");
+}
+
+Result<bool> Client::mount_blob(std::string_view path, const Digest& digest, std::string_view from_path) {
+  HttpRequest req;
+  req.method = "POST";
+  req.url = url("/v2/" + std::string(path) + "/blobs/uploads/?mount=" + url_encode(digest.str()) +
+                "&from=" + url_encode(from_path));
+  auto response = call(req, path, true, {repository_scope(from_path, false)});
+  if (!response) return std::move(response).error().context("mounting " + digest.str());
+  if (response->status == 201) return true;
+  if (response->status == 202) {
+    // The registry started an ordinary upload instead; cancel it, the caller uploads anew.
+    if (auto loc = url("/").resolve(response->header("Location"))) {
+      HttpRequest cancel;
+      cancel.method = "DELETE";
+      cancel.url = *loc;
+      (void)call(cancel, path, true, {}, false);
+    }
+    return false;
+  }
+  if (response->status == 401 || response->status == 403) return status_error(*response, path, true, "mount");
+  return false;
+}
+
+Result<void> Client::upload_blob(std::string_view path, const Digest& digest, int64_t size, int fd,
+                                 const ProgressFn& progress) {
+  const int attempts = std::max(1, options_.max_attempts);
+  for (int attempt = 1;; ++attempt) {
+    auto r = upload_once(path, digest, size, fd, progress);
+    if (r || attempt >= attempts || r.error().kind() != ErrorKind::Network)
+      return r ? r : std::move(r).error().context("uploading blob " + digest.str());
+    log("retrying upload of " + digest.str() + " after: " + r.error().describe());
+    sleep_before_retry(attempt, nullptr);
+  }
+}
+
+Result<void> Client::upload_once(std::string_view path, const Digest& digest, int64_t size, int fd,
+                                 const ProgressFn& progress) {
+  const std::string what = "upload of blob " + digest.str();
+  HttpRequest start;
+  start.method = "POST";
+  start.url = url("/v2/" + std::string(path) + "/blobs/uploads/");
+  auto started = call(start, path, true, {}, false);
+  if (!started) return std::move(started).error();
+  if (started->status != 202) return status_error(*started, path, true, what);
+  auto location = started->url.resolve(started->header("Location"));
+  if (!location) return std::move(location).error().context(what + ": the registry's upload location");
+
+  const uint64_t total = static_cast<uint64_t>(size);
+  if (total > options_.chunk_size) {
+    for (uint64_t offset = 0; offset < total;) {
+      uint64_t n = std::min<uint64_t>(options_.chunk_size, total - offset);
+      HttpRequest patch;
+      patch.method = "PATCH";
+      patch.url = *location;
+      patch.headers.emplace("Content-Range", std::to_string(offset) + "-" + std::to_string(offset + n - 1));
+      patch.body_size = n;
+      patch.body_provider = pread_provider(fd, offset, &progress);
+      auto sent = call(patch, path, true, {}, false);
+      if (!sent) return std::move(sent).error();
+      if (sent->status != 202) return status_error(*sent, path, true, what);
+      auto next = sent->url.resolve(sent->header("Location"));
+      if (!next) return std::move(next).error().context(what + ": the registry's upload location");
+      location = std::move(next);
+      offset += n;
+    }
+    HttpRequest finish;
+    finish.method = "PUT";
+    finish.url = *location;
+    finish.url.target = with_query(finish.url.target, "digest=" + url_encode(digest.str()));
+    finish.content_type = "application/octet-stream";
+    auto done = call(finish, path, true, {}, false);
+    if (!done) return std::move(done).error();
+    if (done->status != 201) return status_error(*done, path, true, what);
+    return {};
+  }
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = *location;
+  put.url.target = with_query(put.url.target, "digest=" + url_encode(digest.str()));
+  put.body_size = total;
+  put.body_provider = pread_provider(fd, 0, &progress);
+  if (total == 0) {
+    put.body_provider = nullptr;
+    put.content_type = "application/octet-stream";
+  }
+  auto done = call(put, path, true, {}, false);
+  if (!done) return std::move(done).error();
+  if (done->status != 201) return status_error(*done, path, true, what);
+  return {};
+}
+
+Result<Digest> Client::put_manifest(std::string_view path, std::string_view reference, std::string_view bytes,
+                                    std::string_view media_type) {
+  const Digest digest = Digest::of(bytes);
+  HttpRequest req;
+  req.method = "PUT";
+  req.url = url("/v2/" + std::string(path) + "/manifests/" + std::string(reference));
+  req.body = std::string(bytes);
+  req.content_type = std::string(media_type);
+  auto response = call(req, path, true, {});
+  if (!response) return std::move(response).error().context("pushing manifest " + digest.str());
+  if (response->status != 201 && !response->ok())
+    return status_error(*response, path, true, "manifest " + std::string(reference));
+  std::string said = response->header("Docker-Content-Digest");
+  if (!said.empty() && said != digest.str())
+    return Error(ErrorKind::Corrupt, "the registry stored manifest " + std::string(reference) + " as " +
+                                         said.substr(0, 80) + ", not " + digest.str());
+  return digest;
+}
+
+}  // namespace registry

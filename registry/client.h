@@ -1,0 +1,118 @@
+#pragma once
+// A client for one registry, speaking the OCI distribution API (/v2/...). It adds, on top
+// of HttpClient: the auth flow (Authenticator), retries with backoff for connection
+// errors, 429 and 5xx, and clear errors naming the registry, repository and action:
+//   "401 for push to 127.0.0.1:5000/app: run hoist login".
+//
+// Every operation is thread-safe; pulls and pushes call them from several threads.
+// Blobs are streamed: fetch_blob writes into the store as bytes arrive (resuming with
+// Range after a dropped connection when the server allows), upload_blob reads from a file
+// descriptor with pread. No blob is held whole in memory.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layers/blob_store.h"
+#include "layers/digest.h"
+#include "layers/error.h"
+#include "layers/image.h"
+#include "registry/auth.h"
+#include "registry/credentials.h"
+#include "registry/http.h"
+#include "registry/reference.h"
+
+namespace registry {
+
+struct ClientOptions {
+  TlsOptions tls;
+  std::optional<Credentials> credentials;
+  int max_attempts = 5;                                // per request, including the first
+  std::chrono::milliseconds backoff{250};              // doubled after each failed attempt
+  uint64_t chunk_size = 16 << 20;                      // blobs larger than this go up in PATCH chunks
+  std::function<void(const std::string&)> debug_log;  // --debug lines; never sees secrets
+};
+
+// Every manifest media type hoist reads, for the Accept header.
+extern const char* const kManifestAccept;
+
+struct FetchedManifest {
+  std::string media_type;  // from the body's mediaType, else the Content-Type header
+  std::string bytes;       // exactly as served
+  layers::Digest digest = layers::Digest::of("");
+};
+
+// Progress of one blob: bytes done so far (may go back to 0 when a download restarts).
+using ProgressFn = std::function<void(uint64_t done)>;
+
+class Client {
+ public:
+  // `registry` is the reference's domain ("docker.io", "127.0.0.1:5000").
+  Client(std::string registry, ClientOptions options);
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const std::string& registry() const { return registry_; }
+
+  // GET /v2/ with authentication: what `hoist login` checks credentials with. Unauthorized
+  // when the registry refuses them.
+  layers::Result<void> ping();
+
+  // GET a manifest or index by tag or digest. Refuses schema1 (Unsupported), bodies over
+  // kMaxManifestBytes, and, when `reference` is a digest, bytes that do not match it
+  // (Corrupt). NotFound when the registry does not know it.
+  layers::Result<FetchedManifest> get_manifest(std::string_view path, std::string_view reference);
+
+  // HEAD a blob: its size when the registry has it, nullopt when it does not.
+  layers::Result<std::optional<int64_t>> head_blob(std::string_view path, const layers::Digest& digest);
+
+  // Downloads a blob into `store`, verifying its digest (and size) before it lands there.
+  // A corrupt download is retried; the store never receives bad bytes.
+  layers::Result<void> fetch_blob(std::string_view path, const layers::Descriptor& blob,
+                                  const layers::BlobStore& store, const ProgressFn& progress = {});
+
+  // Tries a cross-repository mount of `digest` from `from_path` into `path`. True when
+  // the registry mounted it; false when it did not (the caller uploads instead).
+  layers::Result<bool> mount_blob(std::string_view path, const layers::Digest& digest,
+                                  std::string_view from_path);
+
+  // Uploads `size` bytes read from `fd` (from offset 0) as blob `digest`: POST + PUT, or
+  // POST + PATCH chunks + PUT when larger than chunk_size.
+  layers::Result<void> upload_blob(std::string_view path, const layers::Digest& digest, int64_t size,
+                                   int fd, const ProgressFn& progress = {});
+
+  // PUTs manifest bytes under `reference` (a tag or the digest) with `media_type`.
+  // Returns the digest of the bytes (checked against Docker-Content-Digest when sent).
+  layers::Result<layers::Digest> put_manifest(std::string_view path, std::string_view reference,
+                                              std::string_view bytes, std::string_view media_type);
+
+ private:
+  // One logical request to this registry: authenticated, retried (when `retry`).
+  // `action` reads "pull from" / "push to"; `path` is the repository.
+  layers::Result<HttpResponse> call(HttpRequest request, std::string_view path, bool push,
+                                    std::vector<std::string> extra_scopes, bool retry = true);
+  layers::Result<HttpResponse> authed_once(HttpRequest& request, const std::vector<std::string>& scopes,
+                                           std::string_view path, bool push);
+  layers::Error status_error(const HttpResponse& response, std::string_view path, bool push,
+                             std::string_view what) const;
+  void sleep_before_retry(int attempt, const HttpResponse* response) const;
+  Url url(std::string_view target) const;
+  void log(const std::string& line) const;
+  layers::Result<void> upload_once(std::string_view path, const layers::Digest& digest, int64_t size,
+                                   int fd, const ProgressFn& progress);
+
+  std::string registry_;
+  std::string api_host_;
+  ClientOptions options_;
+  HttpClient http_;
+  Authenticator auth_;
+};
+
+// True for a status worth retrying: 408, 429, 5xx except 501/505.
+bool is_retryable_status(int status);
+
+}  // namespace registry

@@ -1,0 +1,60 @@
+#pragma once
+// Registry credentials where Docker keeps them: $DOCKER_CONFIG/config.json, else
+// ~/.docker/config.json. Reads `auths` entries (base64 "user:password" in `auth`, or an
+// `identitytoken`), and `credsStore` / `credHelpers`, which name a program
+// `docker-credential-NAME` spoken to with Docker's protocol (`get`/`store`/`erase`, the
+// server URL or a JSON document on stdin, JSON on stdout).
+//
+// The config file is untrusted input: a malformed one is InvalidInput naming the file.
+// Writing keeps every field hoist does not know, and leaves the file mode 0600.
+// Secrets are never put in an Error message.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "layers/error.h"
+
+namespace registry {
+
+struct Credentials {
+  std::string username;
+  std::string password;
+  std::string identity_token;  // an OAuth refresh token, used instead of the password
+
+  bool empty() const { return username.empty() && password.empty() && identity_token.empty(); }
+};
+
+// The key Docker uses for a registry host: "https://index.docker.io/v1/" for Docker Hub
+// ("docker.io", "index.docker.io", "registry-1.docker.io"), the host itself otherwise.
+std::string credential_key(std::string_view registry_host);
+
+class DockerConfig {
+ public:
+  // Loads from `dir` (the DOCKER_CONFIG directory), or from $DOCKER_CONFIG, or ~/.docker
+  // when `dir` is empty. A missing file is an empty config.
+  static layers::Result<DockerConfig> load(const std::string& dir = "");
+
+  const std::string& path() const { return path_; }
+
+  // The credentials for `registry_host`, or nullopt when none are configured (a helper
+  // answering "credentials not found" counts as none).
+  layers::Result<std::optional<Credentials>> get(std::string_view registry_host) const;
+  // Stores in the registry's helper (credHelpers, then credsStore) or in `auths`, and
+  // writes the file (mode 0600) when it changed.
+  layers::Result<void> store(std::string_view registry_host, const Credentials& credentials);
+  // Removes what is stored for `registry_host`. NotFound if nothing was.
+  layers::Result<void> erase(std::string_view registry_host);
+
+ private:
+  std::string helper_for(const std::string& key) const;
+  const nlohmann::json* find_auth(const std::string& key) const;
+  layers::Result<void> save() const;
+
+  std::string path_;
+  nlohmann::json doc_ = nlohmann::json::object();
+};
+
+}  // namespace registry
