@@ -1,0 +1,258 @@
+#include "registry/transfer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace registry {
+
+using layers::Descriptor;
+using layers::Digest;
+using layers::Error;
+using layers::ErrorKind;
+using layers::Result;
+using State = TransferObserver::State;
+
+namespace {
+
+// Runs `work` on every item with at most `parallel` threads; the first error wins and
+// stops new items from starting.
+Result<void> for_each_parallel(const std::vector<Descriptor>& items, int parallel,
+                               const std::function<Result<void>(const Descriptor&)>& work) {
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::optional<Error> first_error;
+  auto worker = [&] {
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (first_error) return;
+      }
+      size_t i = next.fetch_add(1);
+      if (i >= items.size()) return;
+      auto r = work(items[i]);
+      if (!r) {
+        std::lock_guard lock(mu);
+        if (!first_error) first_error = std::move(r).error();
+        return;
+      }
+    }
+  };
+  size_t n = std::clamp<size_t>(static_cast<size_t>(std::max(parallel, 1)), 1, std::max<size_t>(items.size(), 1));
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (first_error) return *first_error;
+  return {};
+}
+
+std::vector<Descriptor> blobs_of(const layers::Manifest& manifest) {
+  std::vector<Descriptor> out{manifest.config};
+  std::set<Digest> seen{manifest.config.digest};
+  for (const Descriptor& l : manifest.layers)
+    if (seen.insert(l.digest).second) out.push_back(l);
+  return out;
+}
+
+// Serializes observer calls from worker threads.
+class Reporter {
+ public:
+  explicit Reporter(const TransferObserver& observer) : observer_(observer) {}
+  void operator()(const Descriptor& d, State s, uint64_t done) {
+    if (!observer_.on_blob) return;
+    std::lock_guard lock(mu_);
+    observer_.on_blob(d, s, done);
+  }
+
+ private:
+  const TransferObserver& observer_;
+  std::mutex mu_;
+};
+
+std::string tag_name(const Reference& reference) {
+  if (reference.tag().empty()) return reference.str();
+  return reference.repository() + ":" + reference.tag();
+}
+
+}  // namespace
+
+Result<Descriptor> choose_platform(const layers::Index& index, const layers::Platform& want) {
+  std::string offered;
+  for (const Descriptor& d : index.manifests) {
+    if (!d.platform) continue;
+    const layers::Platform& p = *d.platform;
+    if (p.os == "unknown") continue;  // attestation manifests
+    offered += (offered.empty() ? "" : ", ") + p.str();
+    if (p.os != want.os || p.architecture != want.architecture) continue;
+    if (!want.variant.empty() && p.variant != want.variant &&
+        !(want.architecture == "arm64" && want.variant == "v8" && p.variant.empty()))
+      continue;
+    if (!layers::is_manifest_type(d.media_type)) continue;
+    return d;
+  }
+  return Error(ErrorKind::NotFound, "no image for " + want.str() + " (the index offers: " +
+                                        (offered.empty() ? std::string("nothing usable") : offered) + ")");
+}
+
+Result<PullResult> pull(Client& client, layers::Store& store, const Reference& reference,
+                        const PullOptions& options) {
+  const std::string& path = reference.path();
+  const std::string wanted = reference.digest() ? reference.digest()->str() : reference.tag();
+  auto top = client.get_manifest(path, wanted);
+  if (!top) return std::move(top).error();
+
+  PullResult result;
+  result.name = tag_name(reference);
+  result.digest = top->digest;
+  FetchedManifest chosen = *top;
+  if (layers::is_index_type(top->media_type)) {
+    auto index = layers::parse_index(top->bytes, "index " + reference.familiar());
+    if (!index) return std::move(index).error();
+    const layers::Platform platform = options.platform.value_or(layers::Platform::host());
+    auto pick = choose_platform(*index, platform);
+    if (!pick) return std::move(pick).error().context("pulling " + reference.familiar());
+    auto child = client.get_manifest(path, pick->digest.str());
+    if (!child) return std::move(child).error();
+    chosen = std::move(*child);
+    if (!layers::is_manifest_type(chosen.media_type))
+      return Error(ErrorKind::InvalidInput, "index " + reference.familiar() + " points at " +
+                                                chosen.digest.str() + ", which is not an image manifest");
+  } else if (!layers::is_manifest_type(top->media_type)) {
+    return Error(ErrorKind::Unsupported, reference.familiar() + " is of media type \"" +
+                                             top->media_type.substr(0, 100) + "\", not an image");
+  }
+  auto manifest = layers::parse_manifest(chosen.bytes, "manifest " + chosen.digest.str());
+  if (!manifest) return std::move(manifest).error();
+
+  auto gc_lock = store.gc_shared_lock();
+  if (!gc_lock) return std::move(gc_lock).error().context("pulling " + reference.familiar());
+
+  const std::vector<Descriptor> blobs = blobs_of(*manifest);
+  std::vector<Descriptor> missing;
+  Reporter report(options.observer);
+  for (const Descriptor& b : blobs) {
+    if (store.blobs().has(b.digest)) {
+      report(b, State::Skipped, static_cast<uint64_t>(b.size));
+    } else {
+      missing.push_back(b);
+      report(b, State::Waiting, 0);
+    }
+  }
+  result.was_up_to_date = missing.empty() && store.blobs().has(chosen.digest);
+  auto fetched = for_each_parallel(missing, options.parallel, [&](const Descriptor& b) -> Result<void> {
+    report(b, State::Running, 0);
+    auto r = client.fetch_blob(path, b, store.blobs(), [&](uint64_t done) { report(b, State::Running, done); });
+    if (!r) return r;
+    report(b, State::Done, static_cast<uint64_t>(b.size));
+    return {};
+  });
+  if (!fetched) return std::move(fetched).error().context("pulling " + reference.familiar());
+
+  auto stored = store.blobs().put_bytes(chosen.bytes);
+  if (!stored) return std::move(stored).error().context("storing manifest of " + reference.familiar());
+  Descriptor image;
+  image.media_type = chosen.media_type;
+  image.digest = chosen.digest;
+  image.size = static_cast<int64_t>(chosen.bytes.size());
+  auto config = store.blobs().read_all(manifest->config.digest, layers::kMaxConfigBytes);
+  if (config) {
+    if (auto parsed = layers::parse_image_config(*config); parsed && !parsed->os.empty())
+      image.platform = layers::Platform{parsed->architecture, parsed->os, parsed->variant, {}, {}};
+  }
+  if (auto r = store.set_tag(result.name, image); !r) return std::move(r).error().context("tagging " + result.name);
+  result.image = image;
+  return result;
+}
+
+namespace {
+
+// Repositories of the same registry that local tags say hold `digest`, for mounts.
+std::map<Digest, std::string> mount_sources(const layers::Store& store, const Reference& target) {
+  std::map<Digest, std::string> out;
+  auto entries = store.list();
+  if (!entries) return out;
+  for (const auto& entry : *entries) {
+    auto ref = Reference::parse(entry.name);
+    if (!ref || ref->domain() != target.domain() || ref->path() == target.path()) continue;
+    if (!layers::is_manifest_type(entry.descriptor.media_type)) continue;
+    auto text = store.blobs().read_all(entry.descriptor.digest, layers::kMaxManifestBytes);
+    if (!text) continue;
+    auto m = layers::parse_manifest(*text);
+    if (!m) continue;
+    for (const Descriptor& l : m->layers) out.emplace(l.digest, ref->path());
+  }
+  return out;
+}
+
+Result<void> push_blobs(Client& client, const layers::Store& store, const Reference& reference,
+                        const layers::Manifest& manifest, const PushOptions& options,
+                        const std::map<Digest, std::string>& sources, Reporter& report) {
+  const std::string& path = reference.path();
+  return for_each_parallel(blobs_of(manifest), options.parallel, [&](const Descriptor& b) -> Result<void> {
+    auto present = client.head_blob(path, b.digest);
+    if (!present) return std::move(present).error();
+    if (*present) {
+      report(b, State::Skipped, static_cast<uint64_t>(b.size));
+      return {};
+    }
+    if (auto from = sources.find(b.digest); from != sources.end()) {
+      auto mounted = client.mount_blob(path, b.digest, from->second);
+      if (!mounted) return std::move(mounted).error();
+      if (*mounted) {
+        report(b, State::Mounted, static_cast<uint64_t>(b.size));
+        return {};
+      }
+    }
+    auto fd = store.blobs().open_read(b.digest);
+    if (!fd) return std::move(fd).error().context("pushing " + reference.familiar());
+    auto size = store.blobs().size(b.digest);
+    if (!size) return std::move(size).error();
+    if (static_cast<int64_t>(*size) != b.size)
+      return Error(ErrorKind::Corrupt, "blob " + b.digest.str() + " in the store has " + std::to_string(*size) +
+                                           " bytes, its descriptor says " + std::to_string(b.size));
+    report(b, State::Running, 0);
+    auto r = client.upload_blob(path, b.digest, b.size, fd->get(), [&](uint64_t done) { report(b, State::Running, done); });
+    if (!r) return r;
+    report(b, State::Done, static_cast<uint64_t>(b.size));
+    return {};
+  });
+}
+
+}  // namespace
+
+Result<Digest> push(Client& client, const layers::Store& store, const Reference& reference,
+                    const Descriptor& image, const PushOptions& options) {
+  const std::string& path = reference.path();
+  const std::string target = reference.tag().empty() ? image.digest.str() : reference.tag();
+  auto top = store.blobs().read_all(image.digest, layers::kMaxManifestBytes);
+  if (!top) return std::move(top).error().context("pushing " + reference.familiar());
+  const auto sources = mount_sources(store, reference);
+  Reporter report(options.observer);
+
+  if (layers::is_index_type(image.media_type)) {
+    auto index = layers::parse_index(*top, "index " + image.digest.str());
+    if (!index) return std::move(index).error();
+    for (const Descriptor& child : index->manifests) {
+      if (!layers::is_manifest_type(child.media_type))
+        return Error(ErrorKind::Unsupported, "pushing " + reference.familiar() + ": nested index " + child.digest.str());
+      auto text = store.blobs().read_all(child.digest, layers::kMaxManifestBytes);
+      if (!text) return std::move(text).error().context("pushing " + reference.familiar());
+      auto m = layers::parse_manifest(*text, "manifest " + child.digest.str());
+      if (!m) return std::move(m).error();
+      if (auto r = push_blobs(client, store, reference, *m, options, sources, report); !r) return std::move(r).error();
+      auto pushed = client.put_manifest(path, child.digest.str(), *text, child.media_type);
+      if (!pushed) return std::move(pushed).error();
+    }
+  } else {
+    auto m = layers::parse_manifest(*top, "manifest " + image.digest.str());
+    if (!m) return std::move(m).error();
+    if (auto r = push_blobs(client, store, reference, *m, options, sources, report); !r) return std::move(r).error();
+  }
+  return client.put_manifest(path, target, *top, image.media_type);
+}
+
+}  // namespace registry

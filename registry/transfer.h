@@ -1,0 +1,67 @@
+#pragma once
+// Pull and push: what `hoist pull` and `hoist push` do, on top of Client and the local
+// Store.
+//
+// pull: fetches the manifest (or index, then the manifest for the chosen platform),
+//   downloads the config and layers the store lacks, a bounded number at a time, each
+//   verified before it lands (client.h), stores the manifest bytes exactly as served and
+//   only then tags the image, under gc_shared_lock(): an interrupted pull leaves no tag
+//   and at worst some verified blobs.
+// push: for the image (or index) a name points at, each blob is HEADed and skipped when
+//   present, mounted from another repository of the same registry when a local tag says it
+//   came from there, or uploaded from the store. Manifests are PUT with their exact bytes
+//   and media type; the tag is PUT last, so a failed push tags nothing and can be rerun.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "layers/digest.h"
+#include "layers/error.h"
+#include "layers/image.h"
+#include "layers/store.h"
+#include "registry/client.h"
+#include "registry/reference.h"
+
+namespace registry {
+
+// What a pull or push reports as it goes; called from worker threads, one call at a time.
+struct TransferObserver {
+  enum class State { Waiting, Skipped, Mounted, Running, Done };
+  std::function<void(const layers::Descriptor& blob, State state, uint64_t done)> on_blob;
+};
+
+struct PullOptions {
+  std::optional<layers::Platform> platform;  // default: the host's
+  int parallel = 3;
+  TransferObserver observer;
+};
+
+struct PullResult {
+  std::string name;             // the tag written in the store (normalized reference)
+  layers::Digest digest = layers::Digest::of("");  // what the registry serves for the reference
+  layers::Descriptor image;     // the image manifest stored and tagged
+  bool was_up_to_date = false;  // nothing needed downloading
+};
+
+layers::Result<PullResult> pull(Client& client, layers::Store& store, const Reference& reference,
+                                const PullOptions& options = {});
+
+// Picks the manifest for `platform` from an index: os and architecture must match; the
+// variant must match when `platform` names one. NotFound listing what the index offers.
+layers::Result<layers::Descriptor> choose_platform(const layers::Index& index,
+                                                   const layers::Platform& platform);
+
+struct PushOptions {
+  int parallel = 3;
+  TransferObserver observer;
+};
+
+// Pushes `image` (a manifest or index descriptor in `store`) as `reference` (its tag, or
+// its digest when the reference has no tag). Returns the digest of the pushed top-level
+// manifest.
+layers::Result<layers::Digest> push(Client& client, const layers::Store& store, const Reference& reference,
+                                    const layers::Descriptor& image, const PushOptions& options = {});
+
+}  // namespace registry
