@@ -42,15 +42,16 @@ namespace parser {
 // even with an empty value. Names are case-sensitive, as on Linux.
 using Vars = std::map<std::string, std::string, std::less<>>;
 
-// A value or the reason expansion failed. The message names the word and the problem,
-// e.g. `expanding "${HOME:?}": HOME: is not allowed to be unset`; the caller adds
-// the file and line.
+// A value, or the reason it could not be had: the parser's small Result, for problems
+// that have no place in a file yet (the caller adds file and line). For expansion the
+// message names the word and the problem, e.g.
+// `expanding "${HOME:?}": HOME: is not allowed to be unset`.
 template <class T>
-class [[nodiscard]] Expanded {
+class [[nodiscard]] Checked {
  public:
-  Expanded(T value) : value_(std::move(value)) {}
-  static Expanded failure(std::string message) {
-    Expanded e;
+  Checked(T value) : value_(std::move(value)) {}
+  static Checked failure(std::string message) {
+    Checked e;
     e.error_ = std::move(message);
     return e;
   }
@@ -65,10 +66,13 @@ class [[nodiscard]] Expanded {
   const std::string& error() const { return error_; }
 
  private:
-  Expanded() = default;
+  Checked() = default;
   std::optional<T> value_;
   std::string error_;
 };
+
+template <class T>
+using Expanded = Checked<T>;
 
 // Expands `word` to one string, removing quotes and escapes; whitespace, quoted or
 // not, is kept. This is Docker's ProcessWord (ENV values, WORKDIR, USER, COPY paths).
