@@ -33,6 +33,17 @@ bool starts_with(std::span<const std::byte> data, const unsigned char (&magic)[N
   return data.size() >= N && std::memcmp(data.data(), magic, N) == 0;
 }
 
+// xz and bzip2 are common enough to deserve a clear refusal instead of "not a tar".
+Result<void> refuse_unsupported(std::span<const std::byte> head) {
+  if (starts_with(head, kXzMagic))
+    return Error(ErrorKind::Unsupported, "xz-compressed input is not supported (use gzip or zstd)");
+  if (starts_with(head, kBzip2Magic) && head.size() >= 4 && head[3] >= std::byte{'1'} &&
+      head[3] <= std::byte{'9'})
+    return Error(ErrorKind::Unsupported,
+                 "bzip2-compressed input is not supported (use gzip or zstd)");
+  return {};
+}
+
 std::string zlib_message(const z_stream& strm, int ret) {
   if (strm.msg) return strm.msg;
   return "zlib error " + std::to_string(ret);
@@ -266,12 +277,7 @@ struct LayerDecoder::Impl {
 
   Result<void> start(std::span<const std::byte> first) {
     is_detected = true;
-    if (starts_with(first, kXzMagic))
-      return Error(ErrorKind::Unsupported, "xz-compressed input is not supported (use gzip or zstd)");
-    if (starts_with(first, kBzip2Magic) && first.size() >= 4 && first[3] >= std::byte{'1'} &&
-        first[3] <= std::byte{'9'})
-      return Error(ErrorKind::Unsupported,
-                   "bzip2-compressed input is not supported (use gzip or zstd)");
+    if (auto r = refuse_unsupported(first); !r) return r;
     compression = detect_compression(first);
     if (compression == Compression::Gzip) {
       int ret = inflateInit2(&zs, 15 + 16);
@@ -412,6 +418,167 @@ Result<Compression> decompress(int fd, ByteSink out) {
   }
   if (auto r = decoder->finish(); !r) return std::move(r).error();
   return decoder->compression();
+}
+
+// ---------------------------------------------------------------------------------------
+// DecompressingReader
+
+struct DecompressingReader::Impl {
+  int fd = -1;
+  Compression compression = Compression::None;
+  bool is_started = false;
+  bool is_eof = false;  // the fd has no more bytes
+  std::vector<std::byte> in = std::vector<std::byte>(kBufferBytes);
+  size_t in_pos = 0, in_len = 0;
+  uint64_t in_total = 0;
+
+  z_stream zs{};
+  bool has_zs = false;
+  bool is_between_members = false;
+  ZSTD_DCtx* zd = nullptr;
+  bool is_between_frames = true;
+
+  ~Impl() {
+    if (has_zs) inflateEnd(&zs);
+    if (zd) ZSTD_freeDCtx(zd);
+  }
+
+  size_t available() const { return in_len - in_pos; }
+
+  // Appends to the unread input (moving it to the front first); false at the end of fd.
+  Result<bool> refill() {
+    if (is_eof) return false;
+    if (in_pos > 0) {
+      std::memmove(in.data(), in.data() + in_pos, available());
+      in_len -= in_pos;
+      in_pos = 0;
+    }
+    for (;;) {
+      ssize_t n = ::read(fd, in.data() + in_len, in.size() - in_len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Error::from_errno("reading compressed input");
+      if (n == 0) {
+        is_eof = true;
+        return false;
+      }
+      in_len += size_t(n);
+      in_total += uint64_t(n);
+      return true;
+    }
+  }
+
+  Result<void> start() {
+    is_started = true;
+    while (available() < kMagicBytes) {
+      auto more = refill();
+      if (!more) return std::move(more).error();
+      if (!*more) break;
+    }
+    std::span<const std::byte> head(in.data() + in_pos, available());
+    if (auto r = refuse_unsupported(head); !r) return r;
+    compression = detect_compression(head);
+    if (compression == Compression::Gzip) {
+      int ret = inflateInit2(&zs, 15 + 16);
+      if (ret != Z_OK) return Error(ErrorKind::Io, "starting gunzip: " + zlib_message(zs, ret));
+      has_zs = true;
+    } else if (compression == Compression::Zstd) {
+      zd = ZSTD_createDCtx();
+      if (!zd) return Error(ErrorKind::Io, "starting zstd: out of memory");
+    }
+    return {};
+  }
+
+  Result<size_t> plain(std::span<std::byte> out) {
+    if (available() == 0) {
+      auto more = refill();
+      if (!more) return std::move(more).error();
+      if (!*more) return size_t(0);
+    }
+    size_t n = std::min(out.size(), available());
+    std::memcpy(out.data(), in.data() + in_pos, n);
+    in_pos += n;
+    return n;
+  }
+
+  Result<size_t> gunzip(std::span<std::byte> out) {
+    for (;;) {
+      if (available() == 0) {
+        auto more = refill();
+        if (!more) return std::move(more).error();
+        if (!*more) {
+          if (is_between_members) return size_t(0);
+          // zlib may still hold output for a full buffer; otherwise the stream stopped short.
+        }
+      }
+      if (is_between_members) {
+        int ret = inflateReset(&zs);
+        if (ret != Z_OK) return Error(ErrorKind::Io, "gunzip: " + zlib_message(zs, ret));
+        is_between_members = false;
+      }
+      zs.next_in = reinterpret_cast<Bytef*>(in.data() + in_pos);
+      zs.avail_in = static_cast<uInt>(available());
+      zs.next_out = reinterpret_cast<Bytef*>(out.data());
+      zs.avail_out = static_cast<uInt>(out.size());
+      int ret = inflate(&zs, Z_NO_FLUSH);
+      in_pos = in_len - zs.avail_in;
+      size_t produced = out.size() - zs.avail_out;
+      if (ret == Z_STREAM_END) is_between_members = true;
+      if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
+        return Error(ErrorKind::Corrupt, "gzip data is damaged: " + zlib_message(zs, ret));
+      if (produced > 0) return produced;
+      if (ret == Z_BUF_ERROR && available() == 0 && is_eof)
+        return Error(ErrorKind::Corrupt, "gzip data is truncated");
+    }
+  }
+
+  Result<size_t> unzstd(std::span<std::byte> out) {
+    for (;;) {
+      ZSTD_inBuffer inb{in.data() + in_pos, available(), 0};
+      ZSTD_outBuffer outb{out.data(), out.size(), 0};
+      size_t ret = ZSTD_decompressStream(zd, &outb, &inb);
+      in_pos += inb.pos;
+      if (ZSTD_isError(ret))
+        return Error(ErrorKind::Corrupt,
+                     std::string("zstd data is damaged: ") + ZSTD_getErrorName(ret));
+      if (inb.pos > 0 || outb.pos > 0) is_between_frames = ret == 0;
+      if (outb.pos > 0) return outb.pos;
+      if (available() == 0) {
+        auto more = refill();
+        if (!more) return std::move(more).error();
+        if (!*more) {
+          if (is_between_frames) return size_t(0);
+          return Error(ErrorKind::Corrupt, "zstd data is truncated");
+        }
+      }
+    }
+  }
+};
+
+DecompressingReader::DecompressingReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DecompressingReader::DecompressingReader(DecompressingReader&&) noexcept = default;
+DecompressingReader& DecompressingReader::operator=(DecompressingReader&&) noexcept = default;
+DecompressingReader::~DecompressingReader() = default;
+
+Result<DecompressingReader> DecompressingReader::open(int fd) {
+  auto impl = std::make_unique<Impl>();
+  impl->fd = fd;
+  return DecompressingReader(std::move(impl));
+}
+
+Compression DecompressingReader::compression() const { return impl_->compression; }
+uint64_t DecompressingReader::compressed_bytes() const { return impl_->in_total; }
+
+Result<size_t> DecompressingReader::read(std::span<std::byte> out) {
+  Impl& s = *impl_;
+  if (!s.is_started)
+    if (auto r = s.start(); !r) return std::move(r).error();
+  if (out.empty()) return size_t(0);
+  switch (s.compression) {
+    case Compression::None: return s.plain(out);
+    case Compression::Gzip: return s.gunzip(out);
+    case Compression::Zstd: return s.unzstd(out);
+  }
+  return size_t(0);
 }
 
 }  // namespace layers

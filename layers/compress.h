@@ -102,4 +102,29 @@ class LayerDecoder {
 // The fd is not closed.
 Result<Compression> decompress(int fd, ByteSink out);
 
+// The pull-style twin of LayerDecoder: reads compressed bytes from `fd` as needed and hands
+// out plain bytes in the caller's buffer, so memory stays bounded whatever the compression
+// ratio (a small zstd frame can expand to gigabytes). For consumers that pull, such as
+// libarchive's read callback. Does not own the fd.
+class DecompressingReader {
+ public:
+  static Result<DecompressingReader> open(int fd);
+  DecompressingReader(DecompressingReader&&) noexcept;
+  DecompressingReader& operator=(DecompressingReader&&) noexcept;
+  ~DecompressingReader();
+
+  // Fills up to out.size() bytes (at least one unless at the end); 0 means the stream
+  // ended cleanly. Corrupt for damaged or truncated input, Unsupported for xz/bzip2,
+  // Io for a failed read. Do not call again after an error.
+  Result<size_t> read(std::span<std::byte> out);
+
+  Compression compression() const;  // valid after the first read()
+  uint64_t compressed_bytes() const;  // read from the fd so far
+
+ private:
+  struct Impl;
+  explicit DecompressingReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace layers

@@ -1,0 +1,55 @@
+#pragma once
+// Applies a layer tar (plain, gzip or zstd; found from its first bytes) to a directory with
+// OCI semantics, treating the tar as hostile.
+//
+// OCI semantics, as docker's applier has them:
+//  - ".wh.<name>" deletes <name> (recursively) from what lower layers left;
+//    ".wh..wh..opq" empties its directory of everything this layer did not itself write;
+//    other ".wh..wh.*" names (aufs bookkeeping) are skipped.
+//  - An entry replaces whatever was at its path, except that a directory entry over an
+//    existing directory only updates its metadata (the contents merge).
+//  - Hardlinks name a path already beneath the root (this layer's or a lower one's).
+//  - Owners are the numeric uid/gid in the tar (names are ignored); modes, mtimes (dirs
+//    last, so their children do not disturb them), device nodes, FIFOs and xattrs
+//    (user.* and security.capability; any other namespace is skipped with a warning) are
+//    restored.
+//
+// Safety: every path is resolved inside `root` with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_MAGICLINKS) on a descriptor of `root`, so the kernel refuses any resolution
+// that would leave it, and the final component is never followed (O_NOFOLLOW, *at calls
+// with AT_SYMLINK_NOFOLLOW, unlinkat/mkdirat/symlinkat/mknodat relative to the parent's
+// descriptor). Refused with InvalidInput naming the entry: absolute names, ".."
+// components, a parent that is a symlink leading out of the root (an absolute symlink
+// counts as leaving, even one that would point back inside under chroot semantics), a
+// hardlink whose target is absolute, climbs out, or is a directory, a whiteout of "." or
+// "..", and entry types tar can hold but a layer must not (e.g. a symlink to itself is
+// fine, a file named ".wh.." is not). Nothing outside `root` is ever created, changed or
+// removed. Entries before a refused one stay written, so callers unpack into a scratch
+// directory and rename it into place on success.
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "layers/digest.h"
+#include "layers/error.h"
+
+namespace layers {
+
+struct UnpackOptions {
+  // chown entries to the tar's uid/gid. Off for an unprivileged caller.
+  bool restore_owners = true;
+  // Called for what is skipped or adjusted but not fatal (libarchive warnings, xattrs of
+  // other namespaces). May be empty.
+  std::function<void(std::string_view)> warn;
+};
+
+// Unpacks the layer read from `tar_fd` (to its end) beneath `root`, which must exist.
+// Returns the diff_id: the sha256 of the uncompressed tar stream, so a caller holding the
+// expected one can check it (Corrupt is the caller's to report). Damaged compression or tar
+// data is Corrupt; a refused entry is InvalidInput naming it; OS failures are Io naming
+// the path. The fd is not closed.
+Result<Digest> unpack_layer(const std::string& root, int tar_fd,
+                            const UnpackOptions& options = {});
+
+}  // namespace layers

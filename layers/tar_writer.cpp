@@ -1,0 +1,376 @@
+#include "layers/tar_writer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "layers/unique_fd.h"
+
+namespace layers {
+namespace {
+
+constexpr size_t kReadChunk = 128 * 1024;
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
+
+struct ArchiveFree {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct EntryFree {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using ArchivePtr = std::unique_ptr<archive, ArchiveFree>;
+using EntryPtr = std::unique_ptr<archive_entry, EntryFree>;
+
+// One entry of the tar, before sorting.
+struct TarItem {
+  std::string name;  // tar path, without a trailing "/"
+  std::string source;  // path under source_root for AddOrChange; empty for whiteouts
+};
+
+bool is_clean_relative(std::string_view path) {
+  if (path.empty() || path.front() == '/' || path.back() == '/') return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    std::string_view part = path.substr(start, slash - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = slash + 1;
+  }
+  return true;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t extra = c < 0x80             ? 0
+                   : (c & 0xe0) == 0xc0 ? 1
+                   : (c & 0xf0) == 0xe0 ? 2
+                   : (c & 0xf8) == 0xf0 ? 3
+                                        : 4;
+    if (extra == 4 || s.size() - i - 1 < extra) return false;
+    for (size_t k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Names that are valid UTF-8 go into PAX records as UTF-8 (what Go and Docker write);
+// other byte strings go in raw, and libarchive marks them hdrcharset=BINARY.
+void set_pathname(archive_entry* e, const std::string& name) {
+  if (is_valid_utf8(name))
+    archive_entry_set_pathname_utf8(e, name.c_str());
+  else
+    archive_entry_set_pathname(e, name.c_str());
+}
+
+void set_symlink(archive_entry* e, const std::string& target) {
+  if (is_valid_utf8(target))
+    archive_entry_set_symlink_utf8(e, target.c_str());
+  else
+    archive_entry_set_symlink(e, target.c_str());
+}
+
+void set_hardlink(archive_entry* e, const std::string& target) {
+  if (is_valid_utf8(target))
+    archive_entry_set_hardlink_utf8(e, target.c_str());
+  else
+    archive_entry_set_hardlink(e, target.c_str());
+}
+
+bool is_kept_xattr(std::string_view name) {
+  return name.starts_with("user.") || name == "security.capability";
+}
+
+// xattrs worth carrying, sorted by name (libarchive writes them in the order added).
+Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> out;
+  ssize_t len = ::llistxattr(path.c_str(), nullptr, 0);
+  if (len < 0) {
+    if (errno == ENOTSUP) return out;
+    return Error::from_errno("listing xattrs of " + layers::quoted(path));
+  }
+  std::string names(size_t(len), '\0');
+  len = ::llistxattr(path.c_str(), names.data(), names.size());
+  if (len < 0) return Error::from_errno("listing xattrs of " + layers::quoted(path));
+  names.resize(size_t(len));
+  for (size_t pos = 0; pos < names.size();) {
+    std::string name(names.c_str() + pos);
+    pos += name.size() + 1;
+    if (!is_kept_xattr(name)) continue;
+    ssize_t vlen = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (vlen < 0) {
+      if (errno == ENODATA) continue;  // removed since listing
+      return Error::from_errno("reading xattr " + name + " of " + layers::quoted(path));
+    }
+    std::string value(size_t(vlen), '\0');
+    vlen = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+    if (vlen < 0) return Error::from_errno("reading xattr " + name + " of " + layers::quoted(path));
+    value.resize(size_t(vlen));
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Opens `rel` beneath `root_fd` with no symlink followed anywhere: a symlink as the final
+// component is opened as itself (O_PATH | O_NOFOLLOW), a symlink as a parent fails.
+Result<UniqueFd> open_beneath(int root_fd, const std::string& rel, uint64_t flags) {
+  open_how how{};
+  how.flags = flags | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
+    if (fd >= 0) return UniqueFd(int(fd));
+    if (errno == EAGAIN || errno == EINTR) continue;
+    if (errno == ELOOP || errno == EXDEV)
+      return Error(ErrorKind::InvalidInput, layers::quoted(rel) + " has a symlink as a parent directory");
+    return Error::from_errno("opening " + layers::quoted(rel));
+  }
+}
+
+class LayerWriter {
+ public:
+  LayerWriter(const TreeDiff& diff, const WriteOptions& options, LayerEncoder encoder)
+      : diff_(diff), options_(options), encoder_(std::move(encoder)) {}
+
+  Result<LayerDigests> run(std::vector<TarItem> items) {
+    auto root = ::open(diff_.source_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return Error::from_errno("opening " + layers::quoted(diff_.source_root));
+    root_fd_.reset(root);
+
+    archive_.reset(archive_write_new());
+    if (!archive_) return Error(ErrorKind::Io, "libarchive: out of memory");
+    archive* a = archive_.get();
+    if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+        archive_write_set_format_option(a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
+        archive_write_add_filter_none(a) != ARCHIVE_OK ||
+        // No padding to a 10 KiB record after the end marker: the tar ends where Go's does.
+        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK)
+      return archive_error("setting up the tar writer");
+    if (archive_write_open2(a, this, nullptr, &LayerWriter::write_cb, nullptr, nullptr) !=
+        ARCHIVE_OK)
+      return archive_error("starting the tar stream");
+
+    for (const TarItem& item : items) {
+      auto r = item.source.empty() ? write_whiteout(item) : write_source(item);
+      if (!r) return std::move(r).error().context("writing " + layers::quoted(item.name));
+    }
+    if (archive_write_close(a) != ARCHIVE_OK) return archive_error("ending the tar stream");
+    return encoder_.finish();
+  }
+
+ private:
+  static la_ssize_t write_cb(archive* a, void* self_ptr, const void* buf, size_t n) {
+    auto* self = static_cast<LayerWriter*>(self_ptr);
+    auto r = self->encoder_.write({static_cast<const std::byte*>(buf), n});
+    if (!r) {
+      self->sink_error_ = std::move(r).error();
+      archive_set_error(a, EIO, "layer output failed");
+      return -1;
+    }
+    return la_ssize_t(n);
+  }
+
+  // The sink's own error when it was the cause; libarchive's message otherwise.
+  Error archive_error(std::string_view what) {
+    if (sink_error_) return *sink_error_;
+    const char* msg = archive_error_string(archive_.get());
+    return Error(ErrorKind::Io, std::string(what) + ": " + (msg ? msg : "libarchive error"));
+  }
+
+  int64_t clamp(int64_t mtime) const {
+    if (options_.source_date_epoch && mtime > *options_.source_date_epoch)
+      return *options_.source_date_epoch;
+    return mtime;
+  }
+
+  Result<void> write_whiteout(const TarItem& item) {
+    EntryPtr e(archive_entry_new());
+    set_pathname(e.get(), item.name);
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0);
+    archive_entry_set_size(e.get(), 0);
+    archive_entry_set_mtime(e.get(), 0, 0);
+    if (archive_write_header(archive_.get(), e.get()) < ARCHIVE_WARN)
+      return archive_error("tar header");
+    return {};
+  }
+
+  Result<void> write_source(const TarItem& item) {
+    auto fd = open_beneath(root_fd_.get(), item.source, O_PATH);
+    if (!fd) return std::move(fd).error();
+    struct stat st;
+    if (::fstat(fd->get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(item.source));
+    if (S_ISSOCK(st.st_mode)) return {};
+
+    EntryPtr e(archive_entry_new());
+    set_pathname(e.get(), item.name);
+    archive_entry_set_mode(e.get(), st.st_mode);
+    archive_entry_set_uid(e.get(), st.st_uid);
+    archive_entry_set_gid(e.get(), st.st_gid);
+    archive_entry_set_mtime(e.get(), clamp(st.st_mtim.tv_sec), 0);
+
+    std::string full = diff_.source_root + "/" + item.source;
+    auto xattrs = read_xattrs(full);
+    if (!xattrs) return std::move(xattrs).error();
+    for (const auto& [name, value] : *xattrs)
+      archive_entry_xattr_add_entry(e.get(), name.c_str(), value.data(), value.size());
+
+    bool has_data = false;
+    if (S_ISREG(st.st_mode)) {
+      auto key = std::pair{st.st_dev, st.st_ino};
+      if (st.st_nlink > 1) {
+        auto [it, is_first] = first_link_.try_emplace(key, item.name);
+        if (!is_first) set_hardlink(e.get(), it->second);
+        has_data = is_first;
+      } else {
+        has_data = true;
+      }
+      archive_entry_set_size(e.get(), has_data ? st.st_size : 0);
+    } else if (S_ISLNK(st.st_mode)) {
+      std::string target(size_t(st.st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(fd->get(), "", target.data(), target.size());
+      if (n < 0) return Error::from_errno("readlink " + layers::quoted(item.source));
+      if (size_t(n) >= target.size())
+        return Error(ErrorKind::Io, layers::quoted(item.source) + " changed while being read");
+      target.resize(size_t(n));
+      set_symlink(e.get(), target);
+    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+      archive_entry_set_rdev(e.get(), st.st_rdev);
+    }
+
+    if (archive_write_header(archive_.get(), e.get()) < ARCHIVE_WARN)
+      return archive_error("tar header");
+    if (has_data) return copy_data(item, st);
+    return {};
+  }
+
+  Result<void> copy_data(const TarItem& item, const struct stat& st) {
+    auto file = open_beneath(root_fd_.get(), item.source, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    if (!file) return std::move(file).error();
+    struct stat now;
+    if (::fstat(file->get(), &now) != 0) return Error::from_errno("stat " + layers::quoted(item.source));
+    if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+      return Error(ErrorKind::Io, layers::quoted(item.source) + " was replaced while being read");
+    buffer_.resize(kReadChunk);
+    uint64_t left = uint64_t(st.st_size);
+    for (;;) {
+      // Reads one byte past the expected end to notice a file that grew.
+      size_t want = size_t(std::min<uint64_t>(left + 1, buffer_.size()));
+      ssize_t n = ::read(file->get(), buffer_.data(), want);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Error::from_errno("reading " + layers::quoted(item.source));
+      }
+      if (n == 0) break;
+      if (uint64_t(n) > left)
+        return Error(ErrorKind::Io, layers::quoted(item.source) + " grew while being read");
+      if (archive_write_data(archive_.get(), buffer_.data(), size_t(n)) < 0)
+        return archive_error("tar data");
+      left -= uint64_t(n);
+    }
+    if (left != 0) return Error(ErrorKind::Io, layers::quoted(item.source) + " shrank while being read");
+    return {};
+  }
+
+  const TreeDiff& diff_;
+  const WriteOptions& options_;
+  LayerEncoder encoder_;
+  UniqueFd root_fd_;
+  ArchivePtr archive_;
+  std::optional<Error> sink_error_;
+  std::map<std::pair<dev_t, ino_t>, std::string> first_link_;
+  std::vector<char> buffer_;
+};
+
+}  // namespace
+
+Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& options,
+                                 ByteSink out) {
+  std::vector<TarItem> items;
+  items.reserve(diff.entries.size());
+  for (const DiffEntry& entry : diff.entries) {
+    if (!is_clean_relative(entry.path))
+      return Error(ErrorKind::InvalidInput,
+                   "layer entry " + layers::quoted(entry.path) + " is not a clean relative path");
+    switch (entry.kind) {
+      case DiffEntry::Kind::AddOrChange: items.push_back({entry.path, entry.path}); break;
+      case DiffEntry::Kind::Opaque:
+        items.push_back({entry.path + "/" + std::string(kOpaqueMarker), {}});
+        break;
+      case DiffEntry::Kind::Delete: {
+        size_t slash = entry.path.rfind('/');
+        std::string dir = slash == std::string::npos ? "" : entry.path.substr(0, slash + 1);
+        std::string base = entry.path.substr(slash == std::string::npos ? 0 : slash + 1);
+        items.push_back({dir + std::string(kWhiteoutPrefix) + base, {}});
+        break;
+      }
+    }
+  }
+  std::sort(items.begin(), items.end(),
+            [](const TarItem& a, const TarItem& b) { return a.name < b.name; });
+  items.erase(std::unique(items.begin(), items.end(),
+                          [](const TarItem& a, const TarItem& b) { return a.name == b.name; }),
+              items.end());
+
+  auto encoder = LayerEncoder::create(options.compression, std::move(out), options.zstd_threads);
+  if (!encoder) return std::move(encoder).error();
+  LayerWriter writer(diff, options, std::move(*encoder));
+  auto r = writer.run(std::move(items));
+  if (!r) return std::move(r).error().context("writing layer from " + layers::quoted(diff.source_root));
+  return r;
+}
+
+Result<TreeDiff> diff_of_directory(const std::string& root) {
+  namespace fs = std::filesystem;
+  TreeDiff diff;
+  diff.source_root = root;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec);
+  if (ec) return Error::from_errno(ec.value(), "listing " + layers::quoted(root));
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return Error::from_errno(ec.value(), "listing " + layers::quoted(root));
+    std::string rel = it->path().lexically_relative(root).generic_string();
+    diff.entries.push_back({rel, DiffEntry::Kind::AddOrChange});
+  }
+  if (ec) return Error::from_errno(ec.value(), "listing " + layers::quoted(root));
+  return diff;
+}
+
+Result<LayerDigests> write_directory_layer(const std::string& root, const WriteOptions& options,
+                                           ByteSink out) {
+  auto diff = diff_of_directory(root);
+  if (!diff) return std::move(diff).error();
+  return write_layer(*diff, options, std::move(out));
+}
+
+Result<std::optional<int64_t>> source_date_epoch_from_env() {
+  const char* text = std::getenv("SOURCE_DATE_EPOCH");
+  if (!text || !*text) return std::optional<int64_t>();
+  std::string_view s(text);
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size() || value < 0 || s.front() == '+')
+    return Error(ErrorKind::InvalidInput,
+                 "SOURCE_DATE_EPOCH=" + layers::quoted(s) + " is not a number of seconds since 1970");
+  return std::optional<int64_t>(value);
+}
+
+}  // namespace layers

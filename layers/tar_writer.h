@@ -1,0 +1,61 @@
+#pragma once
+// Writes a layer: a TreeDiff becomes a tar stream (through libarchive), compressed and
+// hashed in the same pass (LayerEncoder), with nothing staged on disk.
+//
+// The tar is what `docker build` layers look like, made reproducible:
+//  - PAX format (extended headers only where ustar cannot say it: long names, big ids,
+//    xattrs), entries sorted byte-wise by path, directories written as "dir/".
+//  - Numeric uid/gid as found in the source tree; user and group names left empty.
+//  - mtimes in whole seconds; with `source_date_epoch` set, every mtime later than it is
+//    clamped to it. No atime/ctime. The same tree always gives the same bytes (and so the
+//    same diff_id and digest), whatever its readdir order.
+//  - Regular files, directories, symlinks, char/block devices and FIFOs. Sockets are
+//    skipped (tar cannot hold them; Docker skips them too).
+//  - Hardlinks are kept within the layer: of the paths sharing one inode, the first in
+//    sorted order holds the data and the later ones are hardlink entries naming it.
+//  - xattrs: user.* and security.capability only. trusted.* (overlay's bookkeeping),
+//    security.selinux and system.* (ACLs) are host details and are never written.
+//  - Delete entries become ".wh.<name>" and Opaque entries "<dir>/.wh..wh..opq": empty
+//    regular files, mode 0, owner 0:0, mtime 0.
+//
+// Source entries are read beneath diff.source_root without following symlinks, in the
+// final component or in any parent; a path that would leave the root fails the call.
+// A file whose size changes while it is read fails the call (Io naming it) rather than
+// producing a tar that lies.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "layers/compress.h"
+#include "layers/diff.h"
+#include "layers/error.h"
+
+namespace layers {
+
+struct WriteOptions {
+  Compression compression = Compression::Gzip;
+  std::optional<int64_t> source_date_epoch;  // clamp mtimes to this (seconds since 1970)
+  int zstd_threads = 0;                      // see LayerEncoder::create
+};
+
+// Writes the layer for `diff` to `out`. Fails with InvalidInput for an entry path that is
+// not a clean relative path (empty, absolute, "." or ".." components), NotFound for an
+// AddOrChange entry missing from source_root, or the sink's own error. Entries listed
+// twice are written once.
+Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& options,
+                                 ByteSink out);
+
+// A TreeDiff adding every entry beneath `root` (not `root` itself), for a layer holding a
+// whole directory: COPY into a scratch dir, `hoist import DIR`. Symlinks are not followed.
+Result<TreeDiff> diff_of_directory(const std::string& root);
+
+// write_layer(diff_of_directory(root), ...).
+Result<LayerDigests> write_directory_layer(const std::string& root, const WriteOptions& options,
+                                           ByteSink out);
+
+// Reads SOURCE_DATE_EPOCH from the environment: nullopt when unset or empty, InvalidInput
+// when it is not a non-negative decimal integer of seconds.
+Result<std::optional<int64_t>> source_date_epoch_from_env();
+
+}  // namespace layers
