@@ -1,0 +1,321 @@
+#include "builder/sandbox/mounts.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "layers/unique_fd.h"
+
+namespace builder::sandbox {
+
+using layers::Error;
+using layers::ErrorKind;
+using layers::quoted;
+using layers::Result;
+using layers::UniqueFd;
+
+MountGuard::~MountGuard() {
+  if (!target_.empty()) ::umount2(target_.c_str(), MNT_DETACH);
+}
+
+namespace {
+
+Result<void> do_mount(const char* source, const std::string& target, const char* type,
+                      unsigned long flags, const char* data, std::string_view what) {
+  if (::mount(source, target.c_str(), type, flags, data) != 0)
+    return Error::from_errno(std::string(what) + " at " + quoted(target));
+  return {};
+}
+
+// The kernel explains a refused fsconfig in the fs context's log; the errno alone
+// ("Invalid argument") rarely says which layer was wrong.
+std::string fs_context_log(int fs_fd) {
+  std::string out;
+  char buf[512];
+  while (true) {
+    ssize_t n = ::read(fs_fd, buf, sizeof buf);
+    if (n <= 0) break;
+    std::string line(buf, size_t(n));
+    if (line.size() > 2 && line[1] == ' ') line.erase(0, 2);  // "e overlayfs: ..."
+    if (!out.empty()) out += "; ";
+    out += line;
+  }
+  return out;
+}
+
+Result<void> mount_overlay_new_api(const OverlayLayers& layers, const std::string& target,
+                                   bool* lowerdir_plus_unsupported) {
+  UniqueFd fs(::fsopen("overlay", FSOPEN_CLOEXEC));
+  if (!fs) {
+    if (errno == ENOSYS) *lowerdir_plus_unsupported = true;
+    return Error::from_errno("fsopen overlay");
+  }
+  auto set = [&](const char* key, const std::string& value) -> Result<void> {
+    if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0) return {};
+    int err = errno;
+    std::string log = fs_context_log(fs.get());
+    return Error::from_errno(err, std::string("overlay option ") + key + "=" + quoted(value) +
+                                      (log.empty() ? "" : " (" + log + ")"));
+  };
+  for (size_t i = 0; i < layers.lower_dirs.size(); ++i) {
+    if (auto r = set("lowerdir+", layers.lower_dirs[i]); !r) {
+      if (i == 0 && r.error().sys_errno() == EINVAL) *lowerdir_plus_unsupported = true;
+      return r;
+    }
+  }
+  if (!layers.upper_dir.empty()) {
+    if (auto r = set("upperdir", layers.upper_dir); !r) return r;
+    if (auto r = set("workdir", layers.work_dir); !r) return r;
+  }
+  for (const char* key : {"redirect_dir", "metacopy", "index"}) {
+    if (auto r = set(key, "off"); !r) return r;
+  }
+  if (::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    int err = errno;
+    std::string log = fs_context_log(fs.get());
+    return Error::from_errno(err, "creating the overlay" + (log.empty() ? "" : " (" + log + ")"));
+  }
+  UniqueFd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, 0));
+  if (!mnt) return Error::from_errno("fsmount overlay");
+  if (::move_mount(mnt.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    return Error::from_errno("attaching the overlay at " + quoted(target));
+  return {};
+}
+
+Result<void> mount_overlay_legacy(const OverlayLayers& layers, const std::string& target) {
+  std::string lower;
+  for (const auto& dir : layers.lower_dirs) {
+    if (dir.find_first_of(",:\\") != std::string::npos) {
+      return Error(ErrorKind::Unsupported,
+                   "overlay layer path " + quoted(dir) + " holds ',' ':' or '\\', which this "
+                   "kernel's mount options cannot express");
+    }
+    if (!lower.empty()) lower += ':';
+    lower += dir;
+  }
+  std::string options = "lowerdir=" + lower;
+  if (!layers.upper_dir.empty())
+    options += ",upperdir=" + layers.upper_dir + ",workdir=" + layers.work_dir;
+  options += ",redirect_dir=off,metacopy=off,index=off";
+  if (options.size() >= size_t(::getpagesize())) {
+    return Error(ErrorKind::Unsupported, "overlay options for " +
+                                             std::to_string(layers.lower_dirs.size()) +
+                                             " layers exceed one page on this kernel");
+  }
+  return do_mount("overlay", target, "overlay", 0, options.c_str(), "mounting the overlay");
+}
+
+}  // namespace
+
+Result<void> make_mounts_private() {
+  return do_mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr,
+                  "making mounts private");
+}
+
+Result<MountGuard> mount_overlay(const OverlayLayers& layers, const std::string& target) {
+  if (layers.lower_dirs.empty())
+    return Error(ErrorKind::InvalidInput, "an overlay needs at least one lower dir");
+  bool use_legacy = false;
+  auto r = mount_overlay_new_api(layers, target, &use_legacy);
+  if (!r && use_legacy) r = mount_overlay_legacy(layers, target);
+  if (!r) return std::move(r).error();
+  return MountGuard(target);
+}
+
+Result<void> bind_root_onto_itself(const std::string& root) {
+  return do_mount(root.c_str(), root, nullptr, MS_BIND | MS_REC, nullptr,
+                  "binding the root onto itself");
+}
+
+Result<void> mount_proc(const std::string& root) {
+  const std::string proc = root + "/proc";
+  constexpr unsigned long kLocked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (auto r = do_mount("proc", proc, "proc", kLocked, nullptr, "mounting /proc"); !r) return r;
+
+  // What Docker hides: files get /dev/null over them, directories an empty read-only tmpfs.
+  for (const char* masked : {"asound", "acpi", "kcore", "keys", "latency_stats", "timer_list",
+                             "timer_stats", "sched_debug", "scsi"}) {
+    const std::string path = proc + "/" + masked;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (auto r = do_mount("tmpfs", path, "tmpfs", MS_RDONLY | kLocked, "size=0",
+                            "masking /proc path");
+          !r)
+        return r;
+    } else if (auto r = do_mount("/dev/null", path, nullptr, MS_BIND, nullptr,
+                                 "masking /proc path");
+               !r) {
+      return r;
+    }
+  }
+  for (const char* read_only : {"bus", "fs", "irq", "sys", "sysrq-trigger"}) {
+    const std::string path = proc + "/" + read_only;
+    if (::access(path.c_str(), F_OK) != 0) continue;
+    if (auto r = do_mount(path.c_str(), path, nullptr, MS_BIND | MS_REC, nullptr,
+                          "binding /proc path");
+        !r)
+      return r;
+    if (auto r = do_mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | kLocked,
+                          nullptr, "making /proc path read-only");
+        !r)
+      return r;
+  }
+  return {};
+}
+
+Result<void> mount_sys(const std::string& root) {
+  const std::string sys = root + "/sys";
+  struct stat st;
+  if (::lstat(sys.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
+  return do_mount("sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+                  "mounting /sys");
+}
+
+Result<void> mount_dev(const std::string& root) {
+  const std::string dev = root + "/dev";
+  if (auto r = do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME,
+                        "mode=755,size=65536k", "mounting /dev");
+      !r)
+    return r;
+
+  struct Node {
+    const char* name;
+    unsigned major, minor;
+  };
+  for (const Node& node : {Node{"null", 1, 3}, Node{"zero", 1, 5}, Node{"full", 1, 7},
+                           Node{"random", 1, 8}, Node{"urandom", 1, 9}, Node{"tty", 5, 0}}) {
+    const std::string path = dev + "/" + node.name;
+    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(node.major, node.minor)) != 0)
+      return Error::from_errno("mknod " + quoted(path));
+    if (::chmod(path.c_str(), 0666) != 0) return Error::from_errno("chmod " + quoted(path));
+  }
+
+  for (const char* dir : {"pts", "shm"}) {
+    const std::string path = dev + "/" + dir;
+    if (::mkdir(path.c_str(), 0755) != 0) return Error::from_errno("mkdir " + quoted(path));
+  }
+  if (auto r = do_mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                        "newinstance,ptmxmode=0666,mode=0620,gid=5", "mounting /dev/pts");
+      !r)
+    return r;
+  if (auto r = do_mount("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        "mode=1777,size=65536k", "mounting /dev/shm");
+      !r)
+    return r;
+
+  struct Link {
+    const char* name;
+    const char* target;
+  };
+  for (const Link& link : {Link{"ptmx", "pts/ptmx"}, Link{"fd", "/proc/self/fd"},
+                           Link{"stdin", "/proc/self/fd/0"}, Link{"stdout", "/proc/self/fd/1"},
+                           Link{"stderr", "/proc/self/fd/2"}, Link{"core", "/proc/kcore"}}) {
+    const std::string path = dev + "/" + link.name;
+    if (::symlink(link.target, path.c_str()) != 0)
+      return Error::from_errno("symlink " + quoted(path));
+  }
+  return {};
+}
+
+Result<void> bind_file(const std::string& source, const std::string& target) {
+  return do_mount(source.c_str(), target, nullptr, MS_BIND, nullptr,
+                  "binding " + quoted(source));
+}
+
+namespace {
+
+Result<UniqueFd> open_in_root(int root_fd, const std::string& rel) {
+  struct open_how how {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(int(::syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how,
+                            sizeof how)));
+  if (!fd) return Error::from_errno("resolving " + quoted("/" + rel) + " in the container");
+  return fd;
+}
+
+// Opens `rel` inside the root, creating it (and missing parents, as directories) when
+// absent. Symlinks met on the way resolve as if the root were "/".
+Result<UniqueFd> open_or_create_in_root(int root_fd, const std::string& rel, bool as_dir,
+                                        int depth = 0) {
+  auto fd = open_in_root(root_fd, rel);
+  if (fd || fd.error().sys_errno() != ENOENT || rel.empty() || depth > 256) return fd;
+  size_t slash = rel.rfind('/');
+  const std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
+  const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  auto parent_fd = open_or_create_in_root(root_fd, parent, true, depth + 1);
+  if (!parent_fd) return parent_fd;
+  if (as_dir) {
+    if (::mkdirat(parent_fd->get(), name.c_str(), 0755) != 0)
+      return Error::from_errno("creating " + quoted("/" + rel) + " in the container");
+  } else {
+    UniqueFd file(::openat(parent_fd->get(), name.c_str(),
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!file) return Error::from_errno("creating " + quoted("/" + rel) + " in the container");
+  }
+  return open_in_root(root_fd, rel);
+}
+
+// "/a//b/./c/" -> "a/b/c"; ".." is refused rather than interpreted.
+Result<std::string> normalize_container_path(const std::string& path) {
+  if (path.empty() || path[0] != '/')
+    return Error(ErrorKind::InvalidInput, "bind target " + quoted(path) + " is not absolute");
+  std::string out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string_view part(path.data() + start, end - start);
+    if (part == "..")
+      return Error(ErrorKind::InvalidInput, "bind target " + quoted(path) + " contains \"..\"");
+    if (!part.empty() && part != ".") {
+      if (!out.empty()) out += '/';
+      out += part;
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<void> mount_binds(const std::string& root, const std::vector<BindMount>& binds) {
+  if (binds.empty()) return {};
+  UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd) return Error::from_errno("opening the container root " + quoted(root));
+  for (const BindMount& bind : binds) {
+    const std::string what = "bind mount " + quoted(bind.host_path) + " -> " +
+                             quoted(bind.container_path);
+    auto rel = normalize_container_path(bind.container_path);
+    if (!rel) return std::move(rel).error().context(what);
+    struct stat st;
+    if (::stat(bind.host_path.c_str(), &st) != 0)
+      return Error::from_errno("stat " + quoted(bind.host_path)).context(what);
+
+    UniqueFd tree(::open_tree(AT_FDCWD, bind.host_path.c_str(),
+                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (!tree) return Error::from_errno("cloning " + quoted(bind.host_path)).context(what);
+    if (bind.read_only) {
+      struct mount_attr attr {};
+      attr.attr_set = MOUNT_ATTR_RDONLY;
+      if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+        return Error::from_errno("making the mount read-only").context(what);
+    }
+    auto target = open_or_create_in_root(root_fd.get(), *rel, S_ISDIR(st.st_mode));
+    if (!target) return std::move(target).error().context(what);
+    if (::move_mount(tree.get(), "", target->get(), "",
+                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+      return Error::from_errno("attaching the mount").context(what);
+  }
+  return {};
+}
+
+}  // namespace builder::sandbox

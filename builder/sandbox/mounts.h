@@ -1,0 +1,58 @@
+#pragma once
+// The sandbox's mounts. Every function here runs in the container's own mount namespace
+// (after make_mounts_private), before pivot_root, with paths as the host sees them.
+
+#include <string>
+#include <vector>
+
+#include "builder/sandbox/sandbox.h"
+#include "layers/error.h"
+
+namespace builder::sandbox {
+
+// Detaches the mount at `target` on destruction unless released: a half-built container
+// root comes apart on every early return.
+class MountGuard {
+ public:
+  explicit MountGuard(std::string target) : target_(std::move(target)) {}
+  MountGuard(MountGuard&& other) noexcept : target_(std::exchange(other.target_, {})) {}
+  MountGuard(const MountGuard&) = delete;
+  MountGuard& operator=(const MountGuard&) = delete;
+  ~MountGuard();
+  void release() { target_.clear(); }
+
+ private:
+  std::string target_;
+};
+
+// Stops mounts from propagating back to the namespace we were copied from.
+layers::Result<void> make_mounts_private();
+
+struct OverlayLayers {
+  std::vector<std::string> lower_dirs;  // top-most first, at least one
+  std::string upper_dir, work_dir;      // both empty: a read-only overlay
+};
+// Mounts an overlay at `target` with redirect_dir, metacopy and index off (so the upper dir
+// is a self-contained layer). Uses the "lowerdir+" mount API where the kernel has it (no
+// limit on layer count or path characters), else mount(2) with an option string, which
+// refuses paths holding ',' ':' or '\\'.
+layers::Result<MountGuard> mount_overlay(const OverlayLayers& layers, const std::string& target);
+
+// Binds `root` onto itself so it is a mount point pivot_root accepts (rootfs mode).
+layers::Result<void> bind_root_onto_itself(const std::string& root);
+
+// /proc for the new PID namespace, with Docker's masked (kcore, keys, timer_list, ...) and
+// read-only (sys, sysrq-trigger, irq, bus, fs) paths.
+layers::Result<void> mount_proc(const std::string& root);
+// Read-only sysfs at root/sys, when that directory exists.
+layers::Result<void> mount_sys(const std::string& root);
+// tmpfs /dev with null, zero, full, random, urandom, tty, a private devpts at pts/ (ptmx
+// linked to it), shm/, and the fd, stdin, stdout, stderr links.
+layers::Result<void> mount_dev(const std::string& root);
+// Bind-mounts one file over another (both must exist and be non-symlinks).
+layers::Result<void> bind_file(const std::string& source, const std::string& target);
+// Bind-mounts each host path at its container path, resolved inside `root` (symlinks in
+// the container path cannot lead out of it); missing targets are created.
+layers::Result<void> mount_binds(const std::string& root, const std::vector<BindMount>& binds);
+
+}  // namespace builder::sandbox

@@ -1,0 +1,509 @@
+#include "builder/sandbox/sandbox.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "builder/sandbox/mounts.h"
+#include "builder/sandbox/namespaces.h"
+#include "builder/sandbox/pivot.h"
+#include "builder/sandbox/process.h"
+#include "builder/sandbox/seccomp.h"
+#include "builder/sandbox/temp_dir.h"
+#include "builder/users.h"
+#include "layers/unique_fd.h"
+
+namespace builder::sandbox {
+
+using layers::Error;
+using layers::ErrorKind;
+using layers::quoted;
+using layers::Result;
+using layers::UniqueFd;
+
+namespace {
+
+constexpr int kSetupFailed = 125;  // the child's exit code when it reported an error
+
+// Everything the child needs, prepared by the parent before fork.
+struct ChildPlan {
+  const SandboxSpec* spec = nullptr;
+  bool is_overlay = false;
+  std::string root;       // where the container's root is assembled (the pivot target)
+  std::string stubs_dir;  // overlay mode: the private top-most layer of mount points
+  std::string empty_dir;  // overlay mode: the only lower layer of FROM scratch
+  std::string etc_dir;    // generated hosts, resolv.conf, hostname
+  int report_fd = -1;
+  int stdout_fd = -1, stderr_fd = -1;
+};
+
+// The mount points the sandbox needs in every image.
+struct MountPoint {
+  const char* rel;
+  bool is_dir;
+  bool is_etc_file;
+};
+constexpr MountPoint kMountPoints[] = {
+    {"proc", true, false},
+    {"dev", true, false},
+    {"etc/hosts", false, true},
+    {"etc/resolv.conf", false, true},
+    {"etc/hostname", false, true},
+};
+
+// Which /etc files can be bind-mounted (an image whose /etc is a symlink, or holds a
+// directory named hosts, keeps its own).
+struct RootLayout {
+  bool etc_files[3] = {false, false, false};
+};
+
+struct Stub {
+  std::string rel;
+  bool is_dir;
+  std::optional<struct stat> like;  // the image's entry whose metadata the stub copies
+};
+
+// Looks at the assembled root and lists the stubs it needs so every mount point exists
+// as the right type and is no symlink (a bind onto a symlink would follow it out of the
+// root before pivot_root). In overlay mode a stub sits in a layer above the image and can
+// hide whatever the image has there; in rootfs mode it can only fill a gap.
+Result<std::vector<Stub>> plan_stubs(const ChildPlan& plan, RootLayout* layout) {
+  const bool can_shadow = plan.is_overlay;
+  std::vector<Stub> stubs;
+  struct stat etc_st;
+  const bool etc_missing = ::lstat((plan.root + "/etc").c_str(), &etc_st) != 0;
+  const bool etc_usable = etc_missing || S_ISDIR(etc_st.st_mode);
+  bool etc_stub_added = false;
+  int etc_index = 0;
+  for (const MountPoint& mp : kMountPoints) {
+    struct stat st;
+    const bool exists = ::lstat((plan.root + "/" + mp.rel).c_str(), &st) == 0;
+    if (!mp.is_etc_file) {
+      if (exists && S_ISDIR(st.st_mode)) continue;
+      if (exists && !can_shadow) {
+        return Error(ErrorKind::Unsupported,
+                     "/" + std::string(mp.rel) + " in the root is not a directory; cannot mount over it");
+      }
+      stubs.push_back({mp.rel, true, std::nullopt});
+      continue;
+    }
+    const int index = etc_index++;
+    if (!plan.spec->mount_etc_files || !etc_usable) continue;
+    if (exists && S_ISDIR(st.st_mode)) continue;
+    if (exists && !S_ISREG(st.st_mode) && !can_shadow) continue;  // e.g. a symlink: keep it
+    layout->etc_files[index] = true;
+    if (exists && S_ISREG(st.st_mode)) continue;
+    if (!etc_stub_added && (etc_missing || can_shadow)) {
+      stubs.push_back({"etc", true, etc_missing ? std::nullopt : std::optional(etc_st)});
+      etc_stub_added = true;
+    }
+    stubs.push_back({mp.rel, false, std::nullopt});
+  }
+  return stubs;
+}
+
+Result<void> create_stub(const std::string& base, const Stub& stub) {
+  const std::string path = base + "/" + stub.rel;
+  const mode_t mode = stub.like ? (stub.like->st_mode & 07777) : (stub.is_dir ? 0755 : 0644);
+  if (stub.is_dir) {
+    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
+      return Error::from_errno("creating mount point " + quoted(path));
+  } else {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    if (!fd) return Error::from_errno("creating mount point " + quoted(path));
+  }
+  if (::chmod(path.c_str(), mode) != 0) return Error::from_errno("chmod " + quoted(path));
+  if (stub.like) {
+    if (::lchown(path.c_str(), stub.like->st_uid, stub.like->st_gid) != 0)
+      return Error::from_errno("chown " + quoted(path));
+  }
+  return {};
+}
+
+// A stub directory standing in for the image's one must look like it, or the merged
+// directory (and any copy-up of it into the layer) would show the stub's times.
+void copy_times(const std::string& base, const std::vector<Stub>& stubs) {
+  for (const Stub& stub : stubs) {
+    if (!stub.like) continue;
+    const struct timespec times[2] = {stub.like->st_atim, stub.like->st_mtim};
+    ::utimensat(AT_FDCWD, (base + "/" + stub.rel).c_str(), times, AT_SYMLINK_NOFOLLOW);
+  }
+}
+
+// Assembles the container's root at plan.root: the overlay (plus a layer of stub mount
+// points when the image lacks some), or the rootfs dir with its missing mount points
+// created and reported for removal.
+Result<RootLayout> mount_rootfs(const ChildPlan& plan) {
+  const SandboxSpec& spec = *plan.spec;
+  RootLayout layout;
+  if (!plan.is_overlay) {
+    auto stubs = plan_stubs(plan, &layout);
+    if (!stubs) return std::move(stubs).error();
+    for (const Stub& stub : *stubs) {
+      if (auto r = create_stub(plan.root, stub); !r) return std::move(r).error();
+      report_stub(plan.report_fd, stub.rel);
+    }
+    if (auto r = bind_root_onto_itself(plan.root); !r) return std::move(r).error();
+    return layout;
+  }
+
+  OverlayLayers layers{spec.lower_dirs, spec.upper_dir, spec.work_dir};
+  if (layers.lower_dirs.empty()) layers.lower_dirs.push_back(plan.empty_dir);
+  auto first = mount_overlay(layers, plan.root);
+  if (!first) return std::move(first).error();
+  auto stubs = plan_stubs(plan, &layout);
+  if (!stubs) return std::move(stubs).error();
+  if (stubs->empty()) {
+    first->release();
+    return layout;
+  }
+  {
+    MountGuard unmount_first = std::move(*first);
+  }
+  for (const Stub& stub : *stubs) {
+    if (auto r = create_stub(plan.stubs_dir, stub); !r) return std::move(r).error();
+  }
+  copy_times(plan.stubs_dir, *stubs);
+  layers.lower_dirs.insert(layers.lower_dirs.begin(), plan.stubs_dir);
+  auto second = mount_overlay(layers, plan.root);
+  if (!second) return std::move(second).error().context("with mount points added");
+  second->release();
+  return layout;
+}
+
+Result<void> mount_etc_files(const ChildPlan& plan, const RootLayout& layout) {
+  int index = 0;
+  for (const MountPoint& mp : kMountPoints) {
+    if (!mp.is_etc_file) continue;
+    if (layout.etc_files[index++]) {
+      const std::string name = std::string(mp.rel).substr(4);
+      if (auto r = bind_file(plan.etc_dir + "/" + name, plan.root + "/" + mp.rel); !r) return r;
+    }
+  }
+  return {};
+}
+
+// USER is resolved against the container's own files, now that "/" is the image.
+Result<Credentials> resolve_credentials(const SandboxSpec& spec) {
+  if (spec.user.empty()) return Credentials{spec.uid, spec.gid, spec.supplementary_gids};
+  auto user = resolve_user(std::string("/"), spec.user, UserPurpose::Run);
+  if (!user) return std::move(user).error();
+  return Credentials{user->uid, user->gid, user->supplementary_gids};
+}
+
+// The container, top to bottom. Runs as PID 1 of the new PID namespace, inside the new
+// mount namespace, with the host's paths until pivot_into.
+Result<void> prepare_child(const ChildPlan& plan) {
+  const SandboxSpec& spec = *plan.spec;
+  if (auto r = make_mounts_private(); !r) return r;
+  auto layout = mount_rootfs(plan);
+  if (!layout) return std::move(layout).error();
+  if (auto r = mount_proc(plan.root); !r) return r;
+  if (auto r = mount_sys(plan.root); !r) return r;
+  if (auto r = mount_dev(plan.root); !r) return r;
+  if (auto r = mount_etc_files(plan, *layout); !r) return r;
+  if (auto r = mount_binds(plan.root, spec.binds); !r) return r;
+  if (auto r = set_hostname(spec.hostname); !r) return r;
+  if (spec.network == Network::None) {
+    if (auto r = bring_up_loopback(); !r) return r;
+  }
+  if (auto r = pivot_into(plan.root); !r) return r;
+  auto user = resolve_credentials(spec);
+  if (!user) return std::move(user).error();
+  if (auto r = make_cwd(spec.cwd); !r) return r;
+  if (auto r = install_stdio(spec.stdin_fd, plan.stdout_fd, plan.stderr_fd); !r) return r;
+  if (auto r = drop_privileges(*user); !r) return r;
+  if (::chdir(spec.cwd.c_str()) != 0)
+    return Error::from_errno("entering working directory " + quoted(spec.cwd));
+  return install_seccomp_filter();
+}
+
+[[noreturn]] void fail_child(const ChildPlan& plan, const Error& error) {
+  report_error(plan.report_fd, error);
+  ::_exit(kSetupFailed);
+}
+
+// The container's process (PID 1 inside): set up, then exec the command.
+[[noreturn]] void container_main(const ChildPlan& plan) {
+  // If the supervisor dies, so does the container, and with PID 1 everything in it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (auto r = prepare_child(plan); !r) fail_child(plan, r.error());
+  reset_signal_state();
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  fail_child(plan, exec_command(plan.spec->argv, plan.spec->env));
+}
+
+// The supervisor: enters the namespaces, forks the container's PID 1 and waits for it.
+// It stays outside the PID namespace so it can report PID 1's status, and kills the
+// container when the parent asks (SIGTERM) or dies.
+[[noreturn]] void supervisor_main(const ChildPlan& plan, pid_t parent) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(kSetupFailed);
+  sigset_t waited;
+  sigemptyset(&waited);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&waited, sig);
+  ::sigprocmask(SIG_BLOCK, &waited, nullptr);
+
+  if (auto r = enter_namespaces(plan.spec->network); !r) fail_child(plan, r.error());
+  pid_t child = ::fork();
+  if (child < 0) fail_child(plan, Error::from_errno("fork (container init)"));
+  if (child == 0) container_main(plan);
+  ::close_range(3, ~0U, 0);
+
+  while (true) {
+    siginfo_t info;
+    if (::sigwaitinfo(&waited, &info) < 0) continue;
+    if (info.si_signo == SIGTERM) ::kill(child, SIGKILL);
+    if (info.si_signo != SIGCHLD) continue;
+    int status = 0;
+    if (::waitpid(child, &status, WNOHANG) != child) continue;
+    if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+    ::_exit(128 + WTERMSIG(status));
+  }
+}
+
+// Blocks SIGINT and SIGTERM in this thread and receives them through a signalfd, until
+// destroyed.
+class SignalCatcher {
+ public:
+  SignalCatcher() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &set, &old_);
+    fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  }
+  ~SignalCatcher() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  int fd() const { return fd_.get(); }
+
+ private:
+  sigset_t old_;
+  UniqueFd fd_;
+};
+
+Result<void> write_text(const std::string& path, const std::string& text) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return Error::from_errno("creating " + quoted(path));
+  if (::write(fd.get(), text.data(), text.size()) != ssize_t(text.size()))
+    return Error::from_errno("writing " + quoted(path));
+  return {};
+}
+
+std::string host_resolv_conf() {
+  std::ifstream in("/etc/resolv.conf");
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  std::string out = text.str();
+  if (out.find("nameserver") == std::string::npos) out = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+  return out;
+}
+
+Result<void> write_etc_files(const SandboxSpec& spec, const std::string& dir) {
+  std::string hosts = spec.hosts_content;
+  if (hosts.empty()) {
+    hosts = "127.0.0.1\tlocalhost " + spec.hostname +
+            "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  }
+  const std::string resolv =
+      spec.resolv_conf_content.empty() ? host_resolv_conf() : spec.resolv_conf_content;
+  if (auto r = write_text(dir + "/hosts", hosts); !r) return r;
+  if (auto r = write_text(dir + "/resolv.conf", resolv); !r) return r;
+  return write_text(dir + "/hostname", spec.hostname + "\n");
+}
+
+Result<void> check_spec(const SandboxSpec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty())
+    return Error(ErrorKind::InvalidInput, "no command to run");
+  if (spec.cwd.empty() || spec.cwd[0] != '/')
+    return Error(ErrorKind::InvalidInput, "working directory " + quoted(spec.cwd) + " is not absolute");
+  if (spec.upper_dir.empty() == spec.rootfs_dir.empty())
+    return Error(ErrorKind::InvalidInput, "exactly one of upper_dir and rootfs_dir must be set");
+  if (!spec.upper_dir.empty() && spec.work_dir.empty())
+    return Error(ErrorKind::InvalidInput, "an overlay upper dir needs a work dir");
+  for (const auto& e : spec.env) {
+    if (e.find('=') == std::string::npos || e[0] == '=')
+      return Error(ErrorKind::InvalidInput, "environment entry " + quoted(e) + " is not KEY=value");
+  }
+  return {};
+}
+
+std::string scratch_parent(const SandboxSpec& spec) {
+  if (!spec.scratch_dir.empty()) return spec.scratch_dir;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp && *tmp ? tmp : "/tmp";
+}
+
+// Removes the mount points made in a rootfs dir, deepest first, and only while they are
+// still what the sandbox created: an empty directory or an empty file.
+void remove_stubs(const std::string& root, const std::vector<std::string>& stubs) {
+  for (auto it = stubs.rbegin(); it != stubs.rend(); ++it) {
+    const std::string path = root + "/" + *it;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      ::rmdir(path.c_str());
+    } else if (S_ISREG(st.st_mode) && st.st_size == 0) {
+      ::unlink(path.c_str());
+    }
+  }
+}
+
+struct Pipe {
+  UniqueFd read, write;
+  static Result<Pipe> make() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return Error::from_errno("pipe");
+    return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  }
+};
+
+}  // namespace
+
+Result<int> run(const SandboxSpec& spec) {
+  if (auto r = check_spec(spec); !r) return std::move(r).error().context("starting a container");
+  auto tmp = TempDir::create_in(scratch_parent(spec), "hoist-run-");
+  if (!tmp) return std::move(tmp).error().context("starting a container");
+
+  ChildPlan plan;
+  plan.spec = &spec;
+  plan.is_overlay = !spec.upper_dir.empty();
+  plan.root = plan.is_overlay ? tmp->path() + "/root" : spec.rootfs_dir;
+  plan.stubs_dir = tmp->path() + "/stubs";
+  plan.empty_dir = tmp->path() + "/empty";
+  plan.etc_dir = tmp->path() + "/etc";
+  for (const std::string& dir : {plan.stubs_dir, plan.empty_dir, plan.etc_dir}) {
+    if (::mkdir(dir.c_str(), 0755) != 0) return Error::from_errno("mkdir " + quoted(dir));
+  }
+  if (plan.is_overlay && ::mkdir(plan.root.c_str(), 0755) != 0)
+    return Error::from_errno("mkdir " + quoted(plan.root));
+  if (auto r = write_etc_files(spec, plan.etc_dir); !r) return std::move(r).error();
+
+  auto report = Pipe::make();
+  if (!report) return std::move(report).error();
+  plan.report_fd = report->write.get();
+  std::optional<Pipe> out, err;
+  if (spec.on_output) {
+    auto o = Pipe::make(), e = Pipe::make();
+    if (!o) return std::move(o).error();
+    if (!e) return std::move(e).error();
+    out = std::move(*o);
+    err = std::move(*e);
+    plan.stdout_fd = out->write.get();
+    plan.stderr_fd = err->write.get();
+    ::fcntl(out->read.get(), F_SETFL, O_NONBLOCK);
+    ::fcntl(err->read.get(), F_SETFL, O_NONBLOCK);
+  } else {
+    plan.stdout_fd = spec.stdout_fd;
+    plan.stderr_fd = spec.stderr_fd;
+  }
+
+  SignalCatcher signals;
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return Error::from_errno("fork (container supervisor)");
+  if (pid == 0) supervisor_main(plan, parent);
+  report->write.reset();
+  if (out) out->write.reset();
+  if (err) err->write.reset();
+
+  // Wait for the supervisor while streaming output and watching for cancellation.
+  UniqueFd pidfd(int(::syscall(SYS_pidfd_open, pid, 0)));
+  bool cancelled = false, exited = false;
+  int status = 0;
+  auto pump = [&](std::optional<Pipe>& pipe, int stream) {
+    char buf[65536];
+    while (pipe) {
+      ssize_t n = ::read(pipe->read.get(), buf, sizeof buf);
+      if (n > 0) {
+        spec.on_output(stream, std::string_view(buf, size_t(n)));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      pipe.reset();  // EOF or error
+    }
+  };
+  auto cancel = [&] {
+    if (!cancelled) ::kill(pid, SIGTERM);
+    cancelled = true;
+  };
+  while (!exited) {
+    std::vector<pollfd> fds;
+    fds.push_back({pidfd.get(), POLLIN, 0});
+    if (signals.fd() >= 0) fds.push_back({signals.fd(), POLLIN, 0});
+    if (spec.cancel_fd >= 0 && !cancelled) fds.push_back({spec.cancel_fd, POLLIN, 0});
+    if (out) fds.push_back({out->read.get(), POLLIN, 0});
+    if (err) fds.push_back({err->read.get(), POLLIN, 0});
+    if (!pidfd) {
+      // No pidfd (very old kernel): fall back to polling the child.
+      if (::waitpid(pid, &status, WNOHANG) == pid) break;
+      ::poll(fds.data() + 1, fds.size() - 1, 100);
+    } else if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) {
+      cancel();
+    }
+    for (const pollfd& p : fds) {
+      if (p.revents == 0) continue;
+      if (p.fd == signals.fd()) {
+        signalfd_siginfo info;
+        while (::read(signals.fd(), &info, sizeof info) == sizeof info) cancel();
+      } else if (p.fd == spec.cancel_fd) {
+        cancel();
+      } else if (out && p.fd == out->read.get()) {
+        pump(out, 1);
+      } else if (err && p.fd == err->read.get()) {
+        pump(err, 2);
+      } else if (pidfd && p.fd == pidfd.get()) {
+        if (::waitpid(pid, &status, 0) == pid) exited = true;
+      }
+    }
+  }
+  // The supervisor waited for PID 1, and PID 1's death took every process of the
+  // container with it: the pipes have no writers left.
+  pump(out, 1);
+  pump(err, 2);
+
+  ChildReport child = read_child_report(report->read.get());
+  if (!plan.is_overlay) remove_stubs(spec.rootfs_dir, child.stubs);
+  if (cancelled) return Error(ErrorKind::Cancelled, "interrupted; the container was stopped");
+  if (child.error) return std::move(*child.error).context("setting up the container");
+  if (!WIFEXITED(status)) {
+    return Error(ErrorKind::Io, "the container's supervisor was killed by signal " +
+                                    std::to_string(WTERMSIG(status)));
+  }
+  return WEXITSTATUS(status);
+}
+
+bool overlay_supported(const std::string& scratch_dir) {
+  auto tmp = TempDir::create_in(scratch_dir, "hoist-overlay-probe-");
+  if (!tmp) return false;
+  for (const char* dir : {"lower", "upper", "work", "merged"}) {
+    if (::mkdir((tmp->path() + "/" + dir).c_str(), 0755) != 0) return false;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 || !make_mounts_private()) ::_exit(1);
+    OverlayLayers layers{{tmp->path() + "/lower"}, tmp->path() + "/upper", tmp->path() + "/work"};
+    auto mounted = mount_overlay(layers, tmp->path() + "/merged");
+    ::_exit(mounted ? 0 : 1);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace builder::sandbox

@@ -1,0 +1,120 @@
+#pragma once
+// The RUN sandbox: runs one command in a container made of an image's unpacked layers, and
+// is the base of `hoist run`.
+//
+// The container gets new mount, PID, UTS and IPC namespaces (and a network namespace with
+// only `lo`, up, for Network::None; the host's network otherwise). Its root is an overlayfs
+// mount of `lower_dirs` under a writable `upper_dir`, so every change the command makes
+// lands in `upper_dir` (turn it into a layer with layers::diff_overlay_upper), or, where
+// overlayfs is unavailable, `rootfs_dir` itself (the fallback executor; diff it against a
+// snapshot taken before). Inside it: /proc (with Docker's masked and read-only paths), /sys
+// read-only when the image has the directory, a tmpfs /dev holding null, zero, full,
+// random, urandom, tty, pts/ (a private devpts) and shm/, and, with mount_etc_files,
+// /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted from generated files. The
+// command runs as the given user with Docker's default capability set (none for a
+// non-root user), no_new_privs and a small seccomp filter, after pivot_root into the new
+// root.
+//
+// None of the sandbox's own mount points reach the layer: in overlay mode, a mount point
+// the image lacks (/proc, /dev, /etc/hosts, ...) is created in an extra top-most lower
+// layer private to this run, never in `upper_dir`; in rootfs mode it is created in
+// `rootfs_dir` and removed again after the run if it is still empty. `binds` are the
+// exception: a missing bind target is created in the container's root (upper dir), since
+// binds serve `hoist run`, which keeps no layer.
+//
+// Everything the sandbox mounts lives in the container's mount namespace and disappears
+// with it: the caller's namespace never sees a mount, whether the command succeeds, fails,
+// or is cancelled. The caller's process never changes namespace (a child unshares).
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layers/error.h"
+
+namespace builder::sandbox {
+
+struct BindMount {
+  std::string host_path;       // a file or directory on the host
+  std::string container_path;  // absolute; resolved inside the container's root
+  bool read_only = false;      // applied recursively
+};
+
+enum class Network { Host, None };
+
+struct SandboxSpec {
+  // --- The root filesystem: overlay mode when upper_dir is set, else rootfs_dir. ---
+  // Unpacked layers in overlayfs format (whiteouts are 0:0 character devices, opaque
+  // directories carry trusted.overlay.opaque=y), top-most first. May be empty (FROM
+  // scratch). Never written to.
+  std::vector<std::string> lower_dirs;
+  // The run's writable layer and overlay's work dir: empty directories on one filesystem
+  // that supports trusted.* xattrs. Mounted with redirect_dir=off and metacopy=off, so
+  // layers::diff_overlay_upper can read the result.
+  std::string upper_dir, work_dir;
+  // Fallback executor: this directory is the root, used and changed in place.
+  std::string rootfs_dir;
+  // Where run() makes its private temp dir (mount points, generated /etc files). Empty:
+  // $TMPDIR, else /tmp.
+  std::string scratch_dir;
+
+  // --- The process. ---
+  // Executed as is; argv[0] without '/' is looked up in PATH from `env` (Docker's default
+  // PATH when env has none) inside the container. Shell form is the caller's business:
+  // pass SHELL + {command}, e.g. {"/bin/sh", "-c", "make -C /src"}.
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "KEY=value", exactly the container's environment
+  std::string cwd = "/";         // absolute; created (root-owned, 0755) when missing, as Docker does
+  // A Docker USER spec ("name|uid[:group|gid]"), resolved against the container's own
+  // /etc/passwd and /etc/group after pivot_root (see builder/users.h). When empty, uid,
+  // gid and supplementary_gids are used as given.
+  std::string user;
+  uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> supplementary_gids;
+
+  // --- The surroundings. ---
+  Network network = Network::Host;
+  std::string hostname = "hoist";
+  bool mount_etc_files = true;
+  std::string hosts_content;        // empty: localhost lines plus the hostname
+  std::string resolv_conf_content;  // empty: the host's /etc/resolv.conf (8.8.8.8 if none)
+  std::vector<BindMount> binds;
+
+  // --- Input and output. ---
+  int stdin_fd = -1;  // -1: /dev/null
+  int stdout_fd = 1;  // duplicated into the container
+  int stderr_fd = 2;
+  // When set, stdout and stderr go through pipes and every chunk is handed to this
+  // callback on the calling thread (stream is 1 or 2), as it arrives; the fds are unused.
+  std::function<void(int stream, std::string_view bytes)> on_output;
+  // When this fd becomes readable (or hangs up), the run is cancelled. -1: none.
+  int cancel_fd = -1;
+};
+
+// Runs the container described by `spec`, waits for it and tears it down.
+// Returns the command's exit status: its exit code, or 128+N when signal N killed it. The
+// sandbox killing every process left in the container when the command exits, as Docker
+// does.
+// Errors: InvalidInput for a bad spec (no argv, a relative cwd, neither upper_dir nor
+// rootfs_dir); the failing setup step (mounting the overlay, pivot_root, resolving the
+// user, ...) with its cause; NotFound/Io when argv[0] cannot be executed; Cancelled when
+// SIGINT or SIGTERM reached the calling thread or cancel_fd fired while it ran: the
+// container is then killed and everything cleaned up before run returns.
+// Signals: run blocks SIGINT and SIGTERM in the calling thread while it runs (restoring
+// the mask afterwards) and takes them through a signalfd; in a multi-threaded program,
+// other threads must keep both blocked or they will not reach run.
+layers::Result<int> run(const SandboxSpec& spec);
+
+// Whether an overlayfs with an upper dir can be mounted on `scratch_dir`'s filesystem
+// here (false inside most unprivileged containers). Probes in a child's private mount
+// namespace and leaves nothing behind.
+bool overlay_supported(const std::string& scratch_dir);
+
+// Docker's default capability set (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW,
+// SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE) as
+// the bit mask /proc/PID/status shows in CapEff.
+inline constexpr uint64_t kDefaultCapabilities = 0xa80425fbull;
+
+}  // namespace builder::sandbox
