@@ -106,6 +106,12 @@ std::string credential_key(std::string_view registry_host) {
   return std::string(registry_host);
 }
 
+std::string login_host(std::string_view text) {
+  std::string host = strip_url(text);
+  if (host == "index.docker.io" || host == "registry-1.docker.io") return "docker.io";
+  return host;
+}
+
 Result<DockerConfig> DockerConfig::load(const std::string& dir_arg) {
   std::string dir = dir_arg;
   if (dir.empty()) {

@@ -31,6 +31,10 @@ struct Credentials {
 // ("docker.io", "index.docker.io", "registry-1.docker.io"), the host itself otherwise.
 std::string credential_key(std::string_view registry_host);
 
+// The registry host a `hoist login` argument names: "https://index.docker.io/v1/" and
+// "index.docker.io" are "docker.io"; "localhost:5000/" is "localhost:5000".
+std::string login_host(std::string_view text);
+
 class DockerConfig {
  public:
   // Loads from `dir` (the DOCKER_CONFIG directory), or from $DOCKER_CONFIG, or ~/.docker

@@ -1,0 +1,50 @@
+#include <cstdio>
+
+#include "builder/cli/args.h"
+#include "builder/cli/command.h"
+#include "builder/cli/store_access.h"
+#include "registry/client.h"
+#include "registry/reference.h"
+#include "registry/settings.h"
+#include "registry/transfer.h"
+
+namespace builder::cli {
+
+layers::Result<int> cmd_push(const GlobalOptions& global, const std::vector<std::string>& args) {
+  ArgParser parser("hoist push [OPTIONS] NAME[:TAG]", "Upload an image from the local store to a registry.");
+  std::string tls_ca;
+  bool quiet = false;
+  parser.option("--tls-ca", &tls_ca, "FILE", "also trust the CA certificates in FILE");
+  parser.flag("-q,--quiet", &quiet, "print only the pushed digest reference");
+  parser.positionals(1, 1, "NAME");
+  auto positional = parser.parse(args);
+  if (!positional) return std::move(positional).error();
+  if (parser.help_requested()) {
+    std::fputs(parser.help().c_str(), stdout);
+    return 0;
+  }
+  auto reference = registry::Reference::parse((*positional)[0]);
+  if (!reference) return std::move(reference).error();
+  auto store = open_store(global);
+  if (!store) return std::move(store).error();
+  auto image = resolve_image(*store, (*positional)[0]);
+  if (!image) return std::move(image).error();
+  auto client_options = registry::client_options(
+      {global.insecure_registries, tls_ca, global.debug}, reference->domain());
+  if (!client_options) return std::move(client_options).error();
+  registry::Client client(reference->domain(), std::move(*client_options));
+  registry::PushOptions options;
+  if (!quiet) {
+    options.observer = registry::progress_printer(stdout, /*pushing=*/true);
+    std::printf("The push refers to repository [%s]\n", reference->familiar_repository().c_str());
+  }
+  auto digest = registry::push(client, *store, *reference, *image, options);
+  if (!digest) return std::move(digest).error().context("pushing " + reference->familiar());
+  if (!quiet && !reference->tag().empty())
+    std::printf("%s: digest: %s size: %lld\n", reference->tag().c_str(), digest->str().c_str(),
+                static_cast<long long>(image->size));
+  std::printf("%s@%s\n", reference->familiar_repository().c_str(), digest->str().c_str());
+  return 0;
+}
+
+}  // namespace builder::cli

@@ -1,0 +1,132 @@
+#include "registry/settings.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+namespace registry {
+
+using layers::Error;
+using layers::ErrorKind;
+using layers::Result;
+
+Result<std::vector<std::string>> configured_insecure_registries() {
+  std::string path = "/etc/hoist/config.json";
+  if (const char* p = std::getenv("HOIST_CONFIG"); p && *p) path = p;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::vector<std::string>();
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return Error(ErrorKind::InvalidInput, layers::quoted(path) + ": not a JSON object");
+  std::vector<std::string> out;
+  if (auto it = doc.find("insecure-registries"); it != doc.end()) {
+    if (!it->is_array())
+      return Error(ErrorKind::InvalidInput, layers::quoted(path) + ": \"insecure-registries\" is not a list");
+    for (const auto& h : *it) {
+      if (!h.is_string())
+        return Error(ErrorKind::InvalidInput, layers::quoted(path) + ": \"insecure-registries\" holds a non-string");
+      out.push_back(h.get<std::string>());
+    }
+  }
+  return out;
+}
+
+Result<ClientOptions> client_options(const Settings& settings, const std::string& registry) {
+  ClientOptions options;
+  options.tls.insecure_hosts = settings.insecure_registries;
+  auto configured = configured_insecure_registries();
+  if (!configured) return std::move(configured).error();
+  for (auto& h : *configured) options.tls.insecure_hosts.push_back(std::move(h));
+  options.tls.ca_file = settings.tls_ca;
+  if (!settings.tls_ca.empty() && ::access(settings.tls_ca.c_str(), R_OK) != 0)
+    return Error::from_errno("reading --tls-ca " + layers::quoted(settings.tls_ca));
+  auto config = DockerConfig::load();
+  if (!config) return std::move(config).error().context("reading registry credentials");
+  auto credentials = config->get(registry);
+  if (!credentials) return std::move(credentials).error();
+  options.credentials = *credentials;
+  if (settings.debug)
+    options.debug_log = [](const std::string& line) { std::fprintf(stderr, "debug: %s\n", line.c_str()); };
+  return options;
+}
+
+namespace {
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 4) bytes /= 1000, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.3g%s", bytes, units[u]);
+  return buf;
+}
+
+struct ProgressState {
+  std::FILE* out;
+  bool tty;
+  bool pushing;
+  std::map<std::string, std::chrono::steady_clock::time_point> started;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_print;
+};
+
+}  // namespace
+
+TransferObserver progress_printer(std::FILE* out, bool pushing) {
+  auto state = std::make_shared<ProgressState>();
+  state->out = out;
+  state->tty = ::isatty(::fileno(out));
+  state->pushing = pushing;
+  TransferObserver observer;
+  observer.on_blob = [state](const layers::Descriptor& blob, TransferObserver::State s, uint64_t done) {
+    using S = TransferObserver::State;
+    const std::string id = blob.digest.short_id();
+    auto now = std::chrono::steady_clock::now();
+    auto line = [&](const std::string& text) {
+      if (state->tty) std::fprintf(state->out, "\r\033[K%s: %s\n", id.c_str(), text.c_str());
+      else std::fprintf(state->out, "%s: %s\n", id.c_str(), text.c_str());
+      std::fflush(state->out);
+    };
+    switch (s) {
+      case S::Waiting:
+        line("Waiting");
+        break;
+      case S::Skipped:
+        line(state->pushing ? "Layer already exists" : "Already exists");
+        break;
+      case S::Mounted:
+        line("Mounted from another repository");
+        break;
+      case S::Running: {
+        if (!state->started.contains(id)) {
+          state->started[id] = now;
+          if (!state->tty) line(state->pushing ? "Pushing" : "Downloading");
+          break;
+        }
+        if (!state->tty) break;
+        auto& last = state->last_print[id];
+        if (now - last < std::chrono::milliseconds(200)) break;
+        last = now;
+        double secs = std::chrono::duration<double>(now - state->started[id]).count();
+        std::string speed = secs > 0 ? human_bytes(static_cast<double>(done) / secs) + "/s" : "";
+        std::fprintf(state->out, "\r\033[K%s: %s %s/%s %s", id.c_str(), state->pushing ? "Pushing" : "Downloading",
+                     human_bytes(static_cast<double>(done)).c_str(),
+                     human_bytes(static_cast<double>(blob.size)).c_str(), speed.c_str());
+        std::fflush(state->out);
+        break;
+      }
+      case S::Done:
+        line(state->pushing ? "Pushed" : "Pull complete");
+        break;
+    }
+  };
+  return observer;
+}
+
+}  // namespace registry

@@ -1,0 +1,36 @@
+#pragma once
+// Everything a registry command gathers before talking to a registry: insecure registries
+// (from --insecure-registry and the config file), the extra CA file, and the credentials
+// Docker's config holds for the registry.
+//
+// The config file is $HOIST_CONFIG, else /etc/hoist/config.json, with Docker's daemon.json
+// spelling: {"insecure-registries": ["host:port", ...]}. Missing is fine; malformed is
+// InvalidInput naming the file.
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "layers/error.h"
+#include "registry/client.h"
+#include "registry/transfer.h"
+
+namespace registry {
+
+struct Settings {
+  std::vector<std::string> insecure_registries;  // from the command line
+  std::string tls_ca;                            // --tls-ca FILE
+  bool debug = false;                            // log requests (never headers) to stderr
+};
+
+// ClientOptions for `registry` (a reference's domain), credentials included.
+layers::Result<ClientOptions> client_options(const Settings& settings, const std::string& registry);
+
+// Reads the insecure-registries list of the config file.
+layers::Result<std::vector<std::string>> configured_insecure_registries();
+
+// A TransferObserver that prints one line per blob as docker does ("<id>: Pull complete"),
+// and, when `out` is a terminal, bytes and speed updated in place.
+TransferObserver progress_printer(std::FILE* out, bool pushing);
+
+}  // namespace registry
