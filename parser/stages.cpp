@@ -147,26 +147,31 @@ StageGraph StageGraph::build(const Dockerfile& file, std::string_view display_na
     }
   }
 
-  // Cycles: a depth-first walk; reaching a stage still on the path closes a cycle.
+  // Cycles: a depth-first walk from each stage in order; reaching a stage still on the path
+  // closes a cycle. Like Docker, the message names the stage the walk started from; the
+  // line is that of the first step of the path (often the COPY --from a later stage).
   enum class Mark { None, OnPath, Done };
   std::vector<Mark> marks(graph.stages.size(), Mark::None);
   bool found = false;
-  std::function<void(int)> visit = [&](int s) {
+  int root = 0;
+  std::function<void(int, int)> visit = [&](int s, int first_line) {
     marks[s] = Mark::OnPath;
     for (const StageDependency& dep : graph.stages[s].dependencies) {
       if (found || dep.stage < 0) continue;
+      int line = s == root ? dep.line : first_line;
       if (marks[dep.stage] == Mark::OnPath) {
         found = true;
-        error(dep.line, "circular dependency detected on stage: " +
-                            graph.stages[dep.stage].display_name());
+        error(line, "circular dependency detected on stage: " + graph.stages[root].display_name());
       } else if (marks[dep.stage] == Mark::None) {
-        visit(dep.stage);
+        visit(dep.stage, line);
       }
     }
     marks[s] = Mark::Done;
   };
-  for (size_t s = 0; s < graph.stages.size() && !found; ++s)
-    if (marks[s] == Mark::None) visit(static_cast<int>(s));
+  for (size_t s = 0; s < graph.stages.size() && !found; ++s) {
+    root = static_cast<int>(s);
+    if (marks[s] == Mark::None) visit(root, 0);
+  }
   return graph;
 }
 
