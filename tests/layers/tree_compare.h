@@ -1,0 +1,51 @@
+#pragma once
+// Test helpers for directory trees: a self-removing temp dir, and a readable description
+// of a tree to compare two of them (after a round trip through a layer, say).
+//
+//   tests::TempDir a, b;
+//   ... fill a, write a layer, unpack it into b ...
+//   CHECK(tests::compare_trees(a.path(), b.path()).empty());
+//
+// On a failure Catch prints the differing lines, one per entry:
+//   "bin/sh: expected f 0755 0:0 mtime=1700000000 size=5 sha256:... | got f 0700 ..."
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tests {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(std::string_view prefix = "hoist-test");
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+
+  const std::string& path() const { return path_; }
+  // path() + "/" + rel
+  std::string operator/(std::string_view rel) const;
+
+ private:
+  std::string path_;
+};
+
+struct TreeOptions {
+  bool compare_mtimes = true;
+  bool compare_owners = true;
+};
+
+// One line per entry beneath `root` (not root itself), sorted by path:
+//   "<path> <type> <perm> <uid>:<gid> mtime=<s> <what> [xattr name=value ...]"
+// type is f/d/l/c/b/p/s; <what> is "size=N sha256:..." for a file, "-> target" for a
+// symlink, "dev=M,m" for a device, and "link=<path>" for a file sharing its inode with an
+// earlier path in sorted order (so hardlink structure is compared, not inode numbers).
+// xattrs shown are user.* and security.capability. Directory sizes are not shown.
+std::vector<std::string> describe_tree(const std::string& root, const TreeOptions& options = {});
+
+// The differences between two trees, readable; empty when they are the same.
+std::vector<std::string> compare_trees(const std::string& expected, const std::string& actual,
+                                       const TreeOptions& options = {});
+
+}  // namespace tests
