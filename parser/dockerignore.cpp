@@ -1,5 +1,6 @@
 #include "parser/dockerignore.h"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 
@@ -358,6 +359,10 @@ bool IgnoreRules::may_include_below(std::string_view dir_in) const {
     // Docker's `**x` and `x**` forms cross `/` freely: assume they can match below.
     if (p.text.find("**") != std::string::npos &&
         (p.mode == IgnorePattern::Mode::Prefix || p.mode == IgnorePattern::Mode::Suffix))
+      return true;
+    // A class may match `/` (Docker hands it to a regexp), so it can span segments.
+    if (std::any_of(p.tokens.begin(), p.tokens.end(),
+                    [](const Token& t) { return t.kind == Token::Class; }))
       return true;
     const std::vector<std::string_view> segs = split(p.text);
     // Can segs[i..] match a path that starts with dirs[j..]? Once the directory is
