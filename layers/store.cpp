@@ -181,10 +181,7 @@ Result<std::vector<ImageEntry>> Store::list() const {
   auto index = read_index();
   if (!index) return std::move(index).error();
   std::vector<ImageEntry> out;
-  for (const auto& d : index->manifests) {
-    std::string name = d.ref_name();
-    if (!name.empty()) out.push_back({std::move(name), d});
-  }
+  for (const auto& d : index->manifests) out.push_back({d.ref_name(), d});
   return out;
 }
 
@@ -231,7 +228,7 @@ Result<std::vector<std::string>> Store::names_of(const Digest& manifest_digest) 
   if (!entries) return std::move(entries).error();
   std::vector<std::string> out;
   for (const auto& e : *entries)
-    if (e.descriptor.digest == manifest_digest) out.push_back(e.name);
+    if (e.descriptor.digest == manifest_digest && !e.name.empty()) out.push_back(e.name);
   return out;
 }
 
@@ -270,6 +267,34 @@ Result<Descriptor> Store::remove_tag(std::string_view name) {
   });
   if (!r) return std::move(r).error();
   return *removed;
+}
+
+Result<void> Store::add_untagged(const Descriptor& descriptor) {
+  return update_index([&](Index& index) -> Result<void> {
+    for (const auto& d : index.manifests)
+      if (d.digest == descriptor.digest) return {};
+    Descriptor untagged = descriptor;
+    untagged.annotations.erase(std::string(annotation::kRefName));
+    index.manifests.push_back(std::move(untagged));
+    return {};
+  });
+}
+
+Result<std::vector<std::string>> Store::remove_image(const Digest& manifest_digest) {
+  std::vector<std::string> names;
+  auto r = update_index([&](Index& index) -> Result<void> {
+    size_t before = index.manifests.size();
+    std::erase_if(index.manifests, [&](const Descriptor& d) {
+      if (d.digest != manifest_digest) return false;
+      if (std::string name = d.ref_name(); !name.empty()) names.push_back(std::move(name));
+      return true;
+    });
+    if (index.manifests.size() == before)
+      return Error(ErrorKind::NotFound, "no such image: " + manifest_digest.str());
+    return {};
+  });
+  if (!r) return std::move(r).error();
+  return names;
 }
 
 Result<Image> Store::load_image(const Descriptor& descriptor,

@@ -56,7 +56,7 @@ class FileLock {
 };
 
 struct ImageEntry {
-  std::string name;  // the ref.name annotation (full normalized reference)
+  std::string name;  // the ref.name annotation (full normalized reference), or ""
   Descriptor descriptor;
 };
 
@@ -102,7 +102,8 @@ class Store {
 
   // The current index.json.
   Result<Index> read_index() const;
-  // Entries with a ref.name, in index.json order.
+  // Every entry, in index.json order; `name` is "" for an untagged image (a load of an
+  // archive whose image had no name).
   Result<std::vector<ImageEntry>> list() const;
   // Exact name match; NotFound "no such image: NAME".
   Result<Descriptor> find_tag(std::string_view name) const;
@@ -120,6 +121,11 @@ class Store {
   Result<void> set_tag(std::string_view name, const Descriptor& descriptor);
   // NotFound when the tag does not exist. Returns what it pointed at.
   Result<Descriptor> remove_tag(std::string_view name);
+  // Adds an entry without a name for `descriptor`, unless one already points at it.
+  Result<void> add_untagged(const Descriptor& descriptor);
+  // Removes every entry (tagged or not) pointing at `manifest_digest`; returns the names
+  // removed. NotFound when there was none.
+  Result<std::vector<std::string>> remove_image(const Digest& manifest_digest);
   // Runs `change` on a fresh copy of index.json under the index lock and writes the result.
   Result<void> update_index(const std::function<Result<void>(Index&)>& change);
 

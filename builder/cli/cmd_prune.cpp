@@ -1,0 +1,36 @@
+#include <cstdio>
+
+#include "builder/cli/args.h"
+#include "builder/cli/command.h"
+#include "builder/cli/store_access.h"
+
+namespace builder::cli {
+
+layers::Result<int> cmd_prune(const GlobalOptions& global, const std::vector<std::string>& args) {
+  bool all = false, force = false;
+  ArgParser parser("hoist prune [OPTIONS]",
+                   "Remove blobs and unpacked layers that no tagged image uses, and temp files "
+                   "left by interrupted writes. Tagged images are never removed.");
+  // Accepted so `docker image prune -af` habits work; hoist has no dangling images to keep.
+  parser.flag("-a,--all", &all, "accepted for docker compatibility");
+  parser.flag("-f,--force", &force, "do not prompt (hoist never prompts)");
+  parser.positionals(0, 0, "");
+  auto positional = parser.parse(args);
+  if (!positional) return std::move(positional).error();
+  if (parser.help_requested()) {
+    std::fputs(parser.help().c_str(), stdout);
+    return 0;
+  }
+  auto store = open_store(global);
+  if (!store) return std::move(store).error();
+  auto report = store->gc(true);
+  if (!report) return std::move(report).error().context("pruning " + layers::quoted(store->root()));
+  const layers::GcReport& r = **report;
+  std::printf("Deleted %zu blobs, %zu unpacked layers, %zu temp files\n", r.blobs_removed,
+              r.unpacked_removed, r.temp_files_removed);
+  std::printf("Total reclaimed space: %s\n",
+              human_size(static_cast<int64_t>(r.bytes_removed)).c_str());
+  return 0;
+}
+
+}  // namespace builder::cli
