@@ -126,6 +126,8 @@ TEST_CASE("dockerignore: exceptions re-include paths inside excluded directories
       {"a\n!a/b\na/b/c\n", "a/b/c", true},
       {"a\n!a/b\na/b/c\n", "a/b/d", false},
       {"docs\n! docs/README.md\n", "docs/README.md", false},  // space after `!` is trimmed
+      // Docker hands classes to a regexp, where `[^x]` also matches `/`.
+      {"*\n!a[^x]b\n", "a/b", false},
   }));
   check_excludes(text, path, excluded);
 }
@@ -147,6 +149,7 @@ TEST_CASE("dockerignore: a walker learns which excluded directories to enter",
       {"*\n!a/**/z\n", "a/b/c/d", true},
       {"*\n!a/**/z\n", "b", false},
       {"*\n!keep\n", "keep", true},
+      {"*\n!a[^x]b\n", "a", true},  // the class can match the `/` after "a"
   }));
   const auto rules = parser::IgnoreRules::from_text(text);
   CAPTURE(text, dir);
