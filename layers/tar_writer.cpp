@@ -55,45 +55,6 @@ bool is_clean_relative(std::string_view path) {
   return true;
 }
 
-bool is_valid_utf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t extra = c < 0x80             ? 0
-                   : (c & 0xe0) == 0xc0 ? 1
-                   : (c & 0xf0) == 0xe0 ? 2
-                   : (c & 0xf8) == 0xf0 ? 3
-                                        : 4;
-    if (extra == 4 || s.size() - i - 1 < extra) return false;
-    for (size_t k = 1; k <= extra; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
-    i += extra + 1;
-  }
-  return true;
-}
-
-// Names that are valid UTF-8 go into PAX records as UTF-8 (what Go and Docker write);
-// other byte strings go in raw, and libarchive marks them hdrcharset=BINARY.
-void set_pathname(archive_entry* e, const std::string& name) {
-  if (is_valid_utf8(name))
-    archive_entry_set_pathname_utf8(e, name.c_str());
-  else
-    archive_entry_set_pathname(e, name.c_str());
-}
-
-void set_symlink(archive_entry* e, const std::string& target) {
-  if (is_valid_utf8(target))
-    archive_entry_set_symlink_utf8(e, target.c_str());
-  else
-    archive_entry_set_symlink(e, target.c_str());
-}
-
-void set_hardlink(archive_entry* e, const std::string& target) {
-  if (is_valid_utf8(target))
-    archive_entry_set_hardlink_utf8(e, target.c_str());
-  else
-    archive_entry_set_hardlink(e, target.c_str());
-}
-
 bool is_kept_xattr(std::string_view name) {
   return name.starts_with("user.") || name == "security.capability";
 }
@@ -158,8 +119,13 @@ class LayerWriter {
     archive_.reset(archive_write_new());
     if (!archive_) return Error(ErrorKind::Io, "libarchive: out of memory");
     archive* a = archive_.get();
+    // Names, link targets and symlink targets are given to libarchive as the filesystem's
+    // bytes. hoist never calls setlocale, so libarchive runs in the C locale: ASCII names
+    // stay in ustar fields and any other name gets a PAX path marked hdrcharset=BINARY
+    // holding the same bytes. Either way the output does not depend on LANG.
     if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         archive_write_set_format_option(a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
+
         archive_write_add_filter_none(a) != ARCHIVE_OK ||
         // No padding to a 10 KiB record after the end marker: the tar ends where Go's does.
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK)
@@ -203,7 +169,7 @@ class LayerWriter {
 
   Result<void> write_whiteout(const TarItem& item) {
     EntryPtr e(archive_entry_new());
-    set_pathname(e.get(), item.name);
+    archive_entry_set_pathname(e.get(), item.name.c_str());
     archive_entry_set_filetype(e.get(), AE_IFREG);
     archive_entry_set_perm(e.get(), 0);
     archive_entry_set_size(e.get(), 0);
@@ -221,7 +187,7 @@ class LayerWriter {
     if (S_ISSOCK(st.st_mode)) return {};
 
     EntryPtr e(archive_entry_new());
-    set_pathname(e.get(), item.name);
+    archive_entry_set_pathname(e.get(), item.name.c_str());
     archive_entry_set_mode(e.get(), st.st_mode);
     archive_entry_set_uid(e.get(), st.st_uid);
     archive_entry_set_gid(e.get(), st.st_gid);
@@ -238,7 +204,7 @@ class LayerWriter {
       auto key = std::pair{st.st_dev, st.st_ino};
       if (st.st_nlink > 1) {
         auto [it, is_first] = first_link_.try_emplace(key, item.name);
-        if (!is_first) set_hardlink(e.get(), it->second);
+        if (!is_first) archive_entry_set_hardlink(e.get(), it->second.c_str());
         has_data = is_first;
       } else {
         has_data = true;
@@ -251,7 +217,7 @@ class LayerWriter {
       if (size_t(n) >= target.size())
         return Error(ErrorKind::Io, layers::quoted(item.source) + " changed while being read");
       target.resize(size_t(n));
-      set_symlink(e.get(), target);
+      archive_entry_set_symlink(e.get(), target.c_str());
     } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
       archive_entry_set_rdev(e.get(), st.st_rdev);
     }
