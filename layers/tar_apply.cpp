@@ -49,9 +49,10 @@ int openat2_beneath(int root_fd, const std::string& rel, uint64_t flags) {
 
 // Tar name -> clean relative path ("" for the root itself). Leading "./" and repeated or
 // trailing slashes are tolerated, as every tar reader does; absolute names and ".." are not.
+// A refusal's message is the reason alone; callers say which entry it was.
 Result<std::string> normalize(std::string_view name) {
-  if (name.empty()) return refused(name, "empty name");
-  if (name.front() == '/') return refused(name, "absolute path");
+  if (name.empty()) return Error(ErrorKind::InvalidInput, "empty name");
+  if (name.front() == '/') return Error(ErrorKind::InvalidInput, "absolute path");
   std::string out;
   size_t start = 0;
   while (start < name.size()) {
@@ -60,7 +61,7 @@ Result<std::string> normalize(std::string_view name) {
     std::string_view part = name.substr(start, slash - start);
     start = slash + 1;
     if (part.empty() || part == ".") continue;
-    if (part == "..") return refused(name, "\"..\" leads outside the root");
+    if (part == "..") return Error(ErrorKind::InvalidInput, "\"..\" leads outside the root");
     if (!out.empty()) out += '/';
     out += part;
   }
@@ -268,7 +269,7 @@ class Unpacker {
 
   Result<void> apply(archive* a, archive_entry* e, const std::string& name) {
     auto rel = normalize(name);
-    if (!rel) return std::move(rel).error();
+    if (!rel) return refused(name, rel.error().message());
     if (rel->empty()) return {};  // "./": the root's own metadata is the caller's
     auto [parent, base] = split(*rel);
 
@@ -469,7 +470,9 @@ class Unpacker {
   Result<void> make_hardlink(const std::string& entry, int dir_fd, const std::string& base,
                              const std::string& target_name) {
     auto target = normalize(target_name);
-    if (!target) return refused(entry, "hardlink target: " + target.error().message());
+    if (!target)
+      return refused(entry, "hardlink target " + layers::quoted(target_name) + ": " +
+                                target.error().message());
     if (target->empty()) return refused(entry, "hardlink to the root");
     // O_PATH | O_NOFOLLOW: a target that is itself a symlink is linked as the symlink.
     auto fd = open_in_root(entry, *target, O_PATH | O_NOFOLLOW);
