@@ -1,0 +1,109 @@
+#include "tests/builder/hoist_runner.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace hoist_test {
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();  // /tmp unusable: no test can run
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string hoist_bin() {
+  const char* bin = std::getenv("HOIST_BIN");
+  return bin && *bin ? bin : "hoist";
+}
+
+std::string source_root() {
+  const char* root = std::getenv("HOIST_SOURCE_ROOT");
+  return root && *root ? root : "../..";
+}
+
+RunResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                      const std::string& stdin_text) {
+  TempDir io("hoist-run");
+  const std::string in_path = io.path() + "/stdin", out_path = io.path() + "/stdout",
+                    err_path = io.path() + "/stderr";
+  std::ofstream(in_path, std::ios::binary) << stdin_text;
+  RunResult result;
+  pid_t pid = ::fork();
+  if (pid < 0) return result;
+  if (pid == 0) {
+    int in = ::open(in_path.c_str(), O_RDONLY);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) ::_exit(127);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = slurp(out_path);
+  result.err = slurp(err_path);
+  return result;
+}
+
+const std::string& busybox_rootfs_tar() {
+  static TempDir dir("hoist-busybox");
+  static const std::string path = [] {
+    std::string tar = dir.path() + "/busybox-rootfs.tar";
+    run_program({"sh", source_root() + "/tests/fixtures/make_busybox_rootfs.sh", tar});
+    return tar;
+  }();
+  return path;
+}
+
+HoistRunner::HoistRunner() : dir_(std::make_unique<TempDir>("hoist-store")), root_(dir_->path()) {}
+
+HoistRunner::HoistRunner(std::string root) : root_(std::move(root)) {}
+
+RunResult HoistRunner::run(const std::vector<std::string>& args, const std::string& stdin_text,
+                           const std::vector<std::string>& env) const {
+  std::vector<std::string> argv = {hoist_bin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> all_env = {"HOIST_ROOT=" + root_};
+  all_env.insert(all_env.end(), env.begin(), env.end());
+  return run_program(argv, all_env, stdin_text);
+}
+
+RunResult HoistRunner::import_busybox(const std::string& name) const {
+  return run({"import", "--change",
+              "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--change",
+              "CMD [\"sh\"]", busybox_rootfs_tar(), name});
+}
+
+}  // namespace hoist_test

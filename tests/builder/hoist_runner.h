@@ -1,0 +1,69 @@
+#pragma once
+// Running the real hoist binary from tests. Everything here is synchronous and simple:
+//
+//   hoist_test::HoistRunner hoist;                    // a fresh, empty store in /tmp
+//   REQUIRE(hoist.import_busybox().exit_code == 0);    // busybox:latest, offline
+//   auto r = hoist.run({"images"});
+//   CHECK(r.exit_code == 0);
+//   CHECK_THAT(r.out, Catch::Contains("busybox"));
+//
+// The binary is $HOIST_BIN (meson sets it for every test), run with HOIST_ROOT set to the
+// runner's store. Output is captured through temp files, so any amount is fine.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hoist_test {
+
+struct RunResult {
+  int exit_code = -1;  // the exit status; 128 + N when killed by signal N
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+
+// A fresh directory under /tmp, removed with everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "hoist-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// $HOIST_BIN (the built hoist), and $HOIST_SOURCE_ROOT (the repository).
+std::string hoist_bin();
+std::string source_root();
+
+// Runs argv[0] (searched in PATH) with `argv`, plus `env` ("K=V") on top of this process's
+// environment, feeding `stdin_text`. Never throws; a program that cannot start gives 127.
+RunResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+                      const std::string& stdin_text = "");
+
+// A tarball made by tests/fixtures/make_busybox_rootfs.sh, built once per test process.
+const std::string& busybox_rootfs_tar();
+
+class HoistRunner {
+ public:
+  // An empty store in a temp dir removed with the runner; or `root` when given (kept).
+  HoistRunner();
+  explicit HoistRunner(std::string root);
+
+  const std::string& root() const { return root_; }
+  // hoist ARGS... with HOIST_ROOT=root() (and `env` on top).
+  RunResult run(const std::vector<std::string>& args, const std::string& stdin_text = "",
+                const std::vector<std::string>& env = {}) const;
+  // Imports the busybox rootfs as `name`, with the PATH and CMD ["sh"] of the real
+  // busybox image. stdout is the image id.
+  RunResult import_busybox(const std::string& name = "busybox:latest") const;
+
+ private:
+  std::unique_ptr<TempDir> dir_;
+  std::string root_;
+};
+
+}  // namespace hoist_test

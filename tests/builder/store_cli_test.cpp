@@ -1,0 +1,226 @@
+// End to end: the store commands through the real hoist binary, and the store read by
+// skopeo and umoci.
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/builder/hoist_runner.h"
+
+using hoist_test::HoistRunner;
+using hoist_test::RunResult;
+
+namespace {
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+bool have_program(const std::string& name) {
+  return hoist_test::run_program({"sh", "-c", "command -v " + name}).exit_code == 0;
+}
+
+}  // namespace
+
+TEST_CASE("store cli: import, images, inspect, history, tag, rmi", "[builder][store_cli]") {
+  HoistRunner hoist;
+  RunResult imported = hoist.import_busybox();
+  INFO(imported.err);
+  REQUIRE(imported.exit_code == 0);
+  std::string id = trimmed(imported.out);
+  REQUIRE(id.starts_with("sha256:"));
+  REQUIRE(id.size() == 71);
+
+  RunResult images = hoist.run({"images"});
+  REQUIRE(images.exit_code == 0);
+  CHECK_THAT(images.out, Catch::StartsWith("REPOSITORY   TAG      IMAGE ID       CREATED"));
+  CHECK_THAT(images.out, Catch::Contains("busybox      latest   " + id.substr(7, 12)));
+
+  RunResult inspect = hoist.run({"inspect", "busybox"});
+  REQUIRE(inspect.exit_code == 0);
+  auto j = nlohmann::json::parse(inspect.out, nullptr, false);
+  REQUIRE(j.is_array());
+  REQUIRE(j.size() == 1);
+  CHECK(j[0]["Id"] == id);
+  CHECK(j[0]["RepoTags"] == nlohmann::json::array({"busybox:latest"}));
+  CHECK(j[0]["Config"]["Cmd"] == nlohmann::json::array({"sh"}));
+  CHECK(j[0]["Os"] == "linux");
+  CHECK(j[0]["RootFS"]["Layers"].size() == 1);
+  CHECK(j[0]["Manifest"]["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip");
+
+  // By id prefix, as docker allows.
+  CHECK(hoist.run({"inspect", id.substr(7, 8)}).exit_code == 0);
+
+  RunResult history = hoist.run({"history", "busybox:latest"});
+  REQUIRE(history.exit_code == 0);
+  CHECK_THAT(history.out, Catch::Contains("Imported from"));
+
+  REQUIRE(hoist.run({"tag", "busybox", "localhost:5000/tools/bb:v1"}).exit_code == 0);
+  images = hoist.run({"images"});
+  CHECK_THAT(images.out, Catch::Contains("localhost:5000/tools/bb"));
+
+  // An id shared by two names needs --force.
+  RunResult refused = hoist.run({"rmi", id.substr(7, 12)});
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("must be forced"));
+
+  RunResult untag = hoist.run({"rmi", "localhost:5000/tools/bb:v1"});
+  REQUIRE(untag.exit_code == 0);
+  CHECK(untag.out == "Untagged: localhost:5000/tools/bb:v1\n");
+  RunResult removed = hoist.run({"rmi", "busybox"});
+  REQUIRE(removed.exit_code == 0);
+  CHECK(removed.out == "Untagged: busybox:latest\nDeleted: " + id + "\n");
+  CHECK(hoist.run({"images", "-q"}).out.empty());
+  // rmi freed the blobs at once: nothing was writing.
+  CHECK(std::filesystem::is_empty(hoist.root() + "/blobs/sha256"));
+  CHECK(hoist.run({"fsck"}).exit_code == 0);
+
+  RunResult missing = hoist.run({"inspect", "nope"});
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.err, Catch::Contains("no such image: nope"));
+}
+
+TEST_CASE("store cli: import refuses what is not a tarball", "[builder][store_cli]") {
+  HoistRunner hoist;
+  hoist_test::TempDir dir;
+  std::ofstream(dir.path() + "/junk.tar") << std::string(4096, 'x');
+  auto [args, code, fragment] = GENERATE_REF(table<std::vector<std::string>, int, std::string>({
+      {{"import", dir.path() + "/junk.tar", "x:1"}, 1, "not a tar archive"},
+      {{"import", dir.path() + "/missing.tar", "x:1"}, 1, "opening"},
+      {{"import", "--change", "RUN true", hoist_test::busybox_rootfs_tar(), "x:1"}, 2,
+       "unsupported instruction \"RUN\""},
+      {{"import", hoist_test::busybox_rootfs_tar(), "Bad:Name"}, 1, "must be lowercase"},
+  }));
+  RunResult r = hoist.run(args);
+  CAPTURE(r.err);
+  CHECK(r.exit_code == code);
+  CHECK_THAT(r.err, Catch::Contains(fragment));
+  CHECK(hoist.run({"images", "-q"}).out.empty());
+  CHECK(hoist.run({"fsck"}).exit_code == 0);
+}
+
+TEST_CASE("store cli: --change sets the config", "[builder][store_cli]") {
+  HoistRunner hoist;
+  RunResult r = hoist.run({"import", "-c", "ENV A=1 B=\"two words\"", "-c", "WORKDIR /srv", "-c",
+                           "EXPOSE 80 53/udp", "-c", "ENTRYPOINT [\"/bin/sh\", \"-c\"]", "-c",
+                           "LABEL org.x=y", "-c", "USER nobody", "-c", "CMD echo hi",
+                           hoist_test::busybox_rootfs_tar(), "imp:1"},
+                          "", {"SOURCE_DATE_EPOCH=1700000000"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(hoist.run({"inspect", "imp:1"}).out, nullptr, false);
+  REQUIRE(j.is_array());
+  const auto& c = j[0]["Config"];
+  CHECK(c["Env"] == nlohmann::json::array({"A=1", "B=two words"}));
+  CHECK(c["WorkingDir"] == "/srv");
+  CHECK(c["ExposedPorts"].contains("80/tcp"));
+  CHECK(c["ExposedPorts"].contains("53/udp"));
+  CHECK(c["Entrypoint"] == nlohmann::json::array({"/bin/sh", "-c"}));
+  CHECK(c["Cmd"] == nlohmann::json::array({"/bin/sh", "-c", "echo hi"}));
+  CHECK(c["Labels"]["org.x"] == "y");
+  CHECK(c["User"] == "nobody");
+  CHECK(j[0]["Created"] == "2023-11-14T22:13:20Z");
+
+  // SOURCE_DATE_EPOCH makes import reproducible: same input, same image id.
+  HoistRunner other;
+  RunResult again = other.run({"import", "-c", "ENV A=1 B=\"two words\"", "-c", "WORKDIR /srv", "-c",
+                               "EXPOSE 80 53/udp", "-c", "ENTRYPOINT [\"/bin/sh\", \"-c\"]", "-c",
+                               "LABEL org.x=y", "-c", "USER nobody", "-c", "CMD echo hi",
+                               hoist_test::busybox_rootfs_tar(), "imp:1"},
+                              "", {"SOURCE_DATE_EPOCH=1700000000"});
+  CHECK(again.out == r.out);
+}
+
+TEST_CASE("store cli: skopeo and umoci read the store", "[builder][store_cli][interop]") {
+  if (!have_program("skopeo") || !have_program("umoci")) {
+    WARN("skopeo or umoci missing; run .ci/deps.sh --test");
+    return;
+  }
+  HoistRunner hoist;
+  REQUIRE(hoist.import_busybox().exit_code == 0);
+  REQUIRE(hoist.run({"tag", "busybox", "localhost:5000/bb:v1"}).exit_code == 0);
+
+  RunResult skopeo = hoist_test::run_program(
+      {"skopeo", "inspect", "oci:" + hoist.root() + ":docker.io/library/busybox:latest"});
+  INFO(skopeo.err);
+  REQUIRE(skopeo.exit_code == 0);
+  auto j = nlohmann::json::parse(skopeo.out, nullptr, false);
+  REQUIRE(j.is_object());
+  CHECK(j["Os"] == "linux");
+  CHECK(j["Layers"].size() == 1);
+  CHECK(j["Env"][0] == "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+
+  hoist_test::TempDir bundle;
+  RunResult umoci = hoist_test::run_program({"umoci", "unpack", "--image",
+                                             hoist.root() + ":localhost:5000/bb:v1",
+                                             bundle.path() + "/b"});
+  INFO(umoci.err);
+  REQUIRE(umoci.exit_code == 0);
+  CHECK(std::filesystem::is_regular_file(bundle.path() + "/b/rootfs/bin/busybox"));
+  CHECK(std::filesystem::is_symlink(bundle.path() + "/b/rootfs/bin/sh"));
+  CHECK(std::filesystem::is_regular_file(bundle.path() + "/b/rootfs/etc/passwd"));
+  CHECK(hoist.run({"fsck"}).exit_code == 0);
+}
+
+TEST_CASE("store cli: an import killed at any moment leaves a sound store",
+          "[builder][store_cli][crash]") {
+  hoist_test::TempDir dir;
+  // A tarball large enough that import takes a while: random bytes do not compress.
+  std::string big = dir.path() + "/big";
+  std::filesystem::create_directories(big);
+  {
+    std::mt19937_64 rng(42);
+    std::ofstream out(big + "/random.bin", std::ios::binary);
+    for (int i = 0; i < (48 << 20) / 8; ++i) {
+      uint64_t v = rng();
+      out.write(reinterpret_cast<const char*>(&v), 8);
+    }
+  }
+  REQUIRE(hoist_test::run_program({"tar", "-C", big, "-cf", dir.path() + "/big.tar", "."}).exit_code == 0);
+
+  HoistRunner hoist;
+  REQUIRE(hoist.import_busybox().exit_code == 0);
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 6; ++round) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::setenv("HOIST_ROOT", hoist.root().c_str(), 1);
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      std::string bin = hoist_test::hoist_bin();
+      std::string tar = dir.path() + "/big.tar";
+      ::execl(bin.c_str(), bin.c_str(), "import", tar.c_str(), "big:latest", nullptr);
+      ::_exit(127);
+    }
+    // Kill it somewhere between start-up and the end of the import.
+    ::usleep(std::uniform_int_distribution<useconds_t>(0, 1'500'000)(rng));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    RunResult fsck = hoist.run({"fsck"});
+    INFO("round " << round << ": " << fsck.out << fsck.err);
+    CHECK(fsck.exit_code == 0);
+  }
+  // busybox survived every round, and prune sweeps what the killed imports left.
+  CHECK(hoist.run({"inspect", "busybox"}).exit_code == 0);
+  REQUIRE(hoist.run({"prune"}).exit_code == 0);
+  CHECK(std::filesystem::is_empty(hoist.root() + "/hoist-tmp"));
+  CHECK(hoist.run({"fsck"}).exit_code == 0);
+  // And an import left to finish works.
+  RunResult done = hoist.run({"import", dir.path() + "/big.tar", "big:latest"});
+  INFO(done.err);
+  CHECK(done.exit_code == 0);
+  CHECK(hoist.run({"fsck"}).exit_code == 0);
+}
