@@ -22,12 +22,14 @@
 //     `${a:-${b:-c}}`. Patterns (`#`, `%`, `/`) keep their escape characters so `\*`
 //     is a literal star; `*` and `?` are the only wildcards (no `[...]`), and they do
 //     not match a newline. `#`/`%` take the shortest match, `##`/`%%` the longest.
-//     In `${v/pat/rep}`, `$0` and `$$` in the replacement mean "the match" and "$",
-//     as Go's regexp replacement does for Docker; an escape character before `}` or
-//     `/` stays in the replacement.
+//     In `${v/pat/rep}` the replacement is expanded (keeping its escape characters, so
+//     `\}` stays `\}`), then read as a Go regexp template, as Docker does: `$$` is
+//     `$`, `$0` the match, any other `$name` empty; `\$0` thus gives `\` and the match.
 //
 // Known simplifications: only ASCII whitespace splits words; any non-ASCII character
-// counts as a letter in a name; NUL bytes are ordinary characters.
+// counts as a letter in a name; NUL bytes are ordinary characters; an unterminated
+// `${name` says "missing '}'" where Docker says "unsupported modifier". Pattern
+// matching keeps a table of (pattern length x value length) states.
 
 #include <map>
 #include <optional>
