@@ -82,8 +82,8 @@ Expanded<std::string> expand_word(std::string_view word, const Vars& vars, char 
 
 // Expands `word` and splits the result into words on unquoted, unescaped whitespace,
 // including whitespace that came out of an unquoted variable. A quoted empty string
-// yields no word, as in Docker (`""` -> no words). This is Docker's ProcessWords
-// (EXPOSE, the words of `ARG`/`ENV` forms the parser splits).
+// yields no word, as in Docker (`""` -> no words). This is Docker's ProcessWords,
+// used where one argument may become several (EXPOSE $PORTS).
 Expanded<std::vector<std::string>> expand_words(std::string_view word, const Vars& vars,
                                                 char escape = '\\');
 
