@@ -37,6 +37,7 @@ struct Instruction {
   bool json = false;  // written in JSON (exec) form
   int line = 0;       // 1-based first line of the instruction
   int end_line = 0;   // last line, continuation lines and heredoc bodies included
+  int column = 0;     // 1-based column of the instruction word on `line` (for carets)
   std::vector<Heredoc> heredocs;
   // The instruction as Docker joins it: leading whitespace dropped, continuation lines
   // concatenated without the escape character, comment lines inside the continuation

@@ -176,6 +176,7 @@ bool Parser::make_instruction(std::string_view text, char escape, Instruction* o
   out->original = std::string(text);
   int column = column_of(first_line, split.command);
   int length = static_cast<int>(split.command.size());
+  out->column = column;
   if (!is_instruction(split.command)) {
     std::string hint = nearest(split.command, instruction_names());
     *diag = {column, length, "unknown instruction \"" + std::string(split.command) + "\"",

@@ -65,9 +65,13 @@ StageGraph StageGraph::build(const Dockerfile& file, std::string_view display_na
                              const StageExpansion& expansion) {
   StageGraph graph;
   graph.display_name_ = std::string(display_name);
+  // Carets go under the instruction word of the line's instruction.
   auto error = [&](int line, std::string message, Severity severity = Severity::Error) {
+    int column = 0, length = 0;
+    for (const Instruction& in : file.instructions)
+      if (in.line == line) column = in.column, length = static_cast<int>(in.cmd.size());
     graph.diagnostics.push_back(
-        {severity, graph.display_name_, line, 0, 0, std::move(message), {}});
+        {severity, graph.display_name_, line, column, length, std::move(message), {}});
   };
   // Stage lookup by name among stages [0, limit): the last one wins, as Docker's name map.
   auto by_name = [&](std::string_view name, size_t limit) -> int {

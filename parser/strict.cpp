@@ -104,8 +104,8 @@ class Checker {
 
  private:
   void error(std::string message, std::string hint = {}) {
-    out_->push_back({Severity::Error, std::string(file_), in_.line, 0, 0, std::move(message),
-                     std::move(hint)});
+    out_->push_back({Severity::Error, std::string(file_), in_.line, in_.column,
+                     static_cast<int>(in_.cmd.size()), std::move(message), std::move(hint)});
   }
 
   bool check_flags() {
