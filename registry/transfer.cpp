@@ -183,6 +183,7 @@ std::map<Digest, std::string> mount_sources(const layers::Store& store, const Re
     if (!text) continue;
     auto m = layers::parse_manifest(*text);
     if (!m) continue;
+    out.emplace(m->config.digest, ref->path());
     for (const Descriptor& l : m->layers) out.emplace(l.digest, ref->path());
   }
   return out;

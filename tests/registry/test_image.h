@@ -1,0 +1,28 @@
+#pragma once
+// Small real images for the registry tests: gzip'd tar layers made with tar(1) from files
+// written at test time, a config whose diff_ids match, and a manifest, all in a Store.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "layers/image.h"
+#include "layers/store.h"
+
+namespace registry_test {
+
+struct TestImage {
+  layers::Descriptor manifest;
+  std::vector<layers::Descriptor> layers;
+  layers::Descriptor config;
+};
+
+// An image with one layer per entry of `layer_sizes`: a file of that many random bytes
+// (plus `seed` text, so images differ). Architecture as given, os linux.
+TestImage make_image(const layers::Store& store, const std::string& seed, const std::vector<size_t>& layer_sizes,
+                     const std::string& architecture = "amd64");
+
+// Stores an OCI index of `images` and returns its descriptor.
+layers::Descriptor make_index(const layers::Store& store, const std::vector<TestImage>& images);
+
+}  // namespace registry_test

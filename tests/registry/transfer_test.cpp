@@ -1,0 +1,215 @@
+// Pull and push against a real docker-registry on 127.0.0.1, checked with skopeo and umoci.
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "layers/store.h"
+#include "registry/client.h"
+#include "registry/reference.h"
+#include "registry/transfer.h"
+#include "tests/registry/registry_fixture.h"
+#include "tests/registry/test_image.h"
+
+using registry_test::RegistryServer;
+using registry_test::run;
+using registry_test::TempDir;
+
+namespace {
+
+registry::ClientOptions fast_options() {
+  registry::ClientOptions o;
+  o.backoff = std::chrono::milliseconds(20);
+  return o;
+}
+
+registry::Reference parse_ref(const std::string& text) { return *registry::Reference::parse(text); }
+
+std::string hoist_bin() {
+  const char* bin = std::getenv("HOIST_BIN");
+  return bin ? bin : "hoist";
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("push then pull round-trips an image through docker-registry", "[registry][transfer]") {
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a, b;
+  auto store_a = layers::Store::open(a.path());
+  auto store_b = layers::Store::open(b.path());
+  REQUIRE(store_a);
+  REQUIRE(store_b);
+  // Two small layers and one above the chunk size, so PATCH uploads are exercised.
+  auto image = registry_test::make_image(*store_a, "round trip", {1000, 5000, 300000});
+  const auto target = parse_ref(server.host() + "/team/app:v1");
+
+  auto options = fast_options();
+  options.chunk_size = 64 << 10;
+  registry::Client client(target.domain(), options);
+  auto pushed = registry::push(client, *store_a, target, image.manifest);
+  REQUIRE(pushed);
+  CHECK(*pushed == image.manifest.digest);
+
+  auto raw = run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/team/app:v1");
+  REQUIRE(raw.status == 0);
+  CHECK(layers::Digest::of(raw.output) == image.manifest.digest);
+
+  auto pulled = registry::pull(client, *store_b, target);
+  REQUIRE(pulled);
+  CHECK(pulled->digest == image.manifest.digest);
+  CHECK(pulled->name == target.str());
+  CHECK_FALSE(pulled->was_up_to_date);
+  for (const auto& l : image.layers) CHECK(store_b->blobs().verify(l.digest));
+  auto tagged = store_b->find_tag(target.str());
+  REQUIRE(tagged);
+  CHECK(tagged->digest == image.manifest.digest);
+
+  SECTION("a second push skips every blob and a second pull downloads nothing") {
+    int uploaded = 0;
+    registry::PushOptions push_options;
+    push_options.observer.on_blob = [&](const layers::Descriptor&, registry::TransferObserver::State s, uint64_t) {
+      if (s == registry::TransferObserver::State::Done) ++uploaded;
+    };
+    REQUIRE(registry::push(client, *store_a, target, image.manifest, push_options));
+    CHECK(uploaded == 0);
+    auto again = registry::pull(client, *store_b, target);
+    REQUIRE(again);
+    CHECK(again->was_up_to_date);
+  }
+
+  SECTION("pull by digest verifies and tags name@digest") {
+    auto by_digest = parse_ref(server.host() + "/team/app@" + image.manifest.digest.str());
+    TempDir c;
+    auto store_c = layers::Store::open(c.path());
+    auto pulled_c = registry::pull(client, *store_c, by_digest);
+    REQUIRE(pulled_c);
+    CHECK(store_c->find_tag(by_digest.str()));
+  }
+
+  SECTION("a missing tag is NotFound naming the repository") {
+    auto missing = registry::pull(client, *store_b, parse_ref(server.host() + "/team/app:nope"));
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().kind() == layers::ErrorKind::NotFound);
+    CHECK_THAT(missing.error().describe(), Catch::Contains(server.host() + "/team/app"));
+  }
+
+  SECTION("a blob present in another repository is mounted, not uploaded") {
+    // store_b has the image tagged as HOST/team/app:v1; pushing it to another repository
+    // of the same registry should mount every layer.
+    auto other = parse_ref(server.host() + "/team/copy:v1");
+    int mounted = 0, uploaded = 0;
+    registry::PushOptions push_options;
+    push_options.observer.on_blob = [&](const layers::Descriptor&, registry::TransferObserver::State s, uint64_t) {
+      if (s == registry::TransferObserver::State::Mounted) ++mounted;
+      if (s == registry::TransferObserver::State::Done) ++uploaded;
+    };
+    REQUIRE(registry::push(client, *store_b, other, image.manifest, push_options));
+    CHECK(mounted == static_cast<int>(image.layers.size()) + 1);  // layers and config
+    CHECK(uploaded == 0);
+  }
+}
+
+TEST_CASE("hoist push, then skopeo copies it out and umoci unpacks it", "[registry][transfer][cli]") {
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a, out;
+  auto store_a = layers::Store::open(a.path());
+  REQUIRE(store_a);
+  auto image = registry_test::make_image(*store_a, "for umoci", {2000});
+  const auto target = parse_ref(server.host() + "/cli/app:v2");
+  REQUIRE(store_a->set_tag(target.str(), image.manifest));
+
+  auto pushed = run(hoist_bin() + " --root " + a.path() + " push " + server.host() + "/cli/app:v2");
+  INFO(pushed.output);
+  REQUIRE(pushed.status == 0);
+  CHECK_THAT(pushed.output, Catch::Contains(server.host() + "/cli/app@" + image.manifest.digest.str()));
+
+  auto copied = run("skopeo copy --src-tls-verify=false docker://" + server.host() + "/cli/app:v2 oci:" +
+                    out.path() + "/oci:v2");
+  INFO(copied.output);
+  REQUIRE(copied.status == 0);
+  auto unpacked = run("cd " + out.path() + " && umoci unpack --rootless --image oci:v2 bundle");
+  INFO(unpacked.output);
+  REQUIRE(unpacked.status == 0);
+  CHECK(registry_test::read_file(out.path() + "/bundle/rootfs/data/seed.txt") == "for umoci layer 0\n");
+}
+
+TEST_CASE("an image skopeo copied into the registry is pulled by hoist pull", "[registry][transfer][cli]") {
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a, b;
+  auto store_a = layers::Store::open(a.path());
+  REQUIRE(store_a);
+  auto image = registry_test::make_image(*store_a, "from skopeo", {1500, 2500});
+  REQUIRE(store_a->set_tag("docker.io/library/src:v1", image.manifest));
+
+  auto copied = run("skopeo copy --dest-tls-verify=false oci:" + a.path() + ":docker.io/library/src:v1 docker://" +
+                    server.host() + "/copied/app:v3");
+  INFO(copied.output);
+  REQUIRE(copied.status == 0);
+  auto raw = run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/copied/app:v3");
+  REQUIRE(raw.status == 0);
+
+  auto pulled = run(hoist_bin() + " --root " + b.path() + " pull " + server.host() + "/copied/app:v3");
+  INFO(pulled.output);
+  REQUIRE(pulled.status == 0);
+  CHECK_THAT(pulled.output, Catch::Contains("Digest: " + layers::Digest::of(raw.output).str()));
+  CHECK(trim(pulled.output).ends_with(server.host() + "/copied/app:v3"));
+  auto store_b = layers::Store::open(b.path());
+  auto tagged = store_b->find_tag(server.host() + "/copied/app:v3");
+  REQUIRE(tagged);
+  CHECK(tagged->digest == layers::Digest::of(raw.output));
+  for (const auto& l : image.layers) CHECK(store_b->blobs().has(l.digest));
+}
+
+TEST_CASE("a multi-platform index: pull picks the host's platform, --platform the other",
+          "[registry][transfer][platform]") {
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a;
+  auto store_a = layers::Store::open(a.path());
+  const auto host = layers::Platform::host();
+  const std::string other_arch = host.architecture == "arm64" ? "amd64" : "arm64";
+  auto native = registry_test::make_image(*store_a, "native", {1000}, host.architecture);
+  auto foreign = registry_test::make_image(*store_a, "foreign", {1000}, other_arch);
+  auto index = registry_test::make_index(*store_a, {native, foreign});
+  const auto target = parse_ref(server.host() + "/multi/app:latest");
+  registry::Client client(target.domain(), fast_options());
+  auto pushed = registry::push(client, *store_a, target, index);
+  REQUIRE(pushed);
+  CHECK(*pushed == index.digest);
+
+  // (GENERATE values are fixed on the first run, and each run makes new images: so the
+  // table says which image, not its digest.)
+  auto [platform, wants_foreign] = GENERATE_COPY(table<std::string, bool>({
+      {"", false},
+      {"linux/" + other_arch, true},
+  }));
+  CAPTURE(platform);
+  const layers::Digest expected = wants_foreign ? foreign.manifest.digest : native.manifest.digest;
+  TempDir b;
+  auto store_b = layers::Store::open(b.path());
+  registry::PullOptions options;
+  if (!platform.empty()) options.platform = *layers::Platform::parse(platform);
+  auto pulled = registry::pull(client, *store_b, target, options);
+  REQUIRE(pulled);
+  CHECK(pulled->digest == index.digest);
+  CHECK(pulled->image.digest == expected);
+  CHECK(store_b->find_tag(target.str())->digest == expected);
+
+  SECTION("a platform the index lacks is NotFound listing what it offers") {
+    registry::PullOptions s390;
+    s390.platform = *layers::Platform::parse("linux/s390x");
+    auto missing = registry::pull(client, *store_b, target, s390);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().kind() == layers::ErrorKind::NotFound);
+    CHECK_THAT(missing.error().describe(), Catch::Contains("linux/" + other_arch));
+  }
+}
