@@ -273,7 +273,10 @@ class Unpacker {
     if (rel->empty()) return {};  // "./": the root's own metadata is the caller's
     auto [parent, base] = split(*rel);
 
-    if (base.starts_with(kWhiteoutPrefix)) return apply_whiteout(name, parent, base);
+    if (base.starts_with(kWhiteoutPrefix)) {
+      if (options_.whiteouts == WhiteoutMode::Overlay) return overlay_whiteout(name, parent, base);
+      return apply_whiteout(name, parent, base);
+    }
 
     auto dir = parent_dir(name, parent);
     if (!dir) return std::move(dir).error();
@@ -319,6 +322,31 @@ class Unpacker {
       return refused(entry, "whiteout of " + layers::quoted(target));
     auto r = remove_at(dir->get(), target, join(parent, target));
     if (!r) return std::move(r).error().context("entry " + layers::quoted(entry));
+    return {};
+  }
+
+  // overlayfs' own whiteouts, in this layer's directory, for the kernel to apply at mount.
+  Result<void> overlay_whiteout(const std::string& entry, const std::string& parent,
+                                const std::string& base) {
+    if (base.starts_with(kWhiteoutMetaPrefix) && base != kOpaqueMarker) {
+      warn("skipping " + layers::quoted(entry) + " (aufs metadata)");
+      return {};
+    }
+    auto dir = parent_dir(entry, parent);
+    if (!dir) return std::move(dir).error();
+    if (base == kOpaqueMarker) {
+      UniqueFd fd(::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!fd) return Error::from_errno("entry " + layers::quoted(entry) + ": opening");
+      if (::fsetxattr(fd.get(), "trusted.overlay.opaque", "y", 1, 0) != 0)
+        return Error::from_errno("entry " + layers::quoted(entry) + ": marking opaque");
+      return {};
+    }
+    std::string target = base.substr(kWhiteoutPrefix.size());
+    if (target.empty() || target == "." || target == "..")
+      return refused(entry, "whiteout of " + layers::quoted(target));
+    if (auto r = clear_path(entry, dir->get(), target, false); !r) return std::move(r).error();
+    if (::mknodat(dir->get(), target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0)
+      return Error::from_errno("entry " + layers::quoted(entry) + ": making a whiteout");
     return {};
   }
 

@@ -2,7 +2,7 @@
 // Applies a layer tar (plain, gzip or zstd; found from its first bytes) to a directory with
 // OCI semantics, treating the tar as hostile.
 //
-// OCI semantics, as docker's applier has them:
+// OCI semantics, as docker's applier has them (WhiteoutMode::Apply; see Overlay below):
 //  - ".wh.<name>" deletes <name> (recursively) from what lower layers left;
 //    ".wh..wh..opq" empties its directory of everything this layer did not itself write;
 //    other ".wh..wh.*" names (aufs bookkeeping) are skipped.
@@ -21,10 +21,9 @@
 // descriptor). Refused with InvalidInput naming the entry: absolute names, ".."
 // components, a parent that is a symlink leading out of the root (an absolute symlink
 // counts as leaving, even one that would point back inside under chroot semantics), a
-// hardlink whose target is absolute, climbs out, or is a directory, a whiteout of "." or
-// "..", and entry types tar can hold but a layer must not (e.g. a symlink to itself is
-// fine, a file named ".wh.." is not). Nothing outside `root` is ever created, changed or
-// removed. Entries before a refused one stay written, so callers unpack into a scratch
+// hardlink whose target is absolute, climbs out, is missing or is a directory, and a
+// whiteout of "." or "..". Nothing outside `root` is ever created, changed or removed.
+// Symlink entries are stored as they are (their targets are the image's business). Entries before a refused one stay written, so callers unpack into a scratch
 // directory and rename it into place on success.
 
 #include <functional>
@@ -36,7 +35,18 @@
 
 namespace layers {
 
+enum class WhiteoutMode {
+  // Whiteouts delete from `root`, which holds the lower layers already: a flat rootfs.
+  Apply,
+  // Whiteouts are kept in overlayfs' form, for a layer unpacked alone into its own
+  // directory to be stacked as an overlay lowerdir: ".wh.<name>" becomes a 0:0 character
+  // device <name>, ".wh..wh..opq" the xattr trusted.overlay.opaque="y" on its directory.
+  // Nothing is deleted. Needs root (mknod, trusted.* xattrs).
+  Overlay,
+};
+
 struct UnpackOptions {
+  WhiteoutMode whiteouts = WhiteoutMode::Apply;
   // chown entries to the tar's uid/gid. Off for an unprivileged caller.
   bool restore_owners = true;
   // Called for what is skipped or adjusted but not fatal (libarchive warnings, xattrs of

@@ -1,0 +1,144 @@
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "layers/tar_writer.h"
+#include "layers/unpacked_cache.h"
+#include "tests/layers/tree_compare.h"
+
+using layers::DiffEntry;
+namespace fs = std::filesystem;
+
+namespace {
+
+void put_file(const std::string& path, std::string_view content) {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+// Writes the layer of `diff` to `path`; returns its diff_id.
+layers::Digest write_layer_file(const layers::TreeDiff& diff, const std::string& path) {
+  std::ofstream out(path, std::ios::binary);
+  auto d = layers::write_layer(diff, {.compression = layers::Compression::Gzip},
+                               [&](std::span<const std::byte> b) {
+                                 out.write(reinterpret_cast<const char*>(b.data()),
+                                           std::streamsize(b.size()));
+                                 return layers::Result<void>();
+                               });
+  if (!d) FAIL(d.error().describe());
+  return d->diff_id;
+}
+
+std::function<layers::Result<layers::UniqueFd>()> opener(const std::string& path, int* calls) {
+  return [path, calls]() -> layers::Result<layers::UniqueFd> {
+    ++*calls;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return layers::Error::from_errno("open " + path);
+    return layers::UniqueFd(fd);
+  };
+}
+
+struct TwoLayers {
+  tests::TempDir work;
+  layers::Digest lower_id = layers::Digest::of("");
+  layers::Digest upper_id = layers::Digest::of("");
+
+  TwoLayers() {
+    const std::string lower = work / "lower-src", upper = work / "upper-src";
+    fs::create_directories(lower + "/opaque");
+    fs::create_directories(lower + "/etc");
+    put_file(lower + "/opaque/hidden", "lower");
+    put_file(lower + "/etc/deleted", "lower");
+    put_file(lower + "/etc/kept", "lower");
+    auto lower_diff = layers::diff_of_directory(lower);
+    REQUIRE(lower_diff);
+    lower_id = write_layer_file(*lower_diff, work / "lower.tar.gz");
+
+    fs::create_directories(upper + "/opaque");
+    put_file(upper + "/opaque/new", "upper");
+    upper_id = write_layer_file({.source_root = upper,
+                                 .entries = {{"opaque"},
+                                             {"opaque", DiffEntry::Kind::Opaque},
+                                             {"opaque/new"},
+                                             {"etc/deleted", DiffEntry::Kind::Delete}}},
+                                work / "upper.tar.gz");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("unpacked layers: cached by diff_id, whiteouts in overlay form",
+          "[layers][unpacked_cache]") {
+  TwoLayers layers_;
+  auto cache = layers::UnpackedLayers::open(layers_.work / "unpacked");
+  REQUIRE(cache);
+  int calls = 0;
+  auto upper = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
+  if (!upper) FAIL(upper.error().describe());
+  CHECK(*upper == cache->path_of(layers_.upper_id));
+  CHECK(calls == 1);
+
+  struct stat st;
+  REQUIRE(::lstat((*upper + "/etc/deleted").c_str(), &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));
+  CHECK(st.st_rdev == makedev(0, 0));
+  char value[4] = {};
+  CHECK(::lgetxattr((*upper + "/opaque").c_str(), "trusted.overlay.opaque", value, 3) == 1);
+  CHECK(std::string(value) == "y");
+  CHECK(fs::exists(*upper + "/opaque/new"));
+
+  // Cached: the blob is not opened again.
+  auto again = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
+  REQUIRE(again);
+  CHECK(calls == 1);
+}
+
+TEST_CASE("unpacked layers: content that is not the diff_id is Corrupt and leaves nothing",
+          "[layers][unpacked_cache]") {
+  TwoLayers layers_;
+  auto cache = layers::UnpackedLayers::open(layers_.work / "unpacked");
+  REQUIRE(cache);
+  int calls = 0;
+  // The lower layer's bytes offered as the upper layer.
+  auto r = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "lower.tar.gz", &calls));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind() == layers::ErrorKind::Corrupt);
+  CHECK(fs::is_empty(cache->dir()));
+  CHECK_FALSE(cache->has(layers_.upper_id));
+}
+
+TEST_CASE("unpacked layers: stacked as overlay lowerdirs they give the image's view",
+          "[layers][unpacked_cache]") {
+  TwoLayers layers_;
+  auto cache = layers::UnpackedLayers::open(layers_.work / "unpacked");
+  REQUIRE(cache);
+  int calls = 0;
+  auto lower = cache->get_or_unpack(layers_.lower_id, opener(layers_.work / "lower.tar.gz", &calls));
+  auto upper = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
+  REQUIRE(lower);
+  REQUIRE(upper);
+  const std::string merged = layers_.work / "merged";
+  fs::create_directories(merged);
+  std::string options = "lowerdir=" + *upper + ":" + *lower;
+  if (::mount("overlay", merged.c_str(), "overlay", 0, options.c_str()) != 0) {
+    WARN("overlay mount unavailable here (" << std::strerror(errno) << "); view not checked");
+    return;
+  }
+  bool has_deleted = fs::exists(merged + "/etc/deleted");
+  bool has_kept = fs::exists(merged + "/etc/kept");
+  bool has_hidden = fs::exists(merged + "/opaque/hidden");
+  bool has_new = fs::exists(merged + "/opaque/new");
+  ::umount2(merged.c_str(), MNT_DETACH);
+  CHECK_FALSE(has_deleted);
+  CHECK(has_kept);
+  CHECK_FALSE(has_hidden);
+  CHECK(has_new);
+}
