@@ -1,0 +1,484 @@
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "builder/sandbox/sandbox.h"
+#include "layers/overlay_diff.h"
+#include "layers/unique_fd.h"
+
+namespace fs = std::filesystem;
+using builder::sandbox::SandboxSpec;
+using layers::DiffEntry;
+
+namespace {
+
+const char* const kApplets[] = {"sh",   "echo", "cat",   "ls",  "id",   "touch",    "rm",
+                                "mkdir", "hostname", "mount", "grep", "pwd", "sleep", "true",
+                                "false", "kill", "wc",    "head", "test", "env"};
+
+void write_file(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Mount lines that mention `needle`: what a run must not leave behind.
+std::vector<std::string> mounts_mentioning(const std::string& needle) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(needle) != std::string::npos || line.find("hoist-run-") != std::string::npos)
+      out.push_back(line);
+  }
+  return out;
+}
+
+// A tiny image: busybox and its applets, a passwd with a non-root user, an /etc/motd to
+// delete and a /data directory to replace. No /proc, /dev or /etc/hosts: the sandbox has
+// to supply its mount points without writing them into the layer.
+struct Container {
+  std::string dir, lower, upper, work;
+
+  Container() {
+    char tmpl[] = "/tmp/hoist-sandbox-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    lower = dir + "/lower";
+    upper = dir + "/upper";
+    work = dir + "/work";
+    fs::create_directories(lower + "/bin");
+    fs::create_directories(upper);
+    fs::create_directories(work);
+    fs::copy_file("/bin/busybox", lower + "/bin/busybox");
+    for (const char* applet : kApplets) fs::create_symlink("busybox", lower + "/bin/" + applet);
+    write_file(lower + "/etc/passwd",
+               "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n");
+    write_file(lower + "/etc/group", "root:x:0:\napp:x:1000:\nstaff:x:50:app\n");
+    write_file(lower + "/etc/motd", "welcome\n");
+    write_file(lower + "/data/old", "old\n");
+    fs::create_directories(lower + "/tmp");
+  }
+  ~Container() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  SandboxSpec spec(const std::string& script) const {
+    SandboxSpec spec;
+    spec.lower_dirs = {lower};
+    spec.upper_dir = upper;
+    spec.work_dir = work;
+    spec.scratch_dir = dir;
+    spec.argv = {"/bin/sh", "-c", script};
+    spec.env = {"PATH=/bin"};
+    return spec;
+  }
+
+  std::vector<std::pair<std::string, DiffEntry::Kind>> diff() const {
+    auto d = layers::diff_overlay_upper(upper);
+    REQUIRE(d);
+    std::vector<std::pair<std::string, DiffEntry::Kind>> out;
+    for (const auto& e : d->entries) out.emplace_back(e.path, e.kind);
+    return out;
+  }
+};
+
+struct Ran {
+  layers::Result<int> status;
+  std::string out, err;
+};
+
+Ran run_captured(SandboxSpec spec) {
+  std::string out, err;
+  spec.on_output = [&](int stream, std::string_view bytes) {
+    (stream == 1 ? out : err).append(bytes);
+  };
+  auto status = builder::sandbox::run(spec);
+  return Ran{std::move(status), out, err};
+}
+
+std::string describe(const Ran& ran) {
+  return ran.status ? "exit " + std::to_string(*ran.status) + "; stderr: " + ran.err
+                    : ran.status.error().describe();
+}
+
+constexpr auto Add = DiffEntry::Kind::AddOrChange;
+constexpr auto Del = DiffEntry::Kind::Delete;
+constexpr auto Opq = DiffEntry::Kind::Opaque;
+using Diff = std::vector<std::pair<std::string, DiffEntry::Kind>>;
+
+}  // namespace
+
+TEST_CASE("sandbox: stdout and stderr reach the caller", "[builder][sandbox]") {
+  Container c;
+  auto ran = run_captured(c.spec("echo hello; echo oops >&2"));
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(*ran.status == 0);
+  CHECK(ran.out == "hello\n");
+  CHECK(ran.err == "oops\n");
+}
+
+TEST_CASE("sandbox: stdout can be a plain fd", "[builder][sandbox]") {
+  Container c;
+  const std::string log = c.dir + "/log";
+  layers::UniqueFd fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  REQUIRE(fd);
+  auto spec = c.spec("echo to-the-file");
+  spec.stdout_fd = fd.get();
+  auto status = builder::sandbox::run(spec);
+  REQUIRE(status);
+  CHECK(read_file(log) == "to-the-file\n");
+}
+
+TEST_CASE("sandbox: the exit status is the command's", "[builder][sandbox]") {
+  auto [script, code] = GENERATE(table<std::string, int>({
+      {"exit 0", 0},
+      {"exit 7", 7},
+      {"false", 1},
+      {"no-such-command", 127},
+      {"sh -c 'kill -KILL $$'; exit $?", 137},
+  }));
+  CAPTURE(script);
+  Container c;
+  auto ran = run_captured(c.spec(script));
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(*ran.status == code);
+}
+
+TEST_CASE("sandbox: a command that cannot be executed is an error naming it",
+          "[builder][sandbox]") {
+  Container c;
+  auto spec = c.spec("");
+  spec.argv = {"/bin/nonexistent", "x"};
+  auto ran = run_captured(spec);
+  REQUIRE_FALSE(ran.status);
+  CHECK(ran.status.error().kind() == layers::ErrorKind::NotFound);
+  CHECK_THAT(ran.status.error().message(), Catch::Contains("\"/bin/nonexistent\""));
+
+  spec.argv = {"nonexistent"};
+  ran = run_captured(spec);
+  REQUIRE_FALSE(ran.status);
+  CHECK_THAT(ran.status.error().message(), Catch::Contains("not found in $PATH (/bin)"));
+}
+
+TEST_CASE("sandbox: env and working directory", "[builder][sandbox]") {
+  Container c;
+  auto spec = c.spec("echo \"$FOO|$(pwd)|$HOME\"; env | wc -l");
+  spec.env = {"PATH=/bin", "FOO=bar baz"};
+  spec.cwd = "/work/dir";
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(*ran.status == 0);
+  // Exactly the given environment (sh adds PWD and SHLVL of its own).
+  CHECK(ran.out.substr(0, ran.out.find('\n') + 1) == "bar baz|/work/dir|\n");
+  // A missing WORKDIR is created, as Docker does, and so belongs to the layer.
+  CHECK(c.diff() == Diff{{"work", Add}, {"work/dir", Add}});
+}
+
+TEST_CASE("sandbox: USER by number or name", "[builder][sandbox]") {
+  auto [user, expected] = GENERATE(table<std::string, std::string>({
+      {"", "0 0 0"},
+      {"0", "0 0 0"},
+      {"1000", "1000 1000 1000 50"},
+      {"app", "1000 1000 1000 50"},
+      {"app:staff", "1000 50 50"},
+      {"4242:7", "4242 7 7"},
+  }));
+  CAPTURE(user);
+  Container c;
+  auto spec = c.spec("echo $(id -u) $(id -g) $(id -G)");
+  spec.user = user;
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == expected + "\n");
+}
+
+TEST_CASE("sandbox: an unknown USER fails the setup", "[builder][sandbox]") {
+  Container c;
+  const auto before = mounts_mentioning(c.dir);
+  auto spec = c.spec("true");
+  spec.user = "nobody";
+  auto ran = run_captured(spec);
+  REQUIRE_FALSE(ran.status);
+  CHECK(ran.status.error().kind() == layers::ErrorKind::NotFound);
+  CHECK_THAT(ran.status.error().message(), Catch::Contains("unable to find user \"nobody\""));
+  CHECK(mounts_mentioning(c.dir) == before);
+}
+
+TEST_CASE("sandbox: numeric uid/gid fields apply without USER", "[builder][sandbox]") {
+  Container c;
+  auto spec = c.spec("echo $(id -u) $(id -g) $(id -G)");
+  spec.uid = 33;
+  spec.gid = 44;
+  spec.supplementary_gids = {44, 55};
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == "33 44 44 55\n");
+}
+
+TEST_CASE("sandbox: changes land in the upper dir as OCI changes", "[builder][sandbox]") {
+  Container c;
+  auto ran = run_captured(c.spec("echo new > /newfile && rm /etc/motd && rm -rf /data && mkdir /data && "
+                        "echo fresh > /data/fresh"));
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  REQUIRE(*ran.status == 0);
+  CHECK(c.diff() == Diff{{"data", Add},
+                         {"data", Opq},
+                         {"data/fresh", Add},
+                         {"etc", Add},
+                         {"etc/motd", Del},
+                         {"newfile", Add}});
+  CHECK(read_file(c.upper + "/newfile") == "new\n");
+  // The image's layer is untouched.
+  CHECK_FALSE(fs::exists(c.lower + "/newfile"));
+  CHECK(fs::exists(c.lower + "/etc/motd"));
+  CHECK(fs::exists(c.lower + "/data/old"));
+}
+
+TEST_CASE("sandbox: the sandbox's own mount points stay out of the layer",
+          "[builder][sandbox]") {
+  auto image_has_etc_files = GENERATE(false, true);
+  CAPTURE(image_has_etc_files);
+  Container c;
+  if (image_has_etc_files) {
+    write_file(c.lower + "/etc/hosts", "10.0.0.1 image-host\n");
+    fs::create_symlink("/outside/resolv.conf", c.lower + "/etc/resolv.conf");
+    fs::create_directories(c.lower + "/proc");
+    fs::create_directories(c.lower + "/dev");
+  }
+  auto spec = c.spec("cat /etc/hosts /etc/resolv.conf /etc/hostname; ls /dev/null /proc/self");
+  spec.hostname = "buildbox";
+  spec.resolv_conf_content = "nameserver 10.9.9.9\n";
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(*ran.status == 0);
+  CHECK_THAT(ran.out, Catch::Contains("localhost buildbox"));
+  CHECK_THAT(ran.out, Catch::Contains("nameserver 10.9.9.9"));
+  CHECK_THAT(ran.out, Catch::Contains("buildbox\n"));
+  CHECK(c.diff().empty());
+}
+
+TEST_CASE("sandbox: writes to /etc/hosts go to the generated file", "[builder][sandbox]") {
+  Container c;
+  auto ran = run_captured(c.spec("echo 1.2.3.4 extra >> /etc/hosts && grep -c extra /etc/hosts"));
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == "1\n");
+  CHECK(c.diff().empty());
+}
+
+TEST_CASE("sandbox: PID, UTS and network namespaces", "[builder][sandbox]") {
+  auto [script, network, expected] =
+      GENERATE(table<std::string, builder::sandbox::Network, std::string>({
+          {"echo $$", builder::sandbox::Network::Host, "1\n"},
+          {"hostname", builder::sandbox::Network::Host, "buildbox\n"},
+          {"grep -c : /proc/net/dev", builder::sandbox::Network::None, "1\n"},
+          {"grep -o 'lo:' /proc/net/dev", builder::sandbox::Network::None, "lo:\n"},
+      }));
+  CAPTURE(script);
+  Container c;
+  auto spec = c.spec(script);
+  spec.hostname = "buildbox";
+  spec.network = network;
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == expected);
+}
+
+TEST_CASE("sandbox: host network sees the host's interfaces", "[builder][sandbox]") {
+  Container c;
+  auto ran = run_captured(c.spec("cat /proc/net/dev"));
+  REQUIRE(ran.status);
+  CHECK(ran.out == read_file("/proc/net/dev"));
+}
+
+TEST_CASE("sandbox: no mounts are left behind", "[builder][sandbox]") {
+  auto script = GENERATE(as<std::string>{}, "true", "exit 3", "sleep 60 & echo started");
+  CAPTURE(script);
+  Container c;
+  const auto before = mounts_mentioning(c.dir);
+  auto ran = run_captured(c.spec(script));
+  REQUIRE(ran.status);
+  CHECK(mounts_mentioning(c.dir) == before);
+  // The merged root and the private temp dir are gone too.
+  for (const auto& entry : fs::directory_iterator(c.dir)) {
+    CHECK(entry.path().filename().string().rfind("hoist-run-", 0) == std::string::npos);
+  }
+}
+
+TEST_CASE("sandbox: bind mounts, read-only and writable", "[builder][sandbox]") {
+  Container c;
+  const std::string host = c.dir + "/host";
+  write_file(host + "/in", "from host\n");
+  auto spec = c.spec(
+      "cat /mnt/ro/in; touch /mnt/ro/x 2>/dev/null && echo ro-writable; "
+      "echo out > /mnt/rw/out");
+  spec.binds = {{host, "/mnt/ro", true}, {host, "/mnt/rw", false}};
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == "from host\n");
+  CHECK_FALSE(fs::exists(host + "/x"));
+  CHECK(read_file(host + "/out") == "out\n");
+}
+
+TEST_CASE("sandbox: a bind target cannot escape through a symlink", "[builder][sandbox]") {
+  Container c;
+  const std::string host = c.dir + "/host";
+  write_file(host + "/in", "x\n");
+  // Absolute, so resolving it with the host's root would land in the host's /tmp.
+  fs::create_symlink("/tmp", c.lower + "/escape");
+  const std::string name = fs::path(c.dir).filename().string() + "-target";
+  auto spec = c.spec("cat /escape/" + name + "/in");
+  spec.binds = {{host, "/escape/" + name, true}};
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == "x\n");
+  CHECK_FALSE(fs::exists("/tmp/" + name));
+  CHECK(fs::is_directory(c.upper + "/tmp/" + name));
+}
+
+TEST_CASE("sandbox: a bind target under a dangling symlink is refused, not created outside",
+          "[builder][sandbox]") {
+  Container c;
+  const std::string outside = c.dir + "/outside";
+  fs::create_symlink(outside, c.lower + "/dangling");
+  auto spec = c.spec("true");
+  spec.binds = {{c.dir, "/dangling/target", true}};
+  auto ran = run_captured(spec);
+  REQUIRE_FALSE(ran.status);
+  CHECK_THAT(ran.status.error().message(), Catch::Contains("\"/dangling/target\""));
+  CHECK_FALSE(fs::exists(outside));
+}
+
+TEST_CASE("sandbox: capabilities, no_new_privs and seccomp", "[builder][sandbox]") {
+  auto [user, cap_eff] = GENERATE(table<std::string, std::string>({
+      {"0", "00000000a80425fb"},
+      {"app", "0000000000000000"},
+  }));
+  CAPTURE(user);
+  Container c;
+  auto spec = c.spec("grep -E '^(CapEff|CapBnd|CapInh|NoNewPrivs|Seccomp):' /proc/self/status");
+  spec.user = user;
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK_THAT(ran.out, Catch::Contains("CapInh:\t0000000000000000\n"));
+  CHECK_THAT(ran.out, Catch::Contains("CapEff:\t" + cap_eff + "\n"));
+  CHECK_THAT(ran.out, Catch::Contains("CapBnd:\t00000000a80425fb\n"));
+  CHECK_THAT(ran.out, Catch::Contains("NoNewPrivs:\t1\n"));
+  CHECK_THAT(ran.out, Catch::Contains("Seccomp:\t2\n"));
+}
+
+TEST_CASE("sandbox: the container cannot mount or reach host /proc files",
+          "[builder][sandbox]") {
+  Container c;
+  auto ran = run_captured(c.spec("mount -t tmpfs x /tmp 2>/dev/null && echo mounted; "
+                        "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo wrote-sys; "
+                        "cat /proc/keys /proc/timer_list | wc -c"));
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == "0\n");
+}
+
+TEST_CASE("sandbox: cancellation kills the container and cleans up", "[builder][sandbox]") {
+  auto how = GENERATE(as<std::string>{}, "cancel_fd", "SIGINT", "SIGTERM");
+  CAPTURE(how);
+  Container c;
+  int cancel[2];
+  REQUIRE(::pipe2(cancel, O_CLOEXEC) == 0);
+  layers::UniqueFd cancel_read(cancel[0]), cancel_write(cancel[1]);
+  const auto before = mounts_mentioning(c.dir);
+
+  auto spec = c.spec("echo ready; sleep 30; echo not-reached");
+  spec.cancel_fd = cancel_read.get();
+  std::string out;
+  spec.on_output = [&](int, std::string_view bytes) {
+    out.append(bytes);
+    if (out.find("ready") == std::string::npos) return;
+    if (how == "cancel_fd") REQUIRE(::write(cancel_write.get(), "x", 1) == 1);
+    if (how == "SIGINT") ::kill(::getpid(), SIGINT);
+    if (how == "SIGTERM") ::kill(::getpid(), SIGTERM);
+  };
+  auto status = builder::sandbox::run(spec);
+  REQUIRE_FALSE(status);
+  CHECK(status.error().kind() == layers::ErrorKind::Cancelled);
+  CHECK(out == "ready\n");
+  CHECK(mounts_mentioning(c.dir) == before);
+}
+
+TEST_CASE("sandbox: the rootfs fallback changes the dir in place and removes its stubs",
+          "[builder][sandbox]") {
+  Container c;
+  SandboxSpec spec = c.spec("echo made > /made; cat /etc/hostname; echo $$");
+  spec.lower_dirs.clear();
+  spec.upper_dir.clear();
+  spec.work_dir.clear();
+  spec.rootfs_dir = c.lower;
+  spec.hostname = "fallback";
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == "fallback\n1\n");
+  CHECK(read_file(c.lower + "/made") == "made\n");
+  for (const char* stub : {"proc", "dev", "etc/hosts", "etc/resolv.conf", "etc/hostname"}) {
+    CAPTURE(stub);
+    CHECK_FALSE(fs::exists(c.lower + "/" + stub));
+  }
+}
+
+TEST_CASE("sandbox: FROM scratch (no lower dirs) still runs a bind-mounted tool",
+          "[builder][sandbox]") {
+  Container c;
+  auto spec = c.spec("");
+  spec.lower_dirs.clear();
+  spec.argv = {"/busybox", "echo", "from scratch"};
+  spec.binds = {{"/bin/busybox", "/busybox", true}};
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == "from scratch\n");
+}
+
+TEST_CASE("sandbox: bad specs are refused before anything starts", "[builder][sandbox]") {
+  Container c;
+  auto spec = c.spec("true");
+  auto which = GENERATE(0, 1, 2, 3);
+  CAPTURE(which);
+  if (which == 0) spec.argv.clear();
+  if (which == 1) spec.cwd = "relative";
+  if (which == 2) spec.rootfs_dir = c.lower;  // both modes at once
+  if (which == 3) spec.env = {"NOEQUALS"};
+  auto ran = run_captured(spec);
+  REQUIRE_FALSE(ran.status);
+  CHECK(ran.status.error().kind() == layers::ErrorKind::InvalidInput);
+}
+
+TEST_CASE("sandbox: overlay is supported here", "[builder][sandbox]") {
+  CHECK(builder::sandbox::overlay_supported("/tmp"));
+}
