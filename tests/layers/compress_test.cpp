@@ -276,3 +276,62 @@ TEST_CASE("compress: decompress reads a file descriptor to its end", "[layers][c
   CHECK(*c == Compression::Zstd);
   CHECK(out == input);
 }
+
+TEST_CASE("compress: the pull reader gives back what was encoded, in small reads",
+          "[layers][compress]") {
+  auto [c, size, read_size] = GENERATE(table<Compression, size_t, size_t>({
+      {Compression::None, 0, 7},
+      {Compression::None, 100000, 7},
+      {Compression::Gzip, 0, 7},
+      {Compression::Gzip, 500000, 7},
+      {Compression::Gzip, 500000, 200000},
+      {Compression::Zstd, 500000, 7},
+      {Compression::Zstd, 500000, 200000},
+  }));
+  CAPTURE(layers::compression_name(c), size, read_size);
+  auto input = sample_bytes(size, 13);
+  auto packed = encode(c, input).bytes;
+  if (c == Compression::Gzip) {  // two members, as `cat a.gz b.gz` makes
+    auto second = encode(c, input).bytes;
+    packed.insert(packed.end(), second.begin(), second.end());
+    input.insert(input.end(), input.begin(), input.end());
+  }
+  std::string path = temp_path("pull");
+  write_file(path, packed);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::remove(path.c_str());
+  REQUIRE(fd >= 0);
+  auto reader = layers::DecompressingReader::open(fd);
+  REQUIRE(reader);
+  std::vector<std::byte> out, buf(read_size);
+  for (;;) {
+    auto n = reader->read(buf);
+    if (!n) FAIL(n.error().describe());
+    if (*n == 0) break;
+    out.insert(out.end(), buf.begin(), buf.begin() + ptrdiff_t(*n));
+  }
+  ::close(fd);
+  CHECK(reader->compression() == (size == 0 && c == Compression::None ? Compression::None : c));
+  CHECK(out == input);
+  CHECK(reader->compressed_bytes() == packed.size());
+}
+
+TEST_CASE("compress: the pull reader refuses truncated input", "[layers][compress]") {
+  auto c = GENERATE(Compression::Gzip, Compression::Zstd);
+  CAPTURE(layers::compression_name(c));
+  auto packed = encode(c, sample_bytes(300000, 17)).bytes;
+  packed.resize(packed.size() - 3);
+  std::string path = temp_path("pull-truncated");
+  write_file(path, packed);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::remove(path.c_str());
+  REQUIRE(fd >= 0);
+  auto reader = layers::DecompressingReader::open(fd);
+  REQUIRE(reader);
+  std::vector<std::byte> buf(65536);
+  layers::Result<size_t> n = size_t(1);
+  while (n && *n > 0) n = reader->read(buf);
+  ::close(fd);
+  REQUIRE_FALSE(n);
+  CHECK(n.error().kind() == layers::ErrorKind::Corrupt);
+}
