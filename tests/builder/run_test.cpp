@@ -1,0 +1,474 @@
+// `hoist run`, `hoist ps`, `hoist rm`: Docker's rules for what a container starts with
+// (as tables over builder/container.h), then end to end through the real hoist binary on
+// an imported busybox image.
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "builder/container.h"
+#include "tests/builder/hoist_runner.h"
+
+extern char** environ;
+
+using hoist_test::HoistRunner;
+using hoist_test::RunResult;
+using Words = std::vector<std::string>;
+
+namespace {
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Words lines_of(const std::string& text) {
+  Words out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Mount points of this process's namespace that lie under `dir`.
+Words mounts_under(const std::string& dir) {
+  Words out;
+  for (const auto& line : lines_of(read_text("/proc/self/mountinfo"))) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mount_point;
+    fields >> id >> parent >> devno >> root >> mount_point;
+    if (mount_point.starts_with(dir)) out.push_back(line);
+  }
+  return out;
+}
+
+size_t container_dirs(const HoistRunner& hoist) {
+  size_t n = 0;
+  std::error_code ec;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator(hoist.root() + "/hoist-containers", ec))
+    ++n;
+  return n;
+}
+
+// busybox:latest, plus images with an Entrypoint for the command-line rules.
+void import_images(const HoistRunner& hoist) {
+  RunResult bb = hoist.import_busybox();
+  INFO(bb.err);
+  REQUIRE(bb.exit_code == 0);
+  RunResult ep = hoist.run({"import", "--change", R"(ENTRYPOINT ["echo", "ep"])", "--change",
+                            R"(CMD ["cmd"])", hoist_test::busybox_rootfs_tar(), "ep:latest"});
+  INFO(ep.err);
+  REQUIRE(ep.exit_code == 0);
+  RunResult ep_only = hoist.run({"import", "--change", R"(ENTRYPOINT ["echo", "only"])",
+                                 hoist_test::busybox_rootfs_tar(), "ep-only:latest"});
+  REQUIRE(ep_only.exit_code == 0);
+}
+
+}  // namespace
+
+// ---- The rules, as tables ----
+
+TEST_CASE("run: Entrypoint and Cmd combine as docker run does", "[builder][run]") {
+  layers::ContainerConfig with_both;
+  with_both.entrypoint = Words{"/bin/echo", "ep"};
+  with_both.cmd = Words{"cmd"};
+  layers::ContainerConfig cmd_only;
+  cmd_only.cmd = Words{"sh"};
+  layers::ContainerConfig neither;
+
+  auto [image_name, entrypoint, args, expected] =
+      GENERATE(table<std::string, std::optional<std::string>, Words, Words>({
+          {"both", std::nullopt, {}, {"/bin/echo", "ep", "cmd"}},
+          {"both", std::nullopt, {"a", "b"}, {"/bin/echo", "ep", "a", "b"}},
+          {"both", "env", {}, {"env"}},
+          {"both", "env", {"x"}, {"env", "x"}},
+          {"both", "", {"ls", "/"}, {"ls", "/"}},
+          {"cmd", std::nullopt, {}, {"sh"}},
+          {"cmd", std::nullopt, {"id", "-u"}, {"id", "-u"}},
+          {"cmd", "/bin/ls", {}, {"/bin/ls"}},
+          {"none", std::nullopt, {"true"}, {"true"}},
+      }));
+  const layers::ContainerConfig& image =
+      image_name == "both" ? with_both : image_name == "cmd" ? cmd_only : neither;
+  CAPTURE(image_name, entrypoint.value_or("<unset>"), args);
+  auto argv = builder::container_argv(image, entrypoint, args);
+  REQUIRE(argv);
+  CHECK(*argv == expected);
+}
+
+TEST_CASE("run: an empty command is refused", "[builder][run]") {
+  layers::ContainerConfig both;
+  both.entrypoint = Words{"echo"};
+  both.cmd = Words{"hi"};
+  CHECK_FALSE(builder::container_argv(layers::ContainerConfig{}, std::nullopt, {}));
+  // --entrypoint "" clears both, leaving nothing to run.
+  auto cleared = builder::container_argv(both, std::string(), {});
+  REQUIRE_FALSE(cleared);
+  CHECK(cleared.error().message() == "no command specified");
+}
+
+TEST_CASE("run: the environment, in Docker's order", "[builder][run]") {
+  const std::string default_path = "PATH=" + std::string(builder::kDefaultPath);
+  auto [image_env, overrides, expected] = GENERATE_REF(table<Words, Words, Words>({
+      {{}, {}, {default_path, "HOSTNAME=abc", "HOME=/root"}},
+      {{"PATH=/bin"}, {}, {"PATH=/bin", "HOSTNAME=abc", "HOME=/root"}},
+      {{"A=1", "B=2"}, {"A=3"}, {default_path, "HOSTNAME=abc", "A=3", "B=2", "HOME=/root"}},
+      {{"HOME=/img"}, {}, {default_path, "HOSTNAME=abc", "HOME=/img"}},
+      {{}, {"HOME=/x", "HOSTNAME=mine"}, {default_path, "HOSTNAME=mine", "HOME=/x"}},
+      {{}, {"EMPTY="}, {default_path, "HOSTNAME=abc", "EMPTY=", "HOME=/root"}},
+  }));
+  CAPTURE(image_env, overrides);
+  CHECK(builder::container_env(image_env, overrides, "abc", "/root") == expected);
+}
+
+TEST_CASE("run: -e KEY takes hoist's value or nothing", "[builder][run]") {
+  auto lookup = [](const std::string& key) -> std::optional<std::string> {
+    if (key == "SET") return std::string("from-host");
+    return std::nullopt;
+  };
+  auto env = builder::resolve_env_flags({"A=1", "SET", "UNSET", "B=", "C=x=y"}, lookup);
+  REQUIRE(env);
+  CHECK(*env == Words{"A=1", "SET=from-host", "B=", "C=x=y"});
+  CHECK_FALSE(builder::resolve_env_flags({"=v"}, lookup));
+  CHECK_FALSE(builder::resolve_env_flags({""}, lookup));
+}
+
+TEST_CASE("run: -v values", "[builder][run]") {
+  auto [text, ok, host, container, read_only] =
+      GENERATE(table<std::string, bool, std::string, std::string, bool>({
+          {"/srv/data:/data", true, "/srv/data", "/data", false},
+          {"/srv/data:/data:ro", true, "/srv/data", "/data", true},
+          {"/srv/data:/data:rw", true, "/srv/data", "/data", false},
+          {"/srv/data:/data:z", false, "", "", false},
+          {"data:/data", false, "", "", false},  // a named volume
+          {"/srv/data", false, "", "", false},   // an anonymous volume
+          {"/srv/data:data", false, "", "", false},
+          {"/srv/data:/", false, "", "", false},
+          {"/a:/b:ro:x", false, "", "", false},
+          {":/data", false, "", "", false},
+      }));
+  CAPTURE(text);
+  auto bind = builder::parse_bind(text);
+  REQUIRE(bool(bind) == ok);
+  if (!ok) return;
+  CHECK(bind->host_path == host);
+  CHECK(bind->container_path == container);
+  CHECK(bind->read_only == read_only);
+}
+
+TEST_CASE("run: container names", "[builder][run]") {
+  auto [name, ok] = GENERATE(table<std::string, bool>({
+      {"web", true},
+      {"web-1.a_b", true},
+      {"9lives", true},
+      {"", false},
+      {"-web", false},
+      {"a/b", false},
+      {"a b", false},
+      {"..", false},
+  }));
+  CAPTURE(name);
+  CHECK(bool(builder::check_container_name(name)) == ok);
+}
+
+TEST_CASE("run: container records round-trip and bad ones are refused", "[builder][run]") {
+  builder::ContainerRecord r;
+  r.id = std::string(64, 'a');
+  r.name = "web";
+  r.image = "busybox";
+  r.image_id = "sha256:" + std::string(64, 'b');
+  r.command = {"sh", "-c", "echo \"hi\""};
+  r.created = "2026-01-01T00:00:00Z";
+  r.status = builder::ContainerStatus::Exited;
+  r.exit_code = 3;
+  auto back = builder::parse_container_record(r.to_json(), "record");
+  REQUIRE(back);
+  CHECK(back->id == r.id);
+  CHECK(back->command == r.command);
+  CHECK(back->status == builder::ContainerStatus::Exited);
+  CHECK(back->exit_code == 3);
+
+  auto bad = GENERATE(as<std::string>{}, "", "[]", R"({"Id":"x","Name":"a","Status":"exited"})",
+                      R"({"Id":")" + std::string(64, 'a') + R"(","Name":"a","Status":"paused"})",
+                      R"({"Id":")" + std::string(64, 'a') + R"(","Name":1,"Status":"exited"})",
+                      R"({"Id":")" + std::string(64, 'a') + R"(","Name":"a","Status":"exited","Command":[1]})");
+  CAPTURE(bad);
+  CHECK_FALSE(builder::parse_container_record(bad, "record"));
+}
+
+// ---- End to end ----
+
+TEST_CASE("run: output, exit code and stdin", "[builder][run][e2e]") {
+  HoistRunner hoist;
+  import_images(hoist);
+
+  RunResult r = hoist.run({"run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"});
+  CHECK(r.exit_code == 3);
+  CHECK(r.out == "out\n");
+  CHECK(r.err == "err\n");
+
+  RunResult killed = hoist.run({"run", "--rm", "busybox", "sh", "-c", "kill -9 $$"});
+  CHECK(killed.exit_code == 128 + 9);
+
+  RunResult cat = hoist.run({"run", "--rm", "busybox", "cat"}, "piped through\n");
+  CHECK(cat.exit_code == 0);
+  CHECK(cat.out == "piped through\n");
+
+  // The image's Cmd (sh) reads the script from stdin.
+  RunResult sh = hoist.run({"run", "--rm", "busybox"}, "echo from the default cmd\n");
+  CHECK(sh.out == "from the default cmd\n");
+
+  RunResult missing = hoist.run({"run", "--rm", "busybox", "no-such-program"});
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.err, Catch::Contains("no-such-program"));
+
+  RunResult no_image = hoist.run({"run", "--rm", "nosuchimage"});
+  CHECK(no_image.exit_code == 1);
+  CHECK_THAT(no_image.err, Catch::Contains("no such image"));
+
+  CHECK(hoist.run({"run", "--rm", "--network", "bridge", "busybox", "true"}).exit_code == 2);
+  CHECK(container_dirs(hoist) == 0);
+  CHECK(mounts_under(hoist.root()).empty());
+}
+
+TEST_CASE("run: Entrypoint and Cmd end to end", "[builder][run][e2e]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  auto [args, expected] = GENERATE(table<Words, std::string>({
+      {{"ep"}, "ep cmd\n"},
+      {{"ep", "a", "b"}, "ep a b\n"},
+      {{"--entrypoint", "echo", "ep"}, "\n"},
+      {{"--entrypoint", "echo", "ep", "x"}, "x\n"},
+      {{"--entrypoint", "", "ep", "echo", "y"}, "y\n"},
+      {{"ep-only"}, "only\n"},
+      {{"ep-only", "z"}, "only z\n"},
+      {{"busybox", "echo", "plain"}, "plain\n"},
+  }));
+  CAPTURE(args);
+  Words argv = {"run", "--rm"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult r = hoist.run(argv);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == expected);
+}
+
+TEST_CASE("run: environment, working directory and user", "[builder][run][e2e]") {
+  HoistRunner hoist;
+  import_images(hoist);
+
+  RunResult env = hoist.run({"run", "--rm", "-e", "FOO=bar", "-e", "FROM_HOST", "-e", "NOT_SET_ANYWHERE",
+                             "busybox", "env"},
+                            "", {"FROM_HOST=passed", "NOT_SET_ANYWHERE="});
+  INFO(env.err);
+  REQUIRE(env.exit_code == 0);
+  Words lines = lines_of(env.out);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0] == "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  CHECK(lines[1].starts_with("HOSTNAME="));
+  CHECK(lines[1].size() == 9 + 12);
+  CHECK(lines[2] == "FOO=bar");
+  CHECK(lines[3] == "FROM_HOST=passed");
+  CHECK(lines[4] == "HOME=/root");
+
+  // The hostname is the container's short id.
+  RunResult hostname = hoist.run({"run", "--rm", "busybox", "sh", "-c", "echo $HOSTNAME; hostname"});
+  Words names = lines_of(hostname.out);
+  REQUIRE(names.size() == 2);
+  CHECK(names[0] == names[1]);
+
+  // An image without Env still gets Docker's PATH.
+  RunResult path = hoist.run({"run", "--rm", "--entrypoint", "/bin/sh", "ep", "-c", "echo $PATH"});
+  CHECK(path.out == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+
+  RunResult pwd = hoist.run({"run", "--rm", "-w", "/made/for/me", "busybox", "pwd"});
+  CHECK(pwd.exit_code == 0);
+  CHECK(pwd.out == "/made/for/me\n");
+  CHECK(hoist.run({"run", "--rm", "-w", "relative", "busybox", "pwd"}).exit_code == 1);
+
+  auto [user, expected_id, expected_home] = GENERATE(table<std::string, std::string, std::string>({
+      {"", "0 0", "/root"},
+      {"www-data", "33 33", "/var/www"},
+      {"daemon:www-data", "1 33", "/usr/sbin"},
+      {"1000", "1000 0", "/"},
+      {"1000:33", "1000 33", "/"},
+      {"nobody", "65534 65534", "/nonexistent"},
+  }));
+  CAPTURE(user);
+  Words argv = {"run", "--rm"};
+  if (!user.empty()) argv.insert(argv.end(), {"-u", user});
+  argv.insert(argv.end(), {"busybox", "sh", "-c", "echo $(id -u) $(id -g); echo $HOME"});
+  RunResult id = hoist.run(argv);
+  INFO(id.err);
+  CHECK(id.exit_code == 0);
+  CHECK(id.out == expected_id + "\n" + expected_home + "\n");
+
+  RunResult unknown = hoist.run({"run", "--rm", "-u", "nosuchuser", "busybox", "true"});
+  CHECK(unknown.exit_code == 1);
+  CHECK_THAT(unknown.err, Catch::Contains("nosuchuser"));
+  CHECK(mounts_under(hoist.root()).empty());
+}
+
+TEST_CASE("run: --rm leaves nothing, ps lists, rm removes", "[builder][run][e2e]") {
+  HoistRunner hoist;
+  import_images(hoist);
+
+  REQUIRE(hoist.run({"run", "--rm", "busybox", "sh", "-c", "echo x > /file"}).exit_code == 0);
+  CHECK(container_dirs(hoist) == 0);
+  CHECK(trimmed(hoist.run({"ps", "-a", "-q"}).out).empty());
+
+  RunResult kept = hoist.run({"run", "--name", "keeper", "busybox", "sh", "-c", "echo x > /file; exit 4"});
+  CHECK(kept.exit_code == 4);
+  RunResult unnamed = hoist.run({"run", "busybox", "true"});
+  CHECK(unnamed.exit_code == 0);
+  CHECK(container_dirs(hoist) == 2);
+
+  // Not running: only -a shows them.
+  RunResult ps = hoist.run({"ps"});
+  REQUIRE(ps.exit_code == 0);
+  CHECK(lines_of(ps.out).size() == 1);
+  CHECK_THAT(ps.out, Catch::StartsWith("CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   NAMES"));
+  RunResult all = hoist.run({"ps", "-a"});
+  REQUIRE(all.exit_code == 0);
+  Words rows = lines_of(all.out);
+  REQUIRE(rows.size() == 3);
+  CHECK_THAT(all.out, Catch::Contains("Exited (4)"));
+  CHECK_THAT(all.out, Catch::Contains("Exited (0)"));
+  CHECK_THAT(all.out, Catch::Contains("keeper"));
+  CHECK_THAT(all.out, Catch::Contains("\"sh -c echo x > /fi…\""));
+
+  Words ids = lines_of(hoist.run({"ps", "-a", "-q", "--no-trunc"}).out);
+  REQUIRE(ids.size() == 2);
+  // The writable layer is kept with the container.
+  bool found_file = false;
+  for (const auto& id : ids) {
+    CHECK(id.size() == 64);
+    std::error_code ec;
+    if (std::filesystem::exists(hoist.root() + "/hoist-containers/" + id + "/upper/file", ec) ||
+        std::filesystem::exists(hoist.root() + "/hoist-containers/" + id + "/rootfs/file", ec))
+      found_file = true;
+  }
+  CHECK(found_file);
+
+  // A name is unique while its container exists.
+  RunResult taken = hoist.run({"run", "--name", "keeper", "busybox", "true"});
+  CHECK(taken.exit_code == 1);
+  CHECK_THAT(taken.err, Catch::Contains("already in use"));
+
+  RunResult rm = hoist.run({"rm", "keeper"});
+  CHECK(rm.exit_code == 0);
+  CHECK(rm.out == "keeper\n");
+  Words left = lines_of(hoist.run({"ps", "-a", "-q"}).out);
+  REQUIRE(left.size() == 1);
+  // By a short id, as ps shows it.
+  RunResult by_id = hoist.run({"rm", left[0]});
+  CHECK(by_id.exit_code == 0);
+  CHECK(container_dirs(hoist) == 0);
+
+  RunResult missing = hoist.run({"rm", "keeper"});
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.err, Catch::Contains("no such container: keeper"));
+  CHECK(mounts_under(hoist.root()).empty());
+}
+
+TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run][e2e]") {
+  HoistRunner hoist;
+  import_images(hoist);
+
+  std::string root_env = "HOIST_ROOT=" + hoist.root();
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e) envp.push_back(*e);
+  envp.push_back(root_env.data());
+  envp.push_back(nullptr);
+  std::string bin = hoist_test::hoist_bin();
+  Words args = {bin, "run", "--name", "sleeper", "busybox", "sleep", "1000"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = 0;
+  REQUIRE(::posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), envp.data()) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+
+  // Wait (without a deadline that could make the test flaky) until it is up.
+  RunResult ps;
+  for (int i = 0; i < 600; ++i) {
+    ps = hoist.run({"ps"});
+    if (ps.out.find("sleeper") != std::string::npos) break;
+    ::usleep(100 * 1000);
+  }
+  CHECK_THAT(ps.out, Catch::Contains("sleeper"));
+  CHECK_THAT(ps.out, Catch::Contains("Up "));
+  CHECK_THAT(ps.out, Catch::Contains("\"sleep 1000\""));
+
+  RunResult refused = hoist.run({"rm", "sleeper"});
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("running"));
+
+  RunResult forced = hoist.run({"rm", "-f", "sleeper"});
+  CHECK(forced.exit_code == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(trimmed(hoist.run({"ps", "-a", "-q"}).out).empty());
+  CHECK(container_dirs(hoist) == 0);
+  CHECK(mounts_under(hoist.root()).empty());
+}
+
+TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e2e]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  hoist_test::TempDir host("hoist-run-bind");
+  { std::ofstream(host.path() + "/given") << "from the host\n"; }
+  std::string missing_host_dir = host.path() + "/created/by/run";
+
+  RunResult rw = hoist.run({"run", "--rm", "-v", host.path() + ":/data", "-v", missing_host_dir + ":/made",
+                            "busybox", "sh", "-c", "cat /data/given; echo back > /data/written; touch /made/x"});
+  INFO(rw.err);
+  CHECK(rw.exit_code == 0);
+  CHECK(rw.out == "from the host\n");
+  CHECK(read_text(host.path() + "/written") == "back\n");
+  CHECK(std::filesystem::exists(missing_host_dir + "/x"));
+
+  RunResult ro = hoist.run({"run", "--rm", "-v", host.path() + ":/data:ro", "busybox", "sh", "-c",
+                            "cat /data/given && echo no > /data/refused"});
+  CHECK(ro.exit_code != 0);
+  CHECK(ro.out == "from the host\n");
+  CHECK_THAT(ro.err, Catch::Contains("Read-only file system"));
+  CHECK_FALSE(std::filesystem::exists(host.path() + "/refused"));
+
+  CHECK(hoist.run({"run", "--rm", "-v", "named:/data", "busybox", "true"}).exit_code == 1);
+
+  // Only loopback, and it is up.
+  RunResult none = hoist.run({"run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"});
+  INFO(none.err);
+  CHECK(none.exit_code == 0);
+  CHECK(none.out == "lo\n");
+  RunResult host_net = hoist.run({"run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"});
+  CHECK(host_net.exit_code == 0);
+  Words host_interfaces;
+  for (const auto& e : std::filesystem::directory_iterator("/sys/class/net"))
+    host_interfaces.push_back(e.path().filename().string());
+  std::sort(host_interfaces.begin(), host_interfaces.end());
+  CHECK(lines_of(host_net.out) == host_interfaces);
+  CHECK(mounts_under(hoist.root()).empty());
+  CHECK(mounts_under(host.path()).empty());
+}
