@@ -1,0 +1,90 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "builder/cli/args.h"
+#include "builder/cli/command.h"
+#include "builder/cli/store_access.h"
+#include "layers/image_archive.h"
+#include "layers/unique_fd.h"
+
+namespace builder::cli {
+
+using layers::Error;
+using layers::ErrorKind;
+
+layers::Result<int> cmd_save(const GlobalOptions& global, const std::vector<std::string>& args) {
+  std::string output, format = "docker";
+  ArgParser parser("hoist save [OPTIONS] IMAGE [IMAGE...]",
+                   "Write images to a tar archive: a docker-archive that 'docker load' reads "
+                   "(default), or an OCI image layout.");
+  parser.option("-o,--output", &output, "FILE", "write to FILE instead of stdout");
+  parser.option("--format", &format, "docker|oci", "the archive format (default docker)");
+  parser.positionals(1, -1, "IMAGE...");
+  auto positional = parser.parse(args);
+  if (!positional) return std::move(positional).error();
+  if (parser.help_requested()) {
+    std::fputs(parser.help().c_str(), stdout);
+    return 0;
+  }
+  layers::ArchiveFormat archive_format;
+  if (format == "docker" || format == "docker-archive") archive_format = layers::ArchiveFormat::Docker;
+  else if (format == "oci") archive_format = layers::ArchiveFormat::Oci;
+  else return Error(ErrorKind::Usage, "invalid --format " + layers::quoted(format) + ": want docker or oci");
+  if ((output.empty() || output == "-") && ::isatty(STDOUT_FILENO))
+    return Error(ErrorKind::Usage,
+                 "cowardly refusing to write an archive to a terminal; use -o or redirect stdout");
+
+  auto store = open_store(global);
+  if (!store) return std::move(store).error();
+  std::vector<layers::ArchiveImage> images;
+  for (const auto& text : *positional) {
+    auto d = resolve_image(*store, text);
+    if (!d) return std::move(d).error();
+    std::vector<std::string> names;
+    // A name saves that tag; an id saves every tag the image has, as docker does.
+    if (auto name = normalized_name(text); name && store->find_tag(*name)) {
+      names.push_back(*name);
+    } else {
+      auto all = store->names_of(d->digest);
+      if (!all) return std::move(all).error();
+      names = *all;
+    }
+    if (archive_format == layers::ArchiveFormat::Docker)
+      for (auto& n : names) n = familiar_name(n);
+    // Two arguments naming the same image become one entry with both names.
+    auto same = std::find_if(images.begin(), images.end(),
+                             [&](const layers::ArchiveImage& i) { return i.descriptor.digest == d->digest; });
+    if (same != images.end()) {
+      for (auto& n : names)
+        if (std::find(same->names.begin(), same->names.end(), n) == same->names.end())
+          same->names.push_back(n);
+    } else {
+      images.push_back({*d, names});
+    }
+  }
+
+  if (output.empty() || output == "-") {
+    if (auto r = layers::write_image_archive(*store, images, archive_format, STDOUT_FILENO); !r)
+      return std::move(r).error().context("saving to stdout");
+    return 0;
+  }
+  // Written beside the target and renamed, so FILE is never a partial archive.
+  std::string tmp = output + ".hoist-tmp";
+  layers::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return Error::from_errno("creating " + layers::quoted(tmp));
+  auto r = layers::write_image_archive(*store, images, archive_format, fd.get());
+  if (r && ::fsync(fd.get()) != 0) r = Error::from_errno("fsync " + layers::quoted(tmp));
+  fd.reset();
+  if (r && ::rename(tmp.c_str(), output.c_str()) != 0)
+    r = Error::from_errno("renaming " + layers::quoted(tmp) + " to " + layers::quoted(output));
+  if (!r) {
+    ::unlink(tmp.c_str());
+    return std::move(r).error().context("saving to " + layers::quoted(output));
+  }
+  return 0;
+}
+
+}  // namespace builder::cli
