@@ -53,9 +53,12 @@ std::string zlib_message(const z_stream& strm, int ret) {
 
 std::string_view compression_name(Compression c) {
   switch (c) {
-    case Compression::None: return "none";
-    case Compression::Gzip: return "gzip";
-    case Compression::Zstd: return "zstd";
+    case Compression::None:
+      return "none";
+    case Compression::Gzip:
+      return "gzip";
+    case Compression::Zstd:
+      return "zstd";
   }
   return "none";
 }
@@ -70,9 +73,12 @@ Result<Compression> parse_compression(std::string_view name) {
 
 std::string_view oci_layer_media_type(Compression c) {
   switch (c) {
-    case Compression::None: return "application/vnd.oci.image.layer.v1.tar";
-    case Compression::Gzip: return "application/vnd.oci.image.layer.v1.tar+gzip";
-    case Compression::Zstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
+    case Compression::None:
+      return "application/vnd.oci.image.layer.v1.tar";
+    case Compression::Gzip:
+      return "application/vnd.oci.image.layer.v1.tar+gzip";
+    case Compression::Zstd:
+      return "application/vnd.oci.image.layer.v1.tar+zstd";
   }
   return "application/vnd.oci.image.layer.v1.tar";
 }
@@ -171,10 +177,11 @@ LayerEncoder::LayerEncoder(LayerEncoder&&) noexcept = default;
 LayerEncoder& LayerEncoder::operator=(LayerEncoder&&) noexcept = default;
 LayerEncoder::~LayerEncoder() = default;
 
-Compression LayerEncoder::compression() const { return impl_->compression; }
+Compression LayerEncoder::compression() const {
+  return impl_->compression;
+}
 
-Result<LayerEncoder> LayerEncoder::create(Compression compression, ByteSink out,
-                                          int zstd_threads) {
+Result<LayerEncoder> LayerEncoder::create(Compression compression, ByteSink out, int zstd_threads) {
   if (zstd_threads < 0)
     return Error(ErrorKind::InvalidInput,
                  "zstd thread count must not be negative, got " + std::to_string(zstd_threads));
@@ -200,9 +207,9 @@ Result<LayerEncoder> LayerEncoder::create(Compression compression, ByteSink out,
     // this libzstd allows (0 when built without threads, which we then accept).
     ZSTD_bounds bounds = ZSTD_cParam_getBounds(ZSTD_c_nbWorkers);
     if (!ZSTD_isError(bounds.error)) workers = std::min(workers, bounds.upperBound);
-    for (auto [param, value] : {std::pair{ZSTD_c_compressionLevel, kZstdLevel},
-                                std::pair{ZSTD_c_checksumFlag, 1},
-                                std::pair{ZSTD_c_nbWorkers, workers}}) {
+    for (auto [param, value] :
+         {std::pair{ZSTD_c_compressionLevel, kZstdLevel}, std::pair{ZSTD_c_checksumFlag, 1},
+          std::pair{ZSTD_c_nbWorkers, workers}}) {
       size_t ret = ZSTD_CCtx_setParameter(impl->zc, param, value);
       if (ZSTD_isError(ret))
         return Error(ErrorKind::Io, std::string("configuring zstd: ") + ZSTD_getErrorName(ret));
@@ -222,8 +229,12 @@ Result<void> LayerEncoder::write(std::span<const std::byte> data) {
       s.packed_size += data.size();
       if (!data.empty()) r = s.out(data);
       break;
-    case Compression::Gzip: r = s.gzip(data, Z_NO_FLUSH); break;
-    case Compression::Zstd: r = s.zstd(data, ZSTD_e_continue); break;
+    case Compression::Gzip:
+      r = s.gzip(data, Z_NO_FLUSH);
+      break;
+    case Compression::Zstd:
+      r = s.zstd(data, ZSTD_e_continue);
+      break;
   }
   if (!r) s.is_usable = false;
   return r;
@@ -346,9 +357,12 @@ struct LayerDecoder::Impl {
 
   Result<void> decode(std::span<const std::byte> data) {
     switch (compression) {
-      case Compression::None: return emit(data);
-      case Compression::Gzip: return gunzip(data);
-      case Compression::Zstd: return unzstd(data);
+      case Compression::None:
+        return emit(data);
+      case Compression::Gzip:
+        return gunzip(data);
+      case Compression::Zstd:
+        return unzstd(data);
     }
     return {};
   }
@@ -365,9 +379,15 @@ Result<LayerDecoder> LayerDecoder::create(ByteSink out) {
   return LayerDecoder(std::move(impl));
 }
 
-Compression LayerDecoder::compression() const { return impl_->compression; }
-uint64_t LayerDecoder::compressed_bytes() const { return impl_->in_bytes; }
-uint64_t LayerDecoder::uncompressed_bytes() const { return impl_->out_bytes; }
+Compression LayerDecoder::compression() const {
+  return impl_->compression;
+}
+uint64_t LayerDecoder::compressed_bytes() const {
+  return impl_->in_bytes;
+}
+uint64_t LayerDecoder::uncompressed_bytes() const {
+  return impl_->out_bytes;
+}
 
 Result<void> LayerDecoder::write(std::span<const std::byte> data) {
   Impl& s = *impl_;
@@ -565,8 +585,12 @@ Result<DecompressingReader> DecompressingReader::open(int fd) {
   return DecompressingReader(std::move(impl));
 }
 
-Compression DecompressingReader::compression() const { return impl_->compression; }
-uint64_t DecompressingReader::compressed_bytes() const { return impl_->in_total; }
+Compression DecompressingReader::compression() const {
+  return impl_->compression;
+}
+uint64_t DecompressingReader::compressed_bytes() const {
+  return impl_->in_total;
+}
 
 Result<size_t> DecompressingReader::read(std::span<std::byte> out) {
   Impl& s = *impl_;
@@ -574,9 +598,12 @@ Result<size_t> DecompressingReader::read(std::span<std::byte> out) {
     if (auto r = s.start(); !r) return std::move(r).error();
   if (out.empty()) return size_t(0);
   switch (s.compression) {
-    case Compression::None: return s.plain(out);
-    case Compression::Gzip: return s.gunzip(out);
-    case Compression::Zstd: return s.unzstd(out);
+    case Compression::None:
+      return s.plain(out);
+    case Compression::Gzip:
+      return s.gunzip(out);
+    case Compression::Zstd:
+      return s.unzstd(out);
   }
   return size_t(0);
 }

@@ -39,9 +39,9 @@ Result<Compression> compression_of_media_type(std::string_view media_type);
 using ByteSink = std::function<Result<void>(std::span<const std::byte>)>;
 
 struct LayerDigests {
-  Digest diff_id;              // sha256 of the uncompressed tar
-  Digest digest;               // sha256 of the bytes given to the sink (== diff_id for None)
-  uint64_t size = 0;           // bytes given to the sink
+  Digest diff_id;     // sha256 of the uncompressed tar
+  Digest digest;      // sha256 of the bytes given to the sink (== diff_id for None)
+  uint64_t size = 0;  // bytes given to the sink
   uint64_t uncompressed_size = 0;
 };
 
@@ -51,8 +51,7 @@ class LayerEncoder {
  public:
   // `zstd_threads` is the number of zstd worker threads; 0 picks the number of CPUs.
   // Ignored for gzip and None. Negative is InvalidInput.
-  static Result<LayerEncoder> create(Compression compression, ByteSink out,
-                                     int zstd_threads = 0);
+  static Result<LayerEncoder> create(Compression compression, ByteSink out, int zstd_threads = 0);
   LayerEncoder(LayerEncoder&&) noexcept;
   LayerEncoder& operator=(LayerEncoder&&) noexcept;
   ~LayerEncoder();
@@ -118,7 +117,7 @@ class DecompressingReader {
   // Io for a failed read. Do not call again after an error.
   Result<size_t> read(std::span<std::byte> out);
 
-  Compression compression() const;  // valid after the first read()
+  Compression compression() const;    // valid after the first read()
   uint64_t compressed_bytes() const;  // read from the fd so far
 
  private:

@@ -166,14 +166,15 @@ class Unpacker {
     return p ? p : "";
   }
 
-  Result<UniqueFd> open_in_root(const std::string& entry, const std::string& rel,
-                                uint64_t flags) {
+  Result<UniqueFd> open_in_root(const std::string& entry, const std::string& rel, uint64_t flags) {
     int fd = openat2_beneath(root_fd_.get(), rel, flags);
     if (fd >= 0) return UniqueFd(fd);
     if (errno == EXDEV)
-      return refused(entry, layers::quoted(rel) + " resolves through a symlink leading outside the root");
+      return refused(entry,
+                     layers::quoted(rel) + " resolves through a symlink leading outside the root");
     if (errno == ELOOP)
-      return refused(entry, layers::quoted(rel) + " resolves through a symlink loop or a magic link");
+      return refused(entry,
+                     layers::quoted(rel) + " resolves through a symlink loop or a magic link");
     return Error::from_errno("entry " + layers::quoted(entry) + ": opening " + layers::quoted(rel));
   }
 
@@ -190,7 +191,8 @@ class Unpacker {
       if (!sub && sub.error().sys_errno() == ENOENT) {
         int base_fd = dir ? dir.get() : root_fd_.get();
         if (::mkdirat(base_fd, part.c_str(), 0755) != 0 && errno != EEXIST)
-          return Error::from_errno("entry " + layers::quoted(entry) + ": creating " + layers::quoted(next));
+          return Error::from_errno("entry " + layers::quoted(entry) + ": creating " +
+                                   layers::quoted(next));
         sub = open_in_root(entry, next, O_PATH | O_DIRECTORY);
       }
       if (!sub) return sub;
@@ -247,7 +249,13 @@ class Unpacker {
     while (dirent* de = ::readdir(d)) {
       std::string child = de->d_name;
       if (child == "." || child == "..") continue;
-      children.emplace_back(child, de->d_type == DT_DIR);
+      bool is_dir = de->d_type == DT_DIR;
+      if (de->d_type == DT_UNKNOWN) {  // some filesystems leave the type to stat
+        struct stat st;
+        is_dir =
+            ::fstatat(::dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+      }
+      children.emplace_back(child, is_dir);
     }
     UniqueFd self(::dup(::dirfd(d)));
     ::closedir(d);
@@ -286,13 +294,22 @@ class Unpacker {
       r = make_hardlink(name, dir->get(), base, link_name(e, true));
     } else {
       switch (archive_entry_filetype(e)) {
-        case AE_IFDIR: r = make_dir(name, *rel, dir->get(), base, e); break;
-        case AE_IFREG: r = make_file(a, name, dir->get(), base, e); break;
-        case AE_IFLNK: r = make_symlink(name, dir->get(), base, e); break;
+        case AE_IFDIR:
+          r = make_dir(name, *rel, dir->get(), base, e);
+          break;
+        case AE_IFREG:
+          r = make_file(a, name, dir->get(), base, e);
+          break;
+        case AE_IFLNK:
+          r = make_symlink(name, dir->get(), base, e);
+          break;
         case AE_IFCHR:
         case AE_IFBLK:
-        case AE_IFIFO: r = make_node(name, dir->get(), base, e); break;
-        default: return refused(name, "unsupported entry type");
+        case AE_IFIFO:
+          r = make_node(name, dir->get(), base, e);
+          break;
+        default:
+          return refused(name, "unsupported entry type");
       }
     }
     if (!r) return r;
@@ -405,11 +422,11 @@ class Unpacker {
     return {};
   }
 
-  Result<void> make_file(archive* a, const std::string& entry, int dir_fd,
-                         const std::string& base, archive_entry* e) {
+  Result<void> make_file(archive* a, const std::string& entry, int dir_fd, const std::string& base,
+                         archive_entry* e) {
     if (auto r = clear_path(entry, dir_fd, base, false); !r) return std::move(r).error();
-    int fd = ::openat(dir_fd, base.c_str(),
-                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd =
+        ::openat(dir_fd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return Error::from_errno("entry " + layers::quoted(entry) + ": creating");
     UniqueFd file(fd);
     for (;;) {
@@ -419,7 +436,8 @@ class Unpacker {
       int r = archive_read_data_block(a, &block, &size, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r == ARCHIVE_WARN) warn(a);
-      if (r < ARCHIVE_WARN) return archive_error(a, "entry " + layers::quoted(entry) + ": reading data");
+      if (r < ARCHIVE_WARN)
+        return archive_error(a, "entry " + layers::quoted(entry) + ": reading data");
       auto* p = static_cast<const char*>(block);
       while (size > 0) {
         ssize_t n = ::pwrite(file.get(), p, size, offset);
@@ -445,8 +463,8 @@ class Unpacker {
   Result<void> set_metadata_at(const std::string& entry, int dir_fd, const std::string& base,
                                archive_entry* e, bool is_symlink) {
     if (options_.restore_owners &&
-        ::fchownat(dir_fd, base.c_str(), uid_t(archive_entry_uid(e)),
-                   gid_t(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) != 0)
+        ::fchownat(dir_fd, base.c_str(), uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e)),
+                   AT_SYMLINK_NOFOLLOW) != 0)
       return Error::from_errno("entry " + layers::quoted(entry) + ": chown");
     if (!is_symlink) {
       // The node was just made by mknodat in this directory, and is not a symlink.
@@ -524,7 +542,8 @@ class Unpacker {
       if (::linkat(AT_FDCWD, via.c_str(), dir_fd, base.c_str(), AT_SYMLINK_FOLLOW) == 0) return {};
     }
     if (errno == EXDEV) return refused(entry, "hardlink target is on another filesystem");
-    return Error::from_errno("entry " + layers::quoted(entry) + ": link to " + layers::quoted(*target));
+    return Error::from_errno("entry " + layers::quoted(entry) + ": link to " +
+                             layers::quoted(*target));
   }
 
   // Directory mtimes go last: creating children changed them.

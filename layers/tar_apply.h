@@ -20,11 +20,14 @@
 // with AT_SYMLINK_NOFOLLOW, unlinkat/mkdirat/symlinkat/mknodat relative to the parent's
 // descriptor). Refused with InvalidInput naming the entry: absolute names, ".."
 // components, a parent that is a symlink leading out of the root (an absolute symlink
-// counts as leaving, even one that would point back inside under chroot semantics), a
+// counts as leaving, even one that would point back inside under chroot semantics, such
+// as Debian's var/run -> /run: an entry "var/run/x" is refused; layers made by a build
+// record such paths at their real place, "run/x"), a
 // hardlink whose target is absolute, climbs out, is missing or is a directory, and a
 // whiteout of "." or "..". Nothing outside `root` is ever created, changed or removed.
-// Symlink entries are stored as they are (their targets are the image's business). Entries before a refused one stay written, so callers unpack into a scratch
-// directory and rename it into place on success.
+// Symlink entries are stored as they are (their targets are the image's business).
+// Entries before a refused one stay written, so callers unpack into a scratch directory
+// and rename it into place on success.
 
 #include <functional>
 #include <string>
@@ -59,7 +62,6 @@ struct UnpackOptions {
 // expected one can check it (Corrupt is the caller's to report). Damaged compression or tar
 // data is Corrupt; a refused entry is InvalidInput naming it; OS failures are Io naming
 // the path. The fd is not closed.
-Result<Digest> unpack_layer(const std::string& root, int tar_fd,
-                            const UnpackOptions& options = {});
+Result<Digest> unpack_layer(const std::string& root, int tar_fd, const UnpackOptions& options = {});
 
 }  // namespace layers

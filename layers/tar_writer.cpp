@@ -38,7 +38,7 @@ using EntryPtr = std::unique_ptr<archive_entry, EntryFree>;
 
 // One entry of the tar, before sorting.
 struct TarItem {
-  std::string name;  // tar path, without a trailing "/"
+  std::string name;    // tar path, without a trailing "/"
   std::string source;  // path under source_root for AddOrChange; empty for whiteouts
 };
 
@@ -101,7 +101,8 @@ Result<UniqueFd> open_beneath(int root_fd, const std::string& rel, uint64_t flag
     if (fd >= 0) return UniqueFd(int(fd));
     if (errno == EAGAIN || errno == EINTR) continue;
     if (errno == ELOOP || errno == EXDEV)
-      return Error(ErrorKind::InvalidInput, layers::quoted(rel) + " has a symlink as a parent directory");
+      return Error(ErrorKind::InvalidInput,
+                   layers::quoted(rel) + " has a symlink as a parent directory");
     return Error::from_errno("opening " + layers::quoted(rel));
   }
 }
@@ -183,7 +184,8 @@ class LayerWriter {
     auto fd = open_beneath(root_fd_.get(), item.source, O_PATH);
     if (!fd) return std::move(fd).error();
     struct stat st;
-    if (::fstat(fd->get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(item.source));
+    if (::fstat(fd->get(), &st) != 0)
+      return Error::from_errno("stat " + layers::quoted(item.source));
     if (S_ISSOCK(st.st_mode)) return {};
 
     EntryPtr e(archive_entry_new());
@@ -232,7 +234,8 @@ class LayerWriter {
     auto file = open_beneath(root_fd_.get(), item.source, O_RDONLY | O_NOCTTY | O_NONBLOCK);
     if (!file) return std::move(file).error();
     struct stat now;
-    if (::fstat(file->get(), &now) != 0) return Error::from_errno("stat " + layers::quoted(item.source));
+    if (::fstat(file->get(), &now) != 0)
+      return Error::from_errno("stat " + layers::quoted(item.source));
     if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
       return Error(ErrorKind::Io, layers::quoted(item.source) + " was replaced while being read");
     buffer_.resize(kReadChunk);
@@ -252,7 +255,8 @@ class LayerWriter {
         return archive_error("tar data");
       left -= uint64_t(n);
     }
-    if (left != 0) return Error(ErrorKind::Io, layers::quoted(item.source) + " shrank while being read");
+    if (left != 0)
+      return Error(ErrorKind::Io, layers::quoted(item.source) + " shrank while being read");
     return {};
   }
 
@@ -268,8 +272,7 @@ class LayerWriter {
 
 }  // namespace
 
-Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& options,
-                                 ByteSink out) {
+Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& options, ByteSink out) {
   std::vector<TarItem> items;
   items.reserve(diff.entries.size());
   for (const DiffEntry& entry : diff.entries) {
@@ -277,7 +280,9 @@ Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& optio
       return Error(ErrorKind::InvalidInput,
                    "layer entry " + layers::quoted(entry.path) + " is not a clean relative path");
     switch (entry.kind) {
-      case DiffEntry::Kind::AddOrChange: items.push_back({entry.path, entry.path}); break;
+      case DiffEntry::Kind::AddOrChange:
+        items.push_back({entry.path, entry.path});
+        break;
       case DiffEntry::Kind::Opaque:
         items.push_back({entry.path + "/" + std::string(kOpaqueMarker), {}});
         break;
@@ -300,7 +305,8 @@ Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& optio
   if (!encoder) return std::move(encoder).error();
   LayerWriter writer(diff, options, std::move(*encoder));
   auto r = writer.run(std::move(items));
-  if (!r) return std::move(r).error().context("writing layer from " + layers::quoted(diff.source_root));
+  if (!r)
+    return std::move(r).error().context("writing layer from " + layers::quoted(diff.source_root));
   return r;
 }
 
@@ -334,8 +340,8 @@ Result<std::optional<int64_t>> source_date_epoch_from_env() {
   int64_t value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || end != s.data() + s.size() || value < 0 || s.front() == '+')
-    return Error(ErrorKind::InvalidInput,
-                 "SOURCE_DATE_EPOCH=" + layers::quoted(s) + " is not a number of seconds since 1970");
+    return Error(ErrorKind::InvalidInput, "SOURCE_DATE_EPOCH=" + layers::quoted(s) +
+                                              " is not a number of seconds since 1970");
   return std::optional<int64_t>(value);
 }
 

@@ -43,8 +43,7 @@ struct WriteOptions {
 // not a clean relative path (empty, absolute, "." or ".." components), NotFound for an
 // AddOrChange entry missing from source_root, or the sink's own error. Entries listed
 // twice are written once.
-Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& options,
-                                 ByteSink out);
+Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& options, ByteSink out);
 
 // A TreeDiff adding every entry beneath `root` (not `root` itself), for a layer holding a
 // whole directory: COPY into a scratch dir, `hoist import DIR`. Symlinks are not followed.

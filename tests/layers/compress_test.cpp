@@ -57,10 +57,11 @@ Encoded encode(Compression c, std::span<const std::byte> input, int threads = 0)
 
 layers::Result<std::vector<std::byte>> decode(std::span<const std::byte> input, size_t chunk) {
   std::vector<std::byte> out;
-  auto dec = layers::LayerDecoder::create([&](std::span<const std::byte> b) -> layers::Result<void> {
-    out.insert(out.end(), b.begin(), b.end());
-    return {};
-  });
+  auto dec =
+      layers::LayerDecoder::create([&](std::span<const std::byte> b) -> layers::Result<void> {
+        out.insert(out.end(), b.begin(), b.end());
+        return {};
+      });
   if (!dec) return dec.error();
   for (size_t pos = 0; pos < input.size(); pos += chunk)
     if (auto r = dec->write(input.subspan(pos, std::min(chunk, input.size() - pos))); !r)
@@ -201,8 +202,8 @@ TEST_CASE("compress: the decoder refuses damaged, truncated and unsupported inpu
   auto flipped = gz;
   flipped[gz.size() / 2] ^= std::byte{0x55};
   flipped[gz.size() / 2 + 1] ^= std::byte{0x55};
-  std::vector<std::byte> xz{std::byte{0xfd}, std::byte{'7'}, std::byte{'z'},
-                            std::byte{'X'},  std::byte{'Z'}, std::byte{0}, std::byte{0}};
+  std::vector<std::byte> xz{std::byte{0xfd}, std::byte{'7'}, std::byte{'z'}, std::byte{'X'},
+                            std::byte{'Z'},  std::byte{0},   std::byte{0}};
 
   auto [name, bytes, kind] =
       GENERATE_COPY(table<std::string, std::vector<std::byte>, layers::ErrorKind>({
@@ -218,8 +219,7 @@ TEST_CASE("compress: the decoder refuses damaged, truncated and unsupported inpu
   CHECK(r.error().kind() == kind);
 }
 
-TEST_CASE("compress: concatenated gzip members decode to the concatenation",
-          "[layers][compress]") {
+TEST_CASE("compress: concatenated gzip members decode to the concatenation", "[layers][compress]") {
   auto a = sample_bytes(5000, 1), b = sample_bytes(7000, 2);
   auto both = encode(Compression::Gzip, a).bytes;
   auto second = encode(Compression::Gzip, b).bytes;
@@ -243,11 +243,11 @@ TEST_CASE("compress: short and empty plain input pass through", "[layers][compre
 
 TEST_CASE("compress: a sink error stops the encoder and comes back", "[layers][compress]") {
   int calls = 0;
-  auto enc = layers::LayerEncoder::create(Compression::Gzip,
-                                          [&](std::span<const std::byte>) -> layers::Result<void> {
-                                            ++calls;
-                                            return layers::Error(layers::ErrorKind::Io, "disk full");
-                                          });
+  auto enc = layers::LayerEncoder::create(
+      Compression::Gzip, [&](std::span<const std::byte>) -> layers::Result<void> {
+        ++calls;
+        return layers::Error(layers::ErrorKind::Io, "disk full");
+      });
   REQUIRE(enc);
   auto input = sample_bytes(1000000, 5);
   auto w = enc->write(input);

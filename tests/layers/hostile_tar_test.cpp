@@ -38,7 +38,9 @@ class TarBuilder {
   TarBuilder& file(const std::string& name, const std::string& content = "pwned") {
     return add(name, AE_IFREG, 0644, content, nullptr, nullptr);
   }
-  TarBuilder& dir(const std::string& name) { return add(name, AE_IFDIR, 0755, "", nullptr, nullptr); }
+  TarBuilder& dir(const std::string& name) {
+    return add(name, AE_IFDIR, 0755, "", nullptr, nullptr);
+  }
   TarBuilder& symlink(const std::string& name, const std::string& target) {
     return add(name, AE_IFLNK, 0777, "", target.c_str(), nullptr);
   }
@@ -98,9 +100,7 @@ std::vector<Hostile> hostile_tars() {
       {"a symlinked parent climbing out", "link/evil",
        [](TarBuilder& t, auto&) { t.symlink("link", "..").file("link/evil"); }},
       {"a symlinked parent that is absolute", "link/evil",
-       [](TarBuilder& t, const std::string& outer) {
-         t.symlink("link", outer).file("link/evil");
-       }},
+       [](TarBuilder& t, const std::string& outer) { t.symlink("link", outer).file("link/evil"); }},
       {"a symlinked parent climbing far", "link/tmp/evil",
        [](TarBuilder& t, auto&) {
          t.symlink("link", "../../../../../../../../..").file("link/tmp/evil");

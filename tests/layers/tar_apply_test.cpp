@@ -78,8 +78,7 @@ void make_rich_tree(const std::string& root) {
   put_dir(root + "/home", 0755);
   put_dir(root + "/home/user", 0700, 1000, 1000);
   put_file(root + "/home/user/.profile", "export A=1\n", 0640, 1600000001, 1000, 1000);
-  put_file(root + "/home/user/big", std::string(300000, 'x') + "end", 0600, 1600000002, 1000,
-           1000);
+  put_file(root + "/home/user/big", std::string(300000, 'x') + "end", 0600, 1600000002, 1000, 1000);
   put_file(root + "/home/user/h\xc3\xa9llo", "utf8 name", 0644, 1600000003, 3000000, 3000001);
   std::string long_name(150, 'n');
   put_file(root + "/home/user/" + long_name, "long name", 0644, 1600000004);
@@ -88,9 +87,10 @@ void make_rich_tree(const std::string& root) {
   put_dir(root + "/srv", 02775, 0, 50);
   put_dir(root + "/empty", 0555);
   put_file(root + "/usr-bin-ping", "ping", 04755, 1600000005);
-  const char cap[] = "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
-  REQUIRE(::lsetxattr((root + "/usr-bin-ping").c_str(), "security.capability", cap,
-                      sizeof cap - 1, 0) == 0);
+  const char cap[] =
+      "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+  REQUIRE(::lsetxattr((root + "/usr-bin-ping").c_str(), "security.capability", cap, sizeof cap - 1,
+                      0) == 0);
   REQUIRE(::lsetxattr((root + "/bin").c_str(), "user.dir-note", "d", 1, 0) == 0);
   REQUIRE(::lsetxattr((root + "/bin/sh").c_str(), "user.mime", "text/x-sh", 9, 0) == 0);
   put_symlink(root + "/dangling", "/no/such/file", 1600000006);
@@ -116,8 +116,7 @@ TEST_CASE("tar apply: tree -> layer -> apply gives the same tree", "[layers][tar
   make_rich_tree(src.path());
   auto diff = layers::diff_of_directory(src.path());
   REQUIRE(diff);
-  layers::LayerDigests written{.diff_id = layers::Digest::of(""),
-                               .digest = layers::Digest::of("")};
+  layers::LayerDigests written{.diff_id = layers::Digest::of(""), .digest = layers::Digest::of("")};
   auto fd = layer_file(*diff, {.compression = c}, &written);
   auto diff_id = unpack(dst.path(), fd);
   CHECK(diff_id == written.diff_id);
@@ -206,9 +205,10 @@ TEST_CASE("tar apply: whiteouts delete and opaque dirs hide what lower layers ha
   CHECK((fs::status(dst / "m", ec).permissions() & fs::perms::all) == fs::perms::owner_all);
 }
 
-TEST_CASE("tar apply: a missing parent is created, a symlinked parent inside the root is "
-          "followed",
-          "[layers][tar_apply]") {
+TEST_CASE(
+    "tar apply: a missing parent is created, a symlinked parent inside the root is "
+    "followed",
+    "[layers][tar_apply]") {
   tests::TempDir lower, upper, dst;
   put_dir(lower / "usr", 0755);
   put_dir(lower / "usr/lib", 0755);

@@ -71,11 +71,21 @@ std::vector<std::string> list_tar(const std::string& bytes) {
     std::string line = archive_entry_pathname(e);
     char type = archive_entry_hardlink(e) ? 'h' : "?fdlcbp"[0];
     switch (archive_entry_filetype(e)) {
-      case AE_IFREG: type = archive_entry_hardlink(e) ? 'h' : 'f'; break;
-      case AE_IFDIR: type = 'd'; break;
-      case AE_IFLNK: type = 'l'; break;
-      case AE_IFCHR: type = 'c'; break;
-      case AE_IFIFO: type = 'p'; break;
+      case AE_IFREG:
+        type = archive_entry_hardlink(e) ? 'h' : 'f';
+        break;
+      case AE_IFDIR:
+        type = 'd';
+        break;
+      case AE_IFLNK:
+        type = 'l';
+        break;
+      case AE_IFCHR:
+        type = 'c';
+        break;
+      case AE_IFIFO:
+        type = 'p';
+        break;
     }
     char perm[8];
     std::snprintf(perm, sizeof perm, "%04o", unsigned(archive_entry_perm(e)));
@@ -95,8 +105,8 @@ std::vector<std::string> list_tar(const std::string& bytes) {
     const void* value;
     size_t size;
     while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
-      line += std::string(" xattr:") + name + "=" +
-              std::string(static_cast<const char*>(value), size);
+      line +=
+          std::string(" xattr:") + name + "=" + std::string(static_cast<const char*>(value), size);
     out.push_back(line);
   }
   archive_read_free(a);
@@ -116,7 +126,8 @@ void make_sample_tree(const std::string& root, int64_t mtime) {
   REQUIRE(::symlink("/etc/issue", (root + "/etc/motd").c_str()) == 0);
   set_mtime(root + "/etc/motd", mtime);
   put_file(root + "/etc/caps", "x", 04755, mtime);
-  const char cap[] = "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+  const char cap[] =
+      "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
   REQUIRE(::lsetxattr((root + "/etc/caps").c_str(), "security.capability", cap, sizeof cap - 1,
                       0) == 0);
   REQUIRE(::lsetxattr((root + "/etc/caps").c_str(), "user.note", "hi", 2, 0) == 0);
@@ -148,8 +159,8 @@ TEST_CASE("tar writer: entries are sorted, numeric-owned, clamped, linked and wh
   const std::string e = std::to_string(kEpoch);
   const std::string caps_xattrs =
       " xattr:security.capability=" +
-      std::string("\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
-                  20) +
+      std::string(
+          "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20) +
       " xattr:user.note=hi";
   std::vector<std::string> expected = {
       "a-link|f|0755|1000:1001|||" + e + "|size=4",
@@ -212,21 +223,20 @@ TEST_CASE("tar writer: digests describe the bytes given to the sink", "[layers][
 TEST_CASE("tar writer: the tar ends after its end marker, unpadded", "[layers][tar_writer]") {
   tests::TempDir src;
   put_file(src / "f", "x", 0644, 1);
-  auto plain = write({.source_root = src.path(), .entries = {{"f"}}},
-                     {.compression = Compression::None});
+  auto plain =
+      write({.source_root = src.path(), .entries = {{"f"}}}, {.compression = Compression::None});
   // One header, one data block, two zero blocks; not padded to a 10 KiB record.
   CHECK(plain.bytes.size() == 4 * 512);
 }
 
 TEST_CASE("tar writer: unclean diff paths are refused", "[layers][tar_writer]") {
-  auto path = GENERATE(as<std::string>{}, "", "/etc/passwd", "a/../b", "./a", "a//b", "a/",
-                       "..", ".");
+  auto path =
+      GENERATE(as<std::string>{}, "", "/etc/passwd", "a/../b", "./a", "a//b", "a/", "..", ".");
   CAPTURE(path);
   tests::TempDir src;
   layers::TreeDiff diff{.source_root = src.path(), .entries = {{path}}};
-  auto r = layers::write_layer(diff, {}, [](std::span<const std::byte>) {
-    return layers::Result<void>();
-  });
+  auto r = layers::write_layer(diff, {},
+                               [](std::span<const std::byte>) { return layers::Result<void>(); });
   REQUIRE_FALSE(r);
   CHECK(r.error().kind() == layers::ErrorKind::InvalidInput);
 }
@@ -236,9 +246,8 @@ TEST_CASE("tar writer: a symlinked parent in the source is not followed", "[laye
   put_file(outside / "secret", "s", 0600, 1);
   REQUIRE(::symlink(outside.path().c_str(), (src / "link").c_str()) == 0);
   layers::TreeDiff diff{.source_root = src.path(), .entries = {{"link/secret"}}};
-  auto r = layers::write_layer(diff, {}, [](std::span<const std::byte>) {
-    return layers::Result<void>();
-  });
+  auto r = layers::write_layer(diff, {},
+                               [](std::span<const std::byte>) { return layers::Result<void>(); });
   REQUIRE_FALSE(r);
   CHECK(r.error().kind() == layers::ErrorKind::InvalidInput);
   CHECK(r.error().message().find("link/secret") != std::string::npos);
@@ -247,9 +256,8 @@ TEST_CASE("tar writer: a symlinked parent in the source is not followed", "[laye
 TEST_CASE("tar writer: a missing source entry is NotFound", "[layers][tar_writer]") {
   tests::TempDir src;
   layers::TreeDiff diff{.source_root = src.path(), .entries = {{"nope"}}};
-  auto r = layers::write_layer(diff, {}, [](std::span<const std::byte>) {
-    return layers::Result<void>();
-  });
+  auto r = layers::write_layer(diff, {},
+                               [](std::span<const std::byte>) { return layers::Result<void>(); });
   REQUIRE_FALSE(r);
   CHECK(r.error().kind() == layers::ErrorKind::NotFound);
   CHECK(r.error().message().find("\"nope\"") != std::string::npos);

@@ -20,8 +20,8 @@ namespace fs = std::filesystem;
 
 TempDir::TempDir(std::string_view prefix) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + std::string(prefix) +
-                        "-XXXXXX";
+  std::string pattern =
+      std::string(tmp && *tmp ? tmp : "/tmp") + "/" + std::string(prefix) + "-XXXXXX";
   char* made = ::mkdtemp(pattern.data());
   if (made) path_ = made;
 }

@@ -27,12 +27,11 @@ void put_file(const std::string& path, std::string_view content) {
 // Writes the layer of `diff` to `path`; returns its diff_id.
 layers::Digest write_layer_file(const layers::TreeDiff& diff, const std::string& path) {
   std::ofstream out(path, std::ios::binary);
-  auto d = layers::write_layer(diff, {.compression = layers::Compression::Gzip},
-                               [&](std::span<const std::byte> b) {
-                                 out.write(reinterpret_cast<const char*>(b.data()),
-                                           std::streamsize(b.size()));
-                                 return layers::Result<void>();
-                               });
+  auto d = layers::write_layer(
+      diff, {.compression = layers::Compression::Gzip}, [&](std::span<const std::byte> b) {
+        out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+        return layers::Result<void>();
+      });
   if (!d) FAIL(d.error().describe());
   return d->diff_id;
 }
@@ -81,7 +80,8 @@ TEST_CASE("unpacked layers: cached by diff_id, whiteouts in overlay form",
   auto cache = layers::UnpackedLayers::open(layers_.work / "unpacked");
   REQUIRE(cache);
   int calls = 0;
-  auto upper = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
+  auto upper =
+      cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
   if (!upper) FAIL(upper.error().describe());
   CHECK(*upper == cache->path_of(layers_.upper_id));
   CHECK(calls == 1);
@@ -96,7 +96,8 @@ TEST_CASE("unpacked layers: cached by diff_id, whiteouts in overlay form",
   CHECK(fs::exists(*upper + "/opaque/new"));
 
   // Cached: the blob is not opened again.
-  auto again = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
+  auto again =
+      cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
   REQUIRE(again);
   CHECK(calls == 1);
 }
@@ -121,8 +122,10 @@ TEST_CASE("unpacked layers: stacked as overlay lowerdirs they give the image's v
   auto cache = layers::UnpackedLayers::open(layers_.work / "unpacked");
   REQUIRE(cache);
   int calls = 0;
-  auto lower = cache->get_or_unpack(layers_.lower_id, opener(layers_.work / "lower.tar.gz", &calls));
-  auto upper = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
+  auto lower =
+      cache->get_or_unpack(layers_.lower_id, opener(layers_.work / "lower.tar.gz", &calls));
+  auto upper =
+      cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
   REQUIRE(lower);
   REQUIRE(upper);
   const std::string merged = layers_.work / "merged";
