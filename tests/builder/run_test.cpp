@@ -57,6 +57,20 @@ Words mounts_under(const std::string& dir) {
   return out;
 }
 
+// How many processes have exactly this command line (words separated by NULs).
+size_t processes_running(std::string_view cmdline) {
+  std::string wanted(cmdline.data(), cmdline.size());
+  wanted.push_back('\0');
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (read_text("/proc/" + pid + "/cmdline") == wanted) ++n;
+  }
+  return n;
+}
+
 size_t container_dirs(const HoistRunner& hoist) {
   size_t n = 0;
   std::error_code ec;
@@ -351,7 +365,7 @@ TEST_CASE("run: --rm leaves nothing, ps lists, rm removes", "[builder][run][e2e]
   CHECK_THAT(all.out, Catch::Contains("Exited (4)"));
   CHECK_THAT(all.out, Catch::Contains("Exited (0)"));
   CHECK_THAT(all.out, Catch::Contains("keeper"));
-  CHECK_THAT(all.out, Catch::Contains("\"sh -c echo x > /fi…\""));
+  CHECK_THAT(all.out, Catch::Contains("\"sh -c echo x > /fil…\""));
 
   Words ids = lines_of(hoist.run({"ps", "-a", "-q", "--no-trunc"}).out);
   REQUIRE(ids.size() == 2);
@@ -387,6 +401,8 @@ TEST_CASE("run: --rm leaves nothing, ps lists, rm removes", "[builder][run][e2e]
   CHECK(mounts_under(hoist.root()).empty());
 }
 
+const std::string_view kSleeper("sleep\0" "1000", 10);
+
 TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run][e2e]") {
   HoistRunner hoist;
   import_images(hoist);
@@ -405,16 +421,22 @@ TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run]
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   pid_t pid = 0;
+  // If a REQUIRE below fails, the backgrounded hoist (and with it the container) goes too.
+  struct Reaper {
+    pid_t* pid;
+    ~Reaper() {
+      if (*pid <= 0) return;
+      ::kill(*pid, SIGTERM);
+      ::waitpid(*pid, nullptr, 0);
+    }
+  } reaper{&pid};
   REQUIRE(::posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), envp.data()) == 0);
   posix_spawn_file_actions_destroy(&actions);
 
-  // Wait (without a deadline that could make the test flaky) until it is up.
-  RunResult ps;
-  for (int i = 0; i < 600; ++i) {
-    ps = hoist.run({"ps"});
-    if (ps.out.find("sleeper") != std::string::npos) break;
-    ::usleep(100 * 1000);
-  }
+  // Wait until the command runs (bounded, so a broken run fails the test instead of hanging).
+  for (int i = 0; i < 600 && processes_running(kSleeper) == 0; ++i) ::usleep(100 * 1000);
+  REQUIRE(processes_running(kSleeper) == 1);
+  RunResult ps = hoist.run({"ps"});
   CHECK_THAT(ps.out, Catch::Contains("sleeper"));
   CHECK_THAT(ps.out, Catch::Contains("Up "));
   CHECK_THAT(ps.out, Catch::Contains("\"sleep 1000\""));
@@ -427,7 +449,9 @@ TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run]
   CHECK(forced.exit_code == 0);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
-  CHECK(WIFEXITED(status));
+  pid = 0;
+  // The sandbox killed the container when its hoist was stopped.
+  CHECK(processes_running(kSleeper) == 0);
   CHECK(trimmed(hoist.run({"ps", "-a", "-q"}).out).empty());
   CHECK(container_dirs(hoist) == 0);
   CHECK(mounts_under(hoist.root()).empty());
