@@ -15,6 +15,8 @@ namespace layers {
 namespace {
 
 constexpr size_t kBufferBytes = 128 * 1024;
+// zlib counts in 32-bit uInt; larger spans go through in pieces of this size.
+constexpr size_t kZlibChunk = size_t(1) << 30;
 // Go's gzip.DefaultCompression, which is what docker and containerd write.
 constexpr int kGzipLevel = 6;
 constexpr int kZstdLevel = 3;
@@ -230,7 +232,8 @@ Result<void> LayerEncoder::write(std::span<const std::byte> data) {
       if (!data.empty()) r = s.out(data);
       break;
     case Compression::Gzip:
-      r = s.gzip(data, Z_NO_FLUSH);
+      for (size_t off = 0; r && off < data.size(); off += kZlibChunk)
+        r = s.gzip(data.subspan(off, std::min(kZlibChunk, data.size() - off)), Z_NO_FLUSH);
       break;
     case Compression::Zstd:
       r = s.zstd(data, ZSTD_e_continue);
@@ -360,7 +363,10 @@ struct LayerDecoder::Impl {
       case Compression::None:
         return emit(data);
       case Compression::Gzip:
-        return gunzip(data);
+        for (size_t off = 0; off < data.size(); off += kZlibChunk)
+          if (auto r = gunzip(data.subspan(off, std::min(kZlibChunk, data.size() - off))); !r)
+            return r;
+        return {};
       case Compression::Zstd:
         return unzstd(data);
     }
@@ -521,6 +527,7 @@ struct DecompressingReader::Impl {
   }
 
   Result<size_t> gunzip(std::span<std::byte> out) {
+    out = out.first(std::min(out.size(), kZlibChunk));
     for (;;) {
       if (available() == 0) {
         auto more = refill();
