@@ -287,3 +287,18 @@ TEST_CASE("tar writer: SOURCE_DATE_EPOCH from the environment", "[layers][tar_wr
     CHECK(**r == expected);
   }
 }
+
+TEST_CASE("tar writer: GNU tar extracts our layer to the same tree", "[layers][tar_writer]") {
+  tests::TempDir src, out, files;
+  make_sample_tree(src.path(), 1800000000);
+  auto diff = layers::diff_of_directory(src.path());
+  REQUIRE(diff);
+  auto layer = write(*diff, {.compression = Compression::Gzip});
+  const std::string tar_path = files / "layer.tar.gz";
+  std::ofstream(tar_path, std::ios::binary) << layer.bytes;
+  std::string cmd = "tar -xzf " + tar_path + " -C " + out.path() +
+                    " --numeric-owner --warning=no-timestamp --xattrs --xattrs-include='user.*'"
+                    " --xattrs-include=security.capability";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  CHECK(tests::compare_trees(src.path(), out.path()) == std::vector<std::string>{});
+}
