@@ -1,0 +1,261 @@
+#include "builder/build.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "builder/outputs.h"
+#include "builder/stage_executor.h"
+#include "layers/blob_store.h"
+#include "layers/store.h"
+#include "layers/tar_writer.h"
+#include "parser/dockerfile.h"
+#include "parser/strict.h"
+#include "registry/client.h"
+#include "registry/reference.h"
+#include "registry/settings.h"
+#include "registry/transfer.h"
+
+namespace builder {
+
+using layers::Error;
+using layers::ErrorKind;
+using layers::Result;
+
+namespace {
+
+constexpr size_t kMaxDockerfileBytes = 16 << 20;
+
+Error diagnostic_error(const parser::Diagnostic& d, std::string_view source) {
+  return Error(ErrorKind::InvalidInput, parser::format_with_source(d, source));
+}
+
+parser::Platform host_platform() {
+  auto host = layers::Platform::host();
+  return parser::Platform{host.os, host.architecture, host.variant};
+}
+
+Result<void> push_image(const BuildOptions& options, const layers::Store& store, const layers::Descriptor& manifest,
+                        Progress& progress) {
+  if (options.tags.empty()) return Error(ErrorKind::Usage, "--push needs a name: give -t NAME:TAG");
+  for (const auto& tag : options.tags) {
+    auto reference = registry::Reference::parse(tag);
+    if (!reference) return std::move(reference).error();
+    auto client_options = registry::client_options({options.insecure_registries, "", options.debug}, reference->domain());
+    if (!client_options) return std::move(client_options).error();
+    registry::Client client(reference->domain(), std::move(*client_options));
+    progress.note("pushing " + reference->str());
+    auto pushed = registry::push(client, store, *reference, manifest);
+    if (!pushed) return std::move(pushed).error().context("pushing " + reference->str());
+    progress.note("pushed " + reference->str() + "@" + pushed->str());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<OutputSpec> parse_output_spec(std::string_view text) {
+  OutputSpec spec;
+  if (text.find('=') == std::string_view::npos) {
+    spec.type = OutputSpec::Type::Local;
+    spec.dest = std::string(text);
+    return spec;
+  }
+  bool has_type = false;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    std::string_view part = text.substr(start, comma - start);
+    start = comma + 1;
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    if (eq == std::string_view::npos)
+      return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": want KEY=VALUE, got " + layers::quoted(part));
+    std::string_view key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key == "type") {
+      has_type = true;
+      if (value == "image") spec.type = OutputSpec::Type::Image;
+      else if (value == "oci") spec.type = OutputSpec::Type::Oci;
+      else if (value == "docker") spec.type = OutputSpec::Type::Docker;
+      else if (value == "local") spec.type = OutputSpec::Type::Local;
+      else
+        return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": unknown type " + layers::quoted(value) +
+                                           " (want image, oci, docker or local)");
+    } else if (key == "dest") {
+      spec.dest = std::string(value);
+    } else if (key == "name") {
+      continue;  // names come from -t
+    } else {
+      return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": unknown key " + layers::quoted(key));
+    }
+  }
+  if (!has_type) return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": missing type=");
+  if (spec.type != OutputSpec::Type::Image && spec.dest.empty())
+    return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": missing dest=");
+  return spec;
+}
+
+Result<BuildResult> build(const BuildOptions& options) {
+  Progress progress(options.progress, stderr);
+
+  // The Dockerfile.
+  std::string display_name = "Dockerfile";
+  std::string text = options.dockerfile_text;
+  if (options.dockerfile != "-") {
+    std::string path = options.dockerfile.empty() ? options.context_dir + "/Dockerfile" : options.dockerfile;
+    if (!options.dockerfile.empty()) display_name = options.dockerfile;
+    auto read = layers::read_file(path, kMaxDockerfileBytes);
+    if (!read) return std::move(read).error().context("reading the Dockerfile " + layers::quoted(path));
+    text = std::move(*read);
+  }
+  auto parsed = parser::parse_dockerfile(text, display_name);
+  for (const auto& d : parsed.diagnostics) {
+    if (d.is_error()) return diagnostic_error(d, text);
+    progress.note("warning: " + parser::format_headline(d));
+  }
+  for (const auto& d : parser::check_strict(parsed.file, display_name))
+    if (d.is_error()) return diagnostic_error(d, text);
+
+  if (!options.platform.empty()) {
+    auto wanted = layers::Platform::parse(options.platform);
+    if (!wanted) return Error(ErrorKind::Usage, "--platform: " + wanted.error().message());
+    auto host = layers::Platform::host();
+    if (wanted->os != host.os || wanted->architecture != host.architecture)
+      return Error(ErrorKind::Unsupported, "--platform " + options.platform + ": hoist builds only for this machine's platform (" +
+                                               host.str() + ") for now");
+  }
+
+  // Build args and the global scope.
+  parser::Vars build_arg_values;
+  for (const auto& [k, v] : options.build_args) build_arg_values[k] = v;
+  parser::BuildArgs build_args(build_arg_values, host_platform(), host_platform());
+  parser::ArgScope global = parser::ArgScope::global(build_args);
+  const char escape = parsed.file.escape;
+  for (const auto& ins : parsed.file.instructions) {
+    if (ins.cmd == "from") break;
+    if (ins.cmd != "arg") continue;
+    for (const auto& word : ins.args) {
+      size_t eq = word.find('=');
+      auto name = parser::expand_word(word.substr(0, eq), global.vars(), escape);
+      if (!name) return Error(ErrorKind::InvalidInput, display_name + ":" + std::to_string(ins.line) + ": " + name.error());
+      std::optional<std::string> value;
+      if (eq != std::string::npos) {
+        auto v = parser::expand_word(word.substr(eq + 1), global.vars(), escape);
+        if (!v) return Error(ErrorKind::InvalidInput, display_name + ":" + std::to_string(ins.line) + ": " + v.error());
+        value = *v;
+      }
+      global.declare(*name, value);
+    }
+  }
+  const parser::Vars global_vars = global.vars();
+  parser::StageExpansion expansion;
+  expansion.expand_base = [&](std::string_view raw) {
+    auto r = parser::expand_word(raw, global_vars, escape);
+    return r ? r.value() : std::string(raw);
+  };
+  expansion.expand_from = [&](std::string_view raw, int) {
+    auto r = parser::expand_word(raw, global_vars, escape);
+    return r ? r.value() : std::string(raw);
+  };
+  auto graph = parser::StageGraph::build(parsed.file, display_name, expansion);
+  for (const auto& d : graph.diagnostics)
+    if (d.is_error()) return diagnostic_error(d, text);
+  auto target = graph.resolve_target(options.target);
+  for (const auto& d : target.diagnostics)
+    if (d.is_error()) return diagnostic_error(d, text);
+
+  // The store, the context, the cache.
+  auto store = layers::Store::open(options.store_root.empty() ? layers::Store::default_root() : options.store_root);
+  if (!store) return std::move(store).error();
+  auto gc_lock = store->gc_shared_lock();
+  if (!gc_lock) return std::move(gc_lock).error();
+  BuildContext context = BuildContext::empty();
+  if (!options.context_dir.empty()) {
+    auto opened = BuildContext::open(options.context_dir, options.dockerfile);
+    if (!opened) return std::move(opened).error();
+    context = std::move(*opened);
+  }
+  auto epoch = layers::source_date_epoch_from_env();
+  if (!epoch) return std::move(epoch).error();
+  std::optional<int64_t> source_date_epoch = *epoch;
+  if (options.reproducible && !source_date_epoch) source_date_epoch = 0;
+  std::string scratch = store->root() + "/hoist-build";
+  if (auto r = layers::make_dirs(scratch); !r) return std::move(r).error();
+
+  BuildSession session{options,      *store,      BuildCache(store->cache_dir(), store->blobs()),
+                       progress,     context,     build_args,
+                       global,       global_vars, graph,
+                       escape,       display_name, source_date_epoch,
+                       scratch,      {},          1,
+                       0,            static_cast<int>(target.stages.size())};
+  for (int index : target.stages)
+    if (auto r = run_stage(session, index); !r) return std::move(r).error();
+
+  // The image.
+  StageState& final_state = session.finished.at(target.target);
+  layers::ImageConfig config = final_state.config;
+  for (const auto& [k, v] : options.labels) config.config.labels[k] = v;
+  config.created = config.history.empty() ? session.now() : config.history.back().created;
+  if (source_date_epoch) config.created = layers::format_rfc3339(*source_date_epoch);
+  auto manifest = store->put_image(config, final_state.layers);
+  if (!manifest) return std::move(manifest).error().context("writing the image");
+  auto image = store->load_image(*manifest);
+  if (!image) return std::move(image).error();
+
+  bool to_store = options.outputs.empty();
+  for (const auto& out : options.outputs) {
+    switch (out.type) {
+      case OutputSpec::Type::Image:
+        to_store = true;
+        break;
+      case OutputSpec::Type::Oci:
+        if (auto r = write_oci_output(*store, *manifest, options.tags, out.dest); !r)
+          return std::move(r).error().context("--output type=oci");
+        progress.note("exported the image to " + out.dest);
+        break;
+      case OutputSpec::Type::Docker: {
+        std::vector<std::string> repo_tags;
+        for (const auto& t : options.tags)
+          if (auto reference = registry::Reference::parse(t)) repo_tags.push_back(reference->familiar());
+        if (auto r = write_docker_output(*store, *manifest, repo_tags, out.dest); !r)
+          return std::move(r).error().context("--output type=docker");
+        progress.note("exported the image to " + out.dest);
+        break;
+      }
+      case OutputSpec::Type::Local:
+        if (auto r = write_local_output(*store, *image, out.dest); !r)
+          return std::move(r).error().context("--output type=local");
+        progress.note("exported the root filesystem to " + out.dest);
+        break;
+    }
+  }
+  if (to_store || options.push) {
+    if (options.tags.empty()) {
+      if (auto r = store->add_untagged(*manifest); !r) return std::move(r).error();
+    }
+    for (const auto& tag : options.tags)
+      if (auto r = store->set_tag(tag, *manifest); !r) return std::move(r).error();
+  }
+  if (options.push)
+    if (auto r = push_image(options, *store, *manifest, progress); !r) return std::move(r).error();
+  progress.note("writing image " + image->id().str());
+  for (const auto& tag : options.tags) progress.note("naming to " + tag);
+  if (auto unused = build_args.unused(); !unused.empty()) {
+    std::string list;
+    for (const auto& u : unused) list += (list.empty() ? "" : " ") + u;
+    progress.note("[Warning] One or more build-args [" + list + "] were not consumed");
+  }
+  if (!options.iidfile.empty())
+    if (auto r = layers::write_file_atomic(options.iidfile, image->id().str()); !r) return std::move(r).error();
+
+  BuildResult result;
+  result.image_id = image->id();
+  result.manifest_digest = manifest->digest;
+  result.steps = session.next_step - 1;
+  result.cached_steps = session.cached_steps;
+  return result;
+}
+
+}  // namespace builder

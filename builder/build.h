@@ -1,0 +1,65 @@
+#pragma once
+// `hoist build`: a Dockerfile and a context in, an image out.
+//
+// build() reads and parses the Dockerfile (every parse and strict-check error is
+// reported with its place), picks the stages the target needs, runs them in order
+// (builder/stage_executor.h), and writes the outputs: the local store under every tag
+// (default), a registry (push), an OCI layout or archive, a `docker load` archive, or the
+// final root filesystem as a directory. It holds the store's gc_shared_lock from the
+// first layer written until the image is tagged, so an interrupted build leaves no tag and
+// at worst unreferenced blobs and cache records (which prune removes).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "builder/progress.h"
+#include "layers/compress.h"
+#include "layers/digest.h"
+#include "layers/error.h"
+
+namespace builder {
+
+struct OutputSpec {
+  enum class Type { Image, Oci, Docker, Local };
+  Type type = Type::Image;
+  std::string dest;  // a directory, or a file ending in ".tar" (oci); a file (docker)
+};
+
+// Parses "type=image|oci|docker|local[,dest=PATH]" (the value of --output); a bare path
+// means type=local,dest=PATH, as Docker reads `-o DIR`. InvalidInput naming the value.
+layers::Result<OutputSpec> parse_output_spec(std::string_view text);
+
+struct BuildOptions {
+  std::string context_dir;            // CONTEXT
+  std::string dockerfile;             // -f: a path, "-" for stdin, "" for CONTEXT/Dockerfile
+  std::string dockerfile_text;        // the text when the caller read it already (stdin)
+  std::vector<std::string> tags;      // -t, normalized
+  std::vector<std::pair<std::string, std::string>> build_args;  // --build-arg K=V
+  std::vector<std::pair<std::string, std::string>> labels;      // --label K=V
+  std::string target;                 // --target
+  bool no_cache = false;
+  bool pull = false;                  // --pull: always ask the registry for FROM images
+  std::string platform;               // --platform; only the host's is accepted
+  bool network_none = false;          // --network none
+  bool push = false;
+  std::vector<OutputSpec> outputs;    // none: the store
+  std::string iidfile;
+  layers::Compression compression = layers::Compression::Gzip;
+  bool reproducible = false;          // --reproducible: SOURCE_DATE_EPOCH or 0
+  ProgressMode progress = ProgressMode::Auto;
+  std::vector<std::string> insecure_registries;
+  bool debug = false;
+  std::string store_root;             // the store to build in
+};
+
+struct BuildResult {
+  layers::Digest image_id = layers::Digest::of("");        // the config digest
+  layers::Digest manifest_digest = layers::Digest::of("");
+  int steps = 0;
+  int cached_steps = 0;
+};
+
+layers::Result<BuildResult> build(const BuildOptions& options);
+
+}  // namespace builder

@@ -1,0 +1,53 @@
+#pragma once
+// The build cache: what a step produced, found again by the step's key.
+//
+// A key is a sha256 chained from the parent step's key, the instruction after expansion,
+// the build args it sees, and the content digests of the files it reads (see
+// CacheKeyBuilder). A record says when the step first ran (its history time, so a fully
+// cached rebuild gives the same image id) and the layer it made, if any. Records live in
+// the store's cache dir as <key hex>.json, each written atomically; a record whose layer
+// blob has gone (pruned) is a miss. Records are never trusted for more than a hint: they
+// are parsed strictly, and a malformed one is a miss.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "layers/blob_store.h"
+#include "layers/digest.h"
+#include "layers/error.h"
+#include "layers/image.h"
+
+namespace builder {
+
+// Builds a key from fields; each field is length-prefixed, so ("ab","c") != ("a","bc").
+class CacheKeyBuilder {
+ public:
+  CacheKeyBuilder& add(std::string_view field);
+  layers::Digest finish() { return hash_.finish(); }
+
+ private:
+  layers::Sha256 hash_;
+};
+
+struct CacheRecord {
+  std::string created;                      // RFC 3339 history time
+  std::optional<layers::Descriptor> layer;  // none for a step that made no layer
+  std::optional<layers::Digest> diff_id;
+};
+
+class BuildCache {
+ public:
+  // `dir` is Store::cache_dir(); created when missing on the first save.
+  BuildCache(std::string dir, const layers::BlobStore& blobs) : dir_(std::move(dir)), blobs_(blobs) {}
+
+  // The record for `key`, or nullopt (missing, malformed, or its layer blob is gone).
+  std::optional<CacheRecord> lookup(const layers::Digest& key) const;
+  layers::Result<void> save(const layers::Digest& key, const CacheRecord& record) const;
+
+ private:
+  std::string dir_;
+  const layers::BlobStore& blobs_;
+};
+
+}  // namespace builder

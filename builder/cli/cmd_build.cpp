@@ -1,0 +1,119 @@
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "builder/build.h"
+#include "builder/cli/args.h"
+#include "builder/cli/command.h"
+#include "builder/cli/store_access.h"
+#include "layers/store.h"
+
+namespace builder::cli {
+
+using layers::Error;
+using layers::ErrorKind;
+
+namespace {
+
+layers::Result<std::vector<std::pair<std::string, std::string>>> key_values(const std::vector<std::string>& items,
+                                                                            std::string_view flag) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& item : items) {
+    size_t eq = item.find('=');
+    if (eq == 0) return Error(ErrorKind::Usage, std::string(flag) + ": want KEY=VALUE, got " + layers::quoted(item));
+    if (eq == std::string::npos) {
+      // `--build-arg NAME` takes NAME's value from the environment, as docker does.
+      const char* env = std::getenv(item.c_str());
+      if (flag == "--build-arg" && env) out.emplace_back(item, env);
+      else if (flag == "--label") out.emplace_back(item, "");
+      continue;
+    }
+    out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std::string>& args) {
+  std::vector<std::string> tags, build_args, labels, outputs;
+  std::string file, target, platform, network = "host", progress_text = "auto", iidfile, compression = "gzip";
+  bool no_cache = false, pull = false, push = false, reproducible = false, quiet = false;
+  ArgParser parser("hoist build [OPTIONS] CONTEXT",
+                   "Build an image from a Dockerfile, as docker build does, with no daemon.");
+  parser.multi("-t,--tag", &tags, "NAME[:TAG]", "name the image (repeatable)");
+  parser.option("-f,--file", &file, "FILE", "the Dockerfile (default CONTEXT/Dockerfile; - reads stdin)");
+  parser.multi("--build-arg", &build_args, "KEY=VALUE", "set a build-time variable (repeatable)");
+  parser.option("--target", &target, "STAGE", "build this stage and what it needs");
+  parser.multi("--label", &labels, "KEY=VALUE", "add a label to the image (repeatable)");
+  parser.flag("--no-cache", &no_cache, "do not use the build cache");
+  parser.flag("--pull", &pull, "always pull FROM images from their registry");
+  parser.option("--platform", &platform, "OS/ARCH", "the target platform (only this machine's for now)");
+  parser.option("--network", &network, "host|none", "the network RUN steps see (default host)");
+  parser.flag("--push", &push, "push the image to its registry after building");
+  parser.multi("-o,--output", &outputs, "type=TYPE[,dest=PATH]", "image (default), oci, docker or local (repeatable)");
+  parser.option("--progress", &progress_text, "auto|tty|plain|quiet", "how to show progress (default auto)");
+  parser.option("--iidfile", &iidfile, "FILE", "write the image id to FILE");
+  parser.option("--compression", &compression, "gzip|zstd", "layer compression (default gzip)");
+  parser.flag("--reproducible", &reproducible, "clamp times to SOURCE_DATE_EPOCH (0 when unset)");
+  parser.flag("-q,--quiet", &quiet, "show no progress; print the image id");
+  parser.positionals(1, 1, "CONTEXT");
+  auto positional = parser.parse(args);
+  if (!positional) return std::move(positional).error();
+  if (parser.help_requested()) {
+    std::fputs(parser.help().c_str(), stdout);
+    return 0;
+  }
+
+  BuildOptions options;
+  options.context_dir = (*positional)[0];
+  options.dockerfile = file;
+  if (file == "-") {
+    std::string text;
+    char buf[65536];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) text.append(buf, n);
+    options.dockerfile_text = std::move(text);
+  }
+  for (const auto& tag : tags) {
+    auto name = normalized_name(tag);
+    if (!name) return Error(ErrorKind::Usage, "-t " + tag + ": " + name.error().message());
+    options.tags.push_back(*name);
+  }
+  auto parsed_args = key_values(build_args, "--build-arg");
+  if (!parsed_args) return std::move(parsed_args).error();
+  options.build_args = std::move(*parsed_args);
+  auto parsed_labels = key_values(labels, "--label");
+  if (!parsed_labels) return std::move(parsed_labels).error();
+  options.labels = std::move(*parsed_labels);
+  options.target = target;
+  options.no_cache = no_cache;
+  options.pull = pull;
+  options.platform = platform;
+  if (network == "none") options.network_none = true;
+  else if (network != "host" && network != "default")
+    return Error(ErrorKind::Usage, "--network " + network + ": want host or none");
+  options.push = push;
+  for (const auto& out : outputs) {
+    auto spec = parse_output_spec(out);
+    if (!spec) return std::move(spec).error();
+    options.outputs.push_back(*spec);
+  }
+  options.iidfile = iidfile;
+  auto c = layers::parse_compression(compression);
+  if (!c) return Error(ErrorKind::Usage, "--compression: " + c.error().message());
+  options.compression = *c;
+  options.reproducible = reproducible;
+  if (!parse_progress_mode(progress_text, &options.progress))
+    return Error(ErrorKind::Usage, "--progress " + progress_text + ": want auto, tty, plain or quiet");
+  if (quiet) options.progress = ProgressMode::Quiet;
+  options.insecure_registries = global.insecure_registries;
+  options.debug = global.debug;
+  options.store_root = global.root.empty() ? layers::Store::default_root() : global.root;
+
+  auto result = build(options);
+  if (!result) return std::move(result).error();
+  if (quiet) std::printf("%s\n", result->image_id.str().c_str());
+  return 0;
+}
+
+}  // namespace builder::cli

@@ -1,0 +1,79 @@
+#pragma once
+// COPY and ADD: from source paths to a layer, with Docker's path rules.
+//
+// The rules (Dockerfile reference, "COPY" and "ADD"), applied by plan_copy:
+//   - Sources are relative to the source root (the context, or a stage's or image's root
+//     filesystem for --from); a leading "/" means the same. One that climbs out of it
+//     ("../x") is refused. Sources may hold wildcards (`*`, `?`, `[...]`, per path
+//     component, Go filepath.Match rules); a wildcard matching nothing is an error, as
+//     is a plain source that does not exist or that .dockerignore excludes.
+//   - A relative destination is taken from WORKDIR.
+//   - The destination is a directory when it ends with "/" (or is "." / ends with "/."),
+//     or already is a directory in the image; then each source file lands in it under its
+//     own name. Otherwise the destination is the file's new path.
+//   - With more than one source (given, or from a wildcard) the destination must be a
+//     directory and end with "/".
+//   - A source directory copies its contents, not itself; a symlink named as a source is
+//     followed (inside the source root), symlinks met while walking are copied as links.
+//   - Missing parent directories are created (0755); parents the image already has keep
+//     their mode, owner and mtime in the layer. Copied entries keep mode and mtime, and are
+//     owned by 0:0 unless --chown says otherwise (names from the image's /etc/passwd and
+//     /etc/group); --chmod sets the mode of every copied file and directory.
+//   - --exclude patterns (.dockerignore syntax) leave matching paths out, and so does the
+//     context's .dockerignore.
+//   - ADD of a local tar archive (plain, gzip, bzip2, xz, zstd) extracts it into the
+//     destination directory instead of copying the file.
+// Nothing is copied by plan_copy: it lists what will be read (for the cache key) and
+// execute_copy writes the scratch tree that becomes the layer.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "builder/layer_dirs.h"
+#include "layers/digest.h"
+#include "layers/error.h"
+#include "parser/dockerignore.h"
+
+namespace builder {
+
+struct CopyRequest {
+  bool is_add = false;
+  std::vector<std::string> sources;  // expanded
+  std::string dest;                  // expanded
+  std::string workdir;               // the image's WORKDIR ("" is "/")
+  std::string source_root;           // host directory the sources are relative to
+  const parser::IgnoreRules* ignore = nullptr;  // the context's .dockerignore, or null
+  std::vector<std::string> excludes;            // --exclude patterns
+  std::optional<std::string> chmod;             // --chmod, octal
+  uint32_t uid = 0, gid = 0;                    // --chown, resolved
+};
+
+struct CopyItem {
+  enum class Kind { Entry, ExtractTar };
+  Kind kind = Kind::Entry;
+  std::string source;  // host path (lstat'ed when copied; not followed)
+  std::string dest;    // relative to the image root, no leading "/"
+};
+
+struct CopyPlan {
+  std::vector<CopyItem> items;  // parents before children
+  layers::Digest content = layers::Digest::of("");  // what the items read, for the cache key
+  std::optional<uint32_t> mode;
+  uint32_t uid = 0, gid = 0;
+};
+
+layers::Result<CopyPlan> plan_copy(const CopyRequest& request, const LayerView& image);
+
+// Writes the plan's entries beneath `scratch` (an empty directory), creating missing
+// parents, copying the image's metadata for parents it already has.
+layers::Result<void> execute_copy(const CopyPlan& plan, const LayerView& image,
+                                  const std::string& scratch);
+
+// Whether `path` is a tar archive ADD should extract (any compression libarchive reads).
+bool is_tar_archive(const std::string& path);
+
+// Parses a --chmod value: octal digits only, at most 07777. InvalidInput otherwise.
+layers::Result<uint32_t> parse_chmod(std::string_view text);
+
+}  // namespace builder

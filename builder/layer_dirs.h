@@ -1,0 +1,70 @@
+#pragma once
+// Image layers as directories: the lower dirs of a RUN's overlay, the view COPY and
+// WORKDIR consult, and whole root filesystems for COPY --from and `--output type=local`.
+//
+// Unpacked layers live in Store::unpacked_path(diff_id), one directory per layer, in
+// overlayfs's format: an OCI whiteout ".wh.x" becomes a 0:0 character device "x", an
+// opaque marker ".wh..wh..opq" the xattr trusted.overlay.opaque=y on its directory. Each
+// layer is unpacked once, into a scratch directory beside the others that is renamed into
+// place only when the whole layer applied and its diff_id matched; a crash leaves at worst
+// a scratch dir (named ".tmp-*", which `hoist prune` removes). Callers hold the store's
+// gc_shared_lock while they use unpacked layers.
+
+#include <sys/stat.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layers/digest.h"
+#include "layers/error.h"
+#include "layers/image.h"
+#include "layers/store.h"
+
+namespace builder {
+
+// Makes sure the layer `layer` (whose uncompressed digest is `diff_id`) is unpacked, and
+// returns its directory. Corrupt when the blob does not hash to `diff_id`.
+layers::Result<std::string> ensure_unpacked(const layers::Store& store,
+                                            const layers::Descriptor& layer,
+                                            const layers::Digest& diff_id);
+
+// Moves `dir` (an overlay upper dir or a COPY scratch dir holding exactly the layer
+// `diff_id`, on the store's filesystem) into place as that layer's unpacked dir, unless
+// one exists already. Best effort: on failure `dir` stays where it was.
+void adopt_unpacked(const layers::Store& store, const std::string& dir,
+                    const layers::Digest& diff_id);
+
+// The merged view of a stack of unpacked layers, without mounting anything.
+class LayerView {
+ public:
+  LayerView() = default;
+  // `dirs` top-most first.
+  explicit LayerView(std::vector<std::string> dirs) : dirs_(std::move(dirs)) {}
+
+  // lstat of `rel` (relative, '/'-separated) as the merged tree shows it: the top-most
+  // layer holding it decides; a whiteout or an opaque parent above hides lower layers.
+  // Symlinks in parents are not followed. nullopt when absent.
+  std::optional<struct stat> lookup(const std::string& rel) const;
+  // The host path of `rel` in the layer that holds it, or "".
+  std::string host_path(const std::string& rel) const;
+
+  const std::vector<std::string>& dirs() const { return dirs_; }
+
+ private:
+  std::vector<std::string> dirs_;
+};
+
+// Unpacks every layer of `image_layers` (bottom first, with their diff_ids) and returns
+// the view, top-most first.
+layers::Result<LayerView> view_of(const layers::Store& store,
+                                  const std::vector<layers::Descriptor>& image_layers,
+                                  const std::vector<layers::Digest>& diff_ids);
+
+// Applies the layers, bottom first, into the existing empty directory `dest`: the whole
+// root filesystem as a container would see it.
+layers::Result<void> materialize_rootfs(const layers::Store& store,
+                                        const std::vector<layers::Descriptor>& image_layers,
+                                        const std::string& dest);
+
+}  // namespace builder

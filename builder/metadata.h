@@ -1,0 +1,34 @@
+#pragma once
+// The instructions that only change the image config: ENV, ARG, LABEL, WORKDIR, USER,
+// EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL, STOPSIGNAL, HEALTHCHECK, ONBUILD, MAINTAINER,
+// applied as Docker applies them. Each expands its arguments where Docker does
+// (parser::expansion_rule), with the stage's ARGs overridden by ENV.
+
+#include <string>
+#include <string_view>
+
+#include "builder/stage_executor.h"
+#include "layers/error.h"
+#include "parser/ast.h"
+#include "parser/expand.h"
+
+namespace builder {
+
+bool is_metadata_instruction(std::string_view cmd);
+
+// The variables an instruction expands with: the stage's ARGs, overridden by ENV.
+parser::Vars expansion_vars(const StageState& state);
+// ENV as variables ("K=v" entries of the config).
+parser::Vars env_vars(const layers::ContainerConfig& config);
+// Sets K=v in an env list, replacing an existing K.
+void set_env(std::vector<std::string>& env, const std::string& key, const std::string& value);
+
+// Applies `instruction` to `state`. Returns the text that describes what it did after
+// expansion (for the cache key). InvalidInput with Docker's message for bad arguments.
+layers::Result<std::string> apply_metadata(const parser::Instruction& instruction, StageState& state,
+                                           char escape);
+
+// Parses a Go duration ("30s", "1m30s", "500ms", "1h"), as HEALTHCHECK flags take them.
+layers::Result<int64_t> parse_duration_ns(std::string_view text);
+
+}  // namespace builder

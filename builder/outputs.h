@@ -1,0 +1,29 @@
+#pragma once
+// Where a built image goes besides the store: an OCI image layout (a directory, or a tar
+// of one), a `docker load` archive, or the final root filesystem as a directory.
+
+#include <string>
+#include <vector>
+
+#include "layers/error.h"
+#include "layers/image.h"
+#include "layers/store.h"
+
+namespace builder {
+
+// Writes an OCI image layout holding `manifest` (and what it references) to `dest`: a
+// directory (created; an existing layout there gains the image), or, when `dest` ends in
+// ".tar", a tar archive of the layout. `names` become ref.name annotations.
+layers::Result<void> write_oci_output(const layers::Store& store, const layers::Descriptor& manifest,
+                                      const std::vector<std::string>& names, const std::string& dest);
+
+// Writes a tar that `docker load` reads: the OCI layout plus manifest.json with RepoTags
+// (familiar names, "busybox:latest").
+layers::Result<void> write_docker_output(const layers::Store& store, const layers::Descriptor& manifest,
+                                         const std::vector<std::string>& repo_tags, const std::string& dest);
+
+// Applies the image's layers into `dest` (created when missing; must be empty).
+layers::Result<void> write_local_output(const layers::Store& store, const layers::Image& image,
+                                        const std::string& dest);
+
+}  // namespace builder

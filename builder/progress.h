@@ -1,0 +1,56 @@
+#pragma once
+// What a build shows while it runs. Two renderings of one event stream:
+//   plain (logs, `--progress plain`): one line per event, "#N TITLE", "#N CACHED",
+//     "#N DONE 0.3s", and each line of a step's output as "#N <line>";
+//   tty (a terminal, `--progress tty`, or auto on a terminal): a compact live view like
+//     BuildKit's: the running step with its elapsed time and the last few lines of its
+//     output, replaced by one summary line ("#N TITLE  DONE 0.3s") when it ends.
+// Output goes to one FILE (stderr for `hoist build`); not thread-safe.
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <string>
+#include <string_view>
+
+namespace builder {
+
+enum class ProgressMode { Auto, Tty, Plain, Quiet };
+
+// Parses "auto", "tty", "plain", "quiet"; nullopt-like: returns false when unknown.
+bool parse_progress_mode(std::string_view text, ProgressMode* out);
+
+class Progress {
+ public:
+  Progress(ProgressMode mode, std::FILE* out);
+
+  // Starts step number `step` with its title ("[2/3] COPY hello.sh .").
+  void begin(int step, std::string title);
+  // Output of the running step, as it arrives (partial lines are held until complete).
+  void output(int step, std::string_view bytes);
+  void cached(int step);
+  void done(int step);
+  void failed(int step, std::string_view message);
+  // A line that belongs to no step ("writing image sha256:...").
+  void note(std::string_view line);
+
+  bool is_tty() const { return mode_ == ProgressMode::Tty; }
+
+ private:
+  void finish_step(int step, std::string_view state, bool show_time);
+  void flush_partial(int step);
+  void redraw();
+  void erase_live();
+  double elapsed() const;
+
+  ProgressMode mode_;
+  std::FILE* out_;
+  int step_ = 0;
+  std::string title_;
+  std::string partial_;
+  std::deque<std::string> tail_;  // tty: the last lines of the running step
+  int live_lines_ = 0;            // tty: lines of the live view currently on screen
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace builder

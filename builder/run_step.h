@@ -1,0 +1,58 @@
+#pragma once
+// RUN: the command runs in the sandbox over the image's unpacked layers, and the overlay
+// upper dir it leaves becomes the step's layer, so a RUN's cost follows what it changed,
+// not the size of the image.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "builder/sandbox/sandbox.h"
+#include "layers/compress.h"
+#include "layers/diff.h"
+#include "layers/error.h"
+#include "layers/image.h"
+#include "layers/store.h"
+
+namespace builder {
+
+struct RunRequest {
+  std::vector<std::string> argv;      // shell + command, or the JSON form
+  std::vector<std::string> env;       // the container's whole environment
+  std::string cwd = "/";
+  std::string user;                   // USER spec, resolved inside the container
+  sandbox::Network network = sandbox::Network::Host;
+  std::vector<std::string> lower_dirs;  // unpacked layers, top-most first
+  std::string scratch_dir;              // on the store's filesystem
+  std::function<void(int stream, std::string_view bytes)> on_output;
+};
+
+struct LayerResult {
+  layers::Descriptor layer;
+  layers::Digest diff_id = layers::Digest::of("");
+  bool is_empty = false;  // the command changed nothing
+};
+
+struct RunOutcome {
+  int exit_code = 0;
+  std::optional<LayerResult> layer;  // set when exit_code is 0
+};
+
+struct LayerWriteOptions {
+  layers::Compression compression = layers::Compression::Gzip;
+  std::optional<int64_t> source_date_epoch;
+};
+
+// Runs the command. A non-zero exit is not an Error (the caller names the step): it comes
+// back as exit_code with no layer, and the upper dir is discarded. Setup failures and
+// cancellation (Cancelled) are Errors; nothing stays mounted either way.
+layers::Result<RunOutcome> run_step(const layers::Store& store, const RunRequest& request,
+                                    const LayerWriteOptions& options);
+
+// Writes the layer for `diff` into the store's blobs.
+layers::Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDiff& diff,
+                                        const LayerWriteOptions& options);
+
+}  // namespace builder

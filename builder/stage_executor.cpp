@@ -1,0 +1,469 @@
+#include "builder/stage_executor.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+
+#include "builder/copy.h"
+#include "builder/layer_dirs.h"
+#include "builder/metadata.h"
+#include "builder/run_step.h"
+#include "builder/sandbox/temp_dir.h"
+#include "builder/users.h"
+#include "layers/tar_writer.h"
+#include "parser/dockerfile.h"
+#include "registry/client.h"
+#include "registry/reference.h"
+#include "registry/settings.h"
+#include "registry/transfer.h"
+
+namespace builder {
+
+using layers::Error;
+using layers::ErrorKind;
+using layers::Result;
+
+std::string BuildSession::now() const {
+  return layers::format_rfc3339(source_date_epoch ? *source_date_epoch : layers::creation_time());
+}
+
+namespace {
+
+constexpr std::string_view kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string vars_text(const parser::Vars& vars) {
+  std::string out;
+  for (const auto& [k, v] : vars) out += k + "=" + v + "\n";
+  return out;
+}
+
+// Pulls `reference` into the store through the registry client, as `hoist pull` does.
+Result<layers::Descriptor> pull_image(BuildSession& s, const registry::Reference& reference) {
+  auto client_options =
+      registry::client_options({s.options.insecure_registries, "", s.options.debug}, reference.domain());
+  if (!client_options) return std::move(client_options).error();
+  registry::Client client(reference.domain(), std::move(*client_options));
+  s.progress.note("pulling " + reference.str());
+  auto pulled = registry::pull(client, s.store, reference);
+  if (!pulled) return std::move(pulled).error();
+  return pulled->image;
+}
+
+class StageRunner {
+ public:
+  StageRunner(BuildSession& s, int index) : s_(s), stage_(s.graph.stages[static_cast<size_t>(index)]), index_(index) {}
+
+  Result<void> run() {
+    auto base = start_from_base();
+    if (!base) return base;
+    // ONBUILD triggers of the base run first, and are not inherited by this image.
+    std::vector<parser::Instruction> instructions;
+    for (const auto& trigger : state_->config.config.on_build) {
+      parser::Instruction onbuild;
+      onbuild.cmd = "onbuild";
+      onbuild.args = {trigger};
+      onbuild.line = stage_.line;
+      onbuild.original = "ONBUILD " + trigger;
+      auto parsed = parser::parse_onbuild_trigger(onbuild, s_.escape, s_.display_name);
+      if (parser::has_errors(parsed.diagnostics) || parsed.file.instructions.size() != 1)
+        return Error(ErrorKind::InvalidInput, "ONBUILD trigger " + layers::quoted(trigger) + " of the base image: " +
+                                                  (parsed.diagnostics.empty() ? std::string("unparsable")
+                                                                              : parsed.diagnostics.front().message));
+      instructions.push_back(parsed.file.instructions.front());
+    }
+    state_->config.config.on_build.clear();
+    for (const auto& ins : stage_.instructions) instructions.push_back(ins);
+
+    total_ = static_cast<int>(instructions.size()) + 1;
+    for (size_t i = 0; i < instructions.size(); ++i) {
+      const auto& ins = instructions[i];
+      int step = s_.next_step++;
+      s_.progress.begin(step, label(static_cast<int>(i) + 2) + ins.original);
+      auto r = dispatch(ins, step);
+      std::string where = s_.display_name + ":" + std::to_string(ins.line) + ": " + ins.original;
+      if (!r) {
+        s_.progress.failed(step, r.error().describe());
+        return std::move(r).error().context(where);
+      }
+    }
+    s_.finished.insert_or_assign(index_, std::move(*state_));
+    return {};
+  }
+
+ private:
+  std::string label(int n) const {
+    std::string name = stage_.name.empty() ? (s_.total_stages > 1 ? stage_.display_name() : "") : stage_.name;
+    return "[" + (name.empty() ? "" : name + " ") + std::to_string(n) + "/" + std::to_string(total_) + "] ";
+  }
+
+  Result<void> start_from_base() {
+    std::string base = stage_.base;
+    int base_stage = -1;
+    for (const auto& dep : stage_.dependencies) {
+      if (dep.kind == parser::StageDependency::Kind::Base) {
+        base = dep.reference;
+        base_stage = dep.stage;
+      }
+    }
+    if (stage_.platform) {
+      auto platform = parser::expand_word(*stage_.platform, s_.global_vars, s_.escape);
+      if (!platform) return Error(ErrorKind::InvalidInput, platform.error());
+      auto parsed = layers::Platform::parse(*platform);
+      if (!parsed) return std::move(parsed).error();
+      if (parsed->os != layers::Platform::host().os || parsed->architecture != layers::Platform::host().architecture)
+        return Error(ErrorKind::Unsupported, "FROM --platform=" + *platform + ": building for a platform other than " +
+                                                 layers::Platform::host().str() + " is not supported yet");
+    }
+    int step = s_.next_step++;
+    total_ = static_cast<int>(stage_.instructions.size()) + 1;
+    s_.progress.begin(step, label(1) + "FROM " + base);
+    auto fail = [&](Error e) {
+      s_.progress.failed(step, e.describe());
+      return std::move(e).context(s_.display_name + ":" + std::to_string(stage_.line) + ": FROM " + base);
+    };
+    StageState state{layers::ImageConfig{}, {}, s_.global_scope.stage(), layers::Digest::of(""), false};
+    if (base_stage >= 0) {
+      auto it = s_.finished.find(base_stage);
+      if (it == s_.finished.end()) return fail(Error(ErrorKind::InvalidInput, "stage " + layers::quoted(base) + " was not built"));
+      state.config = it->second.config;
+      state.layers = it->second.layers;
+      state.key = CacheKeyBuilder().add("stage").add(it->second.key.str()).finish();
+    } else if (base == "scratch") {
+      auto host = layers::Platform::host();
+      state.config.architecture = host.architecture;
+      state.config.os = host.os;
+      state.config.variant = host.variant;
+      state.key = CacheKeyBuilder().add("scratch").finish();
+    } else {
+      auto image = find_image(s_, base);
+      if (!image) return fail(std::move(image).error());
+      state.config = image->config;
+      state.layers = image->manifest.layers;
+      state.key = CacheKeyBuilder().add("image").add(image->descriptor.digest.str()).finish();
+    }
+    bool has_path = std::any_of(state.config.config.env.begin(), state.config.config.env.end(),
+                                [](const std::string& e) { return e.starts_with("PATH="); });
+    if (!has_path) state.config.config.env.push_back("PATH=" + std::string(kDefaultPath));
+    state.key = CacheKeyBuilder()
+                    .add(state.key.str())
+                    .add(std::string(layers::compression_name(s_.options.compression)))
+                    .add(s_.source_date_epoch ? std::to_string(*s_.source_date_epoch) : "")
+                    .finish();
+    state_.emplace(std::move(state));
+    s_.progress.done(step);
+    return {};
+  }
+
+  // The step's common end: reuse the cached result for `key`, or produce it and record it.
+  Result<void> commit(int step, const layers::Digest& key, const std::string& created_by,
+                      const std::function<Result<std::optional<LayerResult>>()>& produce) {
+    if (!s_.options.no_cache) {
+      if (auto record = s_.cache.lookup(key)) {
+        if (record->layer) {
+          state_->layers.push_back(*record->layer);
+          state_->config.diff_ids.push_back(*record->diff_id);
+        }
+        state_->config.history.push_back({record->created, created_by, "", "", !record->layer.has_value()});
+        state_->key = key;
+        ++s_.cached_steps;
+        s_.progress.cached(step);
+        return {};
+      }
+    }
+    auto produced = produce();
+    if (!produced) return std::move(produced).error();
+    CacheRecord record;
+    record.created = s_.now();
+    if (*produced && !(*produced)->is_empty) {
+      record.layer = (*produced)->layer;
+      record.diff_id = (*produced)->diff_id;
+      state_->layers.push_back(*record.layer);
+      state_->config.diff_ids.push_back(*record.diff_id);
+    }
+    if (auto r = s_.cache.save(key, record); !r) return r;
+    state_->config.history.push_back({record.created, created_by, "", "", !record.layer.has_value()});
+    state_->key = key;
+    s_.progress.done(step);
+    return {};
+  }
+
+  LayerWriteOptions layer_options() const { return {s_.options.compression, s_.source_date_epoch}; }
+
+  Result<LayerView> view() { return view_of(s_.store, state_->layers, state_->config.diff_ids); }
+
+  Result<void> dispatch(const parser::Instruction& ins, int step) {
+    if (ins.cmd == "run") return run(ins, step);
+    if (ins.cmd == "copy" || ins.cmd == "add") return copy(ins, step);
+    if (ins.cmd == "from") return Error(ErrorKind::InvalidInput, "FROM inside a stage");
+    if (!is_metadata_instruction(ins.cmd)) return Error(ErrorKind::InvalidInput, "unknown instruction " + layers::quoted(ins.cmd));
+    auto described = apply_metadata(ins, *state_, s_.escape);
+    if (!described) return std::move(described).error();
+    layers::ImageConfig only_config;
+    only_config.config = state_->config.config;
+    only_config.author = state_->config.author;
+    auto key = CacheKeyBuilder().add(state_->key.str()).add("meta").add(*described).add(only_config.to_json()).finish();
+    std::string created_by = ins.cmd == "workdir" || ins.cmd == "arg" || ins.cmd == "env" || ins.cmd == "label"
+                                 ? *described
+                                 : ins.original;
+    if (ins.cmd != "workdir") return commit(step, key, created_by, [] { return std::optional<LayerResult>(); });
+    // WORKDIR creates its directory when the image lacks it.
+    return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
+      std::string dir = state_->config.config.working_dir;
+      auto image = view();
+      if (!image) return std::move(image).error();
+      std::string rel = dir.substr(dir.find_first_not_of('/') == std::string::npos ? dir.size() : dir.find_first_not_of('/'));
+      if (rel.empty() || image->lookup(rel)) return std::optional<LayerResult>();
+      auto scratch = sandbox::TempDir::create_in(s_.scratch_dir, "workdir-");
+      if (!scratch) return std::move(scratch).error();
+      std::string root = scratch->path() + "/root", empty = scratch->path() + "/empty";
+      if (::mkdir(root.c_str(), 0755) != 0 || ::mkdir(empty.c_str(), 0755) != 0 || ::chmod(empty.c_str(), 0755) != 0)
+        return Error::from_errno("creating a scratch directory");
+      CopyPlan plan;
+      plan.items.push_back({CopyItem::Kind::Entry, empty, rel});
+      if (auto r = execute_copy(plan, *image, root); !r) return std::move(r).error();
+      return write_scratch_layer(root);
+    });
+  }
+
+  Result<std::optional<LayerResult>> write_scratch_layer(const std::string& root) {
+    auto diff = layers::diff_of_directory(root);
+    if (!diff) return std::move(diff).error();
+    auto layer = store_layer(s_.store, *diff, layer_options());
+    if (!layer) return std::move(layer).error();
+    adopt_unpacked(s_.store, root, layer->diff_id);
+    return std::optional<LayerResult>(*layer);
+  }
+
+  Result<void> run(const parser::Instruction& ins, int step) {
+    const auto& config = state_->config.config;
+    std::vector<std::string> argv;
+    if (ins.json) {
+      argv = ins.args;
+    } else {
+      argv = config.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : config.shell;
+      std::string command = ins.args.empty() ? "" : ins.args[0];
+      // `RUN <<EOF` runs the here-document as the script.
+      std::string trimmed = command.substr(std::min(command.size(), command.find_first_not_of(" \t")));
+      if (ins.heredocs.size() == 1 && trimmed.starts_with("<<")) {
+        std::string body = ins.heredocs[0].content;
+        if (ins.heredocs[0].chomp) {
+          std::string out;
+          bool at_start = true;
+          for (char c : body) {
+            if (at_start && c == '\t') continue;
+            at_start = c == '\n';
+            out += c;
+          }
+          body = out;
+        }
+        command = body;
+      }
+      argv.push_back(command);
+    }
+    if (argv.empty()) return Error(ErrorKind::InvalidInput, "RUN needs a command");
+    parser::Vars run_args = state_->args.run_args();
+    std::vector<std::string> env = config.env;
+    auto env_now = env_vars(config);
+    for (const auto& [k, v] : run_args)
+      if (!env_now.count(k)) env.push_back(k + "=" + v);
+    for (const auto& [k, v] : state_->args.proxy_args())
+      if (!env_now.count(k)) env.push_back(k + "=" + v);
+
+    std::string joined;
+    for (const auto& a : argv) joined += (joined.empty() ? "" : " ") + a;
+    std::string created_by = "RUN ";
+    std::string arg_prefix;
+    int visible_args = 0;
+    for (const auto& [k, v] : run_args) {
+      if (env_now.count(k)) continue;
+      arg_prefix += " " + k + "=" + v;
+      ++visible_args;
+    }
+    if (visible_args) created_by += "|" + std::to_string(visible_args) + arg_prefix + " ";
+    created_by += joined + " # buildkit";
+
+    auto key = CacheKeyBuilder()
+                   .add(state_->key.str())
+                   .add("run")
+                   .add(nlohmann::json(argv).dump())
+                   .add(vars_text(run_args))
+                   .add(s_.options.network_none ? "none" : "host")
+                   .finish();
+    return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
+      auto image = view();
+      if (!image) return std::move(image).error();
+      RunRequest request;
+      request.argv = argv;
+      request.env = env;
+      request.cwd = config.working_dir.empty() ? "/" : config.working_dir;
+      request.user = config.user;
+      request.network = s_.options.network_none ? sandbox::Network::None : sandbox::Network::Host;
+      request.lower_dirs = image->dirs();
+      request.scratch_dir = s_.scratch_dir;
+      request.on_output = [&](int, std::string_view bytes) { s_.progress.output(step, bytes); };
+      auto outcome = run_step(s_.store, request, layer_options());
+      if (!outcome) return std::move(outcome).error();
+      if (outcome->exit_code != 0)
+        return Error(ErrorKind::InvalidInput, "process " + layers::quoted(joined) +
+                                                  " did not complete successfully: exit code: " +
+                                                  std::to_string(outcome->exit_code));
+      return outcome->layer;
+    });
+  }
+
+  Result<void> copy(const parser::Instruction& ins, int step) {
+    const bool is_add = ins.cmd == "add";
+    const parser::Vars vars = expansion_vars(*state_);
+    auto expand = [&](std::string_view word) -> Result<std::string> {
+      auto r = parser::expand_word(word, vars, s_.escape);
+      if (!r) return Error(ErrorKind::InvalidInput, r.error());
+      return r.value();
+    };
+    if (ins.args.size() < 2)
+      return Error(ErrorKind::InvalidInput, upper(ins.cmd) + " requires at least two arguments");
+    if (!ins.heredocs.empty())
+      return Error(ErrorKind::Unsupported, upper(ins.cmd) + " with a here-document is not supported yet");
+    CopyRequest request;
+    request.is_add = is_add;
+    for (size_t i = 0; i + 1 < ins.args.size(); ++i) {
+      auto source = expand(ins.args[i]);
+      if (!source) return std::move(source).error();
+      if (source->starts_with("http://") || source->starts_with("https://") || source->starts_with("git@"))
+        return Error(ErrorKind::Unsupported, is_add ? "ADD of a URL is not supported yet"
+                                                    : "COPY cannot copy from a URL; use ADD");
+      request.sources.push_back(*source);
+    }
+    auto dest = expand(ins.args.back());
+    if (!dest) return std::move(dest).error();
+    request.dest = *dest;
+    request.workdir = state_->config.config.working_dir;
+    for (const auto& e : parser::flag_values(ins, "exclude")) {
+      auto x = expand(e);
+      if (!x) return std::move(x).error();
+      request.excludes.push_back(*x);
+    }
+    if (auto chmod = parser::flag_value(ins, "chmod")) {
+      auto x = expand(*chmod);
+      if (!x) return std::move(x).error();
+      request.chmod = *x;
+    }
+    if (parser::flag_value(ins, "checksum") && !is_add)
+      return Error(ErrorKind::InvalidInput, "--checksum is only for ADD");
+
+    auto image = view();
+    if (!image) return std::move(image).error();
+    if (auto chown = parser::flag_value(ins, "chown")) {
+      auto spec = expand(*chown);
+      if (!spec) return std::move(spec).error();
+      auto read_account_file = [&](const std::string& rel) -> std::string {
+        std::string path = image->host_path(rel);
+        struct stat st;
+        if (path.empty() || ::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
+        auto text = layers::read_file(path, kMaxAccountFileBytes);
+        return text ? *text : "";
+      };
+      auto user = resolve_user_in(*spec, read_account_file("etc/passwd"), read_account_file("etc/group"),
+                                  UserPurpose::Chown);
+      if (!user) return std::move(user).error().context("--chown=" + *spec);
+      request.uid = user->uid;
+      request.gid = user->gid;
+    }
+
+    // Where the sources come from: the context, or a stage's or an image's root.
+    std::optional<sandbox::TempDir> from_root;
+    std::string from_text;
+    if (auto from = parser::flag_value(ins, "from")) {
+      auto x = expand(*from);
+      if (!x) return std::move(x).error();
+      from_text = *x;
+      std::vector<layers::Descriptor> from_layers;
+      const parser::Stage* stage = s_.graph.find(*x);
+      if (stage && stage->index < index_) {
+        auto it = s_.finished.find(stage->index);
+        if (it == s_.finished.end()) return Error(ErrorKind::InvalidInput, "stage " + layers::quoted(*x) + " was not built");
+        from_layers = it->second.layers;
+        from_text = "stage:" + it->second.key.str();
+      } else if (stage) {
+        return Error(ErrorKind::InvalidInput, "COPY --from=" + *x + " names this stage or a later one");
+      } else {
+        auto from_image = find_image(s_, *x);
+        if (!from_image) return std::move(from_image).error();
+        from_layers = from_image->manifest.layers;
+        from_text = "image:" + from_image->descriptor.digest.str();
+      }
+      auto root = sandbox::TempDir::create_in(s_.scratch_dir, "from-");
+      if (!root) return std::move(root).error();
+      if (auto r = materialize_rootfs(s_.store, from_layers, root->path()); !r) return r;
+      request.source_root = root->path();
+      from_root.emplace(std::move(*root));
+    } else {
+      request.source_root = s_.context.dir();
+      request.ignore = &s_.context.ignore();
+      if (request.source_root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to copy from");
+    }
+
+    auto plan = plan_copy(request, *image);
+    if (!plan) return std::move(plan).error();
+    std::string described = upper(ins.cmd);
+    for (const auto& f : ins.flags) described += " " + f;
+    for (const auto& src : request.sources) described += " " + src;
+    described += " " + request.dest;
+    auto key = CacheKeyBuilder()
+                   .add(state_->key.str())
+                   .add(ins.cmd)
+                   .add(described)
+                   .add(request.workdir)
+                   .add(from_text)
+                   .add(plan->content.str())
+                   .finish();
+    return commit(step, key, ins.original + " # buildkit", [&]() -> Result<std::optional<LayerResult>> {
+      auto scratch = sandbox::TempDir::create_in(s_.scratch_dir, "copy-");
+      if (!scratch) return std::move(scratch).error();
+      std::string root = scratch->path() + "/root";
+      if (::mkdir(root.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(root));
+      if (auto r = execute_copy(*plan, *image, root); !r) return std::move(r).error();
+      return write_scratch_layer(root);
+    });
+  }
+
+  BuildSession& s_;
+  const parser::Stage& stage_;
+  int index_;
+  int total_ = 0;
+  std::optional<StageState> state_;
+};
+
+}  // namespace
+
+Result<layers::Image> find_image(BuildSession& s, const std::string& name) {
+  auto reference = registry::Reference::parse(name);
+  if (!reference) return std::move(reference).error().context("image name " + layers::quoted(name));
+  std::optional<layers::Descriptor> descriptor;
+  if (!s.options.pull) {
+    auto found = reference->digest() ? s.store.resolve(reference->str()) : s.store.find_tag(reference->str());
+    if (found) descriptor = *found;
+    else if (found.error().kind() != ErrorKind::NotFound) return std::move(found).error();
+  }
+  if (!descriptor) {
+    auto pulled = pull_image(s, *reference);
+    if (!pulled)
+      return std::move(pulled).error().context(layers::quoted(name) + " is not in the local store (run hoist pull or hoist "
+                                                              "import first), and pulling it failed");
+    descriptor = *pulled;
+  }
+  auto image = s.store.load_image(*descriptor);
+  if (!image) return std::move(image).error().context("loading " + layers::quoted(name));
+  return image;
+}
+
+Result<void> run_stage(BuildSession& session, int index) { return StageRunner(session, index).run(); }
+
+}  // namespace builder

@@ -1,0 +1,63 @@
+#pragma once
+// One build stage: the state it carries (image config, layers, ARG scope, cache key) and
+// the dispatch of each instruction to the code that runs it, with a cache lookup before
+// every step and a history entry after it.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "builder/build.h"
+#include "builder/cache.h"
+#include "builder/context.h"
+#include "builder/progress.h"
+#include "layers/image.h"
+#include "layers/store.h"
+#include "parser/ast.h"
+#include "parser/build_args.h"
+#include "parser/stages.h"
+
+namespace builder {
+
+struct StageState {
+  layers::ImageConfig config;
+  std::vector<layers::Descriptor> layers;  // parallel to config.diff_ids
+  parser::ArgScope args;
+  layers::Digest key = layers::Digest::of("");  // the cache key of the last step
+  bool sets_cmd = false;                        // CMD was set in this stage
+};
+
+// What every stage of one build shares.
+struct BuildSession {
+  const BuildOptions& options;
+  layers::Store& store;
+  BuildCache cache;
+  Progress& progress;
+  const BuildContext& context;
+  parser::BuildArgs& build_args;
+  const parser::ArgScope& global_scope;  // the ARGs before the first FROM
+  parser::Vars global_vars;              // what FROM lines expand with
+  const parser::StageGraph& graph;
+  char escape = '\\';
+  std::string display_name;            // "Dockerfile"
+  std::optional<int64_t> source_date_epoch;
+  std::string scratch_dir;             // for temp dirs, on the store's filesystem
+  std::map<int, StageState> finished;  // by stage index
+  int next_step = 1;
+  int cached_steps = 0;
+  int total_stages = 0;
+
+  // RFC 3339 time for a new history entry.
+  std::string now() const;
+};
+
+// Runs stage `index` of session.graph and stores its final state in session.finished.
+// Errors name the file, line and instruction.
+layers::Result<void> run_stage(BuildSession& session, int index);
+
+// The image named by `name` (FROM or COPY --from): from the store, or pulled through the
+// registry when the store lacks it (or always, with --pull).
+layers::Result<layers::Image> find_image(BuildSession& session, const std::string& name);
+
+}  // namespace builder
