@@ -17,7 +17,8 @@ struct FlagSpec {
   FlagType type;
 };
 
-// The flags Docker's instruction parser registers for each instruction.
+// The flags Docker's instruction parser registers for each instruction (dockerfile 1.19:
+// --exclude and --parents are stable; --parents is COPY's only).
 std::vector<FlagSpec> flags_of(std::string_view cmd) {
   if (cmd == "from") return {{"platform", FlagType::String}};
   if (cmd == "run")
@@ -32,7 +33,7 @@ std::vector<FlagSpec> flags_of(std::string_view cmd) {
     return {{"chown", FlagType::String},       {"chmod", FlagType::String},
             {"link", FlagType::Bool},          {"keep-git-dir", FlagType::Bool},
             {"checksum", FlagType::String},    {"exclude", FlagType::Strings},
-            {"parents", FlagType::Bool}};
+            {"unpack", FlagType::Bool}};
   if (cmd == "healthcheck")
     return {{"interval", FlagType::String},     {"timeout", FlagType::String},
             {"start-period", FlagType::String}, {"start-interval", FlagType::String},

@@ -22,6 +22,8 @@ TEST_CASE("strict: what a build rejects after parsing", "[parser][strict]") {
       // Flags.
       {"COPY --form=a s d", R"(Dockerfile:1: unknown flag: --form (did you mean "--from"?))"},
       {"ADD --from=a s d", "Dockerfile:1: unknown flag: --from"},
+      {"ADD --parents a/ /d", "Dockerfile:1: unknown flag: --parents"},
+      {"ADD --unpack=true https://x/a.tar.gz /d", ""},
       {"RUN --mount=type=cache,target=/c --netwrok=none x",
        R"(Dockerfile:1: unknown flag: --netwrok (did you mean "--network"?))"},
       {"WORKDIR --x=1 /a", "Dockerfile:1: unknown flag: --x"},
