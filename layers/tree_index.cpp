@@ -1,0 +1,224 @@
+#include "layers/tree_index.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <unordered_map>
+
+#include "layers/unique_fd.h"
+
+namespace layers {
+namespace {
+
+constexpr int kMaxDepth = 512;
+
+// Depth first, names byte-wise within a directory: compare as if '/' sorted before
+// every other byte.
+bool walk_order_less(const std::string& a, const std::string& b) {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] == b[i]) continue;
+    if (a[i] == '/') return true;
+    if (b[i] == '/') return false;
+    return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+  }
+  return a.size() < b.size();
+}
+
+Result<std::vector<std::string>> list_dir(int dir_fd, const std::string& shown) {
+  int dup_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return Error::from_errno("dup of directory fd for " + quoted(shown));
+  DIR* dir = ::fdopendir(dup_fd);
+  if (!dir) {
+    ::close(dup_fd);
+    return Error::from_errno("opendir " + quoted(shown));
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* ent = ::readdir(dir)) {
+    std::string_view name = ent->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+    errno = 0;
+  }
+  int err = errno;
+  ::closedir(dir);
+  if (err != 0) return Error::from_errno(err, "reading directory " + quoted(shown));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<void> walk(int dir_fd, const std::string& root, const std::string& rel, int depth,
+                  std::vector<IndexEntry>* out) {
+  if (depth > kMaxDepth) {
+    return Error(ErrorKind::InvalidInput, quoted(rel) + " is nested deeper than " +
+                                              std::to_string(kMaxDepth) + " directories");
+  }
+  auto names = list_dir(dir_fd, root + "/" + rel);
+  if (!names) return std::move(names).error();
+  for (const std::string& name : *names) {
+    IndexEntry e;
+    e.path = rel.empty() ? name : rel + "/" + name;
+    struct stat st;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return Error::from_errno("lstat " + quoted(root + "/" + e.path));
+    e.mode = st.st_mode;
+    e.uid = st.st_uid;
+    e.gid = st.st_gid;
+    e.size = uint64_t(st.st_size);
+    e.mtime_sec = st.st_mtim.tv_sec;
+    e.mtime_nsec = st.st_mtim.tv_nsec;
+    e.ctime_sec = st.st_ctim.tv_sec;
+    e.ctime_nsec = st.st_ctim.tv_nsec;
+    e.ino = st.st_ino;
+    e.rdev = st.st_rdev;
+    if (S_ISLNK(st.st_mode)) {
+      std::string target(size_t(st.st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
+      if (n < 0) return Error::from_errno("readlink " + quoted(root + "/" + e.path));
+      target.resize(size_t(n));
+      e.link_target = std::move(target);
+    }
+    const std::string child_rel = e.path;
+    out->push_back(std::move(e));
+    if (!S_ISDIR(st.st_mode)) continue;
+    UniqueFd child(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!child) return Error::from_errno("opening directory " + quoted(root + "/" + child_rel));
+    if (auto r = walk(child.get(), root, child_rel, depth + 1, out); !r) return r;
+  }
+  return {};
+}
+
+// Whether two regular files of equal size hold the same bytes.
+Result<bool> same_contents(const std::string& a, const std::string& b) {
+  UniqueFd fa(::open(a.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fa) return Error::from_errno("opening " + quoted(a));
+  UniqueFd fb(::open(b.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fb) return Error::from_errno("opening " + quoted(b));
+  static thread_local char buf_a[65536], buf_b[65536];
+  while (true) {
+    ssize_t na = ::read(fa.get(), buf_a, sizeof buf_a);
+    if (na < 0) return Error::from_errno("reading " + quoted(a));
+    size_t got = 0;
+    while (got < size_t(na)) {
+      ssize_t nb = ::read(fb.get(), buf_b + got, size_t(na) - got);
+      if (nb < 0) return Error::from_errno("reading " + quoted(b));
+      if (nb == 0) return false;
+      got += size_t(nb);
+    }
+    if (na == 0) {
+      char extra;
+      ssize_t nb = ::read(fb.get(), &extra, 1);
+      if (nb < 0) return Error::from_errno("reading " + quoted(b));
+      return nb == 0;
+    }
+    if (std::memcmp(buf_a, buf_b, size_t(na)) != 0) return false;
+  }
+}
+
+Result<bool> is_changed(const IndexEntry& old_e, const IndexEntry& new_e, const std::string& root,
+                        const std::string& original_root) {
+  if (old_e.mode != new_e.mode || old_e.uid != new_e.uid || old_e.gid != new_e.gid ||
+      old_e.rdev != new_e.rdev || old_e.link_target != new_e.link_target) {
+    return true;
+  }
+  // Directory sizes and mtimes follow their entries, which are diffed on their own.
+  if (S_ISDIR(new_e.mode)) return false;
+  if (old_e.size != new_e.size || old_e.mtime_sec != new_e.mtime_sec ||
+      old_e.mtime_nsec != new_e.mtime_nsec) {
+    return true;
+  }
+  const bool in_doubt = old_e.ino != new_e.ino || old_e.ctime_sec != new_e.ctime_sec ||
+                        old_e.ctime_nsec != new_e.ctime_nsec;
+  if (!in_doubt || !S_ISREG(new_e.mode)) return false;
+  if (original_root.empty()) return true;
+  auto same = same_contents(original_root + "/" + new_e.path, root + "/" + new_e.path);
+  if (!same) return std::move(same).error();
+  return !*same;
+}
+
+std::string parent_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+}  // namespace
+
+Result<TreeIndex> TreeIndex::snapshot(const std::string& root_dir) {
+  std::string root = root_dir;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return Error::from_errno("opening " + quoted(root));
+  TreeIndex index;
+  index.root_ = root;
+  if (auto r = walk(fd.get(), root, "", 0, &index.entries_); !r)
+    return std::move(r).error().context("indexing " + quoted(root));
+  index.by_path_.resize(index.entries_.size());
+  for (size_t i = 0; i < index.by_path_.size(); ++i) index.by_path_[i] = i;
+  std::sort(index.by_path_.begin(), index.by_path_.end(), [&](size_t a, size_t b) {
+    return index.entries_[a].path < index.entries_[b].path;
+  });
+  return index;
+}
+
+const IndexEntry* TreeIndex::find(const std::string& path) const {
+  auto it = std::lower_bound(by_path_.begin(), by_path_.end(), path,
+                             [&](size_t i, const std::string& p) { return entries_[i].path < p; });
+  if (it == by_path_.end() || entries_[*it].path != path) return nullptr;
+  return &entries_[*it];
+}
+
+Result<TreeDiff> diff_against_index(const TreeIndex& before, const std::string& original_root) {
+  auto after = TreeIndex::snapshot(before.root());
+  if (!after) return std::move(after).error();
+
+  std::set<std::string> changed, deleted;
+  for (const IndexEntry& e : after->entries()) {
+    const IndexEntry* old_e = before.find(e.path);
+    if (!old_e) {
+      changed.insert(e.path);
+      continue;
+    }
+    auto differs = is_changed(*old_e, e, before.root(), original_root);
+    if (!differs) return std::move(differs).error().context("comparing " + quoted(e.path));
+    if (*differs) changed.insert(e.path);
+  }
+  for (const IndexEntry& e : before.entries()) {
+    if (after->find(e.path)) continue;
+    const std::string parent = parent_of(e.path);
+    // A deleted directory is one whiteout; its children go with it.
+    if (!parent.empty() && !after->find(parent)) continue;
+    deleted.insert(e.path);
+  }
+
+  // Parents of every change, as a copy-up would have them (only those that still exist
+  // as directories; a changed parent is already listed).
+  std::set<std::string> parents;
+  auto add_parents = [&](const std::string& path) {
+    for (std::string p = parent_of(path); !p.empty(); p = parent_of(p)) {
+      if (!parents.insert(p).second) break;
+    }
+  };
+  for (const auto& p : changed) add_parents(p);
+  for (const auto& p : deleted) add_parents(p);
+
+  TreeDiff diff;
+  diff.source_root = before.root();
+  for (const auto& p : parents) {
+    if (!changed.count(p)) diff.entries.push_back({p, DiffEntry::Kind::AddOrChange});
+  }
+  for (const auto& p : changed) diff.entries.push_back({p, DiffEntry::Kind::AddOrChange});
+  for (const auto& p : deleted) diff.entries.push_back({p, DiffEntry::Kind::Delete});
+  std::stable_sort(diff.entries.begin(), diff.entries.end(),
+                   [](const DiffEntry& a, const DiffEntry& b) {
+                     return walk_order_less(a.path, b.path);
+                   });
+  return diff;
+}
+
+}  // namespace layers

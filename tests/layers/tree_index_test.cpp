@@ -1,0 +1,140 @@
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "layers/tree_index.h"
+
+namespace fs = std::filesystem;
+using layers::DiffEntry;
+
+namespace {
+
+struct Scratch {
+  std::string path;
+  Scratch() {
+    char tmpl[] = "/tmp/hoist-tree-index-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+void write_file(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+using Entry = std::pair<std::string, DiffEntry::Kind>;
+constexpr auto Add = DiffEntry::Kind::AddOrChange;
+constexpr auto Del = DiffEntry::Kind::Delete;
+
+std::vector<Entry> entries_of(const layers::TreeDiff& diff) {
+  std::vector<Entry> out;
+  for (const auto& e : diff.entries) out.emplace_back(e.path, e.kind);
+  return out;
+}
+
+// Copies the mtime of `from` onto `to`, as `touch -r` does.
+void copy_mtime(const std::string& from, const std::string& to) {
+  fs::last_write_time(to, fs::last_write_time(from));
+}
+
+}  // namespace
+
+TEST_CASE("tree index: an untouched tree has an empty diff", "[layers][tree_index]") {
+  Scratch s;
+  write_file(s.path + "/root/etc/passwd", "root\n");
+  fs::create_symlink("passwd", s.path + "/root/etc/link");
+  auto index = layers::TreeIndex::snapshot(s.path + "/root");
+  REQUIRE(index);
+  CHECK(index->entries().size() == 3);
+  REQUIRE(index->find("etc/link"));
+  CHECK(index->find("etc/link")->link_target == "passwd");
+  auto diff = layers::diff_against_index(*index);
+  REQUIRE(diff);
+  CHECK(diff->entries.empty());
+}
+
+TEST_CASE("tree index: changes are found like Docker's naive differ", "[layers][tree_index]") {
+  Scratch s;
+  const std::string r = s.path + "/root";
+  write_file(r + "/etc/motd", "hi\n");
+  write_file(r + "/etc/keep", "keep\n");
+  write_file(r + "/usr/bin/tool", "v1\n");
+  write_file(r + "/var/cache/a/b", "b\n");
+  write_file(r + "/mode", "m\n");
+  fs::create_symlink("old", r + "/link");
+  auto index = layers::TreeIndex::snapshot(r);
+  REQUIRE(index);
+
+  fs::remove(r + "/etc/motd");                        // Delete
+  write_file(r + "/usr/bin/tool", "version 2\n");     // size changes
+  fs::remove_all(r + "/var/cache");                   // one Delete for the whole dir
+  fs::permissions(r + "/mode", fs::perms::owner_all); // mode changes
+  fs::remove(r + "/link");
+  fs::create_symlink("new", r + "/link");             // target changes
+  write_file(r + "/new/dir/file", "n\n");             // added, with its parents
+  write_file(r + "/etc/tmp", "t");                    // created and removed again:
+  fs::remove(r + "/etc/tmp");                         // /etc's mtime alone is no change
+
+  auto diff = layers::diff_against_index(*index);
+  REQUIRE(diff);
+  CHECK(diff->source_root == r);
+  CHECK(entries_of(*diff) == std::vector<Entry>{
+                                 {"etc", Add},
+                                 {"etc/motd", Del},
+                                 {"link", Add},
+                                 {"mode", Add},
+                                 {"new", Add},
+                                 {"new/dir", Add},
+                                 {"new/dir/file", Add},
+                                 {"usr", Add},
+                                 {"usr/bin", Add},
+                                 {"usr/bin/tool", Add},
+                                 {"var", Add},
+                                 {"var/cache", Del},
+                             });
+}
+
+TEST_CASE("tree index: doubtful files are settled by content", "[layers][tree_index]") {
+  // Same size and mtime, but the inode or ctime moved: only the bytes can tell.
+  auto [new_text, changed_with_original] = GENERATE(table<std::string, bool>({
+      {"same", false},
+      {"diff", true},
+  }));
+  CAPTURE(new_text);
+  Scratch s;
+  const std::string r = s.path + "/root", original = s.path + "/original";
+  write_file(r + "/f", "same");
+  write_file(original + "/f", "same");
+  auto index = layers::TreeIndex::snapshot(r);
+  REQUIRE(index);
+
+  write_file(r + "/f.tmp", new_text);
+  copy_mtime(r + "/f", r + "/f.tmp");
+  fs::rename(r + "/f.tmp", r + "/f");  // a new inode with the old size and mtime
+
+  auto with_original = layers::diff_against_index(*index, original);
+  REQUIRE(with_original);
+  CHECK(!with_original->entries.empty() == changed_with_original);
+  auto without = layers::diff_against_index(*index);
+  REQUIRE(without);
+  CHECK(entries_of(*without) == std::vector<Entry>{{"f", Add}});
+}
+
+TEST_CASE("tree index: a missing root is NotFound", "[layers][tree_index]") {
+  auto index = layers::TreeIndex::snapshot("/nonexistent/hoist/root");
+  REQUIRE_FALSE(index);
+  CHECK(index.error().kind() == layers::ErrorKind::NotFound);
+}
