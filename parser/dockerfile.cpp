@@ -75,6 +75,8 @@ bool match_directive(std::string_view line, std::string* name, std::string* valu
   return true;
 }
 
+constexpr size_t kMaxLineBytes = 64 * 1024;  // a line with its line end
+
 struct Diag {
   int column = 0, length = 0;
   std::string message, hint;
@@ -148,11 +150,13 @@ bool Parser::process_line(size_t index, bool strip_left, std::string_view* out) 
 }
 
 // Docker's continuation rule: a line ending in the escape character, optionally followed by
-// spaces or tabs, continues on the next line; the escape and those blanks are dropped.
+// spaces or tabs, continues on the next line; the escape and those blanks are dropped. An
+// escaped escape at the end (`echo \\`) is no continuation, but an escape alone is.
 bool Parser::trim_continuation(std::string_view line, std::string* joined) const {
+  const char escape = result_.file.escape;
   std::string_view t = line;
   while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-  if (!t.empty() && t.back() == result_.file.escape) {
+  if (!t.empty() && t.back() == escape && (t.size() == 1 || t[t.size() - 2] != escape)) {
     t.remove_suffix(1);
     *joined += t;
     return true;
@@ -207,6 +211,14 @@ bool Parser::make_instruction(std::string_view text, char escape, Instruction* o
 
 ParseResult Parser::run() {
   Dockerfile& file = result_.file;
+  // Docker reads lines with a bufio.Scanner, which refuses a line longer than 64 KiB.
+  for (size_t i = 0; i < lines_.size(); ++i) {
+    if (lines_[i].size() > kMaxLineBytes) {
+      error(static_cast<int>(i) + 1, 0, 0,
+            "dockerfile line greater than max allowed size of " + std::to_string(kMaxLineBytes - 1));
+      return std::move(result_);
+    }
+  }
   for (size_t i = 0; i < lines_.size(); ++i) {
     std::string_view processed;
     if (!process_line(i, true, &processed)) return std::move(result_);

@@ -120,7 +120,8 @@ TEST_CASE("parser: lines, comments, continuations, BOM and CRLF", "[parser][dock
       {"RUN a \\\n\n   \n b", R"(run ["a  b"])"},
       {"RUN a \\\n b \\\n c", R"(run ["a  b  c"])"},
       {"RUN a \\", R"(run ["a"])"},  // a continuation at the end of the file just ends
-      {"RUN a \\\\\nb", R"(run ["a \\b"])"},
+      {"RUN a \\\\\nRUN b", "run [\"a \\\\\\\\\"]\nrun [\"b\"]"},  // an escaped escape
+      {"RUN a \\\n\\\n b", R"(run ["a  b"])"},  // an escape alone on a line continues
       {"RUN a\\ b", R"(run ["a\\ b"])"},
       {"ENV A=1 \\\n    B=2", R"(env ["A","1","B","2"])"},
       {"FROM a\r\nRUN b \\\r\n c\r\n", "from [\"a\"]\nrun [\"b  c\"]"},
@@ -261,6 +262,8 @@ TEST_CASE("parser: syntax errors name the file and line", "[parser][dockerfile][
       {"", "Dockerfile: file with no instructions"},
       {"# only a comment\n\n", "Dockerfile: file with no instructions"},
       {"# escape=x\nFROM a", "Dockerfile:1: invalid escape token 'x' does not match ` or \\"},
+      {"FROM a\nRUN " + std::string(70000, 'x'),
+       "Dockerfile:2: dockerfile line greater than max allowed size of 65535"},
       {"# escape=`\n# escape=\\\nFROM a",
        "Dockerfile:2: only one escape parser directive can be used"},
       {"# syntax=a\n# SYNTAX=b\nFROM a",
