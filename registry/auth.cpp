@@ -113,7 +113,10 @@ std::optional<std::string> Authenticator::authorization(const std::vector<std::s
 }
 
 Result<void> Authenticator::on_challenge(std::string_view www_authenticate,
-                                         const std::vector<std::string>& scopes) {
+                                         const std::vector<std::string>& scopes,
+                                         const std::optional<std::string>& sent) {
+  std::lock_guard fetching(fetch_mu_);
+  if (auto now = authorization(scopes); now && now != sent) return {};
   auto challenges = parse_www_authenticate(www_authenticate);
   if (!challenges)
     return Error(ErrorKind::Unauthorized, registry_ + " sent an unreadable authentication challenge");

@@ -49,8 +49,11 @@ class Authenticator {
   // Handles a 401 carrying `www_authenticate`: fetches a token for `scopes` (Bearer) or
   // arms Basic credentials. Unauthorized when there is nothing to try: no credentials
   // for Basic, the realm refusing, a token reply without a token.
+  // `sent` is the Authorization the refused request carried: when another thread has
+  // meanwhile obtained a different one, that is used instead of asking again.
   layers::Result<void> on_challenge(std::string_view www_authenticate,
-                                    const std::vector<std::string>& scopes);
+                                    const std::vector<std::string>& scopes,
+                                    const std::optional<std::string>& sent);
 
   bool has_credentials() const { return credentials_.has_value(); }
   const std::string& registry() const { return registry_; }
@@ -67,6 +70,7 @@ class Authenticator {
   std::string registry_;
   std::optional<Credentials> credentials_;
   std::mutex mu_;
+  std::mutex fetch_mu_;  // one token request at a time, so parallel requests share it
   std::optional<Challenge> bearer_;  // the last Bearer challenge (realm, service)
   bool use_basic_ = false;
   std::map<std::string, Token> tokens_;

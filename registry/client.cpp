@@ -84,7 +84,8 @@ Client::Client(std::string registry, ClientOptions options)
       auth_(http_, registry_, options_.credentials) {}
 
 Url Client::url(std::string_view target) const {
-  return Url{http_.scheme_for(api_host_), api_host_, std::string(target)};
+  std::call_once(scheme_once_, [this] { scheme_ = http_.scheme_for(api_host_); });
+  return Url{scheme_, api_host_, std::string(target)};
 }
 
 void Client::log(const std::string& line) const {
@@ -125,17 +126,20 @@ Error Client::status_error(const HttpResponse& response, std::string_view path, 
 Result<HttpResponse> Client::authed_once(HttpRequest& request, const std::vector<std::string>& scopes,
                                          std::string_view path, bool push) {
   request.headers.erase("Authorization");
-  if (auto a = auth_.authorization(scopes)) request.headers.emplace("Authorization", *a);
+  const std::optional<std::string> sent = auth_.authorization(scopes);
+  if (sent) request.headers.emplace("Authorization", *sent);
   auto response = http_.send(request);
   if (response) log(request.method + " " + request.url.display() + " -> " + std::to_string(response->status));
   if (!response || response->status != 401) return response;
   std::string challenge = response->header("WWW-Authenticate");
   if (challenge.empty()) return response;
-  if (auto r = auth_.on_challenge(challenge, scopes); !r) {
+  if (auto r = auth_.on_challenge(challenge, scopes, sent); !r) {
     if (r.error().kind() != ErrorKind::Unauthorized) return std::move(r).error();
+    // Without credentials the cure is always the same; with them, say what was refused.
     return Error(ErrorKind::Unauthorized,
                  "401 for " + std::string(push ? "push to " : "pull from ") + registry_ +
-                     (path.empty() ? "" : "/" + std::string(path)) + ": " + r.error().message() +
+                     (path.empty() ? "" : "/" + std::string(path)) +
+                     (auth_.has_credentials() ? ": " + r.error().message() : std::string()) +
                      ": run hoist login");
   }
   request.headers.erase("Authorization");
@@ -232,14 +236,14 @@ Result<FetchedManifest> Client::get_manifest(std::string_view path, std::string_
   return out;
 }
 
-Result<std::optional<int64_t>> Client::head_blob(std::string_view path, const Digest& digest) {
+Result<std::optional<int64_t>> Client::head_blob(std::string_view path, const Digest& digest, bool for_push) {
   HttpRequest req;
   req.method = "HEAD";
   req.url = url("/v2/" + std::string(path) + "/blobs/" + digest.str());
-  auto response = call(req, path, false, {});
+  auto response = call(req, path, for_push, {});
   if (!response) return std::move(response).error().context("checking blob " + digest.str());
   if (response->status == 404) return std::optional<int64_t>();
-  if (!response->ok()) return status_error(*response, path, false, "blob " + digest.str());
+  if (!response->ok()) return status_error(*response, path, for_push, "blob " + digest.str());
   int64_t size = -1;
   std::string length = response->header("Content-Length");
   if (!length.empty() && length.size() < 19 && std::all_of(length.begin(), length.end(), ::isdigit))

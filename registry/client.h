@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,8 +68,10 @@ class Client {
   // (Corrupt). NotFound when the registry does not know it.
   layers::Result<FetchedManifest> get_manifest(std::string_view path, std::string_view reference);
 
-  // HEAD a blob: its size when the registry has it, nullopt when it does not.
-  layers::Result<std::optional<int64_t>> head_blob(std::string_view path, const layers::Digest& digest);
+  // HEAD a blob: its size when the registry has it, nullopt when it does not. `for_push`
+  // asks for the push scope (one token then serves the whole push).
+  layers::Result<std::optional<int64_t>> head_blob(std::string_view path, const layers::Digest& digest,
+                                                   bool for_push = false);
 
   // Downloads a blob into `store`, verifying its digest (and size) before it lands there.
   // A corrupt download is retried; the store never receives bad bytes.
@@ -107,6 +110,8 @@ class Client {
 
   std::string registry_;
   std::string api_host_;
+  mutable std::once_flag scheme_once_;
+  mutable std::string scheme_;
   ClientOptions options_;
   HttpClient http_;
   Authenticator auth_;

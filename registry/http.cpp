@@ -152,8 +152,19 @@ std::string HttpResponse::header(const std::string& name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
-std::string HttpClient::scheme_for(std::string_view host) const {
-  return allow_plain_http(host, tls_.insecure_hosts) ? "http" : "https";
+std::string HttpClient::scheme_for(std::string_view authority) const {
+  if (!allow_plain_http(authority, tls_.insecure_hosts)) return "https";
+  std::string host;
+  int port = 0;
+  if (!split_host_port(std::string(authority), "https", &host, &port)) return "https";
+  httplib::SSLClient probe(host, port);
+  probe.enable_server_certificate_verification(true);
+  if (X509_STORE* store = build_trust_store(tls_, std::string(authority))) probe.set_ca_cert_store(store);
+  probe.set_connection_timeout(5, 0);
+  probe.set_read_timeout(5, 0);
+  auto result = probe.Get("/v2/");
+  if (result || result.error() == httplib::Error::SSLServerVerification) return "https";
+  return "http";
 }
 
 Result<HttpResponse> HttpClient::send(HttpRequest request) const {

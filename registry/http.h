@@ -88,8 +88,10 @@ class HttpClient {
   explicit HttpClient(TlsOptions tls) : tls_(std::move(tls)) {}
   const TlsOptions& tls() const { return tls_; }
 
-  // The scheme to reach a registry host with: "http" for allow_plain_http hosts, else
-  // "https".
+  // The scheme to reach a registry host with. "https" unless allow_plain_http(host); for
+  // those, as Docker does, HTTPS is tried first (one probe of /v2/) and plain HTTP is
+  // used only when the host does not speak TLS at all. A TLS host whose certificate is not
+  // trusted stays "https", so the user sees the certificate error rather than a downgrade.
   std::string scheme_for(std::string_view host) const;
 
   // Sends `request` (following redirects). Thread-safe: each call uses its own connection.

@@ -194,7 +194,7 @@ Result<void> push_blobs(Client& client, const layers::Store& store, const Refere
                         const std::map<Digest, std::string>& sources, Reporter& report) {
   const std::string& path = reference.path();
   return for_each_parallel(blobs_of(manifest), options.parallel, [&](const Descriptor& b) -> Result<void> {
-    auto present = client.head_blob(path, b.digest);
+    auto present = client.head_blob(path, b.digest, /*for_push=*/true);
     if (!present) return std::move(present).error();
     if (*present) {
       report(b, State::Skipped, static_cast<uint64_t>(b.size));
