@@ -1,0 +1,51 @@
+#pragma once
+// A loopback HTTP proxy between hoist and a real registry that misbehaves on purpose, for
+// the retry and verification tests. It serves one request per connection (hoist sends
+// "Connection: close"), forwards it to the registry, and for the first `count` requests
+// whose path contains `path_match` applies the fault instead of (or to) the real reply:
+//
+//   Drop      close the connection without answering
+//   Status500 answer 500, Status429 answer 429 (with Retry-After: 0)
+//   Truncate  send the headers and half of the body, then close
+//   Corrupt   send the whole reply with one body byte flipped
+//
+// count < 0 means every matching request. Other requests pass through untouched.
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace registry_test {
+
+class FaultProxy {
+ public:
+  enum class Fault { None, Drop, Status500, Status429, Truncate, Corrupt };
+
+  FaultProxy(int upstream_port, Fault fault, int count, std::string path_match);
+  ~FaultProxy();
+  FaultProxy(const FaultProxy&) = delete;
+  FaultProxy& operator=(const FaultProxy&) = delete;
+
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  int faults_applied() const { return applied_.load(); }
+
+ private:
+  void serve(int fd);
+  bool take_fault(const std::string& request_line);
+
+  int upstream_port_;
+  Fault fault_;
+  int count_;
+  std::string path_match_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> applied_{0};
+  std::mutex mu_;
+  std::thread acceptor_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace registry_test

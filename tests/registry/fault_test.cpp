@@ -1,0 +1,97 @@
+// Faults between hoist and a real registry (tests/registry/fault_proxy.h): retries succeed
+// where they should, corruption is caught by digest verification, and no bad blob ever
+// lands in the store.
+
+#include <catch2/catch.hpp>
+
+#include "layers/store.h"
+#include "registry/client.h"
+#include "registry/reference.h"
+#include "registry/transfer.h"
+#include "tests/registry/fault_proxy.h"
+#include "tests/registry/registry_fixture.h"
+#include "tests/registry/test_image.h"
+
+using registry_test::FaultProxy;
+using registry_test::RegistryServer;
+using registry_test::TempDir;
+using Fault = FaultProxy::Fault;
+
+namespace {
+
+registry::ClientOptions fast_options() {
+  registry::ClientOptions o;
+  o.backoff = std::chrono::milliseconds(10);
+  o.max_attempts = 4;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("pull through a faulty proxy: retries recover, corruption never lands", "[registry][faults]") {
+  auto [fault, count, succeeds] = GENERATE(table<Fault, int, bool>({
+      {Fault::Drop, 2, true},
+      {Fault::Status500, 2, true},
+      {Fault::Status429, 2, true},
+      {Fault::Truncate, 2, true},
+      {Fault::Corrupt, 1, true},
+      {Fault::Corrupt, -1, false},
+      {Fault::Status500, -1, false},
+  }));
+  CAPTURE(static_cast<int>(fault), count);
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a, b;
+  auto store_a = layers::Store::open(a.path());
+  auto image = registry_test::make_image(*store_a, "faults", {200000});
+  const auto upstream = *registry::Reference::parse(server.host() + "/faulty/app:v1");
+  registry::Client direct(upstream.domain(), fast_options());
+  REQUIRE(registry::push(direct, *store_a, upstream, image.manifest));
+
+  // Faults only on the layer blob, so every other request goes through.
+  const auto& layer = image.layers[0];
+  FaultProxy proxy(server.port(), fault, count, "/blobs/" + layer.digest.str());
+  const auto through = *registry::Reference::parse(proxy.host() + "/faulty/app:v1");
+  registry::Client client(through.domain(), fast_options());
+  auto store_b = layers::Store::open(b.path());
+  auto pulled = registry::pull(client, *store_b, through);
+  CHECK(proxy.faults_applied() > 0);
+  if (succeeds) {
+    REQUIRE(pulled);
+    CHECK(store_b->blobs().verify(layer.digest));
+  } else {
+    REQUIRE_FALSE(pulled);
+    CHECK_THAT(pulled.error().describe(), Catch::Contains(layer.digest.str()));
+    if (fault == Fault::Corrupt) CHECK(pulled.error().kind() == layers::ErrorKind::Corrupt);
+    CHECK_FALSE(store_b->blobs().has(layer.digest));
+    CHECK_FALSE(store_b->find_tag(through.str()));
+  }
+  // Whatever happened, every blob in the store is what its name says.
+  auto listing = store_b->blobs().list();
+  REQUIRE(listing);
+  CHECK(listing->strays.empty());
+  for (const auto& d : listing->blobs) CHECK(store_b->blobs().verify(d));
+}
+
+TEST_CASE("push through a faulty proxy retries dropped and failed uploads", "[registry][faults]") {
+  auto [fault, count] = GENERATE(table<Fault, int>({
+      {Fault::Drop, 2},
+      {Fault::Status500, 2},
+      {Fault::Status429, 1},
+  }));
+  CAPTURE(static_cast<int>(fault), count);
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a;
+  auto store_a = layers::Store::open(a.path());
+  auto image = registry_test::make_image(*store_a, "push faults", {50000});
+  FaultProxy proxy(server.port(), fault, count, "/blobs/uploads/");
+  const auto through = *registry::Reference::parse(proxy.host() + "/faulty/push:v1");
+  registry::Client client(through.domain(), fast_options());
+  auto pushed = registry::push(client, *store_a, through, image.manifest);
+  REQUIRE(pushed);
+  CHECK(proxy.faults_applied() == count);
+  auto raw = registry_test::run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/faulty/push:v1");
+  REQUIRE(raw.status == 0);
+  CHECK(layers::Digest::of(raw.output) == *pushed);
+}
