@@ -14,7 +14,8 @@ enum class JsonForm {
 };
 
 // Classifies `text` (the arguments after the flags) and, for Strings, stores the array's
-// strings in `out`. Leading whitespace is ignored; the text must start with '['.
+// strings in `out`. Leading whitespace is ignored; the text must start with '['. As in
+// Docker, only the first JSON value counts: text after its closing ']' is ignored.
 JsonForm parse_json_form(std::string_view text, std::vector<std::string>* out);
 
 inline constexpr std::string_view kJsonNotStrings =

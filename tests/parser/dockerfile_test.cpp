@@ -44,7 +44,9 @@ TEST_CASE("parser: each instruction's arguments are split as Docker splits them"
       {R"(RUN [ "a\tb", "\u00e9\"" ] )", R"(run ["a\tb","é\""] json)"},
       {R"(CMD ["a", 'b'])", R"(cmd ["[\"a\", 'b']"])"},       // not JSON: shell form
       {R"(CMD ["a", "b")", R"(cmd ["[\"a\", \"b\""])"},       // not JSON: shell form
-      {R"(CMD ["a"] extra)", R"(cmd ["[\"a\"] extra"])"},     // not JSON: shell form
+      {R"(CMD ["a"] extra)", R"(cmd ["a"] json)"},  // Docker reads the first JSON value only
+      {R"(CMD ["a", "]"] ["b"])", R"(cmd ["a","]"] json)"},
+      {R"(CMD ["a\"]", "b")", R"(cmd ["[\"a\\\"]\", \"b\""])"},  // never closed: shell form
       {"CMD []", "cmd [] json"},
       {"CMD", "cmd []"},
       {R"(ENTRYPOINT ["/docker-entrypoint.sh"])", R"(entrypoint ["/docker-entrypoint.sh"] json)"},
