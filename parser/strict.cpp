@@ -98,7 +98,10 @@ class Checker {
       : in_(in), file_(file), out_(out) {}
 
   void run() {
-    if (!check_flags()) return;
+    // Docker registers no flags for HEALTHCHECK NONE and never looks at them.
+    bool is_healthcheck_none = in_.cmd == "healthcheck" && !in_.args.empty() &&
+                               upper(in_.args[0]) == "NONE";
+    if (!is_healthcheck_none && !check_flags()) return;
     check_flag_values();
     check_arguments();
   }
@@ -163,7 +166,7 @@ class Checker {
                 "expected ALGORITHM:HEX, e.g. sha256:...");
       }
     }
-    if (in_.cmd == "healthcheck") {
+    if (in_.cmd == "healthcheck" && !(!in_.args.empty() && upper(in_.args[0]) == "NONE")) {
       for (std::string_view name : {"interval", "timeout", "start-period", "start-interval"}) {
         auto value = flag_value(in_, name);
         if (!value || value->empty()) continue;
@@ -225,9 +228,16 @@ class Checker {
     } else if (cmd == "arg" || cmd == "expose" || cmd == "onbuild") {
       at_least(1, "one argument");
     } else if (cmd == "copy" || cmd == "add") {
-      if (in_.args.size() < 2)
+      if (in_.args.size() < 2) {
         error(upper(cmd) + " requires at least two arguments, but only one was provided. "
                            "Destination could not be determined.");
+      } else if (!in_.json && in_.args.back().find("<<") != std::string::npos &&
+                 std::any_of(in_.heredocs.begin(), in_.heredocs.end(), [&](const Heredoc& h) {
+                   return in_.args.back().ends_with(h.name) || in_.args.back().ends_with(h.name + "'") ||
+                          in_.args.back().ends_with(h.name + "\"");
+                 })) {
+        error(upper(cmd) + " cannot accept a heredoc as a destination");
+      }
     } else if (cmd == "workdir" || cmd == "user" || cmd == "stopsignal" || cmd == "maintainer") {
       exactly_one();
     } else if (cmd == "volume") {

@@ -15,6 +15,7 @@ TEST_CASE("strict: what a build rejects after parsing", "[parser][strict]") {
       {"COPY <<EOF /etc/x\nhi\nEOF", ""},
       {"HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=0 --retries=3 CMD true", ""},
       {"HEALTHCHECK NONE", ""},
+      {"HEALTHCHECK --interval=bogus --nonsense NONE", ""},  // Docker ignores NONE's flags
       {"HEALTHCHECK CMD [\"true\"]", ""},
       {"SHELL [\"/bin/sh\", \"-c\"]", ""},
       {"WORKDIR /a b", ""},
@@ -52,6 +53,7 @@ TEST_CASE("strict: what a build rejects after parsing", "[parser][strict]") {
                  "Destination could not be determined."},
       {"ADD [\"a\"]", "Dockerfile:1: ADD requires at least two arguments, but only one was "
                       "provided. Destination could not be determined."},
+      {"COPY a <<EOF\nx\nEOF", "Dockerfile:1: COPY cannot accept a heredoc as a destination"},
       {"ENV", "Dockerfile:1: ENV requires at least one argument"},
       {"LABEL", "Dockerfile:1: LABEL requires at least one argument"},
       {"LABEL =x", "Dockerfile:1: LABEL names can not be blank"},
