@@ -1,0 +1,180 @@
+// Docker's config.json credentials and credential helpers, base64, and the redirect rule
+// that keeps the registry's Authorization away from other hosts.
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "registry/base64.h"
+#include "registry/credentials.h"
+#include "registry/http.h"
+#include "tests/registry/registry_fixture.h"
+
+using registry_test::read_file;
+using registry_test::TempDir;
+using registry_test::write_file;
+
+TEST_CASE("base64 round trips and refuses non-canonical text", "[registry][credentials]") {
+  auto [plain, encoded] = GENERATE(table<std::string, std::string>({
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"alice:s3cret", "YWxpY2U6czNjcmV0"},
+  }));
+  CHECK(registry::base64_encode(plain) == encoded);
+  auto decoded = registry::base64_decode(encoded);
+  REQUIRE(decoded);
+  CHECK(*decoded == plain);
+  for (const char* bad : {"Zg=", "Z===", "Zm9v!", "Zg==Zg=="}) CHECK_FALSE(registry::base64_decode(bad));
+}
+
+TEST_CASE("credential keys and login hosts follow Docker's spelling", "[registry][credentials]") {
+  auto [text, host, key] = GENERATE(table<std::string, std::string, std::string>({
+      {"docker.io", "docker.io", "https://index.docker.io/v1/"},
+      {"https://index.docker.io/v1/", "docker.io", "https://index.docker.io/v1/"},
+      {"registry-1.docker.io", "docker.io", "https://index.docker.io/v1/"},
+      {"localhost:5000", "localhost:5000", "localhost:5000"},
+      {"https://ghcr.io/", "ghcr.io", "ghcr.io"},
+  }));
+  CHECK(registry::login_host(text) == host);
+  CHECK(registry::credential_key(host) == key);
+}
+
+TEST_CASE("config.json auths: auth, identitytoken, other spellings; store keeps unknown fields",
+          "[registry][credentials]") {
+  TempDir dir;
+  write_file(dir.path() + "/config.json", R"({
+    "auths": {
+      "https://index.docker.io/v1/": {"auth": ")" + registry::base64_encode("bob:hub-pass") + R"("},
+      "http://reg.example.com/v2/": {"auth": ")" + registry::base64_encode("carol:pa:ss") + R"("},
+      "tok.example.com": {"identitytoken": "refresh-123"}
+    },
+    "psFormat": "keep me"
+  })");
+  auto config = registry::DockerConfig::load(dir.path());
+  REQUIRE(config);
+  auto hub = config->get("docker.io");
+  REQUIRE(hub);
+  REQUIRE(hub->has_value());
+  CHECK((*hub)->username == "bob");
+  CHECK((*hub)->password == "hub-pass");
+  auto reg = config->get("reg.example.com");
+  REQUIRE((reg && reg->has_value()));
+  CHECK((*reg)->password == "pa:ss");
+  auto tok = config->get("tok.example.com");
+  REQUIRE((tok && tok->has_value()));
+  CHECK((*tok)->identity_token == "refresh-123");
+  auto none = config->get("nothing.example.com");
+  REQUIRE(none);
+  CHECK_FALSE(none->has_value());
+
+  REQUIRE(config->store("new.example.com:5000", {"dave", "pw", ""}));
+  struct stat st {};
+  REQUIRE(::stat(config->path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto doc = nlohmann::json::parse(read_file(config->path()));
+  CHECK(doc["psFormat"] == "keep me");
+  CHECK(doc["auths"]["new.example.com:5000"]["auth"] == registry::base64_encode("dave:pw"));
+  REQUIRE(config->erase("reg.example.com"));
+  CHECK(config->erase("reg.example.com").error().kind() == layers::ErrorKind::NotFound);
+}
+
+TEST_CASE("a malformed config.json is refused naming the file", "[registry][credentials]") {
+  auto text = GENERATE(as<std::string>{}, "{", "[]", R"({"auths": []})", R"({"credsStore": 5})",
+                       R"({"auths": {"h": {"auth": "not base64!"}}})");
+  CAPTURE(text);
+  TempDir dir;
+  write_file(dir.path() + "/config.json", text);
+  auto config = registry::DockerConfig::load(dir.path());
+  if (config) {
+    auto got = config->get("h");
+    REQUIRE_FALSE(got);
+    CHECK_THAT(got.error().describe(), Catch::Contains("config.json"));
+  } else {
+    CHECK(config.error().kind() == layers::ErrorKind::InvalidInput);
+    CHECK_THAT(config.error().describe(), Catch::Contains(dir.path() + "/config.json"));
+  }
+}
+
+TEST_CASE("credential helpers are spoken to with Docker's protocol", "[registry][credentials]") {
+  TempDir dir, bin;
+  // A helper keeping one secret per server in files, as docker-credential-* programs do.
+  const std::string helper = bin.path() + "/docker-credential-hoisttest";
+  write_file(helper, "#!/bin/sh\nstore=" + dir.path() + "/helper-store\nmkdir -p \"$store\"\n"
+                     "case \"$1\" in\n"
+                     "get) read -r url; f=\"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\";\n"
+                     "  if [ -f \"$f\" ]; then cat \"$f\"; else echo 'credentials not found in native keychain'; exit 1; fi;;\n"
+                     "store) json=$(cat); url=$(echo \"$json\" | sed 's/.*\"ServerURL\":\"\\([^\"]*\\)\".*/\\1/');\n"
+                     "  f=\"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\"; echo \"$json\" > \"$f\";;\n"
+                     "erase) read -r url; rm \"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\";;\n"
+                     "esac\n");
+  std::filesystem::permissions(helper, std::filesystem::perms::owner_all);
+  const std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+  ::setenv("PATH", (bin.path() + ":" + old_path).c_str(), 1);
+
+  write_file(dir.path() + "/config.json", R"({"credHelpers": {"helped.example.com": "hoisttest"}})");
+  auto config = registry::DockerConfig::load(dir.path());
+  REQUIRE(config);
+  auto before = config->get("helped.example.com");
+  REQUIRE(before);
+  CHECK_FALSE(before->has_value());  // "credentials not found" is no credentials, not an error
+
+  REQUIRE(config->store("helped.example.com", {"erin", "helper-secret", ""}));
+  CHECK_THAT(read_file(config->path()), !Catch::Contains("helper-secret"));
+  auto after = config->get("helped.example.com");
+  REQUIRE(after);
+  REQUIRE(after->has_value());
+  CHECK((*after)->username == "erin");
+  CHECK((*after)->password == "helper-secret");
+  REQUIRE(config->erase("helped.example.com"));
+  CHECK_FALSE(config->get("helped.example.com")->has_value());
+  ::setenv("PATH", old_path.c_str(), 1);
+}
+
+TEST_CASE("a redirect to another host does not carry the registry's Authorization",
+          "[registry][http]") {
+  httplib::Server storage, registry_server;
+  std::string storage_auth = "unset", registry_auth;
+  storage.Get("/bucket/blob", [&](const httplib::Request& req, httplib::Response& res) {
+    storage_auth = req.get_header_value("Authorization");
+    res.set_content("blob bytes", "application/octet-stream");
+  });
+  int storage_port = storage.bind_to_any_port("127.0.0.1");
+  registry_server.Get("/v2/app/blobs/x", [&](const httplib::Request& req, httplib::Response& res) {
+    registry_auth = req.get_header_value("Authorization");
+    res.status = 307;
+    res.set_header("Location", "http://127.0.0.1:" + std::to_string(storage_port) + "/bucket/blob");
+  });
+  int registry_port = registry_server.bind_to_any_port("127.0.0.1");
+  std::thread t1([&] { storage.listen_after_bind(); });
+  std::thread t2([&] { registry_server.listen_after_bind(); });
+  while (!storage.is_running() || !registry_server.is_running())
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+
+  registry::HttpClient http({});
+  registry::HttpRequest req;
+  req.url = *registry::Url::parse("http://127.0.0.1:" + std::to_string(registry_port) + "/v2/app/blobs/x");
+  req.headers.emplace("Authorization", "Bearer registry-token");
+  std::string body;
+  req.on_body = [&](const char* d, size_t n) {
+    body.append(d, n);
+    return true;
+  };
+  auto r = http.send(req);
+  storage.stop();
+  registry_server.stop();
+  t1.join();
+  t2.join();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(body == "blob bytes");
+  CHECK(registry_auth == "Bearer registry-token");
+  CHECK(storage_auth == "");
+}
