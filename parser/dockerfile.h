@@ -10,7 +10,7 @@
 //   - unknown instructions, with a "did you mean" hint;
 //   - JSON arrays holding non-strings; ENV/LABEL without a value or with a word lacking '=';
 //   - ONBUILD triggers that are ONBUILD, FROM or MAINTAINER, and the trigger's own syntax;
-//   - unterminated heredocs; a file with no instructions.
+//   - unterminated heredocs; a file with no instructions; a line over 64 KiB.
 // Warnings (parsing goes on): empty lines inside a continuation.
 // What only a build enforces (unknown flags, argument counts, HEALTHCHECK types, stage
 // structure) is in parser/strict.h and parser/stages.h.
