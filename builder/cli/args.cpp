@@ -1,0 +1,162 @@
+#include "builder/cli/args.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace builder::cli {
+
+using layers::Error;
+using layers::ErrorKind;
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+ArgParser::ArgParser(std::string usage, std::string summary)
+    : usage_(std::move(usage)), summary_(std::move(summary)) {}
+
+static std::vector<std::string> split_names(std::string_view names) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= names.size()) {
+    size_t comma = names.find(',', start);
+    if (comma == std::string_view::npos) comma = names.size();
+    out.emplace_back(names.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+void ArgParser::flag(std::string_view names, bool* out, std::string help) {
+  specs_.push_back({split_names(names), Kind::Flag, out, "", std::move(help)});
+}
+void ArgParser::option(std::string_view names, std::string* out, std::string value_name,
+                       std::string help) {
+  specs_.push_back({split_names(names), Kind::Option, out, std::move(value_name), std::move(help)});
+}
+void ArgParser::multi(std::string_view names, std::vector<std::string>* out,
+                      std::string value_name, std::string help) {
+  specs_.push_back({split_names(names), Kind::Multi, out, std::move(value_name), std::move(help)});
+}
+void ArgParser::positionals(int min, int max, std::string names) {
+  min_pos_ = min;
+  max_pos_ = max;
+  pos_names_ = std::move(names);
+}
+
+const ArgParser::Spec* ArgParser::find(std::string_view name) const {
+  for (const auto& spec : specs_)
+    for (const auto& n : spec.names)
+      if (n == name) return &spec;
+  return nullptr;
+}
+
+std::string ArgParser::nearest(std::string_view name) const {
+  std::string best;
+  size_t best_distance = 3;
+  for (const auto& spec : specs_)
+    for (const auto& n : spec.names) {
+      size_t d = edit_distance(name, n);
+      if (d < best_distance) best_distance = d, best = n;
+    }
+  if (std::string_view("--help").starts_with(name) && name.size() > 3) return "--help";
+  return best;
+}
+
+layers::Result<std::vector<std::string>> ArgParser::parse(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  bool only_positional = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (only_positional || arg == "-" || arg.size() < 2 || arg[0] != '-') {
+      positional.push_back(arg);
+      if (stop_at_positional_) only_positional = true;
+      continue;
+    }
+    if (arg == "--") {
+      only_positional = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      help_requested_ = true;
+      continue;
+    }
+    std::string name = arg;
+    std::optional<std::string> inline_value;
+    if (size_t eq = arg.find('='); eq != std::string::npos && arg.starts_with("--")) {
+      name = arg.substr(0, eq);
+      inline_value = arg.substr(eq + 1);
+    } else if (arg.size() > 2 && arg[1] != '-' && !find(arg)) {
+      // -tNAME: a short option with its value attached.
+      name = arg.substr(0, 2);
+      if (const Spec* s = find(name); s && s->kind != Kind::Flag) inline_value = arg.substr(2);
+      else name = arg;
+    }
+    const Spec* spec = find(name);
+    if (!spec) {
+      std::string msg = "unknown flag: " + name;
+      if (std::string hint = nearest(name); !hint.empty()) msg += " (did you mean " + hint + "?)";
+      return Error(ErrorKind::Usage, msg);
+    }
+    if (spec->kind == Kind::Flag) {
+      bool value = true;
+      if (inline_value) {
+        if (*inline_value == "true" || *inline_value == "1") value = true;
+        else if (*inline_value == "false" || *inline_value == "0") value = false;
+        else return Error(ErrorKind::Usage, "flag " + name + " takes no value (or true/false)");
+      }
+      *static_cast<bool*>(spec->out) = value;
+      continue;
+    }
+    std::string value;
+    if (inline_value) {
+      value = *inline_value;
+    } else {
+      if (i + 1 >= args.size()) return Error(ErrorKind::Usage, "flag needs an argument: " + name);
+      value = args[++i];
+    }
+    if (spec->kind == Kind::Option) *static_cast<std::string*>(spec->out) = value;
+    else static_cast<std::vector<std::string>*>(spec->out)->push_back(value);
+  }
+  if (help_requested_) return positional;
+  int n = static_cast<int>(positional.size());
+  if (n < min_pos_ || (max_pos_ >= 0 && n > max_pos_)) {
+    std::string msg = "\"" + usage_ + "\" ";
+    if (max_pos_ == min_pos_) msg += "requires exactly " + std::to_string(min_pos_);
+    else if (n < min_pos_) msg += "requires at least " + std::to_string(min_pos_);
+    else msg += "accepts at most " + std::to_string(max_pos_);
+    msg += (max_pos_ == 1 || (n < min_pos_ && min_pos_ == 1)) ? " argument" : " arguments";
+    msg += "; see --help";
+    return Error(ErrorKind::Usage, msg);
+  }
+  return positional;
+}
+
+std::string ArgParser::help() const {
+  std::ostringstream out;
+  out << "Usage: " << usage_ << "\n\n" << summary_ << "\n";
+  if (!specs_.empty()) out << "\nOptions:\n";
+  for (const auto& spec : specs_) {
+    std::string left = "  ";
+    for (size_t i = 0; i < spec.names.size(); ++i) left += (i ? ", " : "") + spec.names[i];
+    if (!spec.value_name.empty()) left += " " + spec.value_name;
+    if (left.size() < 32) left.resize(32, ' ');
+    else left += "  ";
+    out << left << spec.help << "\n";
+  }
+  out << "  -h, --help                    show this help\n";
+  return out.str();
+}
+
+}  // namespace builder::cli

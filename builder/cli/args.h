@@ -1,0 +1,59 @@
+#pragma once
+// A small, strict command-line parser shared by every hoist command, so that `--help`,
+// `--flag=value`, `--flag value`, `--` and unknown-flag errors behave the same everywhere.
+// Unknown flags fail with ErrorKind::Usage and a "did you mean" hint when one is close.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "layers/error.h"
+
+namespace builder::cli {
+
+class ArgParser {
+ public:
+  // `usage` is the synopsis line ("hoist tag SOURCE TARGET"); `summary` one sentence.
+  ArgParser(std::string usage, std::string summary);
+
+  // `names` is a comma-separated list of spellings: "-t,--tag". `value_name` shows in help.
+  void flag(std::string_view names, bool* out, std::string help);
+  void option(std::string_view names, std::string* out, std::string value_name, std::string help);
+  void multi(std::string_view names, std::vector<std::string>* out, std::string value_name,
+             std::string help);
+  // After the first positional argument, everything is positional (for `run IMAGE CMD...`).
+  void stop_at_first_positional() { stop_at_positional_ = true; }
+  // Positional argument count accepted; checked by parse(). max < 0 means unbounded.
+  void positionals(int min, int max, std::string names);
+
+  // Parses `args` (without the command name). Returns the positional arguments.
+  layers::Result<std::vector<std::string>> parse(const std::vector<std::string>& args);
+  bool help_requested() const { return help_requested_; }
+  std::string help() const;
+
+ private:
+  enum class Kind { Flag, Option, Multi };
+  struct Spec {
+    std::vector<std::string> names;
+    Kind kind;
+    void* out;
+    std::string value_name;
+    std::string help;
+  };
+  const Spec* find(std::string_view name) const;
+  std::string nearest(std::string_view name) const;
+
+  std::string usage_;
+  std::string summary_;
+  std::vector<Spec> specs_;
+  bool stop_at_positional_ = false;
+  bool help_requested_ = false;
+  int min_pos_ = 0;
+  int max_pos_ = -1;
+  std::string pos_names_;
+};
+
+// Levenshtein distance, for "did you mean" hints.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+}  // namespace builder::cli

@@ -1,0 +1,111 @@
+// hoist: the one binary. Parses the global options, finds the command, runs it, and is
+// the only place that prints errors and picks exit codes (0 ok, 1 failure, 2 usage).
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "builder/cli/args.h"
+#include "builder/cli/command.h"
+#include "hoist_version.h"
+
+namespace {
+
+using builder::cli::Command;
+using builder::cli::GlobalOptions;
+
+void print_main_help() {
+  std::printf(
+      "Usage: hoist [OPTIONS] COMMAND [ARGS...]\n\n"
+      "A daemonless, reproducible Dockerfile-to-image builder and OCI registry client.\n\n"
+      "Options:\n"
+      "  --root DIR                    image store (default $HOIST_ROOT, /var/lib/hoist for\n"
+      "                                root, else $XDG_DATA_HOME/hoist)\n"
+      "  --insecure-registry HOST      allow plain HTTP to HOST (repeatable)\n"
+      "  --debug                       print what hoist does, step by step\n"
+      "  -h, --help                    show this help\n"
+      "  -v, --version                 show the version\n\n"
+      "Commands:\n");
+  for (const Command& c : builder::cli::commands())
+    std::printf("  %-12s %.*s\n", std::string(c.name).c_str(), static_cast<int>(c.summary.size()),
+                c.summary.data());
+  std::printf("\nRun 'hoist COMMAND --help' for more on a command.\n");
+}
+
+int fail(const layers::Error& error) {
+  std::fprintf(stderr, "hoist: error: %s\n", error.describe().c_str());
+  return error.kind() == layers::ErrorKind::Usage ? 2 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  GlobalOptions global;
+  if (const char* root = std::getenv("HOIST_ROOT"); root && *root) global.root = root;
+
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.empty() || a[0] != '-') break;
+    auto value_of = [&](std::string_view name) -> std::optional<std::string> {
+      if (a.starts_with(std::string(name) + "=")) return a.substr(name.size() + 1);
+      if (a == name && i + 1 < args.size()) return args[++i];
+      return std::nullopt;
+    };
+    if (a == "-h" || a == "--help") {
+      print_main_help();
+      return 0;
+    }
+    if (a == "-v" || a == "--version") {
+      std::printf("hoist version %s\n", HOIST_VERSION);
+      return 0;
+    }
+    if (a == "--debug" || a == "-D") {
+      global.debug = true;
+    } else if (a.starts_with("--root")) {
+      auto v = value_of("--root");
+      if (!v) return fail({layers::ErrorKind::Usage, "flag needs an argument: --root"});
+      global.root = *v;
+    } else if (a.starts_with("--insecure-registry")) {
+      auto v = value_of("--insecure-registry");
+      if (!v) return fail({layers::ErrorKind::Usage, "flag needs an argument: --insecure-registry"});
+      global.insecure_registries.push_back(*v);
+    } else {
+      return fail({layers::ErrorKind::Usage, "unknown flag: " + a + "; see 'hoist --help'"});
+    }
+  }
+  if (i == args.size()) {
+    print_main_help();
+    return 2;
+  }
+  const std::string& name = args[i];
+  if (name == "help") {
+    if (i + 1 == args.size()) {
+      print_main_help();
+      return 0;
+    }
+    args = {args[i + 1], "--help"};
+    i = 0;
+  }
+  const std::string& command_name = args[i];
+  for (const Command& c : builder::cli::commands()) {
+    if (c.name != command_name) continue;
+    std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+    auto result = c.run(global, rest);
+    if (!result) return fail(result.error());
+    return *result;
+  }
+  std::string msg = "unknown command \"" + command_name + "\"";
+  std::string best;
+  size_t best_distance = 3;
+  for (const Command& c : builder::cli::commands()) {
+    size_t d = builder::cli::edit_distance(command_name, c.name);
+    if (d < best_distance) best_distance = d, best = c.name;
+  }
+  if (!best.empty()) msg += " (did you mean \"" + best + "\"?)";
+  msg += "; see 'hoist --help'";
+  return fail({layers::ErrorKind::Usage, msg});
+}
