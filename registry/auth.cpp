@@ -21,7 +21,8 @@ std::string lower(std::string_view s) {
 }
 
 bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 void skip_spaces(std::string_view s, size_t& i) {
@@ -119,11 +120,13 @@ Result<void> Authenticator::on_challenge(std::string_view www_authenticate,
   if (auto now = authorization(scopes); now && now != sent) return {};
   auto challenges = parse_www_authenticate(www_authenticate);
   if (!challenges)
-    return Error(ErrorKind::Unauthorized, registry_ + " sent an unreadable authentication challenge");
+    return Error(ErrorKind::Unauthorized,
+                 registry_ + " sent an unreadable authentication challenge");
   for (const Challenge& c : *challenges) {
     if (c.scheme == "bearer") {
       if (!c.params.contains("realm"))
-        return Error(ErrorKind::Unauthorized, registry_ + " sent a Bearer challenge without a realm");
+        return Error(ErrorKind::Unauthorized,
+                     registry_ + " sent a Bearer challenge without a realm");
       auto token = fetch_token(c, scopes);
       if (!token) return std::move(token).error();
       std::lock_guard lock(mu_);
@@ -143,8 +146,9 @@ Result<void> Authenticator::on_challenge(std::string_view www_authenticate,
       return {};
     }
   }
-  return Error(ErrorKind::Unsupported, registry_ + " asks for an authentication scheme hoist does not speak (" +
-                                           (*challenges)[0].scheme + ")");
+  return Error(ErrorKind::Unsupported,
+               registry_ + " asks for an authentication scheme hoist does not speak (" +
+                   (*challenges)[0].scheme + ")");
 }
 
 Result<Authenticator::Token> Authenticator::fetch_token(const Challenge& challenge,
@@ -152,10 +156,12 @@ Result<Authenticator::Token> Authenticator::fetch_token(const Challenge& challen
   auto realm = Url::parse(challenge.params.at("realm"));
   if (!realm) return Error(ErrorKind::Unauthorized, registry_ + " names a bad token realm");
   if (realm->scheme == "http" && !allow_plain_http(realm->host, http_.tls().insecure_hosts))
-    return Error(ErrorKind::Unauthorized,
-                 registry_ + " names a plain-HTTP token realm (" + realm->host + "); refusing to send credentials there");
+    return Error(ErrorKind::Unauthorized, registry_ + " names a plain-HTTP token realm (" +
+                                              realm->host +
+                                              "); refusing to send credentials there");
   std::string service;
-  if (auto it = challenge.params.find("service"); it != challenge.params.end()) service = it->second;
+  if (auto it = challenge.params.find("service"); it != challenge.params.end())
+    service = it->second;
 
   HttpRequest req;
   req.url = *realm;
@@ -174,26 +180,31 @@ Result<Authenticator::Token> Authenticator::fetch_token(const Challenge& challen
   } else {
     std::string query;
     if (!service.empty()) query += "service=" + url_encode(service);
-    for (const auto& s : scopes) query += std::string(query.empty() ? "" : "&") + "scope=" + url_encode(s);
-    if (!query.empty()) req.url.target += (req.url.target.find('?') == std::string::npos ? "?" : "&") + query;
+    for (const auto& s : scopes)
+      query += std::string(query.empty() ? "" : "&") + "scope=" + url_encode(s);
+    if (!query.empty())
+      req.url.target += (req.url.target.find('?') == std::string::npos ? "?" : "&") + query;
     if (creds && !creds->username.empty())
-      req.headers.emplace("Authorization", "Basic " + base64_encode(creds->username + ":" + creds->password));
+      req.headers.emplace("Authorization",
+                          "Basic " + base64_encode(creds->username + ":" + creds->password));
   }
   auto reply = http_.send(req);
   if (!reply) return std::move(reply).error().context("getting a token for " + registry_);
   if (reply->status == 401 || reply->status == 403)
-    return Error(ErrorKind::Unauthorized,
-                 "the token service for " + registry_ + " refused " +
-                     (creds ? std::string("the stored credentials") : std::string("anonymous access")));
+    return Error(ErrorKind::Unauthorized, "the token service for " + registry_ + " refused " +
+                                              (creds ? std::string("the stored credentials")
+                                                     : std::string("anonymous access")));
   if (!reply->ok())
     return Error(ErrorKind::Unauthorized, "the token service for " + registry_ + " answered " +
                                               std::to_string(reply->status));
   auto doc = nlohmann::json::parse(reply->body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
-    return Error(ErrorKind::Unauthorized, "the token service for " + registry_ + " sent a malformed reply");
+    return Error(ErrorKind::Unauthorized,
+                 "the token service for " + registry_ + " sent a malformed reply");
   Token token;
   for (const char* field : {"token", "access_token"})
-    if (auto it = doc.find(field); it != doc.end() && it->is_string() && !it->get<std::string>().empty()) {
+    if (auto it = doc.find(field);
+        it != doc.end() && it->is_string() && !it->get<std::string>().empty()) {
       token.value = it->get<std::string>();
       break;
     }
@@ -201,9 +212,11 @@ Result<Authenticator::Token> Authenticator::fetch_token(const Challenge& challen
     return Error(ErrorKind::Unauthorized, "the token service for " + registry_ + " sent no token");
   for (char c : token.value)
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return Error(ErrorKind::Unauthorized, "the token service for " + registry_ + " sent a malformed token");
+      return Error(ErrorKind::Unauthorized,
+                   "the token service for " + registry_ + " sent a malformed token");
   int64_t seconds = kDefaultTokenSeconds;
-  if (auto it = doc.find("expires_in"); it != doc.end() && it->is_number_integer() && it->get<int64_t>() > 0)
+  if (auto it = doc.find("expires_in");
+      it != doc.end() && it->is_number_integer() && it->get<int64_t>() > 0)
     seconds = std::min<int64_t>(it->get<int64_t>(), 24 * 3600);
   token.expires = std::chrono::steady_clock::now() + std::chrono::seconds(seconds) - kTokenMargin;
   return token;

@@ -40,7 +40,8 @@ std::string repository_scope(std::string_view path, bool push);
 class Authenticator {
  public:
   // `registry` is the host the credentials belong to ("docker.io", "127.0.0.1:5000").
-  Authenticator(const HttpClient& http, std::string registry, std::optional<Credentials> credentials)
+  Authenticator(const HttpClient& http, std::string registry,
+                std::optional<Credentials> credentials)
       : http_(http), registry_(std::move(registry)), credentials_(std::move(credentials)) {}
 
   // The Authorization header value for a request needing `scopes`, if one is known.
@@ -63,14 +64,15 @@ class Authenticator {
     std::string value;
     std::chrono::steady_clock::time_point expires;
   };
-  layers::Result<Token> fetch_token(const Challenge& challenge, const std::vector<std::string>& scopes);
+  layers::Result<Token> fetch_token(const Challenge& challenge,
+                                    const std::vector<std::string>& scopes);
   static std::string key(const std::vector<std::string>& scopes);
 
   const HttpClient& http_;
   std::string registry_;
   std::optional<Credentials> credentials_;
   std::mutex mu_;
-  std::mutex fetch_mu_;  // one token request at a time, so parallel requests share it
+  std::mutex fetch_mu_;              // one token request at a time, so parallel requests share it
   std::optional<Challenge> bearer_;  // the last Bearer challenge (realm, service)
   bool use_basic_ = false;
   std::map<std::string, Token> tokens_;

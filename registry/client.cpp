@@ -32,19 +32,21 @@ constexpr std::string_view kSchema1 = "application/vnd.docker.distribution.manif
 std::string registry_reason(const std::string& body) {
   auto doc = nlohmann::json::parse(body, nullptr, false);
   std::string out;
-  if (!doc.is_discarded() && doc.is_object() && doc.contains("errors") && doc["errors"].is_array()) {
+  if (!doc.is_discarded() && doc.is_object() && doc.contains("errors") &&
+      doc["errors"].is_array()) {
     for (const auto& e : doc["errors"]) {
       if (!e.is_object()) continue;
-      std::string code = e.value("code", nlohmann::json("")).is_string() ? e.value("code", std::string()) : "";
-      std::string msg =
-          e.value("message", nlohmann::json("")).is_string() ? e.value("message", std::string()) : "";
+      std::string code =
+          e.value("code", nlohmann::json("")).is_string() ? e.value("code", std::string()) : "";
+      std::string msg = e.value("message", nlohmann::json("")).is_string()
+                            ? e.value("message", std::string())
+                            : "";
       if (!out.empty()) out += "; ";
       out += code.empty() ? msg : code + (msg.empty() ? "" : " (" + msg + ")");
     }
   }
   std::string clean;
-  for (char c : out.substr(0, 300))
-    clean += (c >= 0x20 && c < 0x7f) ? c : '?';
+  for (char c : out.substr(0, 300)) clean += (c >= 0x20 && c < 0x7f) ? c : '?';
   return clean;
 }
 
@@ -98,7 +100,8 @@ void Client::sleep_before_retry(int attempt, const HttpResponse* response) const
     // Retry-After in seconds, honoured up to a bound so a hostile server cannot park us.
     std::string after = response->header("Retry-After");
     if (!after.empty() && after.size() < 4 && std::all_of(after.begin(), after.end(), ::isdigit))
-      delay = std::max(delay, std::chrono::milliseconds(std::min(std::atoi(after.c_str()), 10) * 1000));
+      delay =
+          std::max(delay, std::chrono::milliseconds(std::min(std::atoi(after.c_str()), 10) * 1000));
   }
   std::this_thread::sleep_for(delay);
 }
@@ -111,25 +114,29 @@ Error Client::status_error(const HttpResponse& response, std::string_view path, 
   std::string tail = reason.empty() ? "" : ": " + reason;
   switch (response.status) {
     case 401:
-      return Error(ErrorKind::Unauthorized, "401 for " + where + ": run hoist login" +
-                                                (auth_.has_credentials() ? " (the stored credentials were refused)" : ""));
+      return Error(ErrorKind::Unauthorized,
+                   "401 for " + where + ": run hoist login" +
+                       (auth_.has_credentials() ? " (the stored credentials were refused)" : ""));
     case 403:
       return Error(ErrorKind::Unauthorized, "403 (access denied) for " + where + tail);
     case 404:
       return Error(ErrorKind::NotFound, std::string(what) + " not found (" + where + ")" + tail);
     default:
-      return Error(is_retryable_status(response.status) ? ErrorKind::Network : ErrorKind::InvalidInput,
-                   std::string(what) + ": " + where + " answered " + std::to_string(response.status) + tail);
+      return Error(
+          is_retryable_status(response.status) ? ErrorKind::Network : ErrorKind::InvalidInput,
+          std::string(what) + ": " + where + " answered " + std::to_string(response.status) + tail);
   }
 }
 
-Result<HttpResponse> Client::authed_once(HttpRequest& request, const std::vector<std::string>& scopes,
+Result<HttpResponse> Client::authed_once(HttpRequest& request,
+                                         const std::vector<std::string>& scopes,
                                          std::string_view path, bool push) {
   request.headers.erase("Authorization");
   const std::optional<std::string> sent = auth_.authorization(scopes);
   if (sent) request.headers.emplace("Authorization", *sent);
   auto response = http_.send(request);
-  if (response) log(request.method + " " + request.url.display() + " -> " + std::to_string(response->status));
+  if (response)
+    log(request.method + " " + request.url.display() + " -> " + std::to_string(response->status));
   if (!response || response->status != 401) return response;
   std::string challenge = response->header("WWW-Authenticate");
   if (challenge.empty()) return response;
@@ -145,7 +152,8 @@ Result<HttpResponse> Client::authed_once(HttpRequest& request, const std::vector
   request.headers.erase("Authorization");
   if (auto a = auth_.authorization(scopes)) request.headers.emplace("Authorization", *a);
   response = http_.send(request);
-  if (response) log(request.method + " " + request.url.display() + " -> " + std::to_string(response->status));
+  if (response)
+    log(request.method + " " + request.url.display() + " -> " + std::to_string(response->status));
   return response;
 }
 
@@ -207,7 +215,8 @@ Result<FetchedManifest> Client::get_manifest(std::string_view path, std::string_
   auto response = call(req, path, false, {});
   if (too_big)
     return Error(ErrorKind::InvalidInput, what + " from " + registry_ + "/" + std::string(path) +
-                                              " is larger than " + std::to_string(layers::kMaxManifestBytes) + " bytes");
+                                              " is larger than " +
+                                              std::to_string(layers::kMaxManifestBytes) + " bytes");
   if (!response) return std::move(response).error().context("fetching " + what);
   if (!response->ok()) return status_error(*response, path, false, what);
 
@@ -216,7 +225,8 @@ Result<FetchedManifest> Client::get_manifest(std::string_view path, std::string_
   out.digest = Digest::of(out.bytes);
   auto doc = nlohmann::json::parse(out.bytes, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
-    return Error(ErrorKind::InvalidInput, what + " from " + registry_ + "/" + std::string(path) + " is not JSON");
+    return Error(ErrorKind::InvalidInput,
+                 what + " from " + registry_ + "/" + std::string(path) + " is not JSON");
   std::string content_type = response->header("Content-Type");
   content_type = content_type.substr(0, content_type.find(';'));
   if (auto it = doc.find("mediaType"); it != doc.end() && it->is_string()) {
@@ -226,17 +236,19 @@ Result<FetchedManifest> Client::get_manifest(std::string_view path, std::string_
   }
   if (doc.value("schemaVersion", nlohmann::json(0)) == 1 || out.media_type.starts_with(kSchema1) ||
       content_type.starts_with(kSchema1))
-    return Error(ErrorKind::Unsupported,
-                 what + " in " + registry_ + "/" + std::string(path) +
-                     " is a Docker schema 1 manifest, which is deprecated and not supported; push the "
-                     "image again with a current Docker or hoist");
+    return Error(
+        ErrorKind::Unsupported,
+        what + " in " + registry_ + "/" + std::string(path) +
+            " is a Docker schema 1 manifest, which is deprecated and not supported; push the "
+            "image again with a current Docker or hoist");
   if (auto pinned = Digest::parse(reference); pinned && *pinned != out.digest)
     return Error(ErrorKind::Corrupt, what + " from " + registry_ + "/" + std::string(path) +
                                          ": the bytes served have digest " + out.digest.str());
   return out;
 }
 
-Result<std::optional<int64_t>> Client::head_blob(std::string_view path, const Digest& digest, bool for_push) {
+Result<std::optional<int64_t>> Client::head_blob(std::string_view path, const Digest& digest,
+                                                 bool for_push) {
   HttpRequest req;
   req.method = "HEAD";
   req.url = url("/v2/" + std::string(path) + "/blobs/" + digest.str());
@@ -251,8 +263,8 @@ Result<std::optional<int64_t>> Client::head_blob(std::string_view path, const Di
   return std::optional<int64_t>(size);
 }
 
-Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob, const layers::BlobStore& store,
-                                const ProgressFn& progress) {
+Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
+                                const layers::BlobStore& store, const ProgressFn& progress) {
   const std::string what = "blob " + blob.digest.str();
   const std::string where = registry_ + "/" + std::string(path);
   if (blob.size < 0) return Error(ErrorKind::InvalidInput, what + ": negative size");
@@ -292,7 +304,8 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob, c
     };
     req.on_body = [&](const char* data, size_t n) {
       if (have + n > size) {
-        sink_error = Error(ErrorKind::Corrupt, what + " from " + where + " is larger than its descriptor says (" +
+        sink_error = Error(ErrorKind::Corrupt, what + " from " + where +
+                                                   " is larger than its descriptor says (" +
                                                    std::to_string(size) + " bytes)");
         return false;
       }
@@ -312,8 +325,10 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob, c
       continue;
     }
     if (!response) {
-      if (response.error().kind() != ErrorKind::Network) return std::move(response).error().context("fetching " + what);
-      log("retrying " + what + " from byte " + std::to_string(have) + " after: " + response.error().describe());
+      if (response.error().kind() != ErrorKind::Network)
+        return std::move(response).error().context("fetching " + what);
+      log("retrying " + what + " from byte " + std::to_string(have) +
+          " after: " + response.error().describe());
       last_error = std::move(response).error();
       continue;
     }
@@ -324,22 +339,26 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob, c
       continue;
     }
     if (have < size) {
-      last_error = Error(ErrorKind::Network, what + " from " + where + ": the connection ended after " +
-                                                 std::to_string(have) + " of " + std::to_string(size) + " bytes");
+      last_error = Error(ErrorKind::Network,
+                         what + " from " + where + ": the connection ended after " +
+                             std::to_string(have) + " of " + std::to_string(size) + " bytes");
       continue;
     }
     auto committed = writer->commit(blob.digest);
     writer.reset();
     if (committed) return {};
-    if (committed.error().kind() != ErrorKind::Corrupt) return std::move(committed).error().context("storing " + what);
+    if (committed.error().kind() != ErrorKind::Corrupt)
+      return std::move(committed).error().context("storing " + what);
     log(what + " arrived corrupt; fetching it again");
-    last_error = Error(ErrorKind::Corrupt, what + " from " + where + " failed digest verification: " +
-                                               committed.error().message());
+    last_error = Error(
+        ErrorKind::Corrupt,
+        what + " from " + where + " failed digest verification: " + committed.error().message());
   }
   return last_error->context("fetching " + what + " (" + std::to_string(attempts) + " attempts)");
 }
 
-Result<bool> Client::mount_blob(std::string_view path, const Digest& digest, std::string_view from_path) {
+Result<bool> Client::mount_blob(std::string_view path, const Digest& digest,
+                                std::string_view from_path) {
   HttpRequest req;
   req.method = "POST";
   req.url = url("/v2/" + std::string(path) + "/blobs/uploads/?mount=" + url_encode(digest.str()) +
@@ -357,7 +376,8 @@ Result<bool> Client::mount_blob(std::string_view path, const Digest& digest, std
     }
     return false;
   }
-  if (response->status == 401 || response->status == 403) return status_error(*response, path, true, "mount");
+  if (response->status == 401 || response->status == 403)
+    return status_error(*response, path, true, "mount");
   return false;
 }
 
@@ -383,7 +403,8 @@ Result<void> Client::upload_once(std::string_view path, const Digest& digest, in
   if (!started) return std::move(started).error();
   if (started->status != 202) return status_error(*started, path, true, what);
   auto location = started->url.resolve(started->header("Location"));
-  if (!location) return std::move(location).error().context(what + ": the registry's upload location");
+  if (!location)
+    return std::move(location).error().context(what + ": the registry's upload location");
 
   const uint64_t total = static_cast<uint64_t>(size);
   if (total > options_.chunk_size) {
@@ -392,7 +413,8 @@ Result<void> Client::upload_once(std::string_view path, const Digest& digest, in
       HttpRequest patch;
       patch.method = "PATCH";
       patch.url = *location;
-      patch.headers.emplace("Content-Range", std::to_string(offset) + "-" + std::to_string(offset + n - 1));
+      patch.headers.emplace("Content-Range",
+                            std::to_string(offset) + "-" + std::to_string(offset + n - 1));
       patch.body_size = n;
       patch.body_provider = pread_provider(fd, offset, &progress);
       auto sent = call(patch, path, true, {}, false);
@@ -429,8 +451,8 @@ Result<void> Client::upload_once(std::string_view path, const Digest& digest, in
   return {};
 }
 
-Result<Digest> Client::put_manifest(std::string_view path, std::string_view reference, std::string_view bytes,
-                                    std::string_view media_type) {
+Result<Digest> Client::put_manifest(std::string_view path, std::string_view reference,
+                                    std::string_view bytes, std::string_view media_type) {
   const Digest digest = Digest::of(bytes);
   HttpRequest req;
   req.method = "PUT";
@@ -443,8 +465,8 @@ Result<Digest> Client::put_manifest(std::string_view path, std::string_view refe
     return status_error(*response, path, true, "manifest " + std::string(reference));
   std::string said = response->header("Docker-Content-Digest");
   if (!said.empty() && said != digest.str())
-    return Error(ErrorKind::Corrupt, "the registry stored manifest " + std::string(reference) + " as " +
-                                         said.substr(0, 80) + ", not " + digest.str());
+    return Error(ErrorKind::Corrupt, "the registry stored manifest " + std::string(reference) +
+                                         " as " + said.substr(0, 80) + ", not " + digest.str());
   return digest;
 }
 

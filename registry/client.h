@@ -32,9 +32,9 @@ namespace registry {
 struct ClientOptions {
   TlsOptions tls;
   std::optional<Credentials> credentials;
-  int max_attempts = 5;                                // per request, including the first
-  std::chrono::milliseconds backoff{250};              // doubled after each failed attempt
-  uint64_t chunk_size = 16 << 20;                      // blobs larger than this go up in PATCH chunks
+  int max_attempts = 5;                    // per request, including the first
+  std::chrono::milliseconds backoff{250};  // doubled after each failed attempt
+  uint64_t chunk_size = 16 << 20;          // blobs larger than this go up in PATCH chunks
   std::function<void(const std::string&)> debug_log;  // --debug lines; never sees secrets
 };
 
@@ -70,7 +70,8 @@ class Client {
 
   // HEAD a blob: its size when the registry has it, nullopt when it does not. `for_push`
   // asks for the push scope (one token then serves the whole push).
-  layers::Result<std::optional<int64_t>> head_blob(std::string_view path, const layers::Digest& digest,
+  layers::Result<std::optional<int64_t>> head_blob(std::string_view path,
+                                                   const layers::Digest& digest,
                                                    bool for_push = false);
 
   // Downloads a blob into `store`, verifying its digest (and size) before it lands there.
@@ -85,8 +86,8 @@ class Client {
 
   // Uploads `size` bytes read from `fd` (from offset 0) as blob `digest`: POST + PUT, or
   // POST + PATCH chunks + PUT when larger than chunk_size.
-  layers::Result<void> upload_blob(std::string_view path, const layers::Digest& digest, int64_t size,
-                                   int fd, const ProgressFn& progress = {});
+  layers::Result<void> upload_blob(std::string_view path, const layers::Digest& digest,
+                                   int64_t size, int fd, const ProgressFn& progress = {});
 
   // PUTs manifest bytes under `reference` (a tag or the digest) with `media_type`.
   // Returns the digest of the bytes (checked against Docker-Content-Digest when sent).
@@ -98,15 +99,16 @@ class Client {
   // `action` reads "pull from" / "push to"; `path` is the repository.
   layers::Result<HttpResponse> call(HttpRequest request, std::string_view path, bool push,
                                     std::vector<std::string> extra_scopes, bool retry = true);
-  layers::Result<HttpResponse> authed_once(HttpRequest& request, const std::vector<std::string>& scopes,
+  layers::Result<HttpResponse> authed_once(HttpRequest& request,
+                                           const std::vector<std::string>& scopes,
                                            std::string_view path, bool push);
   layers::Error status_error(const HttpResponse& response, std::string_view path, bool push,
                              std::string_view what) const;
   void sleep_before_retry(int attempt, const HttpResponse* response) const;
   Url url(std::string_view target) const;
   void log(const std::string& line) const;
-  layers::Result<void> upload_once(std::string_view path, const layers::Digest& digest, int64_t size,
-                                   int fd, const ProgressFn& progress);
+  layers::Result<void> upload_once(std::string_view path, const layers::Digest& digest,
+                                   int64_t size, int fd, const ProgressFn& progress);
 
   std::string registry_;
   std::string api_host_;

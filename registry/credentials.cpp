@@ -139,9 +139,11 @@ Result<DockerConfig> DockerConfig::load(const std::string& dir_arg) {
     return Error(ErrorKind::InvalidInput, layers::quoted(config.path_) + ": not a JSON object");
   for (const char* field : {"auths", "credHelpers"})
     if (doc.contains(field) && !doc[field].is_object())
-      return Error(ErrorKind::InvalidInput, layers::quoted(config.path_) + ": \"" + field + "\" is not an object");
+      return Error(ErrorKind::InvalidInput,
+                   layers::quoted(config.path_) + ": \"" + field + "\" is not an object");
   if (doc.contains("credsStore") && !doc["credsStore"].is_string())
-    return Error(ErrorKind::InvalidInput, layers::quoted(config.path_) + ": \"credsStore\" is not a string");
+    return Error(ErrorKind::InvalidInput,
+                 layers::quoted(config.path_) + ": \"credsStore\" is not a string");
   config.doc_ = std::move(doc);
   return config;
 }
@@ -149,7 +151,8 @@ Result<DockerConfig> DockerConfig::load(const std::string& dir_arg) {
 std::string DockerConfig::helper_for(const std::string& key) const {
   if (auto it = doc_.find("credHelpers"); it != doc_.end()) {
     for (auto& [k, v] : it->items())
-      if ((k == key || strip_url(k) == strip_url(key)) && v.is_string()) return v.get<std::string>();
+      if ((k == key || strip_url(k) == strip_url(key)) && v.is_string())
+        return v.get<std::string>();
   }
   if (auto it = doc_.find("credsStore"); it != doc_.end() && it->is_string())
     return it->get<std::string>();
@@ -169,16 +172,19 @@ Result<std::optional<Credentials>> DockerConfig::get(std::string_view registry_h
   const std::string key = credential_key(registry_host);
   if (std::string helper = helper_for(key); !helper.empty()) {
     auto out = run_helper(helper, "get", key);
-    if (!out) return std::move(out).error().context("getting credentials for " + std::string(registry_host));
+    if (!out)
+      return std::move(out).error().context("getting credentials for " +
+                                            std::string(registry_host));
     if (out->status != 0) {
       if (out->out.find("credentials not found") != std::string::npos)
         return std::optional<Credentials>();
-      return Error(ErrorKind::Io, "credential helper docker-credential-" + helper +
-                                      " failed for " + std::string(registry_host) + " (exit " +
+      return Error(ErrorKind::Io, "credential helper docker-credential-" + helper + " failed for " +
+                                      std::string(registry_host) + " (exit " +
                                       std::to_string(out->status) + ")");
     }
     auto reply = nlohmann::json::parse(out->out, nullptr, false);
-    if (reply.is_discarded() || !reply.is_object() || !reply.value("Secret", nlohmann::json()).is_string())
+    if (reply.is_discarded() || !reply.is_object() ||
+        !reply.value("Secret", nlohmann::json()).is_string())
       return Error(ErrorKind::InvalidInput,
                    "credential helper docker-credential-" + helper + " gave a malformed reply");
     Credentials c;
@@ -197,7 +203,8 @@ Result<std::optional<Credentials>> DockerConfig::get(std::string_view registry_h
   const nlohmann::json* entry = find_auth(key);
   if (!entry || !entry->is_object()) return std::optional<Credentials>();
   Credentials c;
-  if (auto it = entry->find("auth"); it != entry->end() && it->is_string() && !it->get<std::string>().empty()) {
+  if (auto it = entry->find("auth");
+      it != entry->end() && it->is_string() && !it->get<std::string>().empty()) {
     auto decoded = base64_decode(it->get<std::string>());
     auto colon = decoded ? decoded->find(':') : std::string::npos;
     if (!decoded || colon == std::string::npos)
@@ -216,16 +223,20 @@ Result<std::optional<Credentials>> DockerConfig::get(std::string_view registry_h
 Result<void> DockerConfig::store(std::string_view registry_host, const Credentials& credentials) {
   const std::string key = credential_key(registry_host);
   if (std::string helper = helper_for(key); !helper.empty()) {
-    nlohmann::json input = {{"ServerURL", key},
-                            {"Username", credentials.identity_token.empty() ? credentials.username : "<token>"},
-                            {"Secret", credentials.identity_token.empty() ? credentials.password
-                                                                          : credentials.identity_token}};
+    nlohmann::json input = {
+        {"ServerURL", key},
+        {"Username", credentials.identity_token.empty() ? credentials.username : "<token>"},
+        {"Secret",
+         credentials.identity_token.empty() ? credentials.password : credentials.identity_token}};
     auto out = run_helper(helper, "store", input.dump());
-    if (!out) return std::move(out).error().context("storing credentials for " + std::string(registry_host));
+    if (!out)
+      return std::move(out).error().context("storing credentials for " +
+                                            std::string(registry_host));
     if (out->status != 0)
       return Error(ErrorKind::Io, "credential helper docker-credential-" + helper +
-                                      " could not store credentials for " + std::string(registry_host) +
-                                      ": " + trim(out->out.substr(0, 200)));
+                                      " could not store credentials for " +
+                                      std::string(registry_host) + ": " +
+                                      trim(out->out.substr(0, 200)));
     // Docker keeps an empty auths entry so `docker info`-style listings know the registry.
     doc_["auths"][key] = nlohmann::json::object();
     return save();
@@ -252,7 +263,9 @@ Result<void> DockerConfig::erase(std::string_view registry_host) {
   bool found = false;
   if (std::string helper = helper_for(key); !helper.empty()) {
     auto out = run_helper(helper, "erase", key);
-    if (!out) return std::move(out).error().context("erasing credentials for " + std::string(registry_host));
+    if (!out)
+      return std::move(out).error().context("erasing credentials for " +
+                                            std::string(registry_host));
     if (out->status == 0) found = true;
   }
   if (doc_.contains("auths")) {
@@ -274,7 +287,8 @@ Result<void> DockerConfig::save() const {
   std::error_code ec;
   fs::path dir = fs::path(path_).parent_path();
   fs::create_directories(dir, ec);
-  if (ec) return Error(ErrorKind::Io, "creating " + layers::quoted(dir.string()) + ": " + ec.message());
+  if (ec)
+    return Error(ErrorKind::Io, "creating " + layers::quoted(dir.string()) + ": " + ec.message());
   std::string tmp = path_ + ".tmp-" + std::to_string(::getpid());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) return Error::from_errno("creating " + layers::quoted(tmp));

@@ -52,7 +52,8 @@ bool split_host_port(const std::string& authority, const std::string& scheme, st
 std::string host_without_port(std::string_view authority) {
   std::string host;
   int port = 0;
-  if (!split_host_port(std::string(authority), "https", &host, &port)) return std::string(authority);
+  if (!split_host_port(std::string(authority), "https", &host, &port))
+    return std::string(authority);
   return host;
 }
 
@@ -100,7 +101,8 @@ Result<Url> Url::parse(std::string_view text) {
   if (url.target[0] == '?') url.target = "/" + url.target;
   std::string host;
   int port = 0;
-  if (url.host.find('@') != std::string::npos || !split_host_port(url.host, url.scheme, &host, &port))
+  if (url.host.find('@') != std::string::npos ||
+      !split_host_port(url.host, url.scheme, &host, &port))
     return Error(ErrorKind::InvalidInput, "bad host in URL " + layers::quoted(text));
   for (char c : text)
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
@@ -112,7 +114,8 @@ Result<Url> Url::resolve(std::string_view location) const {
   if (location.starts_with("http://") || location.starts_with("https://")) return parse(location);
   if (location.starts_with("//")) return parse(scheme + ":" + std::string(location));
   if (location.starts_with("/")) return parse(scheme + "://" + host + std::string(location));
-  return Error(ErrorKind::InvalidInput, "unsupported relative Location " + layers::quoted(location));
+  return Error(ErrorKind::InvalidInput,
+               "unsupported relative Location " + layers::quoted(location));
 }
 
 std::string Url::display() const {
@@ -159,7 +162,8 @@ std::string HttpClient::scheme_for(std::string_view authority) const {
   if (!split_host_port(std::string(authority), "https", &host, &port)) return "https";
   httplib::SSLClient probe(host, port);
   probe.enable_server_certificate_verification(true);
-  if (X509_STORE* store = build_trust_store(tls_, std::string(authority))) probe.set_ca_cert_store(store);
+  if (X509_STORE* store = build_trust_store(tls_, std::string(authority)))
+    probe.set_ca_cert_store(store);
   probe.set_connection_timeout(5, 0);
   probe.set_read_timeout(5, 0);
   auto result = probe.Get("/v2/");
@@ -177,9 +181,11 @@ Result<HttpResponse> HttpClient::send(HttpRequest request) const {
       return Error(ErrorKind::Network, "too many redirects from " + request.url.display());
     std::string location = response->header("Location");
     auto next = request.url.resolve(location);
-    if (!next) return std::move(next).error().context("following a redirect from " + request.url.display());
+    if (!next)
+      return std::move(next).error().context("following a redirect from " + request.url.display());
     if (next->scheme == "http" && request.url.scheme == "https")
-      return Error(ErrorKind::Network, "refusing a redirect from HTTPS to plain HTTP: " + next->display());
+      return Error(ErrorKind::Network,
+                   "refusing a redirect from HTTPS to plain HTTP: " + next->display());
     // The registry's credentials are for the registry only.
     if (next->host != original_host) request.headers.erase("Authorization");
     if (response->status == 303) {
@@ -222,8 +228,8 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
     req.content_length_ = request.body_size;
     req.content_provider_ = request.body_provider;
     req.set_header("Content-Length", std::to_string(request.body_size));
-    req.set_header("Content-Type",
-                   request.content_type.empty() ? "application/octet-stream" : request.content_type);
+    req.set_header("Content-Type", request.content_type.empty() ? "application/octet-stream"
+                                                                : request.content_type);
   } else if (!request.body.empty() || request.method == "PUT" || request.method == "POST" ||
              request.method == "PATCH") {
     req.body = request.body;
@@ -256,7 +262,8 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
 
   auto result = client->send(req);
   if (!result) {
-    std::string why = receiver_failed ? "cancelled by the receiver" : httplib::to_string(result.error());
+    std::string why =
+        receiver_failed ? "cancelled by the receiver" : httplib::to_string(result.error());
     if (result.error() == httplib::Error::SSLServerVerification)
       why = "the server's TLS certificate is not trusted (use --tls-ca FILE or " + tls_.certs_dir +
             "/" + url.host + "/ca.crt)";
@@ -264,7 +271,8 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
   }
   out.status = result->status;
   out.headers = result->headers;
-  if (!streaming && out.body.empty() && !result->body.empty()) out.body = result->body.substr(0, kMaxErrorBody);
+  if (!streaming && out.body.empty() && !result->body.empty())
+    out.body = result->body.substr(0, kMaxErrorBody);
   return out;
 }
 

@@ -46,9 +46,9 @@ struct Url {
 std::string url_encode(std::string_view text);
 
 struct TlsOptions {
-  std::string ca_file;                         // --tls-ca FILE, "" for none
+  std::string ca_file;                            // --tls-ca FILE, "" for none
   std::string certs_dir = "/etc/docker/certs.d";  // CERTS_DIR/HOST/*.crt are trusted
-  std::vector<std::string> insecure_hosts;     // --insecure-registry HOST (host[:port])
+  std::vector<std::string> insecure_hosts;        // --insecure-registry HOST (host[:port])
 };
 
 bool allow_plain_http(std::string_view host, const std::vector<std::string>& insecure_hosts);

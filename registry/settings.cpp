@@ -28,10 +28,12 @@ Result<std::vector<std::string>> configured_insecure_registries() {
   std::vector<std::string> out;
   if (auto it = doc.find("insecure-registries"); it != doc.end()) {
     if (!it->is_array())
-      return Error(ErrorKind::InvalidInput, layers::quoted(path) + ": \"insecure-registries\" is not a list");
+      return Error(ErrorKind::InvalidInput,
+                   layers::quoted(path) + ": \"insecure-registries\" is not a list");
     for (const auto& h : *it) {
       if (!h.is_string())
-        return Error(ErrorKind::InvalidInput, layers::quoted(path) + ": \"insecure-registries\" holds a non-string");
+        return Error(ErrorKind::InvalidInput,
+                     layers::quoted(path) + ": \"insecure-registries\" holds a non-string");
       out.push_back(h.get<std::string>());
     }
   }
@@ -53,7 +55,9 @@ Result<ClientOptions> client_options(const Settings& settings, const std::string
   if (!credentials) return std::move(credentials).error();
   options.credentials = *credentials;
   if (settings.debug)
-    options.debug_log = [](const std::string& line) { std::fprintf(stderr, "debug: %s\n", line.c_str()); };
+    options.debug_log = [](const std::string& line) {
+      std::fprintf(stderr, "debug: %s\n", line.c_str());
+    };
   return options;
 }
 
@@ -84,13 +88,16 @@ TransferObserver progress_printer(std::FILE* out, bool pushing) {
   state->tty = ::isatty(::fileno(out));
   state->pushing = pushing;
   TransferObserver observer;
-  observer.on_blob = [state](const layers::Descriptor& blob, TransferObserver::State s, uint64_t done) {
+  observer.on_blob = [state](const layers::Descriptor& blob, TransferObserver::State s,
+                             uint64_t done) {
     using S = TransferObserver::State;
     const std::string id = blob.digest.short_id();
     auto now = std::chrono::steady_clock::now();
     auto line = [&](const std::string& text) {
-      if (state->tty) std::fprintf(state->out, "\r\033[K%s: %s\n", id.c_str(), text.c_str());
-      else std::fprintf(state->out, "%s: %s\n", id.c_str(), text.c_str());
+      if (state->tty)
+        std::fprintf(state->out, "\r\033[K%s: %s\n", id.c_str(), text.c_str());
+      else
+        std::fprintf(state->out, "%s: %s\n", id.c_str(), text.c_str());
       std::fflush(state->out);
     };
     switch (s) {
@@ -115,7 +122,8 @@ TransferObserver progress_printer(std::FILE* out, bool pushing) {
         last = now;
         double secs = std::chrono::duration<double>(now - state->started[id]).count();
         std::string speed = secs > 0 ? human_bytes(static_cast<double>(done) / secs) + "/s" : "";
-        std::fprintf(state->out, "\r\033[K%s: %s %s/%s %s", id.c_str(), state->pushing ? "Pushing" : "Downloading",
+        std::fprintf(state->out, "\r\033[K%s: %s %s/%s %s", id.c_str(),
+                     state->pushing ? "Pushing" : "Downloading",
                      human_bytes(static_cast<double>(done)).c_str(),
                      human_bytes(static_cast<double>(blob.size)).c_str(), speed.c_str());
         std::fflush(state->out);

@@ -41,7 +41,8 @@ Result<void> for_each_parallel(const std::vector<Descriptor>& items, int paralle
       }
     }
   };
-  size_t n = std::clamp<size_t>(static_cast<size_t>(std::max(parallel, 1)), 1, std::max<size_t>(items.size(), 1));
+  size_t n = std::clamp<size_t>(static_cast<size_t>(std::max(parallel, 1)), 1,
+                                std::max<size_t>(items.size(), 1));
   std::vector<std::thread> threads;
   for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
   worker();
@@ -94,8 +95,9 @@ Result<Descriptor> choose_platform(const layers::Index& index, const layers::Pla
     if (!layers::is_manifest_type(d.media_type)) continue;
     return d;
   }
-  return Error(ErrorKind::NotFound, "no image for " + want.str() + " (the index offers: " +
-                                        (offered.empty() ? std::string("nothing usable") : offered) + ")");
+  return Error(ErrorKind::NotFound,
+               "no image for " + want.str() + " (the index offers: " +
+                   (offered.empty() ? std::string("nothing usable") : offered) + ")");
 }
 
 Result<PullResult> pull(Client& client, layers::Store& store, const Reference& reference,
@@ -120,7 +122,8 @@ Result<PullResult> pull(Client& client, layers::Store& store, const Reference& r
     chosen = std::move(*child);
     if (!layers::is_manifest_type(chosen.media_type))
       return Error(ErrorKind::InvalidInput, "index " + reference.familiar() + " points at " +
-                                                chosen.digest.str() + ", which is not an image manifest");
+                                                chosen.digest.str() +
+                                                ", which is not an image manifest");
   } else if (!layers::is_manifest_type(top->media_type)) {
     return Error(ErrorKind::Unsupported, reference.familiar() + " is of media type \"" +
                                              top->media_type.substr(0, 100) + "\", not an image");
@@ -143,17 +146,20 @@ Result<PullResult> pull(Client& client, layers::Store& store, const Reference& r
     }
   }
   result.was_up_to_date = missing.empty() && store.blobs().has(chosen.digest);
-  auto fetched = for_each_parallel(missing, options.parallel, [&](const Descriptor& b) -> Result<void> {
-    report(b, State::Running, 0);
-    auto r = client.fetch_blob(path, b, store.blobs(), [&](uint64_t done) { report(b, State::Running, done); });
-    if (!r) return r;
-    report(b, State::Done, static_cast<uint64_t>(b.size));
-    return {};
-  });
+  auto fetched =
+      for_each_parallel(missing, options.parallel, [&](const Descriptor& b) -> Result<void> {
+        report(b, State::Running, 0);
+        auto r = client.fetch_blob(path, b, store.blobs(),
+                                   [&](uint64_t done) { report(b, State::Running, done); });
+        if (!r) return r;
+        report(b, State::Done, static_cast<uint64_t>(b.size));
+        return {};
+      });
   if (!fetched) return std::move(fetched).error().context("pulling " + reference.familiar());
 
   auto stored = store.blobs().put_bytes(chosen.bytes);
-  if (!stored) return std::move(stored).error().context("storing manifest of " + reference.familiar());
+  if (!stored)
+    return std::move(stored).error().context("storing manifest of " + reference.familiar());
   Descriptor image;
   image.media_type = chosen.media_type;
   image.digest = chosen.digest;
@@ -163,7 +169,8 @@ Result<PullResult> pull(Client& client, layers::Store& store, const Reference& r
     if (auto parsed = layers::parse_image_config(*config); parsed && !parsed->os.empty())
       image.platform = layers::Platform{parsed->architecture, parsed->os, parsed->variant, {}, {}};
   }
-  if (auto r = store.set_tag(result.name, image); !r) return std::move(r).error().context("tagging " + result.name);
+  if (auto r = store.set_tag(result.name, image); !r)
+    return std::move(r).error().context("tagging " + result.name);
   result.image = image;
   return result;
 }
@@ -193,34 +200,37 @@ Result<void> push_blobs(Client& client, const layers::Store& store, const Refere
                         const layers::Manifest& manifest, const PushOptions& options,
                         const std::map<Digest, std::string>& sources, Reporter& report) {
   const std::string& path = reference.path();
-  return for_each_parallel(blobs_of(manifest), options.parallel, [&](const Descriptor& b) -> Result<void> {
-    auto present = client.head_blob(path, b.digest, /*for_push=*/true);
-    if (!present) return std::move(present).error();
-    if (*present) {
-      report(b, State::Skipped, static_cast<uint64_t>(b.size));
-      return {};
-    }
-    if (auto from = sources.find(b.digest); from != sources.end()) {
-      auto mounted = client.mount_blob(path, b.digest, from->second);
-      if (!mounted) return std::move(mounted).error();
-      if (*mounted) {
-        report(b, State::Mounted, static_cast<uint64_t>(b.size));
+  return for_each_parallel(
+      blobs_of(manifest), options.parallel, [&](const Descriptor& b) -> Result<void> {
+        auto present = client.head_blob(path, b.digest, /*for_push=*/true);
+        if (!present) return std::move(present).error();
+        if (*present) {
+          report(b, State::Skipped, static_cast<uint64_t>(b.size));
+          return {};
+        }
+        if (auto from = sources.find(b.digest); from != sources.end()) {
+          auto mounted = client.mount_blob(path, b.digest, from->second);
+          if (!mounted) return std::move(mounted).error();
+          if (*mounted) {
+            report(b, State::Mounted, static_cast<uint64_t>(b.size));
+            return {};
+          }
+        }
+        auto fd = store.blobs().open_read(b.digest);
+        if (!fd) return std::move(fd).error().context("pushing " + reference.familiar());
+        auto size = store.blobs().size(b.digest);
+        if (!size) return std::move(size).error();
+        if (static_cast<int64_t>(*size) != b.size)
+          return Error(ErrorKind::Corrupt,
+                       "blob " + b.digest.str() + " in the store has " + std::to_string(*size) +
+                           " bytes, its descriptor says " + std::to_string(b.size));
+        report(b, State::Running, 0);
+        auto r = client.upload_blob(path, b.digest, b.size, fd->get(),
+                                    [&](uint64_t done) { report(b, State::Running, done); });
+        if (!r) return r;
+        report(b, State::Done, static_cast<uint64_t>(b.size));
         return {};
-      }
-    }
-    auto fd = store.blobs().open_read(b.digest);
-    if (!fd) return std::move(fd).error().context("pushing " + reference.familiar());
-    auto size = store.blobs().size(b.digest);
-    if (!size) return std::move(size).error();
-    if (static_cast<int64_t>(*size) != b.size)
-      return Error(ErrorKind::Corrupt, "blob " + b.digest.str() + " in the store has " + std::to_string(*size) +
-                                           " bytes, its descriptor says " + std::to_string(b.size));
-    report(b, State::Running, 0);
-    auto r = client.upload_blob(path, b.digest, b.size, fd->get(), [&](uint64_t done) { report(b, State::Running, done); });
-    if (!r) return r;
-    report(b, State::Done, static_cast<uint64_t>(b.size));
-    return {};
-  });
+      });
 }
 
 }  // namespace
@@ -239,19 +249,22 @@ Result<Digest> push(Client& client, const layers::Store& store, const Reference&
     if (!index) return std::move(index).error();
     for (const Descriptor& child : index->manifests) {
       if (!layers::is_manifest_type(child.media_type))
-        return Error(ErrorKind::Unsupported, "pushing " + reference.familiar() + ": nested index " + child.digest.str());
+        return Error(ErrorKind::Unsupported,
+                     "pushing " + reference.familiar() + ": nested index " + child.digest.str());
       auto text = store.blobs().read_all(child.digest, layers::kMaxManifestBytes);
       if (!text) return std::move(text).error().context("pushing " + reference.familiar());
       auto m = layers::parse_manifest(*text, "manifest " + child.digest.str());
       if (!m) return std::move(m).error();
-      if (auto r = push_blobs(client, store, reference, *m, options, sources, report); !r) return std::move(r).error();
+      if (auto r = push_blobs(client, store, reference, *m, options, sources, report); !r)
+        return std::move(r).error();
       auto pushed = client.put_manifest(path, child.digest.str(), *text, child.media_type);
       if (!pushed) return std::move(pushed).error();
     }
   } else {
     auto m = layers::parse_manifest(*top, "manifest " + image.digest.str());
     if (!m) return std::move(m).error();
-    if (auto r = push_blobs(client, store, reference, *m, options, sources, report); !r) return std::move(r).error();
+    if (auto r = push_blobs(client, store, reference, *m, options, sources, report); !r)
+      return std::move(r).error();
   }
   return client.put_manifest(path, target, *top, image.media_type);
 }

@@ -39,10 +39,10 @@ struct PullOptions {
 };
 
 struct PullResult {
-  std::string name;             // the tag written in the store (normalized reference)
+  std::string name;  // the tag written in the store (normalized reference)
   layers::Digest digest = layers::Digest::of("");  // what the registry serves for the reference
-  layers::Descriptor image;     // the image manifest stored and tagged
-  bool was_up_to_date = false;  // nothing needed downloading
+  layers::Descriptor image;                        // the image manifest stored and tagged
+  bool was_up_to_date = false;                     // nothing needed downloading
 };
 
 layers::Result<PullResult> pull(Client& client, layers::Store& store, const Reference& reference,
@@ -61,7 +61,8 @@ struct PushOptions {
 // Pushes `image` (a manifest or index descriptor in `store`) as `reference` (its tag, or
 // its digest when the reference has no tag). Returns the digest of the pushed top-level
 // manifest.
-layers::Result<layers::Digest> push(Client& client, const layers::Store& store, const Reference& reference,
-                                    const layers::Descriptor& image, const PushOptions& options = {});
+layers::Result<layers::Digest> push(Client& client, const layers::Store& store,
+                                    const Reference& reference, const layers::Descriptor& image,
+                                    const PushOptions& options = {});
 
 }  // namespace registry

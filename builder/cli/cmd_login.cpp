@@ -52,10 +52,12 @@ layers::Result<int> cmd_login(const GlobalOptions& global, const std::vector<std
     std::fputs(parser.help().c_str(), stdout);
     return 0;
   }
-  const std::string host = positional->empty() ? "docker.io" : registry::login_host((*positional)[0]);
+  const std::string host =
+      positional->empty() ? "docker.io" : registry::login_host((*positional)[0]);
   if (host.empty()) return layers::Error(layers::ErrorKind::Usage, "login: empty registry name");
   if (password_stdin && !password.empty())
-    return layers::Error(layers::ErrorKind::Usage, "--password and --password-stdin are mutually exclusive");
+    return layers::Error(layers::ErrorKind::Usage,
+                         "--password and --password-stdin are mutually exclusive");
   if (password_stdin && username.empty())
     return layers::Error(layers::ErrorKind::Usage, "--password-stdin needs --username");
   if (username.empty()) {
@@ -82,7 +84,8 @@ layers::Result<int> cmd_login(const GlobalOptions& global, const std::vector<std
 
   auto config = registry::DockerConfig::load();
   if (!config) return std::move(config).error();
-  if (auto r = config->store(host, credentials); !r) return std::move(r).error().context("storing credentials");
+  if (auto r = config->store(host, credentials); !r)
+    return std::move(r).error().context("storing credentials");
   std::printf("Login Succeeded\n");
   return 0;
 }

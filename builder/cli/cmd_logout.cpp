@@ -15,7 +15,8 @@ layers::Result<int> cmd_logout(const GlobalOptions&, const std::vector<std::stri
     std::fputs(parser.help().c_str(), stdout);
     return 0;
   }
-  const std::string host = positional->empty() ? "docker.io" : registry::login_host((*positional)[0]);
+  const std::string host =
+      positional->empty() ? "docker.io" : registry::login_host((*positional)[0]);
   auto config = registry::DockerConfig::load();
   if (!config) return std::move(config).error();
   std::printf("Removing login credentials for %s\n", registry::credential_key(host).c_str());

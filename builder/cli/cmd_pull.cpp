@@ -32,20 +32,22 @@ layers::Result<int> cmd_pull(const GlobalOptions& global, const std::vector<std:
   registry::PullOptions options;
   if (!platform_text.empty()) {
     auto platform = layers::Platform::parse(platform_text);
-    if (!platform) return layers::Error(layers::ErrorKind::Usage, "--platform: " + platform.error().message());
+    if (!platform)
+      return layers::Error(layers::ErrorKind::Usage, "--platform: " + platform.error().message());
     options.platform = *platform;
   }
   auto store = open_store(global);
   if (!store) return std::move(store).error();
-  auto client_options = registry::client_options(
-      {global.insecure_registries, tls_ca, global.debug}, reference->domain());
+  auto client_options = registry::client_options({global.insecure_registries, tls_ca, global.debug},
+                                                 reference->domain());
   if (!client_options) return std::move(client_options).error();
   registry::Client client(reference->domain(), std::move(*client_options));
   if (!quiet) {
     options.observer = registry::progress_printer(stdout, /*pushing=*/false);
-    std::printf("%s: Pulling from %s\n",
-                reference->tag().empty() ? reference->digest()->str().c_str() : reference->tag().c_str(),
-                reference->path().c_str());
+    std::printf(
+        "%s: Pulling from %s\n",
+        reference->tag().empty() ? reference->digest()->str().c_str() : reference->tag().c_str(),
+        reference->path().c_str());
   }
   auto pulled = registry::pull(client, *store, *reference, options);
   if (!pulled) return std::move(pulled).error();

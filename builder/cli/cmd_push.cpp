@@ -11,7 +11,8 @@
 namespace builder::cli {
 
 layers::Result<int> cmd_push(const GlobalOptions& global, const std::vector<std::string>& args) {
-  ArgParser parser("hoist push [OPTIONS] NAME[:TAG]", "Upload an image from the local store to a registry.");
+  ArgParser parser("hoist push [OPTIONS] NAME[:TAG]",
+                   "Upload an image from the local store to a registry.");
   std::string tls_ca;
   bool quiet = false;
   parser.option("--tls-ca", &tls_ca, "FILE", "also trust the CA certificates in FILE");
@@ -29,8 +30,8 @@ layers::Result<int> cmd_push(const GlobalOptions& global, const std::vector<std:
   if (!store) return std::move(store).error();
   auto image = resolve_image(*store, (*positional)[0]);
   if (!image) return std::move(image).error();
-  auto client_options = registry::client_options(
-      {global.insecure_registries, tls_ca, global.debug}, reference->domain());
+  auto client_options = registry::client_options({global.insecure_registries, tls_ca, global.debug},
+                                                 reference->domain());
   if (!client_options) return std::move(client_options).error();
   registry::Client client(reference->domain(), std::move(*client_options));
   registry::PushOptions options;

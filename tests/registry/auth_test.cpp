@@ -22,14 +22,17 @@ using registry_test::TempDir;
 
 namespace {
 
-registry::ClientOptions fast_options(std::optional<registry::Credentials> credentials = std::nullopt) {
+registry::ClientOptions fast_options(
+    std::optional<registry::Credentials> credentials = std::nullopt) {
   registry::ClientOptions o;
   o.backoff = std::chrono::milliseconds(20);
   o.credentials = std::move(credentials);
   return o;
 }
 
-registry::Reference parse_ref(const std::string& text) { return *registry::Reference::parse(text); }
+registry::Reference parse_ref(const std::string& text) {
+  return *registry::Reference::parse(text);
+}
 
 std::string hoist_bin() {
   const char* bin = std::getenv("HOIST_BIN");
@@ -39,14 +42,16 @@ std::string hoist_bin() {
 }  // namespace
 
 TEST_CASE("WWW-Authenticate challenges are parsed", "[registry][auth]") {
-  auto [header, scheme, realm, service, scope] =
-      GENERATE(table<std::string, std::string, std::string, std::string, std::string>({
-          {R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull")",
-           "bearer", "https://auth.docker.io/token", "registry.docker.io", "repository:library/busybox:pull"},
-          {R"(Basic realm="Registry Realm")", "basic", "Registry Realm", "", ""},
-          {R"(bearer  realm="https://r/t" , service=svc)", "bearer", "https://r/t", "svc", ""},
-          {R"(Bearer realm="a\"b",scope="repository:x:pull,push")", "bearer", "a\"b", "", "repository:x:pull,push"},
-      }));
+  auto [header, scheme, realm, service,
+        scope] = GENERATE(table<std::string, std::string, std::string, std::string, std::string>({
+      {R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull")",
+       "bearer", "https://auth.docker.io/token", "registry.docker.io",
+       "repository:library/busybox:pull"},
+      {R"(Basic realm="Registry Realm")", "basic", "Registry Realm", "", ""},
+      {R"(bearer  realm="https://r/t" , service=svc)", "bearer", "https://r/t", "svc", ""},
+      {R"(Bearer realm="a\"b",scope="repository:x:pull,push")", "bearer", "a\"b", "",
+       "repository:x:pull,push"},
+  }));
   CAPTURE(header);
   auto parsed = registry::parse_www_authenticate(header);
   REQUIRE(parsed);
@@ -60,7 +65,8 @@ TEST_CASE("WWW-Authenticate challenges are parsed", "[registry][auth]") {
 }
 
 TEST_CASE("malformed WWW-Authenticate headers are refused", "[registry][auth]") {
-  auto header = GENERATE(as<std::string>{}, "", "   ", "Bearer realm=\"unterminated", "Bearer realm=\"x\" junk=");
+  auto header = GENERATE(as<std::string>{}, "", "   ", "Bearer realm=\"unterminated",
+                         "Bearer realm=\"x\" junk=");
   CAPTURE(header);
   CHECK_FALSE(registry::parse_www_authenticate(header));
 }
@@ -87,7 +93,8 @@ TEST_CASE("redirect locations resolve against the URL they came from", "[registr
   auto base = *registry::Url::parse("https://reg.example.com/v2/app/blobs/sha256:ab");
   auto [location, expected] = GENERATE(table<std::string, std::string>({
       {"https://s3.example.net/bucket/x?sig=1", "https://s3.example.net/bucket/x?sig=1"},
-      {"/v2/app/blobs/uploads/123?_state=z", "https://reg.example.com/v2/app/blobs/uploads/123?_state=z"},
+      {"/v2/app/blobs/uploads/123?_state=z",
+       "https://reg.example.com/v2/app/blobs/uploads/123?_state=z"},
       {"//cdn.example.org/y", "https://cdn.example.org/y"},
   }));
   auto resolved = base.resolve(location);
@@ -109,16 +116,19 @@ TEST_CASE("Basic auth: refused without credentials, works with them", "[registry
   auto refused = registry::push(anonymous, *store, target, image.manifest);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().kind() == layers::ErrorKind::Unauthorized);
-  CHECK_THAT(refused.error().describe(), Catch::Contains("401 for push to " + server.host() + "/private/app") &&
-                                             Catch::Contains("hoist login"));
+  CHECK_THAT(refused.error().describe(),
+             Catch::Contains("401 for push to " + server.host() + "/private/app") &&
+                 Catch::Contains("hoist login"));
 
-  registry::Client wrong(target.domain(), fast_options(registry::Credentials{"alice", "wrong-pass", ""}));
+  registry::Client wrong(target.domain(),
+                         fast_options(registry::Credentials{"alice", "wrong-pass", ""}));
   auto wrong_result = wrong.ping();
   REQUIRE_FALSE(wrong_result);
   CHECK(wrong_result.error().kind() == layers::ErrorKind::Unauthorized);
   CHECK_THAT(wrong_result.error().describe(), !Catch::Contains("wrong-pass"));
 
-  registry::Client alice(target.domain(), fast_options(registry::Credentials{"alice", "s3cret-pass", ""}));
+  registry::Client alice(target.domain(),
+                         fast_options(registry::Credentials{"alice", "s3cret-pass", ""}));
   REQUIRE(registry::push(alice, *store, target, image.manifest));
   TempDir b;
   auto store_b = layers::Store::open(b.path());
@@ -138,7 +148,8 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
   CHECK_THAT(bad.output, Catch::Contains(server.host()) && !Catch::Contains("wrong\n"));
   CHECK(registry_test::read_file(docker_config.path() + "/config.json").empty());
 
-  auto good = run("echo s3cret-pass | " + hoist + " login -u alice --password-stdin " + server.host());
+  auto good =
+      run("echo s3cret-pass | " + hoist + " login -u alice --password-stdin " + server.host());
   INFO(good.output);
   REQUIRE(good.status == 0);
   CHECK_THAT(good.output, Catch::Contains("Login Succeeded"));
@@ -167,10 +178,12 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
   CHECK_FALSE(after->get(server.host())->has_value());
   auto refused = run(hoist + " push " + server.host() + "/logged/in:v1");
   CHECK(refused.status == 1);
-  CHECK_THAT(refused.output, Catch::Contains("401 for push to " + server.host() + "/logged/in: run hoist login"));
+  CHECK_THAT(refused.output,
+             Catch::Contains("401 for push to " + server.host() + "/logged/in: run hoist login"));
 }
 
-TEST_CASE("token auth: anonymous pull scope, credentials for push, tokens reused", "[registry][auth][token]") {
+TEST_CASE("token auth: anonymous pull scope, credentials for push, tokens reused",
+          "[registry][auth][token]") {
   RegistryServer server({.auth = RegistryServer::Auth::Token});
   REQUIRE(server.start_error() == "");
   TempDir a, b;
@@ -182,7 +195,8 @@ TEST_CASE("token auth: anonymous pull scope, credentials for push, tokens reused
   auto refused = registry::push(anonymous, *store, target, image.manifest);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().kind() == layers::ErrorKind::Unauthorized);
-  CHECK_THAT(refused.error().describe(), Catch::Contains("401 for push to " + server.host() + "/tok/app"));
+  CHECK_THAT(refused.error().describe(),
+             Catch::Contains("401 for push to " + server.host() + "/tok/app"));
 
   registry::Client wrong(target.domain(), fast_options(registry::Credentials{"alice", "nope", ""}));
   auto wrong_result = registry::push(wrong, *store, target, image.manifest);
@@ -190,7 +204,8 @@ TEST_CASE("token auth: anonymous pull scope, credentials for push, tokens reused
   CHECK(wrong_result.error().kind() == layers::ErrorKind::Unauthorized);
   CHECK_THAT(wrong_result.error().describe(), !Catch::Contains("nope"));
 
-  registry::Client alice(target.domain(), fast_options(registry::Credentials{"alice", "s3cret-pass", ""}));
+  registry::Client alice(target.domain(),
+                         fast_options(registry::Credentials{"alice", "s3cret-pass", ""}));
   const int before = server.issuer()->requests();
   REQUIRE(registry::push(alice, *store, target, image.manifest));
   // One token for pull+push on the repository, reused for every request of the push.
@@ -228,7 +243,8 @@ TEST_CASE("TLS: the test CA is required, then push and pull work", "[registry][t
   auto refused = registry::push(untrusting, *store, target, image.manifest);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().kind() == layers::ErrorKind::Network);
-  CHECK_THAT(refused.error().describe(), Catch::Contains("certificate") && Catch::Contains("https://"));
+  CHECK_THAT(refused.error().describe(),
+             Catch::Contains("certificate") && Catch::Contains("https://"));
 
   options.tls.ca_file = server.ca_cert();
   registry::Client trusting(target.domain(), options);

@@ -32,7 +32,8 @@ TEST_CASE("base64 round trips and refuses non-canonical text", "[registry][crede
   auto decoded = registry::base64_decode(encoded);
   REQUIRE(decoded);
   CHECK(*decoded == plain);
-  for (const char* bad : {"Zg=", "Z===", "Zm9v!", "Zg==Zg=="}) CHECK_FALSE(registry::base64_decode(bad));
+  for (const char* bad : {"Zg=", "Z===", "Zm9v!", "Zg==Zg=="})
+    CHECK_FALSE(registry::base64_decode(bad));
 }
 
 TEST_CASE("credential keys and login hosts follow Docker's spelling", "[registry][credentials]") {
@@ -52,8 +53,10 @@ TEST_CASE("config.json auths: auth, identitytoken, other spellings; store keeps 
   TempDir dir;
   write_file(dir.path() + "/config.json", R"({
     "auths": {
-      "https://index.docker.io/v1/": {"auth": ")" + registry::base64_encode("bob:hub-pass") + R"("},
-      "http://reg.example.com/v2/": {"auth": ")" + registry::base64_encode("carol:pa:ss") + R"("},
+      "https://index.docker.io/v1/": {"auth": ")" +
+                                              registry::base64_encode("bob:hub-pass") + R"("},
+      "http://reg.example.com/v2/": {"auth": ")" +
+                                              registry::base64_encode("carol:pa:ss") + R"("},
       "tok.example.com": {"identitytoken": "refresh-123"}
     },
     "psFormat": "keep me"
@@ -107,19 +110,25 @@ TEST_CASE("credential helpers are spoken to with Docker's protocol", "[registry]
   TempDir dir, bin;
   // A helper keeping one secret per server in files, as docker-credential-* programs do.
   const std::string helper = bin.path() + "/docker-credential-hoisttest";
-  write_file(helper, "#!/bin/sh\nstore=" + dir.path() + "/helper-store\nmkdir -p \"$store\"\n"
-                     "case \"$1\" in\n"
-                     "get) read -r url; f=\"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\";\n"
-                     "  if [ -f \"$f\" ]; then cat \"$f\"; else echo 'credentials not found in native keychain'; exit 1; fi;;\n"
-                     "store) json=$(cat); url=$(echo \"$json\" | sed 's/.*\"ServerURL\":\"\\([^\"]*\\)\".*/\\1/');\n"
-                     "  f=\"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\"; echo \"$json\" > \"$f\";;\n"
-                     "erase) read -r url; rm \"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\";;\n"
-                     "esac\n");
+  write_file(
+      helper,
+      "#!/bin/sh\nstore=" + dir.path() +
+          "/helper-store\nmkdir -p \"$store\"\n"
+          "case \"$1\" in\n"
+          "get) read -r url; f=\"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\";\n"
+          "  if [ -f \"$f\" ]; then cat \"$f\"; else echo 'credentials not found in native "
+          "keychain'; exit 1; fi;;\n"
+          "store) json=$(cat); url=$(echo \"$json\" | sed "
+          "'s/.*\"ServerURL\":\"\\([^\"]*\\)\".*/\\1/');\n"
+          "  f=\"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\"; echo \"$json\" > \"$f\";;\n"
+          "erase) read -r url; rm \"$store/$(echo \"$url\" | tr -c 'a-zA-Z0-9.\\n' _)\";;\n"
+          "esac\n");
   std::filesystem::permissions(helper, std::filesystem::perms::owner_all);
   const std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
   ::setenv("PATH", (bin.path() + ":" + old_path).c_str(), 1);
 
-  write_file(dir.path() + "/config.json", R"({"credHelpers": {"helped.example.com": "hoisttest"}})");
+  write_file(dir.path() + "/config.json",
+             R"({"credHelpers": {"helped.example.com": "hoisttest"}})");
   auto config = registry::DockerConfig::load(dir.path());
   REQUIRE(config);
   auto before = config->get("helped.example.com");
@@ -160,7 +169,8 @@ TEST_CASE("a redirect to another host does not carry the registry's Authorizatio
 
   registry::HttpClient http({});
   registry::HttpRequest req;
-  req.url = *registry::Url::parse("http://127.0.0.1:" + std::to_string(registry_port) + "/v2/app/blobs/x");
+  req.url = *registry::Url::parse("http://127.0.0.1:" + std::to_string(registry_port) +
+                                  "/v2/app/blobs/x");
   req.headers.emplace("Authorization", "Bearer registry-token");
   std::string body;
   req.on_body = [&](const char* d, size_t n) {

@@ -63,7 +63,10 @@ int connect_to(int port) {
 }  // namespace
 
 FaultProxy::FaultProxy(int upstream_port, Fault fault, int count, std::string path_match)
-    : upstream_port_(upstream_port), fault_(fault), count_(count), path_match_(std::move(path_match)) {
+    : upstream_port_(upstream_port),
+      fault_(fault),
+      count_(count),
+      path_match_(std::move(path_match)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -114,9 +117,11 @@ void FaultProxy::serve(int fd) {
   const bool faulty = take_fault(request_line);
   if (faulty && fault_ == Fault::Drop) return;
   if (faulty && (fault_ == Fault::Status500 || fault_ == Fault::Status429)) {
-    std::string reply = fault_ == Fault::Status500
-                            ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            : "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    std::string reply =
+        fault_ == Fault::Status500
+            ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            : "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: "
+              "0\r\nConnection: close\r\n\r\n";
     write_all(fd, reply.data(), reply.size());
     return;
   }

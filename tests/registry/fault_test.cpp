@@ -28,7 +28,8 @@ registry::ClientOptions fast_options() {
 
 }  // namespace
 
-TEST_CASE("pull through a faulty proxy: retries recover, corruption never lands", "[registry][faults]") {
+TEST_CASE("pull through a faulty proxy: retries recover, corruption never lands",
+          "[registry][faults]") {
   auto [fault, count, succeeds] = GENERATE(table<Fault, int, bool>({
       {Fault::Drop, 2, true},
       {Fault::Status500, 2, true},
@@ -91,7 +92,8 @@ TEST_CASE("push through a faulty proxy retries dropped and failed uploads", "[re
   auto pushed = registry::push(client, *store_a, through, image.manifest);
   REQUIRE(pushed);
   CHECK(proxy.faults_applied() == count);
-  auto raw = registry_test::run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/faulty/push:v1");
+  auto raw = registry_test::run("skopeo inspect --raw --tls-verify=false docker://" +
+                                server.host() + "/faulty/push:v1");
   REQUIRE(raw.status == 0);
   CHECK(layers::Digest::of(raw.output) == *pushed);
 }

@@ -79,9 +79,12 @@ TestCa::TestCa(const std::string& dir) {
   const std::string csr = dir + "/server.csr";
   const std::string ext = dir + "/ext.cnf";
   write_file(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n");
-  run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=hoist-test-ca"
-      " -keyout " + ca_key + " -out " + ca_cert);
-  run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -keyout " +
+  run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "
+      "/CN=hoist-test-ca"
+      " -keyout " +
+      ca_key + " -out " + ca_cert);
+  run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
+      "-keyout " +
       server_key + " -out " + csr);
   run("openssl x509 -req -in " + csr + " -CA " + ca_cert + " -CAkey " + ca_key +
       " -CAcreateserial -days 2 -extfile " + ext + " -out " + server_cert);
@@ -102,8 +105,8 @@ TokenIssuer::TokenIssuer(const std::string& dir, std::string user, std::string p
     : user_(std::move(user)), password_(std::move(password)) {
   key_ = dir + "/token.key";
   cert_ = dir + "/token.crt";
-  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=hoist-token-issuer -keyout " + key_ +
-      " -out " + cert_);
+  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=hoist-token-issuer -keyout " +
+      key_ + " -out " + cert_);
   auto der = run("openssl x509 -in " + cert_ + " -outform DER | base64 -w0");
   cert_der_b64_ = der.output;
   while (!cert_der_b64_.empty() && std::isspace(static_cast<unsigned char>(cert_der_b64_.back())))
@@ -138,7 +141,9 @@ TokenIssuer::~TokenIssuer() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string TokenIssuer::realm() const { return "http://127.0.0.1:" + std::to_string(port_) + "/token"; }
+std::string TokenIssuer::realm() const {
+  return "http://127.0.0.1:" + std::to_string(port_) + "/token";
+}
 
 std::string TokenIssuer::sign(const std::string& scope_text, bool authenticated) {
   nlohmann::json access = nlohmann::json::array();
@@ -160,9 +165,12 @@ std::string TokenIssuer::sign(const std::string& scope_text, bool authenticated)
   }
   const int64_t now = std::time(nullptr);
   nlohmann::json header = {{"alg", "RS256"}, {"typ", "JWT"}, {"x5c", {cert_der_b64_}}};
-  nlohmann::json claims = {{"iss", "hoist-test-issuer"}, {"sub", authenticated ? user_ : ""},
-                           {"aud", "hoist-test-registry"}, {"exp", now + 300},
-                           {"nbf", now - 10}, {"iat", now - 10},
+  nlohmann::json claims = {{"iss", "hoist-test-issuer"},
+                           {"sub", authenticated ? user_ : ""},
+                           {"aud", "hoist-test-registry"},
+                           {"exp", now + 300},
+                           {"nbf", now - 10},
+                           {"iat", now - 10},
                            {"jti", std::to_string(now) + "-" + std::to_string(requests_.load())},
                            {"access", access}};
   std::string signing_input = base64url(header.dump()) + "." + base64url(claims.dump());
@@ -174,11 +182,13 @@ std::string TokenIssuer::sign(const std::string& scope_text, bool authenticated)
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     size_t len = 0;
     if (key && ctx && EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-        EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(signing_input.data()),
+        EVP_DigestSign(ctx, nullptr, &len,
+                       reinterpret_cast<const unsigned char*>(signing_input.data()),
                        signing_input.size()) == 1) {
       signature.resize(len);
       EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(signature.data()), &len,
-                     reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size());
+                     reinterpret_cast<const unsigned char*>(signing_input.data()),
+                     signing_input.size());
       signature.resize(len);
     }
     EVP_MD_CTX_free(ctx);
@@ -190,11 +200,15 @@ std::string TokenIssuer::sign(const std::string& scope_text, bool authenticated)
 RegistryServer::RegistryServer(Options options) : options_(std::move(options)) {
   const std::string& d = dir_.path();
   port_ = free_port();
-  std::string config = "version: 0.1\n"
-                       "log:\n  level: error\n  accesslog:\n    disabled: true\n"
-                       "storage:\n  filesystem:\n    rootdirectory: " + d + "/storage\n"
-                       "  delete:\n    enabled: true\n"
-                       "http:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n  secret: hoist-test-secret\n";
+  std::string config =
+      "version: 0.1\n"
+      "log:\n  level: error\n  accesslog:\n    disabled: true\n"
+      "storage:\n  filesystem:\n    rootdirectory: " +
+      d +
+      "/storage\n"
+      "  delete:\n    enabled: true\n"
+      "http:\n  addr: 127.0.0.1:" +
+      std::to_string(port_) + "\n  secret: hoist-test-secret\n";
   if (options_.tls) {
     TestCa ca(d);
     ca_cert_ = ca.ca_cert;
@@ -206,9 +220,10 @@ RegistryServer::RegistryServer(Options options) : options_(std::move(options)) {
     config += "auth:\n  htpasswd:\n    realm: hoist-test\n    path: " + d + "/htpasswd\n";
   } else if (options_.auth == Auth::Token) {
     issuer_ = std::make_unique<TokenIssuer>(d, options_.user, options_.password);
-    config += "auth:\n  token:\n    realm: " + issuer_->realm() +
-              "\n    service: hoist-test-registry\n    issuer: hoist-test-issuer\n    rootcertbundle: " +
-              issuer_->cert_bundle() + "\n";
+    config +=
+        "auth:\n  token:\n    realm: " + issuer_->realm() +
+        "\n    service: hoist-test-registry\n    issuer: hoist-test-issuer\n    rootcertbundle: " +
+        issuer_->cert_bundle() + "\n";
   }
   write_file(d + "/config.yml", config);
 
@@ -219,7 +234,8 @@ RegistryServer::RegistryServer(Options options) : options_(std::move(options)) {
       ::dup2(log, 1);
       ::dup2(log, 2);
     }
-    ::execl("/usr/bin/docker-registry", "docker-registry", "serve", (d + "/config.yml").c_str(), nullptr);
+    ::execl("/usr/bin/docker-registry", "docker-registry", "serve", (d + "/config.yml").c_str(),
+            nullptr);
     ::_exit(127);
   }
   if (pid_ < 0) {

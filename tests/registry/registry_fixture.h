@@ -38,7 +38,7 @@ class TempDir {
 };
 
 struct CommandResult {
-  int status = -1;  // exit status, or -1 when it could not run
+  int status = -1;     // exit status, or -1 when it could not run
   std::string output;  // stdout and stderr
 };
 // Runs `command` with /bin/sh; output captured.
@@ -53,7 +53,7 @@ std::string read_file(const std::string& path);
 // A CA and a certificate for 127.0.0.1 signed by it, made with the openssl CLI.
 struct TestCa {
   explicit TestCa(const std::string& dir);
-  std::string ca_cert;      // PEM file paths
+  std::string ca_cert;  // PEM file paths
   std::string server_cert;
   std::string server_key;
 };

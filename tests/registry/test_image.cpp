@@ -6,8 +6,8 @@
 
 namespace registry_test {
 
-TestImage make_image(const layers::Store& store, const std::string& seed, const std::vector<size_t>& layer_sizes,
-                     const std::string& architecture) {
+TestImage make_image(const layers::Store& store, const std::string& seed,
+                     const std::vector<size_t>& layer_sizes, const std::string& architecture) {
   TestImage image;
   layers::ImageConfig config;
   config.architecture = architecture;
@@ -21,7 +21,8 @@ TestImage make_image(const layers::Store& store, const std::string& seed, const 
     write_file(root + "/data/seed.txt", seed + " layer " + std::to_string(i) + "\n");
     run("head -c " + std::to_string(layer_sizes[i]) + " /dev/urandom > " + root + "/data/blob.bin");
     const std::string tar = work.path() + "/layer" + std::to_string(i) + ".tar";
-    run("tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C " + root + " -cf " + tar + " .");
+    run("tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C " + root + " -cf " +
+        tar + " .");
     config.diff_ids.push_back(layers::Digest::of(read_file(tar)));
     run("gzip -n -f " + tar);
     std::string gz = read_file(tar + ".gz");
@@ -31,10 +32,12 @@ TestImage make_image(const layers::Store& store, const std::string& seed, const 
     d.digest = *digest;
     d.size = static_cast<int64_t>(gz.size());
     image.layers.push_back(d);
-    config.history.push_back({"2024-01-01T00:00:00Z", "test layer " + std::to_string(i), "", "", false});
+    config.history.push_back(
+        {"2024-01-01T00:00:00Z", "test layer " + std::to_string(i), "", "", false});
   }
   image.manifest = *store.put_image(config, image.layers);
-  auto manifest = layers::parse_manifest(*store.blobs().read_all(image.manifest.digest, layers::kMaxManifestBytes));
+  auto manifest = layers::parse_manifest(
+      *store.blobs().read_all(image.manifest.digest, layers::kMaxManifestBytes));
   image.config = manifest->config;
   return image;
 }

@@ -19,7 +19,8 @@ struct TestImage {
 
 // An image with one layer per entry of `layer_sizes`: a file of that many random bytes
 // (plus `seed` text, so images differ). Architecture as given, os linux.
-TestImage make_image(const layers::Store& store, const std::string& seed, const std::vector<size_t>& layer_sizes,
+TestImage make_image(const layers::Store& store, const std::string& seed,
+                     const std::vector<size_t>& layer_sizes,
                      const std::string& architecture = "amd64");
 
 // Stores an OCI index of `images` and returns its descriptor.

@@ -24,7 +24,9 @@ registry::ClientOptions fast_options() {
   return o;
 }
 
-registry::Reference parse_ref(const std::string& text) { return *registry::Reference::parse(text); }
+registry::Reference parse_ref(const std::string& text) {
+  return *registry::Reference::parse(text);
+}
 
 std::string hoist_bin() {
   const char* bin = std::getenv("HOIST_BIN");
@@ -57,7 +59,8 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
   REQUIRE(pushed);
   CHECK(*pushed == image.manifest.digest);
 
-  auto raw = run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/team/app:v1");
+  auto raw =
+      run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/team/app:v1");
   REQUIRE(raw.status == 0);
   CHECK(layers::Digest::of(raw.output) == image.manifest.digest);
 
@@ -74,7 +77,8 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
   SECTION("a second push skips every blob and a second pull downloads nothing") {
     int uploaded = 0;
     registry::PushOptions push_options;
-    push_options.observer.on_blob = [&](const layers::Descriptor&, registry::TransferObserver::State s, uint64_t) {
+    push_options.observer.on_blob = [&](const layers::Descriptor&,
+                                        registry::TransferObserver::State s, uint64_t) {
       if (s == registry::TransferObserver::State::Done) ++uploaded;
     };
     REQUIRE(registry::push(client, *store_a, target, image.manifest, push_options));
@@ -106,7 +110,8 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
     auto other = parse_ref(server.host() + "/team/copy:v1");
     int mounted = 0, uploaded = 0;
     registry::PushOptions push_options;
-    push_options.observer.on_blob = [&](const layers::Descriptor&, registry::TransferObserver::State s, uint64_t) {
+    push_options.observer.on_blob = [&](const layers::Descriptor&,
+                                        registry::TransferObserver::State s, uint64_t) {
       if (s == registry::TransferObserver::State::Mounted) ++mounted;
       if (s == registry::TransferObserver::State::Done) ++uploaded;
     };
@@ -116,7 +121,8 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
   }
 }
 
-TEST_CASE("hoist push, then skopeo copies it out and umoci unpacks it", "[registry][transfer][cli]") {
+TEST_CASE("hoist push, then skopeo copies it out and umoci unpacks it",
+          "[registry][transfer][cli]") {
   RegistryServer server({});
   REQUIRE(server.start_error() == "");
   TempDir a, out;
@@ -129,19 +135,22 @@ TEST_CASE("hoist push, then skopeo copies it out and umoci unpacks it", "[regist
   auto pushed = run(hoist_bin() + " --root " + a.path() + " push " + server.host() + "/cli/app:v2");
   INFO(pushed.output);
   REQUIRE(pushed.status == 0);
-  CHECK_THAT(pushed.output, Catch::Contains(server.host() + "/cli/app@" + image.manifest.digest.str()));
+  CHECK_THAT(pushed.output,
+             Catch::Contains(server.host() + "/cli/app@" + image.manifest.digest.str()));
 
-  auto copied = run("skopeo copy --src-tls-verify=false docker://" + server.host() + "/cli/app:v2 oci:" +
-                    out.path() + "/oci:v2");
+  auto copied = run("skopeo copy --src-tls-verify=false docker://" + server.host() +
+                    "/cli/app:v2 oci:" + out.path() + "/oci:v2");
   INFO(copied.output);
   REQUIRE(copied.status == 0);
   auto unpacked = run("cd " + out.path() + " && umoci unpack --rootless --image oci:v2 bundle");
   INFO(unpacked.output);
   REQUIRE(unpacked.status == 0);
-  CHECK(registry_test::read_file(out.path() + "/bundle/rootfs/data/seed.txt") == "for umoci layer 0\n");
+  CHECK(registry_test::read_file(out.path() + "/bundle/rootfs/data/seed.txt") ==
+        "for umoci layer 0\n");
 }
 
-TEST_CASE("an image skopeo copied into the registry is pulled by hoist pull", "[registry][transfer][cli]") {
+TEST_CASE("an image skopeo copied into the registry is pulled by hoist pull",
+          "[registry][transfer][cli]") {
   RegistryServer server({});
   REQUIRE(server.start_error() == "");
   TempDir a, b;
@@ -150,14 +159,16 @@ TEST_CASE("an image skopeo copied into the registry is pulled by hoist pull", "[
   auto image = registry_test::make_image(*store_a, "from skopeo", {1500, 2500});
   REQUIRE(store_a->set_tag("docker.io/library/src:v1", image.manifest));
 
-  auto copied = run("skopeo copy --dest-tls-verify=false oci:" + a.path() + ":docker.io/library/src:v1 docker://" +
-                    server.host() + "/copied/app:v3");
+  auto copied = run("skopeo copy --dest-tls-verify=false oci:" + a.path() +
+                    ":docker.io/library/src:v1 docker://" + server.host() + "/copied/app:v3");
   INFO(copied.output);
   REQUIRE(copied.status == 0);
-  auto raw = run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/copied/app:v3");
+  auto raw =
+      run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/copied/app:v3");
   REQUIRE(raw.status == 0);
 
-  auto pulled = run(hoist_bin() + " --root " + b.path() + " pull " + server.host() + "/copied/app:v3");
+  auto pulled =
+      run(hoist_bin() + " --root " + b.path() + " pull " + server.host() + "/copied/app:v3");
   INFO(pulled.output);
   REQUIRE(pulled.status == 0);
   CHECK_THAT(pulled.output, Catch::Contains("Digest: " + layers::Digest::of(raw.output).str()));
