@@ -9,6 +9,7 @@
 
 #include "layers/store.h"
 #include "registry/auth.h"
+#include "registry/base64.h"
 #include "registry/client.h"
 #include "registry/http.h"
 #include "registry/reference.h"
@@ -170,6 +171,14 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
   auto pushed = run(hoist + " push " + server.host() + "/logged/in:v1");
   INFO(pushed.output);
   CHECK(pushed.status == 0);
+
+  // --debug shows every request, never the password or the Authorization header.
+  auto debug = run(hoist + " --debug push " + server.host() + "/logged/in:v1");
+  INFO(debug.output);
+  CHECK(debug.status == 0);
+  CHECK_THAT(debug.output, Catch::Contains("debug: "));
+  CHECK_THAT(debug.output, !Catch::Contains("s3cret-pass") &&
+                               !Catch::Contains(registry::base64_encode("alice:s3cret-pass")));
 
   auto out = run(hoist + " logout " + server.host());
   CHECK(out.status == 0);
