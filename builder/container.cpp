@@ -249,7 +249,7 @@ std::string generated_name(std::string_view id, int attempt) {
   static const char* const nouns[] = {
       "babbage", "curie", "darwin", "euler", "fermat", "gauss", "hopper", "kepler",
       "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wiles", "yalow"};
-  auto nibble = [&](size_t i) { return std::stoi(std::string(id.substr(i, 1)), nullptr, 16); };
+  auto nibble = [&](size_t i) { return id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10; };
   std::string name = std::string(adjectives[nibble(0)]) + "_" + nouns[nibble(1)];
   if (attempt > 0) name += std::to_string(attempt);
   return name;
