@@ -35,8 +35,10 @@ Result<std::vector<std::string>> container_argv(const layers::ContainerConfig& i
     argv = *image.entrypoint;
   }
   // --entrypoint drops the image's Cmd: it was written for the image's own Entrypoint.
-  if (!args.empty()) argv.insert(argv.end(), args.begin(), args.end());
-  else if (!entrypoint && image.cmd) argv.insert(argv.end(), image.cmd->begin(), image.cmd->end());
+  if (!args.empty())
+    argv.insert(argv.end(), args.begin(), args.end());
+  else if (!entrypoint && image.cmd)
+    argv.insert(argv.end(), image.cmd->begin(), image.cmd->end());
   if (argv.empty()) return Error(ErrorKind::InvalidInput, "no command specified");
   return argv;
 }
@@ -48,7 +50,8 @@ Result<std::vector<std::string>> resolve_env_flags(
   for (const auto& flag : flags) {
     size_t eq = flag.find('=');
     if (flag.empty() || eq == 0)
-      return Error(ErrorKind::InvalidInput, "invalid environment variable: " + layers::quoted(flag));
+      return Error(ErrorKind::InvalidInput,
+                   "invalid environment variable: " + layers::quoted(flag));
     if (eq != std::string::npos) {
       out.push_back(flag);
     } else if (auto value = lookup(flag)) {
@@ -60,7 +63,9 @@ Result<std::vector<std::string>> resolve_env_flags(
 
 namespace {
 
-std::string_view env_key(std::string_view entry) { return entry.substr(0, entry.find('=')); }
+std::string_view env_key(std::string_view entry) {
+  return entry.substr(0, entry.find('='));
+}
 
 void replace_or_append(std::vector<std::string>& env, const std::string& entry) {
   for (auto& existing : env)
@@ -99,19 +104,23 @@ Result<sandbox::BindMount> parse_bind(std::string_view text) {
   }
   if (parts.size() == 1)
     return Error(ErrorKind::Unsupported,
-                 "invalid volume " + layers::quoted(text) + ": anonymous volumes are not supported; use HOST:CONTAINER");
+                 "invalid volume " + layers::quoted(text) +
+                     ": anonymous volumes are not supported; use HOST:CONTAINER");
   if (parts.size() > 3) return bad("expected HOST:CONTAINER[:ro|rw]");
   sandbox::BindMount bind;
   bind.host_path = parts[0];
   bind.container_path = parts[1];
   if (parts.size() == 3) {
-    if (parts[2] == "ro") bind.read_only = true;
-    else if (parts[2] != "rw") return bad("unknown option " + layers::quoted(parts[2]) + " (ro or rw)");
+    if (parts[2] == "ro")
+      bind.read_only = true;
+    else if (parts[2] != "rw")
+      return bad("unknown option " + layers::quoted(parts[2]) + " (ro or rw)");
   }
   if (bind.host_path.empty()) return bad("empty host path");
   if (bind.host_path[0] != '/')
-    return Error(ErrorKind::Unsupported, "invalid volume " + layers::quoted(text) +
-                                             ": named volumes are not supported; the host path must be absolute");
+    return Error(ErrorKind::Unsupported,
+                 "invalid volume " + layers::quoted(text) +
+                     ": named volumes are not supported; the host path must be absolute");
   if (bind.container_path.empty() || bind.container_path[0] != '/')
     return bad("the container path must be absolute");
   if (bind.container_path.find_first_not_of('/') == std::string::npos)
@@ -136,20 +145,31 @@ Result<void> check_container_name(std::string_view name) {
 
 std::string_view status_name(ContainerStatus status) {
   switch (status) {
-    case ContainerStatus::Created: return "created";
-    case ContainerStatus::Running: return "running";
-    case ContainerStatus::Exited: return "exited";
-    case ContainerStatus::Dead: return "dead";
+    case ContainerStatus::Created:
+      return "created";
+    case ContainerStatus::Running:
+      return "running";
+    case ContainerStatus::Exited:
+      return "exited";
+    case ContainerStatus::Dead:
+      return "dead";
   }
   return "dead";
 }
 
 std::string ContainerRecord::to_json() const {
   nlohmann::json j = {
-      {"Id", id},           {"Name", name},         {"Image", image},
-      {"ImageID", image_id}, {"Command", command},   {"Created", created},
-      {"StartedAt", started}, {"FinishedAt", finished}, {"Status", status_name(status)},
-      {"ExitCode", exit_code}, {"Pid", pid},
+      {"Id", id},
+      {"Name", name},
+      {"Image", image},
+      {"ImageID", image_id},
+      {"Command", command},
+      {"Created", created},
+      {"StartedAt", started},
+      {"FinishedAt", finished},
+      {"Status", status_name(status)},
+      {"ExitCode", exit_code},
+      {"Pid", pid},
   };
   return j.dump(2) + "\n";
 }
@@ -159,8 +179,9 @@ namespace {
 constexpr size_t kMaxRecordBytes = 1 << 20;
 
 bool is_container_id(std::string_view id) {
-  return id.size() == 64 &&
-         std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 }  // namespace
@@ -170,20 +191,22 @@ Result<ContainerRecord> parse_container_record(std::string_view text, std::strin
   if (!json) return std::move(json).error();
   const nlohmann::json& j = *json;
   auto bad = [&](std::string_view field, std::string_view why) {
-    return Error(ErrorKind::InvalidInput, std::string(what) + ": " + std::string(field) + ": " + std::string(why));
+    return Error(ErrorKind::InvalidInput,
+                 std::string(what) + ": " + std::string(field) + ": " + std::string(why));
   };
-  if (!j.is_object()) return Error(ErrorKind::InvalidInput, std::string(what) + ": not a JSON object");
+  if (!j.is_object())
+    return Error(ErrorKind::InvalidInput, std::string(what) + ": not a JSON object");
   ContainerRecord r;
   struct StringField {
     const char* key;
     std::string* out;
     bool required;
   };
-  for (const StringField& f : {StringField{"Id", &r.id, true}, StringField{"Name", &r.name, true},
-                               StringField{"Image", &r.image, false}, StringField{"ImageID", &r.image_id, false},
-                               StringField{"Created", &r.created, false},
-                               StringField{"StartedAt", &r.started, false},
-                               StringField{"FinishedAt", &r.finished, false}}) {
+  for (const StringField& f :
+       {StringField{"Id", &r.id, true}, StringField{"Name", &r.name, true},
+        StringField{"Image", &r.image, false}, StringField{"ImageID", &r.image_id, false},
+        StringField{"Created", &r.created, false}, StringField{"StartedAt", &r.started, false},
+        StringField{"FinishedAt", &r.finished, false}}) {
     auto it = j.find(f.key);
     if (it == j.end()) {
       if (f.required) return bad(f.key, "missing");
@@ -203,12 +226,18 @@ Result<ContainerRecord> parse_container_record(std::string_view text, std::strin
   auto status = j.find("Status");
   if (status == j.end() || !status->is_string()) return bad("Status", "missing or not a string");
   std::string s = status->get<std::string>();
-  if (s == "created") r.status = ContainerStatus::Created;
-  else if (s == "running") r.status = ContainerStatus::Running;
-  else if (s == "exited") r.status = ContainerStatus::Exited;
-  else if (s == "dead") r.status = ContainerStatus::Dead;
-  else return bad("Status", "unknown status " + layers::quoted(s));
-  for (auto [key, out] : {std::pair<const char*, int*>{"ExitCode", &r.exit_code}, {"Pid", &r.pid}}) {
+  if (s == "created")
+    r.status = ContainerStatus::Created;
+  else if (s == "running")
+    r.status = ContainerStatus::Running;
+  else if (s == "exited")
+    r.status = ContainerStatus::Exited;
+  else if (s == "dead")
+    r.status = ContainerStatus::Dead;
+  else
+    return bad("Status", "unknown status " + layers::quoted(s));
+  for (auto [key, out] :
+       {std::pair<const char*, int*>{"ExitCode", &r.exit_code}, {"Pid", &r.pid}}) {
     auto it = j.find(key);
     if (it == j.end()) continue;
     if (!it->is_number_integer()) return bad(key, "not an integer");
@@ -243,19 +272,21 @@ Result<std::string> random_id() {
 
 // Docker-style "adjective_noun" names, from the first bytes of the id.
 std::string generated_name(std::string_view id, int attempt) {
-  static const char* const adjectives[] = {
-      "brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen",
-      "lucid", "merry", "nifty", "proud", "quiet", "sharp", "tender", "witty"};
+  static const char* const adjectives[] = {"brave", "calm",  "eager",  "fond",  "gentle", "happy",
+                                           "jolly", "keen",  "lucid",  "merry", "nifty",  "proud",
+                                           "quiet", "sharp", "tender", "witty"};
   static const char* const nouns[] = {
-      "babbage", "curie", "darwin", "euler", "fermat", "gauss", "hopper", "kepler",
-      "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wiles", "yalow"};
+      "babbage",  "curie",   "darwin", "euler",   "fermat",  "gauss",  "hopper", "kepler",
+      "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wiles",  "yalow"};
   auto nibble = [&](size_t i) { return id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10; };
   std::string name = std::string(adjectives[nibble(0)]) + "_" + nouns[nibble(1)];
   if (attempt > 0) name += std::to_string(attempt);
   return name;
 }
 
-std::string now_rfc3339() { return layers::format_rfc3339(static_cast<int64_t>(std::time(nullptr))); }
+std::string now_rfc3339() {
+  return layers::format_rfc3339(static_cast<int64_t>(std::time(nullptr)));
+}
 
 }  // namespace
 
@@ -293,7 +324,8 @@ Result<RunningContainer> ContainerStore::create(ContainerRecord draft) const {
   }
 
   std::string scratch = dir_ + "/.tmp-" + draft.id;
-  if (::mkdir(scratch.c_str(), 0700) != 0) return Error::from_errno("creating " + layers::quoted(scratch));
+  if (::mkdir(scratch.c_str(), 0700) != 0)
+    return Error::from_errno("creating " + layers::quoted(scratch));
   auto fail = [&](Error e) {
     std::error_code ec;
     std::filesystem::remove_all(scratch, ec);
@@ -305,14 +337,16 @@ Result<RunningContainer> ContainerStore::create(ContainerRecord draft) const {
     return fail(std::move(r).error());
   std::string final_dir = path_of(draft.id);
   if (::rename(scratch.c_str(), final_dir.c_str()) != 0)
-    return fail(Error::from_errno("renaming " + layers::quoted(scratch) + " to " + layers::quoted(final_dir)));
+    return fail(Error::from_errno("renaming " + layers::quoted(scratch) + " to " +
+                                  layers::quoted(final_dir)));
   (void)layers::fsync_dir(dir_);
   return RunningContainer(std::move(draft), final_dir, std::move(*lock));
 }
 
 Result<void> ContainerStore::save(const ContainerRecord& record) const {
   if (!is_container_id(record.id))
-    return Error(ErrorKind::InvalidInput, "saving a container record: bad id " + layers::quoted(record.id));
+    return Error(ErrorKind::InvalidInput,
+                 "saving a container record: bad id " + layers::quoted(record.id));
   return layers::write_file_atomic(path_of(record.id) + "/config.json", record.to_json());
 }
 
@@ -336,9 +370,11 @@ Result<ContainerList> ContainerStore::list() const {
     std::string path = path_of(id) + "/config.json";
     auto text = layers::read_file(path, kMaxRecordBytes);
     Result<ContainerRecord> record =
-        text ? parse_container_record(*text, "container record " + layers::quoted(path)) : std::move(text).error();
+        text ? parse_container_record(*text, "container record " + layers::quoted(path))
+             : std::move(text).error();
     if (record && record->id != id)
-      record = Error(ErrorKind::InvalidInput, "container record " + layers::quoted(path) + " names another id");
+      record = Error(ErrorKind::InvalidInput,
+                     "container record " + layers::quoted(path) + " names another id");
     if (!record) {
       out.problems.push_back(record.error().describe());
       ContainerRecord dead;
@@ -370,8 +406,8 @@ Result<ContainerRecord> ContainerStore::find(std::string_view id_or_name) const 
   for (const auto& c : all->containers) {
     if (!c.id.starts_with(id_or_name)) continue;
     if (match)
-      return Error(ErrorKind::InvalidInput,
-                   "container id prefix " + layers::quoted(id_or_name) + " names more than one container");
+      return Error(ErrorKind::InvalidInput, "container id prefix " + layers::quoted(id_or_name) +
+                                                " names more than one container");
     match = &c;
   }
   if (!match) return Error(ErrorKind::NotFound, "no such container: " + std::string(id_or_name));
@@ -388,7 +424,8 @@ Result<void> ContainerStore::stop(const ContainerRecord& record) const {
   layers::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return {};  // removed meanwhile (--rm)
   while (::flock(fd.get(), LOCK_EX) != 0)
-    if (errno != EINTR) return Error::from_errno("waiting for container " + record.short_id() + " to stop");
+    if (errno != EINTR)
+      return Error::from_errno("waiting for container " + record.short_id() + " to stop");
   return {};
 }
 
@@ -398,11 +435,14 @@ Result<void> ContainerStore::remove(std::string_view id) const {
   std::string path = path_of(id);
   std::string doomed = dir_ + "/.rm-" + std::string(id);
   if (::rename(path.c_str(), doomed.c_str()) != 0)
-    return Error::from_errno("removing container " + std::string(id.substr(0, 12)) + ": renaming " + layers::quoted(path));
+    return Error::from_errno("removing container " + std::string(id.substr(0, 12)) + ": renaming " +
+                             layers::quoted(path));
   std::error_code ec;
   std::filesystem::remove_all(doomed, ec);
   if (ec)
-    return Error(ErrorKind::Io, "removing container " + std::string(id.substr(0, 12)) + ": deleting " + layers::quoted(doomed),
+    return Error(ErrorKind::Io,
+                 "removing container " + std::string(id.substr(0, 12)) + ": deleting " +
+                     layers::quoted(doomed),
                  ec.value());
   return {};
 }

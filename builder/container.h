@@ -76,11 +76,11 @@ enum class ContainerStatus { Created, Running, Exited, Dead };
 std::string_view status_name(ContainerStatus status);
 
 struct ContainerRecord {
-  std::string id;    // 64 lowercase hex characters; the directory's name
-  std::string name;  // unique among this store's containers
-  std::string image;     // as the user named it ("busybox")
-  std::string image_id;  // the image's config digest ("sha256:...")
-  std::vector<std::string> command;  // the argv it runs
+  std::string id;                          // 64 lowercase hex characters; the directory's name
+  std::string name;                        // unique among this store's containers
+  std::string image;                       // as the user named it ("busybox")
+  std::string image_id;                    // the image's config digest ("sha256:...")
+  std::vector<std::string> command;        // the argv it runs
   std::string created, started, finished;  // RFC 3339; "" until it happens
   ContainerStatus status = ContainerStatus::Created;
   int exit_code = 0;  // meaningful when Exited

@@ -22,8 +22,10 @@ std::string command_column(const std::vector<std::string>& argv, bool truncate) 
 
 std::string status_column(const ContainerRecord& c, int64_t now) {
   switch (c.status) {
-    case ContainerStatus::Created: return "Created";
-    case ContainerStatus::Dead: return "Dead";
+    case ContainerStatus::Created:
+      return "Created";
+    case ContainerStatus::Dead:
+      return "Dead";
     case ContainerStatus::Running: {
       std::string age = human_age(c.started, now);
       if (age.ends_with(" ago")) age.resize(age.size() - 4);
@@ -56,7 +58,8 @@ layers::Result<int> cmd_ps(const GlobalOptions& global, const std::vector<std::s
   if (!containers) return std::move(containers).error();
   auto list = containers->list();
   if (!list) return std::move(list).error();
-  for (const auto& problem : list->problems) std::fprintf(stderr, "hoist: warning: %s\n", problem.c_str());
+  for (const auto& problem : list->problems)
+    std::fprintf(stderr, "hoist: warning: %s\n", problem.c_str());
 
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   std::vector<std::vector<std::string>> rows;

@@ -14,7 +14,8 @@ using layers::ErrorKind;
 
 namespace {
 
-layers::Result<void> remove_one(const ContainerStore& containers, const std::string& text, bool force) {
+layers::Result<void> remove_one(const ContainerStore& containers, const std::string& text,
+                                bool force) {
   auto record = containers.find(text);
   if (!record) return std::move(record).error();
   if (containers.is_running(record->id)) {
@@ -30,8 +31,9 @@ layers::Result<void> remove_one(const ContainerStore& containers, const std::str
 
 layers::Result<int> cmd_rm(const GlobalOptions& global, const std::vector<std::string>& args) {
   bool force = false;
-  ArgParser parser("hoist rm [OPTIONS] CONTAINER [CONTAINER...]",
-                   "Remove containers by id (or a unique prefix) or name, with their writable layers.");
+  ArgParser parser(
+      "hoist rm [OPTIONS] CONTAINER [CONTAINER...]",
+      "Remove containers by id (or a unique prefix) or name, with their writable layers.");
   parser.flag("-f,--force", &force, "stop running containers first (their command is killed)");
   parser.positionals(1, -1, "CONTAINER...");
   auto positional = parser.parse(args);
@@ -49,8 +51,10 @@ layers::Result<int> cmd_rm(const GlobalOptions& global, const std::vector<std::s
   std::optional<Error> failure;
   for (const auto& text : *positional) {
     if (auto r = remove_one(*containers, text, force); !r) {
-      if (!failure) failure = r.error();
-      else failure = Error(failure->kind(), failure->describe() + "; " + r.error().describe());
+      if (!failure)
+        failure = r.error();
+      else
+        failure = Error(failure->kind(), failure->describe() + "; " + r.error().describe());
       continue;
     }
     std::printf("%s\n", text.c_str());

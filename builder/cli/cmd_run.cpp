@@ -64,7 +64,8 @@ Result<std::string> home_of(const LayerView& view, const std::string& user) {
 Result<sandbox::Network> parse_network(const std::string& text) {
   if (text == "host") return sandbox::Network::Host;
   if (text == "none") return sandbox::Network::None;
-  return Error(ErrorKind::Usage, "--network " + layers::quoted(text) + " is not supported (host or none)");
+  return Error(ErrorKind::Usage,
+               "--network " + layers::quoted(text) + " is not supported (host or none)");
 }
 
 // Lays out the container's root: an overlay over the unpacked layers with its own upper
@@ -77,7 +78,8 @@ Result<void> prepare_root(const layers::Store& store, const layers::Image& image
     spec.upper_dir = container_dir + "/upper";
     spec.work_dir = container_dir + "/work";
     for (const auto& dir : {spec.upper_dir, spec.work_dir})
-      if (::mkdir(dir.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(dir));
+      if (::mkdir(dir.c_str(), 0755) != 0)
+        return Error::from_errno("creating " + layers::quoted(dir));
     return {};
   }
   spec.rootfs_dir = container_dir + "/rootfs";
@@ -86,7 +88,9 @@ Result<void> prepare_root(const layers::Store& store, const layers::Image& image
   return materialize_rootfs(store, image.manifest.layers, spec.rootfs_dir);
 }
 
-std::string now_rfc3339() { return layers::format_rfc3339(static_cast<int64_t>(std::time(nullptr))); }
+std::string now_rfc3339() {
+  return layers::format_rfc3339(static_cast<int64_t>(std::time(nullptr)));
+}
 
 Result<int> run_container(const GlobalOptions& global, const RunOptions& options,
                           const std::string& image_text, const std::vector<std::string>& args) {
@@ -94,8 +98,9 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
   auto network = parse_network(options.network);
   if (!network) return std::move(network).error();
   if (!options.workdir.empty() && options.workdir[0] != '/')
-    return Error(ErrorKind::InvalidInput,
-                 "the working directory " + layers::quoted(options.workdir) + " is invalid, it needs to be an absolute path");
+    return Error(ErrorKind::InvalidInput, "the working directory " +
+                                              layers::quoted(options.workdir) +
+                                              " is invalid, it needs to be an absolute path");
   if (!options.name.empty())
     if (auto r = check_container_name(options.name); !r) return std::move(r).error();
   std::vector<sandbox::BindMount> binds;
@@ -130,12 +135,15 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
   if (!view) return std::move(view).error().context("unpacking image " + image_text);
   std::string user = options.user.empty() ? config.user : options.user;
   auto home = home_of(*view, user);
-  if (!home) return std::move(home).error().context("resolving user " + layers::quoted(user.empty() ? "root" : user));
+  if (!home)
+    return std::move(home).error().context("resolving user " +
+                                           layers::quoted(user.empty() ? "root" : user));
 
   // Docker creates a missing host directory for -v.
   for (const auto& bind : binds)
     if (::access(bind.host_path.c_str(), F_OK) != 0)
-      if (auto r = layers::make_dirs(bind.host_path); !r) return std::move(r).error().context("creating volume");
+      if (auto r = layers::make_dirs(bind.host_path); !r)
+        return std::move(r).error().context("creating volume");
 
   auto containers = ContainerStore::open(store->root());
   if (!containers) return std::move(containers).error();
@@ -157,7 +165,7 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
   spec.argv = *argv;
   spec.hostname = record.short_id();
   spec.env = container_env(config.env, *env_overrides, spec.hostname, *home);
-  spec.cwd = !options.workdir.empty() ? options.workdir
+  spec.cwd = !options.workdir.empty()      ? options.workdir
              : !config.working_dir.empty() ? config.working_dir
                                            : "/";
   spec.user = user;
@@ -191,8 +199,10 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
     record.exit_code = status.error().kind() == ErrorKind::NotFound ? 127 : 126;
   }
   Result<void> saved;
-  if (options.remove) saved = containers->remove(record.id);
-  else saved = containers->save(record);
+  if (options.remove)
+    saved = containers->remove(record.id);
+  else
+    saved = containers->save(record);
   if (!status) return std::move(status).error().context("container " + record.short_id());
   if (!saved) return std::move(saved).error();
   return *status;
@@ -202,13 +212,15 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
 
 layers::Result<int> cmd_run(const GlobalOptions& global, const std::vector<std::string>& args) {
   RunOptions options;
-  ArgParser parser("hoist run [OPTIONS] IMAGE [COMMAND] [ARG...]",
-                   "Run a command in a new container. hoist's exit code is the command's. The "
-                   "container's writable layer is kept (see 'hoist ps -a', 'hoist rm') unless --rm.");
+  ArgParser parser(
+      "hoist run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+      "Run a command in a new container. hoist's exit code is the command's. The "
+      "container's writable layer is kept (see 'hoist ps -a', 'hoist rm') unless --rm.");
   parser.flag("--rm", &options.remove, "remove the container when it exits");
   parser.multi("-e,--env", &options.env_flags, "KEY=VALUE",
                "set an environment variable (KEY alone: hoist's own value)");
-  parser.option("-w,--workdir", &options.workdir, "DIR", "working directory (created when missing)");
+  parser.option("-w,--workdir", &options.workdir, "DIR",
+                "working directory (created when missing)");
   parser.option("-u,--user", &options.user, "USER[:GROUP]", "user name or uid, group name or gid");
   parser.multi("--entrypoint", &options.entrypoints, "CMD",
                "replace the image's Entrypoint (and drop its Cmd); \"\" for none");

@@ -118,8 +118,9 @@ TEST_CASE("run: Entrypoint and Cmd combine as docker run does", "[builder][run]"
           {"cmd", "/bin/ls", {}, {"/bin/ls"}},
           {"none", std::nullopt, {"true"}, {"true"}},
       }));
-  const layers::ContainerConfig& image =
-      image_name == "both" ? with_both : image_name == "cmd" ? cmd_only : neither;
+  const layers::ContainerConfig& image = image_name == "both"  ? with_both
+                                         : image_name == "cmd" ? cmd_only
+                                                               : neither;
   CAPTURE(image_name, entrypoint.value_or("<unset>"), args);
   auto argv = builder::container_argv(image, entrypoint, args);
   REQUIRE(argv);
@@ -218,10 +219,11 @@ TEST_CASE("run: container records round-trip and bad ones are refused", "[builde
   CHECK(back->status == builder::ContainerStatus::Exited);
   CHECK(back->exit_code == 3);
 
-  auto bad = GENERATE(as<std::string>{}, "", "[]", R"({"Id":"x","Name":"a","Status":"exited"})",
-                      R"({"Id":")" + std::string(64, 'a') + R"(","Name":"a","Status":"paused"})",
-                      R"({"Id":")" + std::string(64, 'a') + R"(","Name":1,"Status":"exited"})",
-                      R"({"Id":")" + std::string(64, 'a') + R"(","Name":"a","Status":"exited","Command":[1]})");
+  auto bad = GENERATE(
+      as<std::string>{}, "", "[]", R"({"Id":"x","Name":"a","Status":"exited"})",
+      R"({"Id":")" + std::string(64, 'a') + R"(","Name":"a","Status":"paused"})",
+      R"({"Id":")" + std::string(64, 'a') + R"(","Name":1,"Status":"exited"})",
+      R"({"Id":")" + std::string(64, 'a') + R"(","Name":"a","Status":"exited","Command":[1]})");
   CAPTURE(bad);
   CHECK_FALSE(builder::parse_container_record(bad, "record"));
 }
@@ -239,7 +241,8 @@ TEST_CASE("run: output, exit code and stdin", "[builder][run][e2e]") {
 
   // The command is PID 1, which its own namespace cannot kill: a child killed by a
   // signal shows through the shell's status, as under Docker.
-  RunResult killed = hoist.run({"run", "--rm", "busybox", "sh", "-c", "sh -c 'kill -9 $$'; exit $?"});
+  RunResult killed =
+      hoist.run({"run", "--rm", "busybox", "sh", "-c", "sh -c 'kill -9 $$'; exit $?"});
   CHECK(killed.exit_code == 128 + 9);
 
   RunResult cat = hoist.run({"run", "--rm", "busybox", "cat"}, "piped through\n");
@@ -289,8 +292,8 @@ TEST_CASE("run: environment, working directory and user", "[builder][run][e2e]")
   HoistRunner hoist;
   import_images(hoist);
 
-  RunResult env = hoist.run({"run", "--rm", "-e", "FOO=bar", "-e", "FROM_HOST", "-e", "NOT_SET_ANYWHERE",
-                             "busybox", "env"},
+  RunResult env = hoist.run({"run", "--rm", "-e", "FOO=bar", "-e", "FROM_HOST", "-e",
+                             "NOT_SET_ANYWHERE", "busybox", "env"},
                             "", {"FROM_HOST=passed"});
   INFO(env.err);
   REQUIRE(env.exit_code == 0);
@@ -304,7 +307,8 @@ TEST_CASE("run: environment, working directory and user", "[builder][run][e2e]")
   CHECK(lines[4] == "HOME=/root");
 
   // The hostname is the container's short id.
-  RunResult hostname = hoist.run({"run", "--rm", "busybox", "sh", "-c", "echo $HOSTNAME; hostname"});
+  RunResult hostname =
+      hoist.run({"run", "--rm", "busybox", "sh", "-c", "echo $HOSTNAME; hostname"});
   Words names = lines_of(hostname.out);
   REQUIRE(names.size() == 2);
   CHECK(names[0] == names[1]);
@@ -349,7 +353,8 @@ TEST_CASE("run: --rm leaves nothing, ps lists, rm removes", "[builder][run][e2e]
   CHECK(container_dirs(hoist) == 0);
   CHECK(trimmed(hoist.run({"ps", "-a", "-q"}).out).empty());
 
-  RunResult kept = hoist.run({"run", "--name", "keeper", "busybox", "sh", "-c", "echo x > /file; exit 4"});
+  RunResult kept =
+      hoist.run({"run", "--name", "keeper", "busybox", "sh", "-c", "echo x > /file; exit 4"});
   CHECK(kept.exit_code == 4);
   RunResult unnamed = hoist.run({"run", "busybox", "true"});
   CHECK(unnamed.exit_code == 0);
@@ -359,7 +364,8 @@ TEST_CASE("run: --rm leaves nothing, ps lists, rm removes", "[builder][run][e2e]
   RunResult ps = hoist.run({"ps"});
   REQUIRE(ps.exit_code == 0);
   CHECK(lines_of(ps.out).size() == 1);
-  CHECK_THAT(ps.out, Catch::StartsWith("CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   NAMES"));
+  CHECK_THAT(ps.out,
+             Catch::StartsWith("CONTAINER ID   IMAGE   COMMAND   CREATED   STATUS   NAMES"));
   RunResult all = hoist.run({"ps", "-a"});
   REQUIRE(all.exit_code == 0);
   Words rows = lines_of(all.out);
@@ -403,7 +409,10 @@ TEST_CASE("run: --rm leaves nothing, ps lists, rm removes", "[builder][run][e2e]
   CHECK(mounts_under(hoist.root()).empty());
 }
 
-const std::string_view kSleeper("sleep\0" "1000", 10);
+const std::string_view kSleeper(
+    "sleep\0"
+    "1000",
+    10);
 
 TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run][e2e]") {
   HoistRunner hoist;
@@ -424,7 +433,8 @@ TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run]
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   hoist_test::TempDir logs("hoist-run-log");
   std::string err_path = logs.path() + "/stderr";
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   pid_t pid = 0;
   // If a REQUIRE below fails, the backgrounded hoist (and with it the container) goes too.
   struct Reaper {
@@ -472,8 +482,9 @@ TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e
   { std::ofstream(host.path() + "/given") << "from the host\n"; }
   std::string missing_host_dir = host.path() + "/created/by/run";
 
-  RunResult rw = hoist.run({"run", "--rm", "-v", host.path() + ":/data", "-v", missing_host_dir + ":/made",
-                            "busybox", "sh", "-c", "cat /data/given; echo back > /data/written; touch /made/x"});
+  RunResult rw = hoist.run({"run", "--rm", "-v", host.path() + ":/data", "-v",
+                            missing_host_dir + ":/made", "busybox", "sh", "-c",
+                            "cat /data/given; echo back > /data/written; touch /made/x"});
   INFO(rw.err);
   CHECK(rw.exit_code == 0);
   CHECK(rw.out == "from the host\n");
@@ -490,11 +501,13 @@ TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e
   CHECK(hoist.run({"run", "--rm", "-v", "named:/data", "busybox", "true"}).exit_code == 1);
 
   // Only loopback, and it is up.
-  RunResult none = hoist.run({"run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"});
+  RunResult none =
+      hoist.run({"run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"});
   INFO(none.err);
   CHECK(none.exit_code == 0);
   CHECK(none.out == "lo\n");
-  RunResult host_net = hoist.run({"run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"});
+  RunResult host_net =
+      hoist.run({"run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"});
   CHECK(host_net.exit_code == 0);
   Words host_interfaces;
   for (const auto& e : std::filesystem::directory_iterator("/sys/class/net"))
