@@ -1,0 +1,97 @@
+#pragma once
+// What the `hoist build` tests share: a fresh store with busybox:latest imported, a
+// context directory to write files into, and helpers that build through the real binary
+// and read back the image config and root filesystem.
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/builder/hoist_runner.h"
+
+namespace build_test {
+
+class BuildFixture {
+ public:
+  BuildFixture() : context_("hoist-ctx"), outputs_("hoist-out") {
+    auto imported = hoist_.import_busybox();
+    INFO(imported.err);
+    REQUIRE(imported.exit_code == 0);
+  }
+
+  const hoist_test::HoistRunner& hoist() const { return hoist_; }
+  std::string context() const { return context_.path(); }
+
+  void write(const std::string& rel, const std::string& content, mode_t mode = 0644) const {
+    std::filesystem::path path = context_.path() + "/" + rel;
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+    ::chmod(path.c_str(), mode);
+  }
+
+  // hoist build --progress plain -t TAG [extra...] CONTEXT, with `dockerfile` as CONTEXT/Dockerfile.
+  hoist_test::RunResult build(const std::string& dockerfile, const std::string& tag = "t",
+                              std::vector<std::string> extra = {},
+                              const std::vector<std::string>& env = {}) const {
+    write("Dockerfile", dockerfile);
+    std::vector<std::string> args = {"build", "--progress", "plain", "-t", tag};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(context_.path());
+    return hoist_.run(args, "", env);
+  }
+
+  // The image config JSON of `tag` (from hoist inspect).
+  nlohmann::json config(const std::string& tag = "t") const {
+    auto r = hoist_.run({"inspect", tag});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    REQUIRE(!j.is_discarded());
+    if (j.is_array()) j = j.at(0);
+    return j.at("ImageConfig");
+  }
+
+  // Builds again with `-o type=local` and returns the root filesystem's directory.
+  std::string rootfs(const std::string& dockerfile, std::vector<std::string> extra = {}) {
+    std::string dest = outputs_.path() + "/rootfs" + std::to_string(++outputs_made_);
+    extra.insert(extra.end(), {"-o", "type=local,dest=" + dest});
+    auto r = build(dockerfile, "t", extra);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return dest;
+  }
+
+  std::string out_dir() const { return outputs_.path(); }
+
+ private:
+  hoist_test::HoistRunner hoist_;
+  hoist_test::TempDir context_;
+  hoist_test::TempDir outputs_;
+  int outputs_made_ = 0;
+};
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// How many lines of `text` contain `needle`.
+inline int count_lines_with(const std::string& text, const std::string& needle) {
+  int n = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (text.substr(start, end - start).find(needle) != std::string::npos) ++n;
+    start = end + 1;
+  }
+  return n;
+}
+
+}  // namespace build_test

@@ -1,0 +1,201 @@
+// `hoist build` end to end through the real binary: examples/hello, RUN and its layers,
+// failures, multi-stage builds, outputs, reproducibility.
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "tests/builder/build_fixture.h"
+
+using build_test::BuildFixture;
+using build_test::count_lines_with;
+using build_test::read_text;
+
+namespace {
+
+bool have_program(const std::string& name) {
+  return hoist_test::run_program({"sh", "-c", "command -v " + name}).exit_code == 0;
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("build: examples/hello builds with its script and command", "[builder][build]") {
+  BuildFixture f;
+  auto r = f.hoist().run({"build", "--progress", "plain", "-t", "hello",
+                          hoist_test::source_root() + "/examples/hello"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto config = f.config("hello");
+  CHECK(config["config"]["Cmd"] == nlohmann::json({"/bin/sh", "/app/hello.sh"}));
+  CHECK(config["config"]["WorkingDir"] == "/app");
+  CHECK(config["rootfs"]["diff_ids"].size() == 3);  // busybox, WORKDIR /app, COPY
+  std::string out = f.out_dir() + "/hello";
+  auto local = f.hoist().run({"build", "--progress", "quiet", "-o", "type=local,dest=" + out,
+                              hoist_test::source_root() + "/examples/hello"});
+  REQUIRE(local.exit_code == 0);
+  CHECK(read_text(out + "/app/hello.sh") == read_text(hoist_test::source_root() + "/examples/hello/hello.sh"));
+}
+
+TEST_CASE("build: RUN sees ENV and ARG, streams output with the step number", "[builder][build][run]") {
+  BuildFixture f;
+  auto r = f.build(
+      "FROM busybox:latest\n"
+      "ARG WHO=world\n"
+      "ENV GREETING=hello\n"
+      "RUN echo \"$GREETING $WHO\" > /greeting && echo step-output\n",
+      "t", {"--build-arg", "WHO=tests"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("#4 step-output"));
+  auto config = f.config();
+  // ARG values reach RUN but are not stored in the config.
+  for (const auto& e : config["config"]["Env"]) CHECK_FALSE(e.get<std::string>().starts_with("WHO="));
+  std::string root = f.rootfs("FROM busybox:latest\nARG WHO=world\nENV GREETING=hello\n"
+                              "RUN echo \"$GREETING $WHO\" > /greeting && echo step-output\n",
+                              {"--build-arg", "WHO=tests"});
+  CHECK(read_text(root + "/greeting") == "hello tests\n");
+}
+
+TEST_CASE("build: a failing RUN names the step and exit code, leaves no mounts and no image",
+          "[builder][build][run]") {
+  BuildFixture f;
+  auto r = f.build("FROM busybox:latest\nRUN echo partial > /x\nRUN echo before-fail; exit 3\n", "bad");
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("Dockerfile:3"));
+  CHECK_THAT(r.err, Catch::Contains("exit code: 3"));
+  CHECK_THAT(r.err, Catch::Contains("before-fail"));
+  CHECK_THAT(read_text("/proc/self/mountinfo"), !Catch::Contains(f.hoist().root()));
+  auto images = f.hoist().run({"images"});
+  CHECK_THAT(images.out, !Catch::Contains("bad"));
+  // Scratch dirs of the failed step are gone.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(f.hoist().root() + "/hoist-build", ec))
+    FAIL("left behind: " << entry.path());
+}
+
+TEST_CASE("build: whiteouts of a RUN apply in a fresh unpack and in umoci", "[builder][build][run]") {
+  BuildFixture f;
+  std::string dockerfile =
+      "FROM busybox:latest\n"
+      "RUN mkdir -p /d/old && echo 1 > /d/old/f && echo keep > /d/keep\n"
+      "RUN rm /bin/vi && rm -rf /d && mkdir /d && echo 2 > /d/new\n";
+  auto built = f.build(dockerfile);
+  INFO(built.err);
+  REQUIRE(built.exit_code == 0);
+  std::string root = f.rootfs(dockerfile);
+  struct stat st;
+  CHECK(::lstat((root + "/bin/vi").c_str(), &st) != 0);
+  CHECK(::lstat((root + "/bin/sh").c_str(), &st) == 0);
+  CHECK(::lstat((root + "/d/old").c_str(), &st) != 0);
+  CHECK(::lstat((root + "/d/keep").c_str(), &st) != 0);
+  CHECK(read_text(root + "/d/new") == "2\n");
+  if (!have_program("umoci")) return;
+  std::string bundle = f.out_dir() + "/bundle";
+  auto unpacked = hoist_test::run_program(
+      {"umoci", "unpack", "--image", f.hoist().root() + ":docker.io/library/t:latest", bundle});
+  INFO(unpacked.err);
+  REQUIRE(unpacked.exit_code == 0);
+  CHECK(::lstat((bundle + "/rootfs/bin/vi").c_str(), &st) != 0);
+  CHECK(::lstat((bundle + "/rootfs/d/old").c_str(), &st) != 0);
+  CHECK(read_text(bundle + "/rootfs/d/new") == "2\n");
+}
+
+TEST_CASE("build: multi-stage with --target builds only what the target needs", "[builder][build][stages]") {
+  BuildFixture f;
+  std::string dockerfile =
+      "FROM busybox:latest AS base\n"
+      "RUN echo base > /base.txt\n"
+      "FROM busybox:latest AS unused\n"
+      "RUN echo unused-stage-ran\n"
+      "FROM base AS build\n"
+      "RUN echo built > /artifact\n"
+      "FROM busybox:latest\n"
+      "COPY --from=build /artifact /base.txt /out/\n";
+  auto r = f.build(dockerfile, "t", {"--target", "build"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, !Catch::Contains("unused-stage-ran"));
+  CHECK_THAT(r.err, !Catch::Contains("COPY --from"));
+  auto full = f.build(dockerfile, "final");
+  INFO(full.err);
+  REQUIRE(full.exit_code == 0);
+  CHECK_THAT(full.err, !Catch::Contains("unused-stage-ran"));
+  std::string root = f.rootfs(dockerfile);
+  CHECK(read_text(root + "/out/artifact") == "built\n");
+  CHECK(read_text(root + "/out/base.txt") == "base\n");
+  auto unknown = f.build(dockerfile, "t", {"--target", "nope"});
+  CHECK(unknown.exit_code == 1);
+  CHECK_THAT(unknown.err, Catch::Contains("nope"));
+}
+
+TEST_CASE("build: SOURCE_DATE_EPOCH gives the same image digest in two fresh stores",
+          "[builder][build][reproducible]") {
+  std::string ids[2];
+  for (auto& id : ids) {
+    BuildFixture f;
+    // The base must be the same too: re-import it with the same clamped time.
+    auto base = f.hoist().run({"import", "--change", "CMD [\"sh\"]", hoist_test::busybox_rootfs_tar(),
+                               "busybox:latest"},
+                              "", {"SOURCE_DATE_EPOCH=1600000000"});
+    REQUIRE(base.exit_code == 0);
+    f.write("a.txt", "a\n");
+    auto r = f.build("FROM busybox:latest\nCOPY a.txt /\nRUN echo x > /x\nENV A=1\n", "t",
+                     {"--iidfile", f.out_dir() + "/iid"}, {"SOURCE_DATE_EPOCH=1700000000"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    id = read_text(f.out_dir() + "/iid");
+    CHECK(f.config()["created"] == "2023-11-14T22:13:20Z");
+  }
+  CHECK(ids[0].starts_with("sha256:"));
+  CHECK(ids[0] == ids[1]);
+}
+
+TEST_CASE("build: --output type=oci and type=docker archives", "[builder][build][outputs]") {
+  BuildFixture f;
+  f.write("a.txt", "a\n");
+  std::string oci_dir = f.out_dir() + "/layout";
+  std::string oci_tar = f.out_dir() + "/layout.tar";
+  std::string docker_tar = f.out_dir() + "/docker.tar";
+  auto r = f.build("FROM busybox:latest\nCOPY a.txt /\n", "out:v1",
+                   {"-o", "type=oci,dest=" + oci_dir, "-o", "type=oci,dest=" + oci_tar, "-o",
+                    "type=docker,dest=" + docker_tar});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(std::filesystem::exists(oci_dir + "/index.json"));
+  auto listing = hoist_test::run_program({"tar", "-tf", docker_tar});
+  CHECK_THAT(listing.out, Catch::Contains("manifest.json"));
+  CHECK_THAT(listing.out, Catch::Contains("index.json"));
+  auto manifest = hoist_test::run_program({"tar", "-xOf", docker_tar, "manifest.json"});
+  CHECK_THAT(manifest.out, Catch::Contains("out:v1"));
+  if (have_program("skopeo")) {
+    auto inspected = hoist_test::run_program({"skopeo", "inspect", "oci:" + oci_dir + ":docker.io/library/out:v1"});
+    INFO(inspected.err);
+    CHECK(inspected.exit_code == 0);
+  }
+  // Only outputs asked for: no -o type=image means the store does not get the tag.
+  auto images = f.hoist().run({"images"});
+  CHECK_THAT(images.out, !Catch::Contains("out"));
+}
+
+TEST_CASE("build: -f - reads the Dockerfile from stdin; --platform of another machine is refused",
+          "[builder][build]") {
+  BuildFixture f;
+  auto r = f.hoist().run({"build", "--progress", "plain", "-t", "stdin", "-f", "-", f.context()},
+                         "FROM busybox:latest\nLABEL from=stdin\n");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(f.config("stdin")["config"]["Labels"]["from"] == "stdin");
+  auto other = f.build("FROM busybox:latest\n", "t", {"--platform", "linux/s390x"});
+  CHECK(other.exit_code != 0);
+  CHECK_THAT(other.err, Catch::Contains("linux/s390x"));
+  auto missing = f.build("FROM nosuchimage.invalid/none:1\n");
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.err, Catch::Contains("not in the local store"));
+}

@@ -1,0 +1,119 @@
+// COPY's path rules, one build per row, checked against the rules in the Dockerfile
+// reference ("COPY": sources, wildcards, directories, trailing slashes, WORKDIR).
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include "tests/builder/build_fixture.h"
+
+using build_test::BuildFixture;
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("COPY path rules follow Docker's documentation", "[builder][copy]") {
+  // instruction | must exist (a trailing / means a directory) | must not exist | fails?
+  auto [copy, present, absent, fails] = GENERATE(table<std::string, std::string, std::string, bool>({
+      {"COPY a.txt /x", "x", "x/a.txt", false},                         // file to a new path
+      {"COPY a.txt /x/", "x/,x/a.txt", "", false},                      // trailing /: into dir
+      {"COPY a.txt .", "w/a.txt", "", false},                           // relative to WORKDIR
+      {"COPY a.txt rel", "w/rel", "w/rel/a.txt", false},                // relative file path
+      {"COPY dir /y", "y/,y/c.txt,y/sub/,y/sub/d.txt", "y/dir", false}, // contents, not the dir
+      {"COPY *.txt /z/", "z/a.txt,z/b.txt", "z/ignored.txt,z/c.txt", false},  // wildcard, ignore
+      {"COPY a.txt b.txt /m/", "m/a.txt,m/b.txt", "", false},           // several sources
+      {"COPY a.txt /etc", "etc/a.txt,etc/passwd", "", false},           // existing dir in image
+      {"COPY dir/*/d.txt /n/", "n/d.txt", "n/sub", false},              // wildcard in a parent
+      {"COPY --exclude=sub dir /e/", "e/c.txt", "e/sub", false},        // --exclude
+      {"COPY dir/ /deep/er/", "deep/er/c.txt", "", false},              // parents created
+      {"COPY a.txt b.txt /nodir", "", "", true},                        // several: need a dir/
+      {"COPY ignored.txt /i", "", "", true},                            // .dockerignore'd
+      {"COPY ../a.txt /", "", "", true},                                // outside the context
+      {"COPY nothing* /", "", "", true},                                // wildcard, no match
+      {"COPY missing.txt /", "", "", true},                             // no such file
+  }));
+  CAPTURE(copy);
+  BuildFixture f;
+  f.write("a.txt", "a\n");
+  f.write("b.txt", "b\n");
+  f.write("ignored.txt", "i\n");
+  f.write("dir/c.txt", "c\n");
+  f.write("dir/sub/d.txt", "d\n");
+  f.write(".dockerignore", "ignored.txt\n");
+  std::string dockerfile = "FROM busybox:latest\nWORKDIR /w\n" + copy + "\n";
+  if (fails) {
+    auto r = f.build(dockerfile);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("Dockerfile:3"));
+    return;
+  }
+  std::string root = f.rootfs(dockerfile);
+  for (const auto& path : split_list(present)) {
+    CAPTURE(path);
+    struct stat st;
+    bool is_dir = path.ends_with('/');
+    REQUIRE(::lstat((root + "/" + path).c_str(), &st) == 0);
+    CHECK(S_ISDIR(st.st_mode) == is_dir);
+  }
+  for (const auto& path : split_list(absent)) {
+    CAPTURE(path);
+    struct stat st;
+    CHECK(::lstat((root + "/" + path).c_str(), &st) != 0);
+  }
+}
+
+TEST_CASE("COPY --chown and --chmod set owners and modes; names come from the image", "[builder][copy]") {
+  BuildFixture f;
+  f.write("a.txt", "a\n", 0600);
+  f.write("dir/c.txt", "c\n", 0644);
+  auto [flags, uid, gid, mode] = GENERATE(table<std::string, uid_t, gid_t, mode_t>({
+      {"", 0, 0, 0600},
+      {"--chown=daemon", 1, 1, 0600},         // busybox's passwd: daemon is 1:1
+      {"--chown=1234:5678", 1234, 5678, 0600},
+      {"--chown=www-data:daemon", 33, 1, 0600},
+      {"--chmod=0755", 0, 0, 0755},
+  }));
+  CAPTURE(flags);
+  std::string root = f.rootfs("FROM busybox:latest\nCOPY " + flags + " a.txt /a.txt\n");
+  struct stat st;
+  REQUIRE(::lstat((root + "/a.txt").c_str(), &st) == 0);
+  CHECK(st.st_uid == uid);
+  CHECK(st.st_gid == gid);
+  CHECK((st.st_mode & 07777) == mode);
+}
+
+TEST_CASE("COPY --chown with a name the image does not know fails naming it", "[builder][copy]") {
+  BuildFixture f;
+  f.write("a.txt", "a\n");
+  auto r = f.build("FROM busybox:latest\nCOPY --chown=nosuchuser a.txt /\n");
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("nosuchuser"));
+}
+
+TEST_CASE("ADD extracts local tar archives of every compression", "[builder][copy]") {
+  BuildFixture f;
+  f.write("payload/inner/file.txt", "inside\n");
+  auto compression = GENERATE(as<std::string>{}, "", "gzip", "bzip2", "xz", "zstd");
+  CAPTURE(compression);
+  std::string flag = compression.empty() ? "" : "--" + compression;
+  auto made = hoist_test::run_program(
+      {"sh", "-c", "tar -C " + f.context() + "/payload " + flag + " -cf " + f.context() + "/archive.tar inner"});
+  REQUIRE(made.exit_code == 0);
+  std::string root = f.rootfs("FROM busybox:latest\nADD archive.tar /unpacked/\nCOPY archive.tar /copied/\n");
+  CHECK(build_test::read_text(root + "/unpacked/inner/file.txt") == "inside\n");
+  struct stat st;
+  CHECK(::lstat((root + "/copied/archive.tar").c_str(), &st) == 0);
+}
