@@ -1,5 +1,6 @@
 #include "builder/build.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -97,8 +98,31 @@ Result<OutputSpec> parse_output_spec(std::string_view text) {
   return spec;
 }
 
+// Restores the previous SIGINT/SIGTERM handlers when the build ends.
+class CancelOnSignal {
+ public:
+  CancelOnSignal() {
+    reset_cancel();
+    struct sigaction action = {};
+    action.sa_handler = [](int) { request_cancel(); };
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &old_int_);
+    ::sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~CancelOnSignal() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ = {}, old_term_ = {};
+};
+
 Result<BuildResult> build(const BuildOptions& options) {
   Progress progress(options.progress, stderr);
+  // Ctrl-C stops the build between steps (the sandbox stops a running RUN itself), so
+  // temp dirs are removed by their owners and nothing is tagged.
+  CancelOnSignal cancel_on_signal;
 
   // The Dockerfile.
   std::string display_name = "Dockerfile";
@@ -192,6 +216,7 @@ Result<BuildResult> build(const BuildOptions& options) {
                        0,            static_cast<int>(target.stages.size())};
   for (int index : target.stages)
     if (auto r = run_stage(session, index); !r) return std::move(r).error();
+  if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
 
   // The image.
   StageState& final_state = session.finished.at(target.target);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cctype>
 #include <functional>
 
@@ -24,6 +25,14 @@ namespace builder {
 using layers::Error;
 using layers::ErrorKind;
 using layers::Result;
+
+namespace {
+volatile std::sig_atomic_t g_cancelled = 0;
+}
+
+void request_cancel() { g_cancelled = 1; }
+bool cancel_requested() { return g_cancelled != 0; }
+void reset_cancel() { g_cancelled = 0; }
 
 std::string BuildSession::now() const {
   return layers::format_rfc3339(source_date_epoch ? *source_date_epoch : layers::creation_time());
@@ -85,6 +94,7 @@ class StageRunner {
     total_ = static_cast<int>(instructions.size()) + 1;
     for (size_t i = 0; i < instructions.size(); ++i) {
       const auto& ins = instructions[i];
+      if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
       int step = s_.next_step++;
       s_.progress.begin(step, label(static_cast<int>(i) + 2) + ins.original);
       auto r = dispatch(ins, step);

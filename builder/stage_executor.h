@@ -52,6 +52,13 @@ struct BuildSession {
   std::string now() const;
 };
 
+// Ctrl-C between steps: build() installs a SIGINT/SIGTERM handler that calls
+// request_cancel(); every stage checks cancel_requested() before each step and stops with
+// Cancelled. (A RUN is stopped at once by the sandbox, which takes the signals itself.)
+void request_cancel();
+bool cancel_requested();
+void reset_cancel();
+
 // Runs stage `index` of session.graph and stores its final state in session.finished.
 // Errors name the file, line and instruction.
 layers::Result<void> run_stage(BuildSession& session, int index);
