@@ -20,6 +20,5 @@ sh tests/fixtures/make_busybox_rootfs.sh "$work/busybox.tar"
   --change 'CMD ["sh"]' \
   "$work/busybox.tar" busybox:latest >/dev/null
 "$hoist" build -t hello examples/hello
-# `hoist run` is written by another engineer; until it lands this line fails with
-# "unknown command".
+# Prints "Hello World!".
 "$hoist" run --rm hello
