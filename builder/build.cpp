@@ -205,7 +205,7 @@ Result<BuildResult> build(const BuildOptions& options) {
   if (!epoch) return std::move(epoch).error();
   std::optional<int64_t> source_date_epoch = *epoch;
   if (options.reproducible && !source_date_epoch) source_date_epoch = 0;
-  auto snapshotter = resolve_snapshotter(options.snapshotter);
+  auto snapshotter = runtime::resolve_snapshotter(options.snapshotter);
   if (!snapshotter) return std::move(snapshotter).error();
   std::string scratch = store->root() + "/hoist-build";
   if (auto r = layers::make_dirs(scratch); !r) return std::move(r).error();

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "builder/progress.h"
-#include "builder/run_executor.h"
+#include "runtime/executor.h"
 #include "layers/compress.h"
 #include "layers/digest.h"
 #include "layers/error.h"
@@ -49,7 +49,7 @@ struct BuildOptions {
   layers::Compression compression = layers::Compression::Gzip;
   bool reproducible = false;          // --reproducible: SOURCE_DATE_EPOCH or 0
   ProgressMode progress = ProgressMode::Auto;
-  std::optional<Snapshotter> snapshotter;  // --snapshotter; unset: HOIST_SNAPSHOTTER, else auto
+  std::optional<runtime::Snapshotter> snapshotter;  // --snapshotter; unset: HOIST_SNAPSHOTTER, else auto
   std::vector<std::string> insecure_registries;
   bool debug = false;
   std::string store_root;             // the store to build in

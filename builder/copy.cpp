@@ -59,7 +59,7 @@ Result<std::vector<std::string>> list_dir(const std::string& dir) {
 
 class Planner {
  public:
-  Planner(const CopyRequest& request, const LayerView& image) : request_(request), image_(image) {
+  Planner(const CopyRequest& request, const runtime::LayerView& image) : request_(request), image_(image) {
     if (!request.excludes.empty()) {
       std::string text;
       for (const auto& e : request.excludes) text += e + "\n";
@@ -249,7 +249,7 @@ class Planner {
   }
 
   const CopyRequest& request_;
-  const LayerView& image_;
+  const runtime::LayerView& image_;
   parser::IgnoreRules excludes_;
 };
 
@@ -294,7 +294,7 @@ Result<void> copy_file_data(const std::string& from, const std::string& to) {
 
 // Creates the directories leading to `rel` (not `rel` itself) in `scratch`, with the
 // image's metadata where it has them.
-Result<void> make_parents(const std::string& scratch, const std::string& rel, const LayerView& image,
+Result<void> make_parents(const std::string& scratch, const std::string& rel, const runtime::LayerView& image,
                           std::set<std::string>& made) {
   std::string so_far;
   auto parts = split_path(rel);
@@ -316,7 +316,7 @@ Result<void> make_parents(const std::string& scratch, const std::string& rel, co
 
 // The image's own mtimes for parents it already has, set last (children touch them).
 Result<void> restore_parent_times(const std::string& scratch, const std::set<std::string>& made,
-                                  const LayerView& image) {
+                                  const runtime::LayerView& image) {
   for (auto it = made.rbegin(); it != made.rend(); ++it) {
     if (auto st = image.lookup(*it); st && S_ISDIR(st->st_mode)) {
       timespec times[2] = {st->st_mtim, st->st_mtim};
@@ -399,11 +399,11 @@ bool is_tar_archive(const std::string& path) {
   return archive_read_next_header(a.get(), &entry) == ARCHIVE_OK;
 }
 
-Result<CopyPlan> plan_copy(const CopyRequest& request, const LayerView& image) {
+Result<CopyPlan> plan_copy(const CopyRequest& request, const runtime::LayerView& image) {
   return Planner(request, image).run();
 }
 
-Result<void> execute_copy(const CopyPlan& plan, const LayerView& image, const std::string& scratch) {
+Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image, const std::string& scratch) {
   std::set<std::string> made;
   std::vector<std::pair<std::string, struct stat>> dir_times;
   layers::UniqueFd root(::open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

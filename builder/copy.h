@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "builder/layer_dirs.h"
+#include "runtime/layer_dirs.h"
 #include "layers/digest.h"
 #include "layers/error.h"
 #include "parser/dockerignore.h"
@@ -78,11 +78,11 @@ struct CopyPlan {
   uint32_t uid = 0, gid = 0;
 };
 
-layers::Result<CopyPlan> plan_copy(const CopyRequest& request, const LayerView& image);
+layers::Result<CopyPlan> plan_copy(const CopyRequest& request, const runtime::LayerView& image);
 
 // Writes the plan's entries beneath `scratch` (an empty directory), creating missing
 // parents, copying the image's metadata for parents it already has.
-layers::Result<void> execute_copy(const CopyPlan& plan, const LayerView& image,
+layers::Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image,
                                   const std::string& scratch);
 
 // Whether `path` is a tar archive ADD should extract (any compression libarchive reads).

@@ -68,7 +68,7 @@ Result<CopySources> CopySources::collect(const parser::Instruction& ins, const O
   CopySources out;
   auto temp_dir = [&]() -> Result<std::string> {
     if (!out.dir_) {
-      auto dir = sandbox::TempDir::create_in(options.scratch_dir, "sources-");
+      auto dir = runtime::sandbox::TempDir::create_in(options.scratch_dir, "sources-");
       if (!dir) return std::move(dir).error();
       out.dir_.emplace(std::move(*dir));
     }

@@ -20,7 +20,7 @@
 
 #include "builder/cache.h"
 #include "builder/copy.h"
-#include "builder/sandbox/temp_dir.h"
+#include "runtime/sandbox/temp_dir.h"
 #include "builder/url_fetch.h"
 #include "layers/error.h"
 #include "parser/ast.h"
@@ -49,7 +49,7 @@ class CopySources {
   layers::Result<void> fetch();
 
  private:
-  std::optional<sandbox::TempDir> dir_;
+  std::optional<runtime::sandbox::TempDir> dir_;
   std::vector<UrlSource> urls_;
   std::optional<UrlFetcher> fetcher_;
 };

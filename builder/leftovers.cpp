@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "builder/container.h"
+#include "runtime/container.h"
 #include "layers/remove_tree.h"
 #include "layers/store.h"
 

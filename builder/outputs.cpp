@@ -9,7 +9,7 @@
 
 #include <memory>
 
-#include "builder/layer_dirs.h"
+#include "runtime/layer_dirs.h"
 #include "layers/unique_fd.h"
 
 namespace builder {
@@ -166,7 +166,7 @@ Result<void> write_docker_output(const layers::Store& store, const layers::Descr
 Result<void> write_local_output(const layers::Store& store, const layers::Image& image, const std::string& dest) {
   if (dest.empty()) return Error(ErrorKind::InvalidInput, "--output type=local needs dest=DIR");
   if (auto r = layers::make_dirs(dest); !r) return r;
-  return materialize_rootfs(store, image.manifest.layers, dest);
+  return runtime::materialize_rootfs(store, image.manifest.layers, dest);
 }
 
 }  // namespace builder

@@ -265,7 +265,7 @@ Result<void> apply_unpacked_layer(const std::string& root, const std::string& la
 }
 
 Result<RootCopy> RootCopy::create(const std::string& scratch_dir) {
-  auto dir = sandbox::TempDir::create_in(scratch_dir, "rootfs-");
+  auto dir = runtime::sandbox::TempDir::create_in(scratch_dir, "rootfs-");
   if (!dir) return std::move(dir).error();
   std::string root = dir->path() + "/root";
   if (::mkdir(root.c_str(), 0755) != 0 || ::chmod(root.c_str(), 0755) != 0)

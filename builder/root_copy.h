@@ -4,7 +4,7 @@
 // against an index taken before the step (layers/tree_index.h).
 //
 // The copy is made from the layers, applied bottom first: from their unpacked dirs
-// (builder/layer_dirs.h) when the store has them, with overlay's rules (a 0:0 character device
+// (runtime/layer_dirs.h) when the store has them, with overlay's rules (a 0:0 character device
 // deletes, trusted.overlay.opaque=y empties the directory first). File data is cloned (FICLONE)
 // where the filesystem can share extents (btrfs, xfs), else copied in the kernel (copy_file_range).
 // Files are never hard-linked to the unpacked layers: a command writing into a file in place would
@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "builder/layer_dirs.h"
-#include "builder/sandbox/temp_dir.h"
+#include "runtime/layer_dirs.h"
+#include "runtime/sandbox/temp_dir.h"
 #include "layers/digest.h"
 #include "layers/error.h"
 #include "layers/image.h"
@@ -66,10 +66,10 @@ class RootCopy {
   void record(std::vector<layers::Digest> diff_ids, layers::TreeIndex after);
 
  private:
-  RootCopy(sandbox::TempDir dir, std::string root) : dir_(std::move(dir)), root_(std::move(root)) {}
+  RootCopy(runtime::sandbox::TempDir dir, std::string root) : dir_(std::move(dir)), root_(std::move(root)) {}
   layers::Result<void> clear();
 
-  sandbox::TempDir dir_;
+  runtime::sandbox::TempDir dir_;
   std::string root_;
   bool is_valid_ = true;  // the content matches diff_ids_
   std::vector<layers::Digest> diff_ids_;

@@ -2,8 +2,8 @@
 
 #include <sys/stat.h>
 
-#include "builder/layer_dirs.h"
-#include "builder/sandbox/temp_dir.h"
+#include "runtime/layer_dirs.h"
+#include "runtime/sandbox/temp_dir.h"
 #include "layers/overlay_diff.h"
 #include "layers/tree_index.h"
 #include "layers/tar_writer.h"
@@ -38,8 +38,8 @@ Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDi
 
 namespace {
 
-sandbox::SandboxSpec spec_for(const RunRequest& request) {
-  sandbox::SandboxSpec spec;
+runtime::sandbox::SandboxSpec spec_for(const RunRequest& request) {
+  runtime::sandbox::SandboxSpec spec;
   spec.argv = request.argv;
   spec.env = request.env;
   spec.cwd = request.cwd.empty() ? "/" : request.cwd;
@@ -55,12 +55,12 @@ sandbox::SandboxSpec spec_for(const RunRequest& request) {
 Result<RunOutcome> run_on_copy(const layers::Store& store, const RunRequest& request,
                                const LayerWriteOptions& options) {
   RootCopy& copy = *request.root_copy;
-  sandbox::SandboxSpec spec = spec_for(request);
+  runtime::sandbox::SandboxSpec spec = spec_for(request);
   spec.rootfs_dir = copy.path();
   spec.scratch_dir = request.scratch_dir;
   spec.chroot_only = request.chroot_only;
   copy.begin_change();
-  auto status = sandbox::run(spec);
+  auto status = runtime::sandbox::run(spec);
   if (!status) return std::move(status).error();
   RunOutcome outcome;
   outcome.exit_code = *status;
@@ -70,7 +70,7 @@ Result<RunOutcome> run_on_copy(const layers::Store& store, const RunRequest& req
   // moved, but they never belong to the layer (bind mounts keep them out otherwise).
   std::vector<std::string> ignored;
   if (request.chroot_only)
-    ignored.assign(std::begin(sandbox::kChrootEtcFiles), std::end(sandbox::kChrootEtcFiles));
+    ignored.assign(std::begin(runtime::sandbox::kChrootEtcFiles), std::end(runtime::sandbox::kChrootEtcFiles));
   auto diff = layers::diff_and_reindex(copy.index(), {}, ignored);
   if (!diff) return std::move(diff).error().context("reading the changes");
   auto layer = store_layer(store, diff->diff, options);
@@ -87,19 +87,19 @@ Result<RunOutcome> run_on_copy(const layers::Store& store, const RunRequest& req
 Result<RunOutcome> run_step(const layers::Store& store, const RunRequest& request,
                             const LayerWriteOptions& options) {
   if (request.root_copy) return run_on_copy(store, request, options);
-  auto temp = sandbox::TempDir::create_in(request.scratch_dir, "run-");
+  auto temp = runtime::sandbox::TempDir::create_in(request.scratch_dir, "run-");
   if (!temp) return std::move(temp).error();
   std::string upper = temp->path() + "/upper";
   std::string work = temp->path() + "/work";
   for (const auto& dir : {upper, work})
     if (::mkdir(dir.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(dir));
 
-  sandbox::SandboxSpec spec = spec_for(request);
+  runtime::sandbox::SandboxSpec spec = spec_for(request);
   spec.lower_dirs = request.lower_dirs;
   spec.upper_dir = upper;
   spec.work_dir = work;
   spec.scratch_dir = temp->path();
-  auto status = sandbox::run(spec);
+  auto status = runtime::sandbox::run(spec);
   if (!status) return std::move(status).error();
   RunOutcome outcome;
   outcome.exit_code = *status;
@@ -111,9 +111,20 @@ Result<RunOutcome> run_step(const layers::Store& store, const RunRequest& reques
   if (!layer) return std::move(layer).error();
   // The upper dir already is the layer in overlay form: keep it as the unpacked layer, so
   // the next RUN does not unpack what this one just wrote.
-  adopt_unpacked(store, upper, layer->diff_id);
+  runtime::adopt_unpacked(store, upper, layer->diff_id);
   outcome.layer = *layer;
   return outcome;
+}
+
+Result<runtime::RunExecutor> executor_for_build(std::optional<runtime::RunExecutor>& decided,
+                                       const runtime::SnapshotterChoice& choice,
+                                       const std::string& scratch_dir, Progress& progress) {
+  if (decided) return *decided;
+  auto chosen = runtime::choose_run_executor(choice, scratch_dir);
+  if (!chosen) return std::move(chosen).error();
+  progress.note("RUN executor: " + chosen->description);
+  decided = *chosen;
+  return *chosen;
 }
 
 }  // namespace builder

@@ -10,8 +10,10 @@
 #include <string_view>
 #include <vector>
 
+#include "builder/progress.h"
 #include "builder/root_copy.h"
-#include "builder/sandbox/sandbox.h"
+#include "runtime/executor.h"
+#include "runtime/sandbox/sandbox.h"
 #include "layers/compress.h"
 #include "layers/diff.h"
 #include "layers/error.h"
@@ -25,12 +27,12 @@ struct RunRequest {
   std::vector<std::string> env;       // the container's whole environment
   std::string cwd = "/";
   std::string user;                   // USER spec, resolved inside the container
-  sandbox::Network network = sandbox::Network::Host;
+  runtime::sandbox::Network network = runtime::sandbox::Network::Host;
   std::vector<std::string> lower_dirs;  // unpacked layers, top-most first (overlay executor)
   // The copy executor: the stage's root, synced to the image's layers; run_step runs the
   // command in it and leaves it holding the result (or invalidated, on failure).
   RootCopy* root_copy = nullptr;
-  bool chroot_only = false;  // with root_copy: no namespaces here (RunExecutor::chroot)
+  bool chroot_only = false;  // with root_copy: no namespaces here (runtime::RunExecutor::chroot)
   std::string scratch_dir;              // on the store's filesystem
   std::function<void(int stream, std::string_view bytes)> on_output;
 };
@@ -60,5 +62,11 @@ layers::Result<RunOutcome> run_step(const layers::Store& store, const RunRequest
 // Writes the layer for `diff` into the store's blobs.
 layers::Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDiff& diff,
                                         const LayerWriteOptions& options);
+
+// A build's executor: `decided` when set, else chosen now, kept in `decided` and announced
+// once through `progress` as "RUN executor: <description>".
+layers::Result<runtime::RunExecutor> executor_for_build(std::optional<runtime::RunExecutor>& decided,
+                                               const runtime::SnapshotterChoice& choice,
+                                               const std::string& scratch_dir, Progress& progress);
 
 }  // namespace builder

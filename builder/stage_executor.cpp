@@ -9,13 +9,13 @@
 
 #include "builder/copy.h"
 #include "builder/copy_sources.h"
-#include "builder/layer_dirs.h"
+#include "runtime/layer_dirs.h"
 #include "builder/metadata.h"
 #include "builder/root_copy.h"
-#include "builder/run_executor.h"
+#include "runtime/executor.h"
 #include "builder/run_step.h"
-#include "builder/sandbox/temp_dir.h"
-#include "builder/users.h"
+#include "runtime/sandbox/temp_dir.h"
+#include "runtime/users.h"
 #include "layers/tar_writer.h"
 #include "parser/dockerfile.h"
 #include "registry/client.h"
@@ -42,8 +42,6 @@ std::string BuildSession::now() const {
 }
 
 namespace {
-
-constexpr std::string_view kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -164,7 +162,7 @@ class StageRunner {
     }
     bool has_path = std::any_of(state.config.config.env.begin(), state.config.config.env.end(),
                                 [](const std::string& e) { return e.starts_with("PATH="); });
-    if (!has_path) state.config.config.env.push_back("PATH=" + std::string(kDefaultPath));
+    if (!has_path) state.config.config.env.push_back("PATH=" + std::string(runtime::sandbox::kDefaultPath));
     state.key = CacheKeyBuilder()
                     .add(state.key.str())
                     .add(std::string(layers::compression_name(s_.options.compression)))
@@ -210,7 +208,7 @@ class StageRunner {
 
   LayerWriteOptions layer_options() const { return {s_.options.compression, s_.source_date_epoch}; }
 
-  Result<LayerView> view() { return view_of(s_.store, state_->layers, state_->config.diff_ids); }
+  Result<runtime::LayerView> view() { return runtime::view_of(s_.store, state_->layers, state_->config.diff_ids); }
 
   Result<void> dispatch(const parser::Instruction& ins, int step) {
     if (ins.cmd == "run") return run(ins, step);
@@ -234,7 +232,7 @@ class StageRunner {
       if (!image) return std::move(image).error();
       std::string rel = dir.substr(dir.find_first_not_of('/') == std::string::npos ? dir.size() : dir.find_first_not_of('/'));
       if (rel.empty() || image->lookup(rel)) return std::optional<LayerResult>();
-      auto scratch = sandbox::TempDir::create_in(s_.scratch_dir, "workdir-");
+      auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "workdir-");
       if (!scratch) return std::move(scratch).error();
       std::string root = scratch->path() + "/root", empty = scratch->path() + "/empty";
       if (::mkdir(root.c_str(), 0755) != 0 || ::mkdir(empty.c_str(), 0755) != 0 || ::chmod(empty.c_str(), 0755) != 0)
@@ -251,7 +249,7 @@ class StageRunner {
     if (!diff) return std::move(diff).error();
     auto layer = store_layer(s_.store, *diff, layer_options());
     if (!layer) return std::move(layer).error();
-    adopt_unpacked(s_.store, root, layer->diff_id);
+    runtime::adopt_unpacked(s_.store, root, layer->diff_id);
     return std::optional<LayerResult>(*layer);
   }
 
@@ -316,10 +314,10 @@ class StageRunner {
       request.env = env;
       request.cwd = config.working_dir.empty() ? "/" : config.working_dir;
       request.user = config.user;
-      request.network = s_.options.network_none ? sandbox::Network::None : sandbox::Network::Host;
+      request.network = s_.options.network_none ? runtime::sandbox::Network::None : runtime::sandbox::Network::Host;
       auto executor = executor_for_build(s_.run_executor, s_.snapshotter, s_.scratch_dir, s_.progress);
       if (!executor) return std::move(executor).error();
-      if (executor->kind == RunExecutor::Kind::Copy) {
+      if (executor->kind == runtime::RunExecutor::Kind::Copy) {
         // One copy of the root serves every RUN of the stage (builder/root_copy.h).
         if (!root_copy_) {
           auto made = RootCopy::create(s_.scratch_dir);
@@ -390,18 +388,18 @@ class StageRunner {
         std::string path = image->host_path(rel);
         struct stat st;
         if (path.empty() || ::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
-        auto text = layers::read_file(path, kMaxAccountFileBytes);
+        auto text = layers::read_file(path, runtime::kMaxAccountFileBytes);
         return text ? *text : "";
       };
-      auto user = resolve_user_in(*spec, read_account_file("etc/passwd"), read_account_file("etc/group"),
-                                  UserPurpose::Chown);
+      auto user = runtime::resolve_user_in(*spec, read_account_file("etc/passwd"), read_account_file("etc/group"),
+                                  runtime::UserPurpose::Chown);
       if (!user) return std::move(user).error().context("--chown=" + *spec);
       request.uid = user->uid;
       request.gid = user->gid;
     }
 
     // Where the sources come from: the context, or a stage's or an image's root.
-    std::optional<sandbox::TempDir> from_root;
+    std::optional<runtime::sandbox::TempDir> from_root;
     std::string from_text;
     if (auto from = parser::flag_value(ins, "from")) {
       auto x = expand(*from);
@@ -422,9 +420,9 @@ class StageRunner {
         from_layers = from_image->manifest.layers;
         from_text = "image:" + from_image->descriptor.digest.str();
       }
-      auto root = sandbox::TempDir::create_in(s_.scratch_dir, "from-");
+      auto root = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "from-");
       if (!root) return std::move(root).error();
-      if (auto r = materialize_rootfs(s_.store, from_layers, root->path()); !r) return r;
+      if (auto r = runtime::materialize_rootfs(s_.store, from_layers, root->path()); !r) return r;
       request.source_root = root->path();
       from_root.emplace(std::move(*root));
     } else {
@@ -449,7 +447,7 @@ class StageRunner {
                    .add(plan->content.str())
                    .finish();
     return commit(step, key, ins.original + " # buildkit", [&]() -> Result<std::optional<LayerResult>> {
-      auto scratch = sandbox::TempDir::create_in(s_.scratch_dir, "copy-");
+      auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "copy-");
       if (!scratch) return std::move(scratch).error();
       std::string root = scratch->path() + "/root";
       if (::mkdir(root.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(root));

@@ -12,7 +12,7 @@
 #include "builder/cache.h"
 #include "builder/context.h"
 #include "builder/progress.h"
-#include "builder/run_executor.h"
+#include "runtime/executor.h"
 #include "layers/image.h"
 #include "layers/store.h"
 #include "parser/ast.h"
@@ -48,8 +48,8 @@ struct BuildSession {
   int next_step = 1;
   int cached_steps = 0;
   int total_stages = 0;
-  SnapshotterChoice snapshotter;            // --snapshotter / HOIST_SNAPSHOTTER
-  std::optional<RunExecutor> run_executor;  // decided at the first RUN that runs
+  runtime::SnapshotterChoice snapshotter;            // --snapshotter / HOIST_SNAPSHOTTER
+  std::optional<runtime::RunExecutor> run_executor;  // decided at the first RUN that runs
 
   // RFC 3339 time for a new history entry.
   std::string now() const;

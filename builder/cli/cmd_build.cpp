@@ -107,8 +107,8 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
     return Error(ErrorKind::Usage, "--progress " + progress_text + ": want auto, tty, plain or quiet");
   if (quiet) options.progress = ProgressMode::Quiet;
   if (!snapshotter.empty()) {
-    Snapshotter chosen;
-    if (!parse_snapshotter(snapshotter, &chosen))
+    runtime::Snapshotter chosen;
+    if (!runtime::parse_snapshotter(snapshotter, &chosen))
       return Error(ErrorKind::Usage, "--snapshotter " + snapshotter + ": want auto, overlay or copy");
     options.snapshotter = chosen;
   }

@@ -6,7 +6,7 @@
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
-#include "builder/container.h"
+#include "runtime/container.h"
 
 namespace builder::cli {
 
@@ -20,18 +20,18 @@ std::string command_column(const std::vector<std::string>& argv, bool truncate) 
   return "\"" + line + "\"";
 }
 
-std::string status_column(const ContainerRecord& c, int64_t now) {
+std::string status_column(const runtime::ContainerRecord& c, int64_t now) {
   switch (c.status) {
-    case ContainerStatus::Created:
+    case runtime::ContainerStatus::Created:
       return "Created";
-    case ContainerStatus::Dead:
+    case runtime::ContainerStatus::Dead:
       return "Dead";
-    case ContainerStatus::Running: {
+    case runtime::ContainerStatus::Running: {
       std::string age = human_age(c.started, now);
       if (age.ends_with(" ago")) age.resize(age.size() - 4);
       return "Up " + age;
     }
-    case ContainerStatus::Exited:
+    case runtime::ContainerStatus::Exited:
       return "Exited (" + std::to_string(c.exit_code) + ") " + human_age(c.finished, now);
   }
   return "";
@@ -50,7 +50,7 @@ layers::Result<int> cmd_ps(const GlobalOptions& global, const std::vector<std::s
   if (auto done = parser.parse_or_help(args, positional)) return std::move(*done);
   auto store = open_store(global);
   if (!store) return std::move(store).error();
-  auto containers = ContainerStore::open(store->root());
+  auto containers = runtime::ContainerStore::open(store->root());
   if (!containers) return std::move(containers).error();
   auto list = containers->list();
   if (!list) return std::move(list).error();
@@ -61,7 +61,7 @@ layers::Result<int> cmd_ps(const GlobalOptions& global, const std::vector<std::s
   std::vector<std::vector<std::string>> rows;
   if (!quiet) rows.push_back({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"});
   for (const auto& c : list->containers) {
-    if (!all && c.status != ContainerStatus::Running) continue;
+    if (!all && c.status != runtime::ContainerStatus::Running) continue;
     std::string id = no_trunc ? c.id : c.short_id();
     if (quiet) {
       std::printf("%s\n", id.c_str());

@@ -5,7 +5,7 @@
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
-#include "builder/container.h"
+#include "runtime/container.h"
 
 namespace builder::cli {
 
@@ -14,7 +14,7 @@ using layers::ErrorKind;
 
 namespace {
 
-layers::Result<void> remove_one(const ContainerStore& containers, const std::string& text,
+layers::Result<void> remove_one(const runtime::ContainerStore& containers, const std::string& text,
                                 bool force) {
   auto record = containers.find(text);
   if (!record) return std::move(record).error();
@@ -40,7 +40,7 @@ layers::Result<int> cmd_rm(const GlobalOptions& global, const std::vector<std::s
   if (auto done = parser.parse_or_help(args, positional)) return std::move(*done);
   auto store = open_store(global);
   if (!store) return std::move(store).error();
-  auto containers = ContainerStore::open(store->root());
+  auto containers = runtime::ContainerStore::open(store->root());
   if (!containers) return std::move(containers).error();
 
   // Like docker: remove what can be removed, then report everything that could not be.

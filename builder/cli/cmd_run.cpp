@@ -13,11 +13,11 @@
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
-#include "builder/container.h"
-#include "builder/layer_dirs.h"
-#include "builder/run_executor.h"
-#include "builder/sandbox/sandbox.h"
-#include "builder/users.h"
+#include "runtime/container.h"
+#include "runtime/layer_dirs.h"
+#include "runtime/executor.h"
+#include "runtime/sandbox/sandbox.h"
+#include "runtime/users.h"
 #include "layers/blob_store.h"
 #include "layers/unique_fd.h"
 
@@ -39,12 +39,12 @@ struct RunOptions {
 // read with every path component resolved inside that layer. (A symlink into another
 // layer is not followed: only passwd/group go through here, for HOME; the sandbox itself
 // resolves the user against the real merged root.) "" when the tree has no such file.
-Result<std::string> read_from_layers(const LayerView& view, const std::string& rel) {
+Result<std::string> read_from_layers(const runtime::LayerView& view, const std::string& rel) {
   if (!view.lookup(rel)) return std::string();
   for (const auto& dir : view.dirs()) {
     layers::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return Error::from_errno("opening layer " + layers::quoted(dir));
-    auto text = read_file_in_root(fd.get(), rel, kMaxAccountFileBytes);
+    auto text = runtime::read_file_in_root(fd.get(), rel, runtime::kMaxAccountFileBytes);
     if (text) return text;
     if (text.error().kind() != ErrorKind::NotFound) return std::move(text).error();
   }
@@ -52,19 +52,19 @@ Result<std::string> read_from_layers(const LayerView& view, const std::string& r
 }
 
 // The user's passwd home, as Docker sets HOME: "/" when the user has no entry.
-Result<std::string> home_of(const LayerView& view, const std::string& user) {
+Result<std::string> home_of(const runtime::LayerView& view, const std::string& user) {
   auto passwd = read_from_layers(view, "etc/passwd");
   if (!passwd) return std::move(passwd).error();
   auto group = read_from_layers(view, "etc/group");
   if (!group) return std::move(group).error();
-  auto resolved = resolve_user_in(user.empty() ? "0" : user, *passwd, *group, UserPurpose::Run);
+  auto resolved = runtime::resolve_user_in(user.empty() ? "0" : user, *passwd, *group, runtime::UserPurpose::Run);
   if (!resolved) return std::move(resolved).error();
   return resolved->home;
 }
 
-Result<sandbox::Network> parse_network(const std::string& text) {
-  if (text == "host") return sandbox::Network::Host;
-  if (text == "none") return sandbox::Network::None;
+Result<runtime::sandbox::Network> parse_network(const std::string& text) {
+  if (text == "host") return runtime::sandbox::Network::Host;
+  if (text == "none") return runtime::sandbox::Network::None;
   return Error(ErrorKind::Usage,
                "--network " + layers::quoted(text) + " is not supported (host or none)");
 }
@@ -73,13 +73,13 @@ Result<sandbox::Network> parse_network(const std::string& text) {
 // dir, or, where overlayfs cannot be mounted (or HOIST_SNAPSHOTTER=copy), a full copy of
 // the image. HOIST_SNAPSHOTTER=overlay where overlayfs cannot be mounted is an error.
 Result<void> prepare_root(const layers::Store& store, const layers::Image& image,
-                          const LayerView& view, const std::string& container_dir,
-                          sandbox::SandboxSpec& spec) {
-  auto choice = resolve_snapshotter(std::nullopt);
+                          const runtime::LayerView& view, const std::string& container_dir,
+                          runtime::sandbox::SandboxSpec& spec) {
+  auto choice = runtime::resolve_snapshotter(std::nullopt);
   if (!choice) return std::move(choice).error();
-  auto executor = choose_run_executor(*choice, container_dir);
+  auto executor = runtime::choose_run_executor(*choice, container_dir);
   if (!executor) return std::move(executor).error();
-  if (executor->kind == RunExecutor::Kind::Overlay) {
+  if (executor->kind == runtime::RunExecutor::Kind::Overlay) {
     spec.lower_dirs = view.dirs();
     spec.upper_dir = container_dir + "/upper";
     spec.work_dir = container_dir + "/work";
@@ -92,7 +92,7 @@ Result<void> prepare_root(const layers::Store& store, const layers::Image& image
   spec.chroot_only = executor->chroot;
   if (::mkdir(spec.rootfs_dir.c_str(), 0755) != 0)
     return Error::from_errno("creating " + layers::quoted(spec.rootfs_dir));
-  return materialize_rootfs(store, image.manifest.layers, spec.rootfs_dir);
+  return runtime::materialize_rootfs(store, image.manifest.layers, spec.rootfs_dir);
 }
 
 std::string now_rfc3339() {
@@ -109,14 +109,14 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
                                               layers::quoted(options.workdir) +
                                               " is invalid, it needs to be an absolute path");
   if (!options.name.empty())
-    if (auto r = check_container_name(options.name); !r) return std::move(r).error();
-  std::vector<sandbox::BindMount> binds;
+    if (auto r = runtime::check_container_name(options.name); !r) return std::move(r).error();
+  std::vector<runtime::sandbox::BindMount> binds;
   for (const auto& volume : options.volumes) {
-    auto bind = parse_bind(volume);
+    auto bind = runtime::parse_bind(volume);
     if (!bind) return std::move(bind).error();
     binds.push_back(*bind);
   }
-  auto env_overrides = resolve_env_flags(options.env_flags, [](const std::string& key) {
+  auto env_overrides = runtime::resolve_env_flags(options.env_flags, [](const std::string& key) {
     const char* value = std::getenv(key.c_str());
     return value ? std::optional<std::string>(value) : std::nullopt;
   });
@@ -135,10 +135,10 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
 
   std::optional<std::string> entrypoint;
   if (!options.entrypoints.empty()) entrypoint = options.entrypoints.back();
-  auto argv = container_argv(config, entrypoint, args);
+  auto argv = runtime::container_argv(config, entrypoint, args);
   if (!argv) return std::move(argv).error();
 
-  auto view = view_of(*store, image->manifest.layers, image->config.diff_ids);
+  auto view = runtime::view_of(*store, image->manifest.layers, image->config.diff_ids);
   if (!view) return std::move(view).error().context("unpacking image " + image_text);
   std::string user = options.user.empty() ? config.user : options.user;
   auto home = home_of(*view, user);
@@ -152,26 +152,26 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
       if (auto r = layers::make_dirs(bind.host_path); !r)
         return std::move(r).error().context("creating volume");
 
-  auto containers = ContainerStore::open(store->root());
+  auto containers = runtime::ContainerStore::open(store->root());
   if (!containers) return std::move(containers).error();
-  ContainerRecord draft;
+  runtime::ContainerRecord draft;
   draft.name = options.name;
   draft.image = image_text;
   draft.image_id = image->id().str();
   draft.command = *argv;
-  draft.status = ContainerStatus::Running;
+  draft.status = runtime::ContainerStatus::Running;
   draft.started = now_rfc3339();
   draft.created = draft.started;
   draft.pid = ::getpid();
   auto container = containers->create(std::move(draft));
   if (!container) return std::move(container).error();
-  ContainerRecord& record = container->record();
+  runtime::ContainerRecord& record = container->record();
 
-  sandbox::SandboxSpec spec;
+  runtime::sandbox::SandboxSpec spec;
   spec.scratch_dir = container->dir();
   spec.argv = *argv;
   spec.hostname = record.short_id();
-  spec.env = container_env(config.env, *env_overrides, spec.hostname, *home);
+  spec.env = runtime::container_env(config.env, *env_overrides, spec.hostname, *home);
   spec.cwd = !options.workdir.empty()      ? options.workdir
              : !config.working_dir.empty() ? config.working_dir
                                            : "/";
@@ -188,21 +188,21 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
   if (auto r = prepare_root(*store, *image, *view, container->dir(), spec); !r)
     status = std::move(r).error().context("preparing the container's root");
   else
-    status = sandbox::run(spec);
+    status = runtime::sandbox::run(spec);
 
   record.finished = now_rfc3339();
   record.pid = 0;
   if (status) {
-    record.status = ContainerStatus::Exited;
+    record.status = runtime::ContainerStatus::Exited;
     record.exit_code = *status;
   } else if (status.error().kind() == ErrorKind::Cancelled) {
     // The sandbox killed the container (hoist rm -f, or a signal to hoist).
-    record.status = ContainerStatus::Exited;
+    record.status = runtime::ContainerStatus::Exited;
     record.exit_code = 128 + 9;
   } else {
     // It never ran: Docker keeps such a container as "Created", with exit code 127 for a
     // command that is not there and 126 for one that cannot be run.
-    record.status = ContainerStatus::Created;
+    record.status = runtime::ContainerStatus::Created;
     record.exit_code = status.error().kind() == ErrorKind::NotFound ? 127 : 126;
   }
   Result<void> saved;

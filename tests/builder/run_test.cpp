@@ -1,5 +1,5 @@
 // `hoist run`, `hoist ps`, `hoist rm`: Docker's rules for what a container starts with
-// (as tables over builder/container.h), then end to end through the real hoist binary on
+// (as tables over runtime/container.h), then end to end through the real hoist binary on
 // an imported busybox image.
 
 #include <catch2/catch.hpp>
@@ -15,7 +15,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "builder/container.h"
+#include "runtime/container.h"
 #include "tests/builder/hoist_runner.h"
 
 extern char** environ;
@@ -122,7 +122,7 @@ TEST_CASE("run: Entrypoint and Cmd combine as docker run does", "[builder][run]"
                                          : image_name == "cmd" ? cmd_only
                                                                : neither;
   CAPTURE(image_name, entrypoint.value_or("<unset>"), args);
-  auto argv = builder::container_argv(image, entrypoint, args);
+  auto argv = runtime::container_argv(image, entrypoint, args);
   REQUIRE(argv);
   CHECK(*argv == expected);
 }
@@ -131,15 +131,15 @@ TEST_CASE("run: an empty command is refused", "[builder][run]") {
   layers::ContainerConfig both;
   both.entrypoint = Words{"echo"};
   both.cmd = Words{"hi"};
-  CHECK_FALSE(builder::container_argv(layers::ContainerConfig{}, std::nullopt, {}));
+  CHECK_FALSE(runtime::container_argv(layers::ContainerConfig{}, std::nullopt, {}));
   // --entrypoint "" clears both, leaving nothing to run.
-  auto cleared = builder::container_argv(both, std::string(), {});
+  auto cleared = runtime::container_argv(both, std::string(), {});
   REQUIRE_FALSE(cleared);
   CHECK(cleared.error().message() == "no command specified");
 }
 
 TEST_CASE("run: the environment, in Docker's order", "[builder][run]") {
-  const std::string default_path = "PATH=" + std::string(builder::kDefaultPath);
+  const std::string default_path = "PATH=" + std::string(runtime::sandbox::kDefaultPath);
   auto [image_env, overrides, expected] = GENERATE_REF(table<Words, Words, Words>({
       {{}, {}, {default_path, "HOSTNAME=abc", "HOME=/root"}},
       {{"PATH=/bin"}, {}, {"PATH=/bin", "HOSTNAME=abc", "HOME=/root"}},
@@ -149,7 +149,7 @@ TEST_CASE("run: the environment, in Docker's order", "[builder][run]") {
       {{}, {"EMPTY="}, {default_path, "HOSTNAME=abc", "EMPTY=", "HOME=/root"}},
   }));
   CAPTURE(image_env, overrides);
-  CHECK(builder::container_env(image_env, overrides, "abc", "/root") == expected);
+  CHECK(runtime::container_env(image_env, overrides, "abc", "/root") == expected);
 }
 
 TEST_CASE("run: -e KEY takes hoist's value or nothing", "[builder][run]") {
@@ -157,11 +157,11 @@ TEST_CASE("run: -e KEY takes hoist's value or nothing", "[builder][run]") {
     if (key == "SET") return std::string("from-host");
     return std::nullopt;
   };
-  auto env = builder::resolve_env_flags({"A=1", "SET", "UNSET", "B=", "C=x=y"}, lookup);
+  auto env = runtime::resolve_env_flags({"A=1", "SET", "UNSET", "B=", "C=x=y"}, lookup);
   REQUIRE(env);
   CHECK(*env == Words{"A=1", "SET=from-host", "B=", "C=x=y"});
-  CHECK_FALSE(builder::resolve_env_flags({"=v"}, lookup));
-  CHECK_FALSE(builder::resolve_env_flags({""}, lookup));
+  CHECK_FALSE(runtime::resolve_env_flags({"=v"}, lookup));
+  CHECK_FALSE(runtime::resolve_env_flags({""}, lookup));
 }
 
 TEST_CASE("run: -v values", "[builder][run]") {
@@ -179,7 +179,7 @@ TEST_CASE("run: -v values", "[builder][run]") {
           {":/data", false, "", "", false},
       }));
   CAPTURE(text);
-  auto bind = builder::parse_bind(text);
+  auto bind = runtime::parse_bind(text);
   REQUIRE(bool(bind) == ok);
   if (!ok) return;
   CHECK(bind->host_path == host);
@@ -199,24 +199,24 @@ TEST_CASE("run: container names", "[builder][run]") {
       {"..", false},
   }));
   CAPTURE(name);
-  CHECK(bool(builder::check_container_name(name)) == ok);
+  CHECK(bool(runtime::check_container_name(name)) == ok);
 }
 
 TEST_CASE("run: container records round-trip and bad ones are refused", "[builder][run]") {
-  builder::ContainerRecord r;
+  runtime::ContainerRecord r;
   r.id = std::string(64, 'a');
   r.name = "web";
   r.image = "busybox";
   r.image_id = "sha256:" + std::string(64, 'b');
   r.command = {"sh", "-c", "echo \"hi\""};
   r.created = "2026-01-01T00:00:00Z";
-  r.status = builder::ContainerStatus::Exited;
+  r.status = runtime::ContainerStatus::Exited;
   r.exit_code = 3;
-  auto back = builder::parse_container_record(r.to_json(), "record");
+  auto back = runtime::parse_container_record(r.to_json(), "record");
   REQUIRE(back);
   CHECK(back->id == r.id);
   CHECK(back->command == r.command);
-  CHECK(back->status == builder::ContainerStatus::Exited);
+  CHECK(back->status == runtime::ContainerStatus::Exited);
   CHECK(back->exit_code == 3);
 
   auto bad = GENERATE(
@@ -225,7 +225,7 @@ TEST_CASE("run: container records round-trip and bad ones are refused", "[builde
       R"({"Id":")" + std::string(64, 'a') + R"(","Name":1,"Status":"exited"})",
       R"({"Id":")" + std::string(64, 'a') + R"(","Name":"a","Status":"exited","Command":[1]})");
   CAPTURE(bad);
-  CHECK_FALSE(builder::parse_container_record(bad, "record"));
+  CHECK_FALSE(runtime::parse_container_record(bad, "record"));
 }
 
 // ---- End to end ----

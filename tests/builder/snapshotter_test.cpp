@@ -1,4 +1,4 @@
-// The two RUN executors (builder/run_executor.h): overlay and copy must give the same
+// The two RUN executors (runtime/executor.h): overlay and copy must give the same
 // layers for the same Dockerfile, byte for byte, and the copy executor's image must unpack
 // to the tree the commands made. Also: choosing the executor, the fallback when overlayfs
 // cannot be mounted, and `hoist run` without overlayfs.

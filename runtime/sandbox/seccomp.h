@@ -8,9 +8,9 @@
 
 #include "layers/error.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 // Installs the filter for the calling thread and whatever it execs. Needs no_new_privs.
 layers::Result<void> install_seccomp_filter();
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

@@ -3,10 +3,10 @@
 
 #include <string>
 
-#include "builder/sandbox/sandbox.h"
+#include "runtime/sandbox/sandbox.h"
 #include "layers/error.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 // Moves the calling process into new mount, PID, UTS and IPC namespaces, and a new network
 // namespace for Network::None. The PID namespace applies to children forked afterwards
@@ -19,4 +19,4 @@ layers::Result<void> set_hostname(const std::string& hostname);
 // Brings `lo` up in a fresh network namespace, as Docker's --network none has it.
 layers::Result<void> bring_up_loopback();
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

@@ -9,7 +9,7 @@
 
 #include "layers/error.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 // The child tells the parent what went wrong before exec through a close-on-exec pipe:
 // EOF without an error record means the command was started. Records are single
@@ -50,8 +50,4 @@ layers::Result<void> drop_privileges(const Credentials& user);
 layers::Error exec_command(const std::vector<std::string>& argv,
                            const std::vector<std::string>& env);
 
-// Docker's PATH for an image that sets none.
-inline constexpr const char* kDefaultPath =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

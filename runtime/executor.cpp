@@ -1,10 +1,10 @@
-#include "builder/run_executor.h"
+#include "runtime/executor.h"
 
 #include <cstdlib>
 
-#include "builder/sandbox/sandbox.h"
+#include "runtime/sandbox/sandbox.h"
 
-namespace builder {
+namespace runtime {
 
 using layers::Error;
 using layers::ErrorKind;
@@ -61,15 +61,4 @@ Result<RunExecutor> choose_run_executor(const SnapshotterChoice& choice,
   return copy_executor("overlayfs unavailable: " + probed.error().describe(), scratch_dir);
 }
 
-Result<RunExecutor> executor_for_build(std::optional<RunExecutor>& decided,
-                                       const SnapshotterChoice& choice,
-                                       const std::string& scratch_dir, Progress& progress) {
-  if (decided) return *decided;
-  auto chosen = choose_run_executor(choice, scratch_dir);
-  if (!chosen) return std::move(chosen).error();
-  progress.note("RUN executor: " + chosen->description);
-  decided = *chosen;
-  return *chosen;
-}
-
-}  // namespace builder
+}  // namespace runtime

@@ -25,18 +25,14 @@
 #include <string_view>
 #include <vector>
 
-#include "builder/sandbox/sandbox.h"
+#include "runtime/sandbox/sandbox.h"
 #include "layers/error.h"
 #include "layers/image.h"
 #include "layers/store.h"
 
-namespace builder {
+namespace runtime {
 
 // ---- What a container starts with ----
-
-// Docker's default PATH, for images whose Env has none.
-inline constexpr std::string_view kDefaultPath =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // The process's argv, as `docker run` builds it: the Entrypoint followed by the Cmd.
 // `args` (what follows IMAGE on the command line), when not empty, replace the image's
@@ -54,7 +50,7 @@ layers::Result<std::vector<std::string>> resolve_env_flags(
     const std::vector<std::string>& flags,
     const std::function<std::optional<std::string>(const std::string&)>& lookup);
 
-// The container's environment, in Docker's order: PATH (kDefaultPath unless the image
+// The container's environment, in Docker's order: PATH (sandbox::kDefaultPath unless the image
 // sets it) and HOSTNAME first, then the image's Env, then `overrides` (each replaces the
 // same key in place, or is appended), and HOME=`home` last unless something set HOME.
 std::vector<std::string> container_env(const std::vector<std::string>& image_env,
@@ -154,4 +150,4 @@ class ContainerStore {
   std::string locks_dir_;
 };
 
-}  // namespace builder
+}  // namespace runtime

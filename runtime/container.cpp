@@ -1,4 +1,4 @@
-#include "builder/container.h"
+#include "runtime/container.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -18,7 +18,7 @@
 #include "layers/store.h"
 #include "layers/unique_fd.h"
 
-namespace builder {
+namespace runtime {
 
 using layers::Error;
 using layers::ErrorKind;
@@ -82,7 +82,7 @@ void replace_or_append(std::vector<std::string>& env, const std::string& entry) 
 std::vector<std::string> container_env(const std::vector<std::string>& image_env,
                                        const std::vector<std::string>& overrides,
                                        const std::string& hostname, const std::string& home) {
-  std::vector<std::string> env = {"PATH=" + std::string(kDefaultPath), "HOSTNAME=" + hostname};
+  std::vector<std::string> env = {"PATH=" + std::string(sandbox::kDefaultPath), "HOSTNAME=" + hostname};
   for (const auto& entry : image_env) replace_or_append(env, entry);
   for (const auto& entry : overrides) replace_or_append(env, entry);
   bool has_home = std::any_of(env.begin(), env.end(),
@@ -441,4 +441,4 @@ Result<void> ContainerStore::remove(std::string_view id) const {
   return {};
 }
 
-}  // namespace builder
+}  // namespace runtime

@@ -1,4 +1,4 @@
-#include "builder/users.h"
+#include "runtime/users.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -13,7 +13,7 @@
 
 #include "layers/unique_fd.h"
 
-namespace builder {
+namespace runtime {
 
 using layers::Error;
 using layers::ErrorKind;
@@ -233,4 +233,4 @@ Result<ResolvedUser> resolve_user(const std::string& root_dir, std::string_view 
   return user;
 }
 
-}  // namespace builder
+}  // namespace runtime

@@ -1,4 +1,4 @@
-#include "builder/sandbox/namespaces.h"
+#include "runtime/sandbox/namespaces.h"
 
 #include <net/if.h>
 #include <sched.h>
@@ -10,7 +10,7 @@
 
 #include "layers/unique_fd.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 using layers::Error;
 using layers::ErrorKind;
@@ -44,4 +44,4 @@ Result<void> bring_up_loopback() {
   return {};
 }
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

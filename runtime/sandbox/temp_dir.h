@@ -6,7 +6,7 @@
 
 #include "layers/error.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 class TempDir {
  public:
@@ -29,4 +29,4 @@ class TempDir {
   std::string path_;
 };
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "builder/sandbox/sandbox.h"
+#include "runtime/sandbox/sandbox.h"
 #include "layers/overlay_diff.h"
 #include "layers/unique_fd.h"
 
 namespace fs = std::filesystem;
-using builder::sandbox::SandboxSpec;
+using runtime::sandbox::SandboxSpec;
 using layers::DiffEntry;
 
 namespace {
@@ -109,7 +109,7 @@ Ran run_captured(SandboxSpec spec) {
   spec.on_output = [&](int stream, std::string_view bytes) {
     (stream == 1 ? out : err).append(bytes);
   };
-  auto status = builder::sandbox::run(spec);
+  auto status = runtime::sandbox::run(spec);
   return Ran{std::move(status), out, err};
 }
 
@@ -142,7 +142,7 @@ TEST_CASE("sandbox: stdout can be a plain fd", "[builder][sandbox]") {
   REQUIRE(fd);
   auto spec = c.spec("echo to-the-file");
   spec.stdout_fd = fd.get();
-  auto status = builder::sandbox::run(spec);
+  auto status = runtime::sandbox::run(spec);
   REQUIRE(status);
   CHECK(read_file(log) == "to-the-file\n");
 }
@@ -292,11 +292,11 @@ TEST_CASE("sandbox: writes to /etc/hosts go to the generated file", "[builder][s
 
 TEST_CASE("sandbox: PID, UTS and network namespaces", "[builder][sandbox]") {
   auto [script, network, expected] =
-      GENERATE(table<std::string, builder::sandbox::Network, std::string>({
-          {"echo $$", builder::sandbox::Network::Host, "1\n"},
-          {"hostname", builder::sandbox::Network::Host, "buildbox\n"},
-          {"grep -c : /proc/net/dev", builder::sandbox::Network::None, "1\n"},
-          {"grep -o 'lo:' /proc/net/dev", builder::sandbox::Network::None, "lo:\n"},
+      GENERATE(table<std::string, runtime::sandbox::Network, std::string>({
+          {"echo $$", runtime::sandbox::Network::Host, "1\n"},
+          {"hostname", runtime::sandbox::Network::Host, "buildbox\n"},
+          {"grep -c : /proc/net/dev", runtime::sandbox::Network::None, "1\n"},
+          {"grep -o 'lo:' /proc/net/dev", runtime::sandbox::Network::None, "lo:\n"},
       }));
   CAPTURE(script);
   Container c;
@@ -425,7 +425,7 @@ TEST_CASE("sandbox: cancellation kills the container and cleans up", "[builder][
     if (how == "SIGINT") ::kill(::getpid(), SIGINT);
     if (how == "SIGTERM") ::kill(::getpid(), SIGTERM);
   };
-  auto status = builder::sandbox::run(spec);
+  auto status = runtime::sandbox::run(spec);
   REQUIRE_FALSE(status);
   CHECK(status.error().kind() == layers::ErrorKind::Cancelled);
   CHECK(out == "ready\n");
@@ -480,10 +480,10 @@ TEST_CASE("sandbox: bad specs are refused before anything starts", "[builder][sa
 }
 
 TEST_CASE("sandbox: overlay is supported here", "[builder][sandbox]") {
-  CHECK(builder::sandbox::overlay_supported("/tmp"));
+  CHECK(runtime::sandbox::overlay_supported("/tmp"));
 }
 
-// chroot_only (builder/sandbox/sandbox.h): for unprivileged containers, no namespaces and
+// chroot_only (runtime/sandbox/sandbox.h): for unprivileged containers, no namespaces and
 // no mounts. It works as root here too, so these run without capsh.
 TEST_CASE("sandbox: chroot_only runs in the root and puts the root back",
           "[builder][sandbox][chroot]") {
@@ -542,7 +542,7 @@ TEST_CASE("sandbox: chroot_only cancellation kills the command's whole process g
     out.append(bytes);
     if (out.find("ready") != std::string::npos) ::kill(::getpid(), SIGINT);
   };
-  auto status = builder::sandbox::run(spec);
+  auto status = runtime::sandbox::run(spec);
   REQUIRE_FALSE(status);
   CHECK(status.error().kind() == layers::ErrorKind::Cancelled);
   const std::string bg = read_file(c.lower + "/bg");
@@ -567,8 +567,8 @@ TEST_CASE("sandbox: chroot_only refuses what needs namespaces or mounts",
   spec.work_dir.clear();
   spec.rootfs_dir = c.lower;
   spec.chroot_only = true;
-  spec.network = builder::sandbox::Network::None;
-  auto status = builder::sandbox::run(spec);
+  spec.network = runtime::sandbox::Network::None;
+  auto status = runtime::sandbox::run(spec);
   REQUIRE_FALSE(status);
   CHECK_THAT(status.error().describe(), Catch::Contains("--network none"));
 }

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "builder/users.h"
+#include "runtime/users.h"
 
 namespace fs = std::filesystem;
-using builder::ResolvedUser;
-using builder::UserPurpose;
+using runtime::ResolvedUser;
+using runtime::UserPurpose;
 using Ids = std::vector<uint32_t>;
 
 namespace {
@@ -67,7 +67,7 @@ TEST_CASE("users: USER specs resolve like Docker's", "[builder][users]") {
       {"4294967294", 4294967294u, 0, {0}},
   }));
   CAPTURE(spec);
-  auto user = builder::resolve_user_in(spec, kPasswd, kGroup, UserPurpose::Run);
+  auto user = runtime::resolve_user_in(spec, kPasswd, kGroup, runtime::UserPurpose::Run);
   REQUIRE(user);
   CHECK(user->uid == uid);
   CHECK(user->gid == gid);
@@ -83,7 +83,7 @@ TEST_CASE("users: --chown without a group uses the uid as gid", "[builder][users
       {"10:11", 10, 11},
   }));
   CAPTURE(spec);
-  auto user = builder::resolve_user_in(spec, kPasswd, kGroup, UserPurpose::Chown);
+  auto user = runtime::resolve_user_in(spec, kPasswd, kGroup, runtime::UserPurpose::Chown);
   REQUIRE(user);
   CHECK(user->uid == uid);
   CHECK(user->gid == gid);
@@ -104,7 +104,7 @@ TEST_CASE("users: bad specs and unknown names are refused", "[builder][users]") 
       {"-1", layers::ErrorKind::NotFound, "unable to find user \"-1\""},
   }));
   CAPTURE(spec);
-  auto user = builder::resolve_user_in(spec, kPasswd, kGroup, UserPurpose::Run);
+  auto user = runtime::resolve_user_in(spec, kPasswd, kGroup, runtime::UserPurpose::Run);
   REQUIRE_FALSE(user);
   CHECK(user.error().kind() == kind);
   CHECK_THAT(user.error().message(), Catch::Contains(says));
@@ -115,7 +115,7 @@ TEST_CASE("users: passwd and group are read from the root", "[builder][users]") 
   const std::string root = s.path + "/root";
   write_file(root + "/etc/passwd", "img:x:2000:2000::/home/img:/bin/sh\n");
   write_file(root + "/etc/group", "img:x:2000:\nextra:x:3000:img\n");
-  auto user = builder::resolve_user(root, "img", UserPurpose::Run);
+  auto user = runtime::resolve_user(root, "img", runtime::UserPurpose::Run);
   REQUIRE(user);
   CHECK(user->uid == 2000);
   CHECK(user->home == "/home/img");
@@ -134,10 +134,10 @@ TEST_CASE("users: a symlinked /etc/passwd never leaves the root", "[builder][use
   CAPTURE(target);
   fs::create_symlink(target, root + "/etc/passwd");
 
-  auto evil = builder::resolve_user(root, "evil", UserPurpose::Run);
+  auto evil = runtime::resolve_user(root, "evil", runtime::UserPurpose::Run);
   REQUIRE_FALSE(evil);
   CHECK(evil.error().kind() == layers::ErrorKind::NotFound);
-  auto good = builder::resolve_user(root, "good", UserPurpose::Run);
+  auto good = runtime::resolve_user(root, "good", runtime::UserPurpose::Run);
   REQUIRE(good);
   CHECK(good->uid == 1000);
 }
@@ -145,11 +145,11 @@ TEST_CASE("users: a symlinked /etc/passwd never leaves the root", "[builder][use
 TEST_CASE("users: missing files mean numeric ids only", "[builder][users]") {
   Scratch s;
   fs::create_directories(s.path + "/root");
-  auto numeric = builder::resolve_user(s.path + "/root", "123:456", UserPurpose::Run);
+  auto numeric = runtime::resolve_user(s.path + "/root", "123:456", runtime::UserPurpose::Run);
   REQUIRE(numeric);
   CHECK(numeric->uid == 123);
   CHECK(numeric->gid == 456);
-  auto named = builder::resolve_user(s.path + "/root", "app", UserPurpose::Run);
+  auto named = runtime::resolve_user(s.path + "/root", "app", runtime::UserPurpose::Run);
   REQUIRE_FALSE(named);
   CHECK(named.error().kind() == layers::ErrorKind::NotFound);
 }
@@ -158,7 +158,7 @@ TEST_CASE("users: a FIFO as /etc/passwd is refused, not waited on", "[builder][u
   Scratch s;
   fs::create_directories(s.path + "/root/etc");
   REQUIRE(::mkfifo((s.path + "/root/etc/passwd").c_str(), 0644) == 0);
-  auto user = builder::resolve_user(s.path + "/root", "app", UserPurpose::Run);
+  auto user = runtime::resolve_user(s.path + "/root", "app", runtime::UserPurpose::Run);
   REQUIRE_FALSE(user);
   CHECK(user.error().kind() == layers::ErrorKind::InvalidInput);
   CHECK_THAT(user.error().message(), Catch::Contains("not a regular file"));

@@ -1,4 +1,4 @@
-#include "builder/sandbox/mounts.h"
+#include "runtime/sandbox/mounts.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -13,7 +13,7 @@
 
 #include "layers/unique_fd.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 using layers::Error;
 using layers::ErrorKind;
@@ -318,4 +318,4 @@ Result<void> mount_binds(const std::string& root, const std::vector<BindMount>& 
   return {};
 }
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

@@ -5,10 +5,10 @@
 
 #include "layers/error.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 // `new_root` must be a mount point. Afterwards "/" is `new_root`, the old root is
 // detached (not just hidden), and the working directory is "/".
 layers::Result<void> pivot_into(const std::string& new_root);
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

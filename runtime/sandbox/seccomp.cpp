@@ -1,4 +1,4 @@
-#include "builder/sandbox/seccomp.h"
+#include "runtime/sandbox/seccomp.h"
 
 #include <errno.h>
 #include <linux/audit.h>
@@ -10,7 +10,7 @@
 
 #include <vector>
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 namespace {
 
@@ -62,4 +62,4 @@ layers::Result<void> install_seccomp_filter() {
   return {};
 }
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

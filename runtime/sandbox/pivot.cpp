@@ -1,10 +1,10 @@
-#include "builder/sandbox/pivot.h"
+#include "runtime/sandbox/pivot.h"
 
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 using layers::Error;
 using layers::Result;
@@ -19,4 +19,4 @@ Result<void> pivot_into(const std::string& new_root) {
   return {};
 }
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

@@ -27,7 +27,7 @@
 
 #include "layers/error.h"
 
-namespace builder {
+namespace runtime {
 
 struct ResolvedUser {
   uint32_t uid = 0;
@@ -58,4 +58,4 @@ layers::Result<ResolvedUser> resolve_user(const std::string& root_dir, std::stri
 layers::Result<std::string> read_file_in_root(int root_fd, const std::string& rel_path,
                                               size_t max_bytes);
 
-}  // namespace builder
+}  // namespace runtime

@@ -9,10 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "builder/progress.h"
 #include "layers/error.h"
 
-namespace builder {
+namespace runtime {
 
 enum class Snapshotter { Auto, Overlay, Copy };
 
@@ -47,10 +46,4 @@ struct RunExecutor {
 layers::Result<RunExecutor> choose_run_executor(const SnapshotterChoice& choice,
                                                 const std::string& scratch_dir);
 
-// A build's executor: `decided` when set, else chosen now, kept in `decided` and announced
-// once through `progress` as "RUN executor: <description>".
-layers::Result<RunExecutor> executor_for_build(std::optional<RunExecutor>& decided,
-                                               const SnapshotterChoice& choice,
-                                               const std::string& scratch_dir, Progress& progress);
-
-}  // namespace builder
+}  // namespace runtime

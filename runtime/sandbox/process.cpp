@@ -1,4 +1,4 @@
-#include "builder/sandbox/process.h"
+#include "runtime/sandbox/process.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -12,10 +12,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "builder/sandbox/sandbox.h"
+#include "runtime/sandbox/sandbox.h"
 #include "layers/unique_fd.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 using layers::Error;
 using layers::ErrorKind;
@@ -180,7 +180,7 @@ Error exec_command(const std::vector<std::string>& argv, const std::vector<std::
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  std::string path = kDefaultPath;
+  std::string path(kDefaultPath);
   for (const auto& e : env) {
     envp.push_back(const_cast<char*>(e.c_str()));
     if (e.starts_with("PATH=")) path = e.substr(5);
@@ -211,4 +211,4 @@ Error exec_command(const std::vector<std::string>& argv, const std::vector<std::
   return Error::from_errno(last_errno, "executing " + quoted(name));
 }
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

@@ -1,11 +1,11 @@
-#include "builder/sandbox/temp_dir.h"
+#include "runtime/sandbox/temp_dir.h"
 
 #include <stdlib.h>
 
 #include <filesystem>
 #include <utility>
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 layers::Result<TempDir> TempDir::create_in(const std::string& parent, std::string_view prefix) {
   std::string tmpl = parent + "/" + std::string(prefix) + "XXXXXX";
@@ -33,4 +33,4 @@ TempDir::~TempDir() {
 
 std::string TempDir::release() { return std::exchange(path_, {}); }
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

@@ -1,4 +1,4 @@
-#include "builder/layer_dirs.h"
+#include "runtime/layer_dirs.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -16,7 +16,7 @@
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 
-namespace builder {
+namespace runtime {
 
 using layers::Error;
 using layers::ErrorKind;
@@ -199,4 +199,4 @@ Result<void> materialize_rootfs(const layers::Store& store, const std::vector<la
   return {};
 }
 
-}  // namespace builder
+}  // namespace runtime

@@ -1,4 +1,4 @@
-#include "builder/sandbox/sandbox.h"
+#include "runtime/sandbox/sandbox.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,16 +18,16 @@
 #include <optional>
 #include <sstream>
 
-#include "builder/sandbox/mounts.h"
-#include "builder/sandbox/namespaces.h"
-#include "builder/sandbox/pivot.h"
-#include "builder/sandbox/process.h"
-#include "builder/sandbox/seccomp.h"
-#include "builder/sandbox/temp_dir.h"
-#include "builder/users.h"
+#include "runtime/sandbox/mounts.h"
+#include "runtime/sandbox/namespaces.h"
+#include "runtime/sandbox/pivot.h"
+#include "runtime/sandbox/process.h"
+#include "runtime/sandbox/seccomp.h"
+#include "runtime/sandbox/temp_dir.h"
+#include "runtime/users.h"
 #include "layers/unique_fd.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 using layers::Error;
 using layers::ErrorKind;
@@ -730,4 +730,4 @@ Result<void> probe_namespaces(const std::string& scratch_dir) {
   });
 }
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

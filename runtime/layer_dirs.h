@@ -21,7 +21,7 @@
 #include "layers/image.h"
 #include "layers/store.h"
 
-namespace builder {
+namespace runtime {
 
 // Makes sure the layer `layer` (whose uncompressed digest is `diff_id`) is unpacked, and
 // returns its directory. Corrupt when the blob does not hash to `diff_id`.
@@ -67,4 +67,4 @@ layers::Result<void> materialize_rootfs(const layers::Store& store,
                                         const std::vector<layers::Descriptor>& image_layers,
                                         const std::string& dest);
 
-}  // namespace builder
+}  // namespace runtime

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "builder/sandbox/sandbox.h"
+#include "runtime/sandbox/sandbox.h"
 #include "layers/error.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 // Detaches the mount at `target` on destruction unless released: a half-built container
 // root comes apart on every early return.
@@ -55,4 +55,4 @@ layers::Result<void> bind_file(const std::string& source, const std::string& tar
 // the container path cannot lead out of it); missing targets are created.
 layers::Result<void> mount_binds(const std::string& root, const std::vector<BindMount>& binds);
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox

@@ -36,7 +36,7 @@
 
 #include "layers/error.h"
 
-namespace builder::sandbox {
+namespace runtime::sandbox {
 
 struct BindMount {
   std::string host_path;       // a file or directory on the host
@@ -83,7 +83,7 @@ struct SandboxSpec {
   std::vector<std::string> env;  // "KEY=value", exactly the container's environment
   std::string cwd = "/";         // absolute; created (root-owned, 0755) when missing, as Docker does
   // A Docker USER spec ("name|uid[:group|gid]"), resolved against the container's own
-  // /etc/passwd and /etc/group after pivot_root (see builder/users.h). When empty, uid,
+  // /etc/passwd and /etc/group after pivot_root (see runtime/users.h). When empty, uid,
   // gid and supplementary_gids are used as given.
   std::string user;
   uint32_t uid = 0, gid = 0;
@@ -139,9 +139,14 @@ layers::Result<void> probe_namespaces(const std::string& scratch_dir);
 // back after: a diff of the root must skip them.
 inline constexpr const char* kChrootEtcFiles[] = {"etc/hosts", "etc/resolv.conf", "etc/hostname"};
 
+// Docker's PATH, for an image whose Env sets none (RUN, `hoist run`, and the build's
+// config of an image that has no PATH).
+inline constexpr std::string_view kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 // Docker's default capability set (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW,
 // SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE) as
 // the bit mask /proc/PID/status shows in CapEff.
 inline constexpr uint64_t kDefaultCapabilities = 0xa80425fbull;
 
-}  // namespace builder::sandbox
+}  // namespace runtime::sandbox
