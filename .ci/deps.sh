@@ -7,9 +7,22 @@ packages=(
   busybox-static
 )
 if [[ "${1:-}" == "--test" ]]; then
-  # The real parts the tests talk to: a registry, third-party validators, htpasswd, openssl;
-  # capsh (libcap2-bin) takes CAP_SYS_ADMIN away for the chroot executor's test.
-  packages+=(docker-registry skopeo umoci apache2-utils openssl clang libcap2-bin)
+  # Every program the tests and .ci/run execute on the host, by package (grep the tests for
+  # run_program, std::system, popen, exec*; the Essential ones, sh tar gzip cmp unshare
+  # base64, come with every Debian):
+  #   docker-registry  the registry the push/pull tests talk to
+  #   skopeo umoci     third-party readers of what hoist writes
+  #   apache2-utils    htpasswd, for the Basic-auth registry
+  #   openssl          the test CA and the token issuer's key
+  #   zstd             the zstd CLI decodes hoist's zstd layers (layers tests)
+  #   libcap2-bin      capsh takes CAP_SYS_ADMIN away for the chroot executor's test
+  #   docker.io        dockerd and docker: docker load / pull / run of what hoist makes
+  #                    (.ci/run starts a private dockerd)
+  #   python3          .ci/run's summary
+  #   clang            the fuzz build (README)
+  #   slirp4netns libseccomp-dev   for the rootless network and seccomp work
+  packages+=(docker-registry skopeo umoci apache2-utils openssl zstd libcap2-bin docker.io
+    python3 clang slirp4netns libseccomp-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

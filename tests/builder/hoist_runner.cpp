@@ -23,17 +23,6 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
-TempDir::TempDir(const std::string& prefix) {
-  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();  // /tmp unusable: no test can run
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 std::string hoist_bin() {
   const char* bin = std::getenv("HOIST_BIN");
   return bin && *bin ? bin : "hoist";

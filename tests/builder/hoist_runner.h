@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 namespace hoist_test {
 
 struct RunResult {
@@ -22,18 +24,7 @@ struct RunResult {
   std::string err;     // stderr
 };
 
-// A fresh directory under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix = "hoist-test");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// TempDir: tests/support/temp_dir.h.
 
 // $HOIST_BIN (the built hoist), and $HOIST_SOURCE_ROOT (the repository).
 std::string hoist_bin();

@@ -7,20 +7,14 @@
 #include <fstream>
 
 #include "layers/blob_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
-// A fresh directory under /tmp, removed at the end of the test.
+// The shared temp dir (tests/support/temp_dir.h), under the name and `path` this file uses.
 struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = "/tmp/hoist-blob-test-XXXXXX";
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
+  hoist_test::TempDir dir{"hoist-blob-test"};
+  const std::string& path = dir.path();
 };
 
 size_t count_files(const std::string& dir) {

@@ -11,19 +11,15 @@
 #include <fstream>
 
 #include "layers/store.h"
+#include "tests/support/skip.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
+// The shared temp dir (tests/support/temp_dir.h), under the name and `path` this file uses.
 struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = "/tmp/hoist-store-test-XXXXXX";
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
+  hoist_test::TempDir dir{"hoist-store-test"};
+  const std::string& path = dir.path();
 };
 
 // Stores a one-layer image whose layer holds `content`; returns its manifest descriptor.
@@ -209,7 +205,7 @@ TEST_CASE("store: gc sweeps what dead writers left, never what is in use", "[lay
   if (can_mount) {
     CHECK(fs::is_directory(mounted + "/mnt"));
   } else {
-    WARN("skipped the mount-point case: mount(tmpfs) is not permitted here");
+    hoist_test::record_skip("the mount-point case: mount(tmpfs) is not permitted here");
   }
   ::close(live_file);
   ::close(live_dir);

@@ -18,25 +18,6 @@
 namespace tests {
 namespace fs = std::filesystem;
 
-TempDir::TempDir(std::string_view prefix) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern =
-      std::string(tmp && *tmp ? tmp : "/tmp") + "/" + std::string(prefix) + "-XXXXXX";
-  char* made = ::mkdtemp(pattern.data());
-  if (made) path_ = made;
-}
-
-TempDir::~TempDir() {
-  if (path_.empty()) return;
-  std::error_code ec;
-  // Children may be read-only or immutable-by-mode; root removes them regardless.
-  fs::remove_all(path_, ec);
-}
-
-std::string TempDir::operator/(std::string_view rel) const {
-  return path_ + "/" + std::string(rel);
-}
-
 namespace {
 
 char type_letter(mode_t mode) {

@@ -13,23 +13,12 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 namespace tests {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  explicit TempDir(std::string_view prefix = "hoist-test");
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-
-  const std::string& path() const { return path_; }
-  // path() + "/" + rel
-  std::string operator/(std::string_view rel) const;
-
- private:
-  std::string path_;
-};
+// The shared temp dir (tests/support/temp_dir.h).
+using TempDir = hoist_test::TempDir;
 
 struct TreeOptions {
   bool compare_mtimes = true;

@@ -12,23 +12,17 @@
 #include <vector>
 
 #include "layers/tree_index.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using layers::DiffEntry;
 
 namespace {
 
+// The shared temp dir (tests/support/temp_dir.h), under the name and `path` this file uses.
 struct Scratch {
-  std::string path;
-  Scratch() {
-    char tmpl[] = "/tmp/hoist-tree-index-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+  hoist_test::TempDir dir{"hoist-tree-index"};
+  const std::string& path = dir.path();
 };
 
 void write_file(const std::string& path, const std::string& text) {

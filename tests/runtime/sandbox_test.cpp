@@ -15,6 +15,7 @@
 #include "runtime/sandbox/sandbox.h"
 #include "layers/overlay_diff.h"
 #include "layers/unique_fd.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using runtime::sandbox::SandboxSpec;
@@ -53,12 +54,10 @@ std::vector<std::string> mounts_mentioning(const std::string& needle) {
 // delete and a /data directory to replace. No /proc, /dev or /etc/hosts: the sandbox has
 // to supply its mount points without writing them into the layer.
 struct Container {
-  std::string dir, lower, upper, work;
+  hoist_test::TempDir scratch{"hoist-sandbox-test"};
+  std::string dir = scratch.path(), lower, upper, work;
 
   Container() {
-    char tmpl[] = "/tmp/hoist-sandbox-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
     lower = dir + "/lower";
     upper = dir + "/upper";
     work = dir + "/work";
@@ -74,11 +73,6 @@ struct Container {
     write_file(lower + "/data/old", "old\n");
     fs::create_directories(lower + "/tmp");
   }
-  ~Container() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-
   SandboxSpec spec(const std::string& script) const {
     SandboxSpec spec;
     spec.lower_dirs = {lower};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/users.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using runtime::ResolvedUser;
@@ -32,17 +33,10 @@ const char kGroup[] =
     "audio:x:29:daemon,app\n"
     "svc:x:998:\n";
 
+// The shared temp dir (tests/support/temp_dir.h), under the name and `path` this file uses.
 struct Scratch {
-  std::string path;
-  Scratch() {
-    char tmpl[] = "/tmp/hoist-users-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+  hoist_test::TempDir dir{"hoist-users"};
+  const std::string& path = dir.path();
 };
 
 void write_file(const std::string& path, const std::string& text) {

@@ -1,4 +1,4 @@
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,20 +21,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "registry/base64.h"
-
-namespace registry_test {
-
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "hoist-regtest-XXXXXX").string();
-  char* made = ::mkdtemp(pattern.data());
-  path_ = made ? made : "";
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-}
+namespace hoist_test {
 
 CommandResult run(const std::string& command) {
   CommandResult result;
@@ -92,8 +79,18 @@ TestCa::TestCa(const std::string& dir) {
 
 namespace {
 
+// Standard base64 (OpenSSL's encoder: this fixture links no hoist library).
+std::string base64(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(n < 0 ? 0 : static_cast<size_t>(n));
+  return out;
+}
+
 std::string base64url(std::string_view data) {
-  std::string s = registry::base64_encode(data);
+  std::string s = base64(data);
   for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
   while (!s.empty() && s.back() == '=') s.pop_back();
   return s;
@@ -121,7 +118,7 @@ TokenIssuer::TokenIssuer(const std::string& dir, std::string user, std::string p
     bool authenticated = false;
     if (req.has_header("Authorization")) {
       ++password_requests_;
-      std::string expected = "Basic " + registry::base64_encode(user_ + ":" + password_);
+      std::string expected = "Basic " + base64(user_ + ":" + password_);
       if (req.get_header_value("Authorization") != expected) {
         res.status = 401;
         res.set_content(R"({"details":"wrong credentials"})", "application/json");
@@ -330,4 +327,4 @@ RegistryServer::~RegistryServer() {
   }
 }
 
-}  // namespace registry_test
+}  // namespace hoist_test
