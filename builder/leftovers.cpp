@@ -18,8 +18,10 @@ using layers::Result;
 Result<std::vector<std::string>> names_in(const std::string& dir) {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto& entry = *it;
     names.push_back(entry.path().filename().string());
+  }
   if (ec && ec != std::errc::no_such_file_or_directory)
     return Error(ErrorKind::Io, "listing " + layers::quoted(dir), ec.value());
   return names;

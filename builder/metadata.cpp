@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "parser/dockerignore.h"
 
@@ -90,7 +91,12 @@ Result<int64_t> parse_duration_ns(std::string_view text) {
     size_t start = i;
     while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
     if (start == i) return Error(ErrorKind::InvalidInput, "invalid duration " + layers::quoted(text));
-    double number = std::stod(std::string(text.substr(start, i - start)));
+    // from_chars, not stod: "." or "1.2.3" is bad input, not an exception.
+    const std::string_view digits = text.substr(start, i - start);
+    double number = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+    if (ec != std::errc() || end != digits.data() + digits.size())
+      return Error(ErrorKind::InvalidInput, "invalid duration " + layers::quoted(text));
     size_t unit_start = i;
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
@@ -102,6 +108,9 @@ Result<int64_t> parse_duration_ns(std::string_view text) {
     else if (unit == "m") scale = 60e9;
     else if (unit == "h") scale = 3600e9;
     else return Error(ErrorKind::InvalidInput, "invalid duration " + layers::quoted(text) + ": unknown unit " + layers::quoted(unit));
+    // Go's time.ParseDuration limit (about 290 years); the cast beyond it is undefined.
+    if (number * scale >= 9223372036854775807.0 - static_cast<double>(total))
+      return Error(ErrorKind::InvalidInput, "invalid duration " + layers::quoted(text) + ": out of range");
     total += static_cast<int64_t>(number * scale);
   }
   return total;
@@ -180,7 +189,8 @@ Result<std::string> apply_metadata(const parser::Instruction& ins, StageState& s
         size_t dash = port.find('-');
         auto to_int = [](const std::string& s) -> int {
           if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
-          int v = std::stoi(s);
+          int v = -1;
+          std::from_chars(s.data(), s.data() + s.size(), v);
           return v <= 65535 ? v : -1;
         };
         int lo = to_int(port.substr(0, dash));
@@ -249,7 +259,7 @@ Result<std::string> apply_metadata(const parser::Instruction& ins, StageState& s
       if (auto v = parser::flag_value(ins, "retries")) {
         if (v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 9)
           return Error(ErrorKind::InvalidInput, "--retries: invalid number " + layers::quoted(*v));
-        check.retries = std::stoi(*v);
+        std::from_chars(v->data(), v->data() + v->size(), check.retries);
       }
     } else {
       return Error(ErrorKind::InvalidInput, "Unknown type \"" + type + "\" in HEALTHCHECK (try CMD)");

@@ -450,28 +450,50 @@ Result<std::optional<GcReport>> Store::gc(bool wait,
     report.bytes_removed += size ? *size : 0;
   }
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(unpacked_dir(), ec)) {
-    std::string name = entry.path().filename().string();
+  // Listed first: renaming while iterating could show a renamed entry twice.
+  std::vector<std::string> unpacked_names;
+  for (std::filesystem::directory_iterator it(unpacked_dir(), ec), end; !ec && it != end; it.increment(ec))
+    unpacked_names.push_back(it->path().filename().string());
+  if (ec) return Error(ErrorKind::Io, "listing " + layers::quoted(unpacked_dir()), ec.value());
+  for (const std::string& name : unpacked_names) {
     auto diff_id = Digest::from_hex(name);
     if (diff_id && reach->diff_ids.count(*diff_id)) continue;
     // Also an unpack's .tmp-* scratch: unpackers hold gc_shared_lock, so it is dead.
-    auto gone = remove_tree(entry.path().string());
+    const std::string named = unpacked_dir() + "/" + name;
+    std::string path = named;
+    // A layer is renamed out of its name before its files go: killed halfway, gc would
+    // leave a half-emptied hoist-unpacked/<diff_id> that the next build uses as the layer.
+    // The .tmp-* name is swept by the next gc.
+    if (diff_id) {
+      std::string doomed = unpacked_dir() + "/.tmp-gc-" + name;
+      auto old = remove_tree(doomed);  // a previous gc's, killed before it finished
+      if (!old) return std::move(old).error();
+      if (!*old) continue;
+      if (::rename(named.c_str(), doomed.c_str()) != 0)
+        return Error::from_errno("renaming " + layers::quoted(named) + " to " + layers::quoted(doomed));
+      if (auto r = fsync_dir(unpacked_dir()); !r) return std::move(r).error();
+      path = std::move(doomed);
+    }
+    auto gone = remove_tree(path);
     if (!gone) return std::move(gone).error();
     if (*gone) ++report.unpacked_removed;
+    // A mount beneath it (a dead sandbox's) kept it: give the layer its name back.
+    if (!*gone && diff_id) (void)::rename(path.c_str(), named.c_str());
   }
-  if (ec) return Error(ErrorKind::Io, "listing " + layers::quoted(unpacked_dir()), ec.value());
   auto temps = blobs_.remove_dead_temp_files();
   if (!temps) return std::move(temps).error();
   report.temp_files_removed = *temps;
   // Remembered layer sizes of blobs that are gone.
-  for (const auto& entry : std::filesystem::directory_iterator(root_ + "/hoist-sizes", ec)) {
+  for (std::filesystem::directory_iterator it(root_ + "/hoist-sizes", ec), end; !ec && it != end; it.increment(ec)) {
+    const auto& entry = *it;
     auto digest = Digest::from_hex(entry.path().filename().string());
     if (digest && blobs_.has(*digest)) continue;
     (void)::unlink(entry.path().c_str());
   }
   ec.clear();  // missing is fine
   // write_file_atomic's "index.json.tmp-XXXXXX": its writer held the index lock we hold.
-  for (const auto& entry : std::filesystem::directory_iterator(root_, ec)) {
+  for (std::filesystem::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto& entry = *it;
     std::string name = entry.path().filename().string();
     if (!name.starts_with("index.json.tmp-")) continue;
     if (::unlink(entry.path().c_str()) == 0) ++report.temp_files_removed;

@@ -264,8 +264,11 @@ class LayerWriter {
   const WriteOptions& options_;
   LayerEncoder encoder_;
   UniqueFd root_fd_;
-  ArchivePtr archive_;
+  // Declared after encoder_ and sink_error_, so destroyed before them: archive_write_free
+  // on a stream a failed write (a full disk) left open flushes through write_cb, which
+  // uses both. The other way round it wrote an Error into a dead optional (leaked).
   std::optional<Error> sink_error_;
+  ArchivePtr archive_;
   std::map<std::pair<dev_t, ino_t>, std::string> first_link_;
   std::vector<char> buffer_;
 };

@@ -1,6 +1,7 @@
 #include "parser/strict.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 
@@ -181,13 +182,13 @@ class Checker {
         std::string_view digits = *retries;
         bool negative = digits.starts_with('-');
         if (negative || digits.starts_with('+')) digits.remove_prefix(1);
-        bool numeric = !digits.empty() && digits.size() <= 10 &&
-                       std::all_of(digits.begin(), digits.end(),
-                                   [](char c) { return c >= '0' && c <= '9'; }) &&
-                       std::stoll(std::string(digits)) <= 2147483647LL;
+        long long count = -1;
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+        bool numeric = !digits.empty() && digits.size() <= 10 && ec == std::errc() &&
+                       end == digits.data() + digits.size() && count <= 2147483647LL;
         if (!numeric) {
           error("invalid value for --retries: \"" + *retries + "\"");
-        } else if (negative && std::stoll(std::string(digits)) != 0) {
+        } else if (negative && count != 0) {
           error("--retries cannot be negative (" + *retries + ")");
         }
       }

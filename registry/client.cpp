@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdlib>
 #include <functional>
@@ -266,7 +267,7 @@ Result<std::optional<int64_t>> Client::head_blob(std::string_view path, const Di
   int64_t size = -1;
   std::string length = response->header("Content-Length");
   if (!length.empty() && length.size() < 19 && std::all_of(length.begin(), length.end(), ::isdigit))
-    size = std::stoll(length);
+    std::from_chars(length.data(), length.data() + length.size(), size);
   return std::optional<int64_t>(size);
 }
 
@@ -580,7 +581,8 @@ std::optional<uint64_t> parse_upload_range(std::string_view range) {
   if (range.empty() || range.size() > 19 ||
       !std::all_of(range.begin(), range.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
-  uint64_t last = std::stoull(std::string(range));
+  uint64_t last = 0;
+  std::from_chars(range.data(), range.data() + range.size(), last);
   if (last == 0) return std::nullopt;
   return last + 1;
 }

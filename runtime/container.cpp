@@ -358,7 +358,8 @@ bool ContainerStore::is_running(std::string_view id) const {
 Result<ContainerList> ContainerStore::list() const {
   ContainerList out;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto& entry = *it;
     std::string id = entry.path().filename().string();
     if (id.starts_with(".")) continue;  // being created or removed
     std::string path = path_of(id) + "/config.json";

@@ -1,0 +1,124 @@
+#include "tests/builder/crash_support.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace crash_test {
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace
+
+void become_subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+Background::Background(const std::string& root, const std::vector<std::string>& args,
+                       const std::vector<std::string>& env)
+    : io_("hoist-bg") {
+  std::vector<std::string> argv = {hoist_test::hoist_bin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> all_env = {"HOIST_ROOT=" + root};
+  all_env.insert(all_env.end(), env.begin(), env.end());
+  const std::string out_path = io_.path() + "/stdout", err_path = io_.path() + "/stderr";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) ::_exit(127);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    for (const auto& e : all_env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> cargs;
+    for (const auto& a : argv) cargs.push_back(const_cast<char*>(a.c_str()));
+    cargs.push_back(nullptr);
+    ::execvp(cargs[0], cargs.data());
+    ::_exit(127);
+  }
+  // Also here, so a kill right after fork already finds the group.
+  if (pid_ > 0) ::setpgid(pid_, pid_);
+}
+
+Background::~Background() {
+  if (pid_ > 0 && !reaped_) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    wait();
+  }
+  if (pid_ > 0) group_gone_within(5);
+}
+
+bool Background::exited() {
+  if (reaped_ || pid_ <= 0) return true;
+  pid_t r = ::waitpid(pid_, &status_, WNOHANG);
+  if (r == pid_) reaped_ = true;
+  return reaped_;
+}
+
+hoist_test::RunResult Background::wait() {
+  hoist_test::RunResult result;
+  if (pid_ <= 0) return result;
+  while (!reaped_) {
+    if (::waitpid(pid_, &status_, 0) == pid_) reaped_ = true;
+    else if (errno != EINTR) break;
+  }
+  result.exit_code = WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+  result.out = slurp(io_.path() + "/stdout");
+  result.err = slurp(io_.path() + "/stderr");
+  return result;
+}
+
+void Background::kill_hoist() {
+  if (pid_ <= 0 || reaped_) return;
+  ::kill(pid_, SIGKILL);
+  wait();
+}
+
+bool Background::group_gone_within(double seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (true) {
+    // Orphans of the group were reparented to us (become_subreaper): reap them.
+    while (::waitpid(-pid_, nullptr, WNOHANG) > 0) {
+    }
+    if (::kill(-pid_, 0) != 0 && errno == ESRCH) return true;
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(-pid_, SIGKILL);
+  while (::waitpid(-pid_, nullptr, WNOHANG) > 0) {
+  }
+  return false;
+}
+
+KillOutcome run_and_kill(const std::string& root, const std::vector<std::string>& args,
+                         double delay_seconds) {
+  KillOutcome outcome;
+  Background bg(root, args);
+  std::this_thread::sleep_for(std::chrono::duration<double>(delay_seconds));
+  if (bg.exited()) {
+    outcome.finished_first = true;
+  } else {
+    bg.kill_hoist();
+  }
+  outcome.group_gone = bg.group_gone_within(5);
+  return outcome;
+}
+
+}  // namespace crash_test
