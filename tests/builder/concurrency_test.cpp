@@ -11,6 +11,7 @@
 
 #include "layers/store.h"
 #include "tests/builder/build_fixture.h"
+#include "tests/support/skip.h"
 #include "tests/builder/crash_support.h"
 #include "tests/registry/registry_fixture.h"
 
@@ -69,8 +70,7 @@ TEST_CASE("concurrency: three builds of different contexts into one store at onc
 
 TEST_CASE("concurrency: two pulls of the same image at once both succeed", "[builder][concurrency]") {
   if (hoist_test::run_program({"sh", "-c", "command -v docker-registry"}).exit_code != 0) {
-    WARN("SKIPPED: docker-registry is not installed (.ci/deps.sh --test installs it)");
-    return;
+    HOIST_SKIP("docker-registry is not installed (.ci/deps.sh --test installs it)");
   }
   registry_test::RegistryServer registry(registry_test::RegistryServer::Options{});
   REQUIRE(registry.started());

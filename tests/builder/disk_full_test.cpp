@@ -14,6 +14,7 @@
 #include <random>
 
 #include "tests/builder/build_fixture.h"
+#include "tests/support/skip.h"
 #include "tests/registry/registry_fixture.h"
 
 using hoist_test::HoistRunner;
@@ -83,8 +84,7 @@ TEST_CASE("disk full: build, import and pull name ENOSPC and the path, leave the
           "[builder][diskfull]") {
   SmallDisk disk;
   if (!disk.mounted()) {
-    WARN("SKIPPED: a tmpfs cannot be mounted here (" << disk.why() << ")");
-    return;
+    HOIST_SKIP("a tmpfs cannot be mounted here (" << disk.why() << ")");
   }
   const std::string store = disk.path() + "/store";
   HoistRunner hoist(store);
@@ -128,8 +128,7 @@ TEST_CASE("disk full: build, import and pull name ENOSPC and the path, leave the
   }
   SECTION("pull") {
     if (hoist_test::run_program({"sh", "-c", "command -v docker-registry"}).exit_code != 0) {
-      WARN("SKIPPED: docker-registry is not installed (.ci/deps.sh --test installs it)");
-      return;
+      HOIST_SKIP("docker-registry is not installed (.ci/deps.sh --test installs it)");
     }
     registry_test::RegistryServer registry(registry_test::RegistryServer::Options{});
     REQUIRE(registry.started());
