@@ -79,9 +79,12 @@ Result<std::string> ensure_unpacked(const layers::Store& store, const layers::De
   if (!unpacked) return std::move(unpacked).error().context("unpacking layer " + layer.digest.str());
   // One pass over the blob, whiteouts written in overlay form by the applier itself, into
   // a scratch directory renamed into place (layers/unpacked_cache.h).
-  auto dir = unpacked->get_or_unpack(diff_id, [&] { return store.blobs().open_read(layer.digest); });
-  if (!dir) return std::move(dir).error().context("unpacking layer " + layer.digest.str());
-  return dir;
+  // get_or_unpack names the layer by its diff_id; the blob's digest goes with opening it.
+  return unpacked->get_or_unpack(diff_id, [&]() -> Result<layers::UniqueFd> {
+    auto fd = store.blobs().open_read(layer.digest);
+    if (!fd) return std::move(fd).error().context("reading blob " + layer.digest.str());
+    return fd;
+  });
 }
 
 void adopt_unpacked(const layers::Store& store, const std::string& dir, const layers::Digest& diff_id) {
