@@ -15,6 +15,7 @@
 #include <set>
 
 #include "builder/context.h"
+#include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 
 namespace builder {
@@ -331,54 +332,21 @@ Result<void> restore_parent_times(const std::string& scratch, const std::set<std
 struct ArchiveReadFree {
   void operator()(archive* a) const { archive_read_free(a); }
 };
-struct ArchiveWriteFree {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
 
-bool clean_archive_name(std::string& name) {
-  while (name.starts_with("./")) name.erase(0, 2);
-  while (name.starts_with('/')) name.erase(0, 1);
-  if (name.empty() || name == ".") return false;
-  for (const auto& part : split_path(name))
-    if (part == "..") return false;
-  return true;
-}
-
-// Extracts a tar archive beneath scratch/dest_rel, refusing names that climb out and
-// never following symlinks in parents (ARCHIVE_EXTRACT_SECURE_SYMLINKS).
+// Extracts a tar archive beneath `target_dir` (inside the layer's scratch) with the one
+// tar applier every layer goes through (layers/tar_apply.h), as an archive rather than a
+// layer: any compression libarchive reads, ".wh.*" names kept as ordinary files (moby's
+// archive.Untar, which docker and BuildKit use for ADD, interprets no whiteouts), a
+// leading "/" dropped. An entry that would leave `target_dir` (".." or a symlink out of
+// it, a hardlink to outside) is refused naming it, and the tar bomb limits apply.
 Result<void> extract_tar(const std::string& archive_path, const std::string& target_dir) {
-  std::unique_ptr<archive, ArchiveReadFree> in(archive_read_new());
-  archive_read_support_filter_all(in.get());
-  archive_read_support_format_tar(in.get());
-  if (archive_read_open_filename(in.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK)
-    return Error(ErrorKind::InvalidInput, "opening archive " + layers::quoted(archive_path) + ": " + archive_error_string(in.get()));
-  std::unique_ptr<archive, ArchiveWriteFree> out(archive_write_disk_new());
-  archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
-                                                ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                                ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK);
-  archive_entry* entry = nullptr;
-  for (;;) {
-    int r = archive_read_next_header(in.get(), &entry);
-    if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN)
-      return Error(ErrorKind::Corrupt, "reading archive " + layers::quoted(archive_path) + ": " + archive_error_string(in.get()));
-    std::string name = archive_entry_pathname(entry);
-    if (!clean_archive_name(name)) {
-      if (name == "." || name == "./" || name.empty()) continue;
-      return Error(ErrorKind::InvalidInput, "archive " + layers::quoted(archive_path) + ": entry " + layers::quoted(name) + " leaves the destination");
-    }
-    archive_entry_set_pathname(entry, (target_dir + "/" + name).c_str());
-    if (const char* link = archive_entry_hardlink(entry)) {
-      std::string target = link;
-      if (!clean_archive_name(target))
-        return Error(ErrorKind::InvalidInput, "archive " + layers::quoted(archive_path) + ": hardlink " + layers::quoted(link) + " leaves the destination");
-      archive_entry_set_hardlink(entry, (target_dir + "/" + target).c_str());
-    }
-    r = archive_read_extract2(in.get(), entry, out.get());
-    if (r < ARCHIVE_WARN)
-      return Error(ErrorKind::Io, "extracting " + layers::quoted(name) + " from " + layers::quoted(archive_path) + ": " +
-                                      archive_error_string(out.get()));
-  }
+  layers::UniqueFd fd(::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Error::from_errno("opening archive " + layers::quoted(archive_path));
+  layers::UnpackOptions options;
+  options.whiteouts = layers::WhiteoutMode::Keep;
+  options.any_compression = true;
+  auto r = layers::unpack_layer(target_dir, fd.get(), options);
+  if (!r) return std::move(r).error().context("extracting archive " + layers::quoted(archive_path));
   return {};
 }
 

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <deque>
 #include <vector>
@@ -109,9 +110,23 @@ int walk_in_root(int root_fd, const std::string& rel, uint64_t flags) {
 }  // namespace
 
 int open_in_root(int root_fd, const std::string& rel, uint64_t flags) {
-  int fd = openat2_beneath(root_fd, rel, flags);
-  if (fd >= 0 || errno != EXDEV) return fd;
-  // Stopped by an absolute symlink or a climb out; the walk tells them apart.
+  // Kernels before 5.6 have no openat2 (ENOSYS), and some seccomp profiles refuse it
+  // (EPERM): then every path takes the walk, which never needs it.
+  static std::atomic<bool> has_openat2{true};
+  if (has_openat2.load(std::memory_order_relaxed)) {
+    int fd = openat2_beneath(root_fd, rel, flags);
+    if (fd >= 0) return fd;
+    if (errno == ENOSYS || errno == EPERM) {
+      has_openat2.store(false, std::memory_order_relaxed);
+    } else if (errno != EXDEV) {
+      return fd;
+    }
+    // EXDEV: stopped by an absolute symlink or a climb out; the walk tells them apart.
+  }
+  return walk_in_root(root_fd, rel, flags);
+}
+
+int open_in_root_by_walk(int root_fd, const std::string& rel, uint64_t flags) {
   return walk_in_root(root_fd, rel, flags);
 }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -153,6 +154,34 @@ int64_t Image::size() const {
 
 // ---- Store ----
 
+namespace {
+
+// Creates `dir` 0700 (its parents as make_dirs does), or takes group and other access
+// away from an existing one: unpacked layers hold set-uid files and device nodes of any
+// image, and other users must not reach them (docker keeps its data root 0710).
+Result<void> make_private_dir(const std::string& dir) {
+  std::string parent = std::filesystem::path(dir).parent_path().string();
+  if (!parent.empty())
+    if (auto r = make_dirs(parent); !r) return r;
+  if (::mkdir(dir.c_str(), 0700) == 0) return {};
+  if (errno != EEXIST) return Error::from_errno("creating directory " + layers::quoted(dir));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return Error::from_errno("opening directory " + layers::quoted(dir));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(dir));
+  if ((st.st_mode & 077) == 0) return {};
+  // A shared directory (/tmp) is never the store itself; chmod-ing it would break others.
+  if (st.st_mode & S_ISVTX)
+    return Error(ErrorKind::InvalidInput,
+                 layers::quoted(dir) + " is a shared directory (sticky bit): not usable as the store");
+  if (::fchmod(fd.get(), st.st_mode & 07700) != 0)
+    return Error::from_errno("taking group and other access away from " + layers::quoted(dir));
+  return {};
+}
+
+}  // namespace
+
+
 std::string Store::default_root() {
   if (::geteuid() == 0) return "/var/lib/hoist";
   if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && xdg[0] == '/')
@@ -163,11 +192,14 @@ std::string Store::default_root() {
 
 Result<Store> Store::open(const std::string& root) {
   if (root.empty()) return Error(ErrorKind::InvalidInput, "the store root is empty");
+  if (auto r = make_private_dir(root); !r) return std::move(r).error().context("opening store " + layers::quoted(root));
   auto blobs = BlobStore::open(root);
   if (!blobs) return std::move(blobs).error().context("opening store " + layers::quoted(root));
   Store store(root, std::move(*blobs));
-  for (const std::string& dir : {store.locks_dir(), store.unpacked_dir(), store.cache_dir()})
+  for (const std::string& dir : {store.locks_dir(), store.cache_dir()})
     if (auto r = make_dirs(dir); !r) return std::move(r).error().context("opening store " + layers::quoted(root));
+  for (const std::string& dir : {store.unpacked_dir(), store.containers_dir()})
+    if (auto r = make_private_dir(dir); !r) return std::move(r).error().context("opening store " + layers::quoted(root));
 
   std::string layout = root + "/oci-layout";
   if (::access(layout.c_str(), F_OK) != 0)

@@ -12,7 +12,8 @@
 //   ROOT/blobs/sha256/<hex>  content (see blob_store.h)
 //   ROOT/hoist-tmp/          blob temp files (never under blobs/)
 //   ROOT/hoist-locks/        index.lock (serializes index.json writers), gc.lock
-//   ROOT/hoist-unpacked/<diff_id hex>/   unpacked layers (filled by the builder)
+//   ROOT/hoist-unpacked/<diff_id hex>/   unpacked layers (filled by the builder); 0700
+//   ROOT/hoist-containers/   containers (runtime/container.h); 0700, as is ROOT
 //   ROOT/hoist-cache/        the build cache (filled by the builder)
 //   ROOT/hoist-sizes/<hex>   a layer blob's unpacked content size (layers/layer_size.h),
 //                            measured once, for `hoist images` and `hoist history`
@@ -91,7 +92,10 @@ struct FsckReport {
 
 class Store {
  public:
-  // Opens the layout at `root`, creating it (and the hoist-* folders) when missing.
+  // Opens the layout at `root`, creating it (and the hoist-* folders) when missing. The
+  // root, hoist-unpacked/ and hoist-containers/ are made 0700, and an existing store's
+  // lose their group and other access, so no other user reaches an image's set-uid files
+  // or device nodes; a root with the sticky bit (/tmp itself) is refused, InvalidInput.
   static Result<Store> open(const std::string& root);
   // /var/lib/hoist for root; else $XDG_DATA_HOME/hoist, else ~/.local/share/hoist.
   // ($HOIST_ROOT and --root are the CLI's business.)
@@ -104,6 +108,7 @@ class Store {
     return unpacked_dir() + "/" + std::string(diff_id.hex());
   }
   std::string cache_dir() const { return root_ + "/hoist-cache"; }
+  std::string containers_dir() const { return root_ + "/hoist-containers"; }
   std::string locks_dir() const { return root_ + "/hoist-locks"; }
 
   // The current index.json.

@@ -9,7 +9,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <climits>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -36,9 +38,13 @@ Error refused(std::string_view entry, std::string_view why) {
 // Tar name -> clean relative path ("" for the root itself). Leading "./" and repeated or
 // trailing slashes are tolerated, as every tar reader does; absolute names and ".." are not.
 // A refusal's message is the reason alone; callers say which entry it was.
-Result<std::string> normalize(std::string_view name) {
+// With `is_archive` (WhiteoutMode::Keep) a leading "/" is dropped instead, as moby's
+// archive.Untar joins every name to the destination.
+Result<std::string> normalize(std::string_view name, bool is_archive) {
   if (name.empty()) return Error(ErrorKind::InvalidInput, "empty name");
-  if (name.front() == '/') return Error(ErrorKind::InvalidInput, "absolute path");
+  if (name.front() == '/' && !is_archive) return Error(ErrorKind::InvalidInput, "absolute path");
+  if (name.size() > PATH_MAX)
+    return Error(ErrorKind::InvalidInput, "name longer than PATH_MAX (" + std::to_string(PATH_MAX) + " bytes)");
   std::string out;
   size_t start = 0;
   while (start < name.size()) {
@@ -48,6 +54,9 @@ Result<std::string> normalize(std::string_view name) {
     start = slash + 1;
     if (part.empty() || part == ".") continue;
     if (part == "..") return Error(ErrorKind::InvalidInput, "\"..\" leads outside the root");
+    if (part.size() > NAME_MAX)
+      return Error(ErrorKind::InvalidInput,
+                   "a component longer than NAME_MAX (" + std::to_string(NAME_MAX) + " bytes)");
     if (!out.empty()) out += '/';
     out += part;
   }
@@ -74,8 +83,10 @@ std::string proc_path(int dir_fd, const std::string& base) {
 
 class Unpacker {
  public:
-  Unpacker(const UnpackOptions& options, DecompressingReader reader)
-      : options_(options), reader_(std::move(reader)) {}
+  // Reads through `reader` when it is set, else the raw bytes of `raw_fd` (libarchive
+  // then finds the compression itself).
+  Unpacker(const UnpackOptions& options, std::optional<DecompressingReader> reader, int raw_fd)
+      : options_(options), reader_(std::move(reader)), raw_fd_(raw_fd) {}
 
   Result<Digest> run(const std::string& root) {
     int fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -86,6 +97,7 @@ class Unpacker {
     if (!a) return Error(ErrorKind::Io, "libarchive: out of memory");
     archive_read_support_format_tar(a.get());
     archive_read_support_format_empty(a.get());
+    if (!reader_) archive_read_support_filter_all(a.get());
     if (archive_read_open(a.get(), this, nullptr, &Unpacker::read_cb, nullptr) != ARCHIVE_OK)
       return archive_error(a.get(), "reading the layer");
 
@@ -96,6 +108,7 @@ class Unpacker {
       if (r == ARCHIVE_WARN) warn(a.get());
       if (r < ARCHIVE_WARN) return archive_error(a.get(), "reading the layer");
       std::string name = entry_name(entry);
+      if (auto r = check_limits(entry, name); !r) return std::move(r).error();
       auto applied = apply(a.get(), entry, name);
       if (!applied) return std::move(applied).error();
     }
@@ -103,7 +116,7 @@ class Unpacker {
     // The tar may end before the stream does (padding after the end marker); the diff_id
     // covers all of it.
     for (;;) {
-      auto n = reader_.read(buffer_);
+      auto n = read_input();
       if (!n) return std::move(n).error().context("reading the layer");
       if (*n == 0) break;
       hash_.update({buffer_.data(), *n});
@@ -114,7 +127,7 @@ class Unpacker {
  private:
   static la_ssize_t read_cb(archive* a, void* self_ptr, const void** out) {
     auto* self = static_cast<Unpacker*>(self_ptr);
-    auto n = self->reader_.read(self->buffer_);
+    auto n = self->read_input();
     if (!n) {
       self->input_error_ = std::move(n).error();
       archive_set_error(a, EIO, "layer input failed");
@@ -123,6 +136,34 @@ class Unpacker {
     self->hash_.update({self->buffer_.data(), *n});
     *out = self->buffer_.data();
     return la_ssize_t(*n);
+  }
+
+  bool is_archive() const { return options_.whiteouts == WhiteoutMode::Keep; }
+
+  Result<size_t> read_input() {
+    if (reader_) return reader_->read(buffer_);
+    for (;;) {
+      ssize_t n = ::read(raw_fd_, buffer_.data(), buffer_.size());
+      if (n >= 0) return size_t(n);
+      if (errno != EINTR) return Error::from_errno("reading the archive");
+    }
+  }
+
+  // Tar bombs: counted from the headers, before anything of the entry is written.
+  Result<void> check_limits(archive_entry* e, const std::string& name) {
+    if (++entries_ > options_.max_entries)
+      return refused(name, "the layer has more than " + std::to_string(options_.max_entries) +
+                               " entries (the unpack limit max_entries)");
+    if (archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e)) {
+      la_int64_t size = archive_entry_size(e);
+      if (size < 0) return refused(name, "negative size");
+      bytes_ += uint64_t(size);
+      if (bytes_ > options_.max_bytes)
+        return refused(name, "the layer's files add up to more than " +
+                                 std::to_string(options_.max_bytes) +
+                                 " bytes (the unpack limit max_bytes)");
+    }
+    return {};
   }
 
   Error archive_error(archive* a, std::string_view what) {
@@ -268,14 +309,15 @@ class Unpacker {
   }
 
   Result<void> apply(archive* a, archive_entry* e, const std::string& name) {
-    auto rel = normalize(name);
+    auto rel = normalize(name, is_archive());
     if (!rel) return refused(name, rel.error().message());
     if (rel->empty()) return {};  // "./": the root's own metadata is the caller's
     auto [parent, base] = split(*rel);
 
     if (base.starts_with(kWhiteoutPrefix)) {
       if (options_.whiteouts == WhiteoutMode::Overlay) return overlay_whiteout(name, parent, base);
-      return apply_whiteout(name, parent, base);
+      if (options_.whiteouts == WhiteoutMode::Apply) return apply_whiteout(name, parent, base);
+      // WhiteoutMode::Keep: an ordinary name.
     }
 
     auto dir = parent_dir(name, parent);
@@ -488,6 +530,8 @@ class Unpacker {
     if (auto r = clear_path(entry, dir_fd, base, false); !r) return std::move(r).error();
     // The target is stored, never followed here; resolution stays the reader's business.
     std::string target = link_name(e, false);
+    if (target.size() >= PATH_MAX)
+      return refused(entry, "symlink target longer than PATH_MAX (" + std::to_string(PATH_MAX) + " bytes)");
     if (::symlinkat(target.c_str(), dir_fd, base.c_str()) != 0)
       return Error::from_errno("entry " + layers::quoted(entry) + ": symlink");
     return set_metadata_at(entry, dir_fd, base, e, true);
@@ -507,7 +551,7 @@ class Unpacker {
 
   Result<void> make_hardlink(const std::string& entry, int dir_fd, const std::string& base,
                              const std::string& target_name) {
-    auto target = normalize(target_name);
+    auto target = normalize(target_name, is_archive());
     if (!target)
       return refused(entry, "hardlink target " + layers::quoted(target_name) + ": " +
                                 target.error().message());
@@ -556,7 +600,10 @@ class Unpacker {
   }
 
   const UnpackOptions& options_;
-  DecompressingReader reader_;
+  std::optional<DecompressingReader> reader_;
+  int raw_fd_ = -1;
+  uint64_t entries_ = 0;
+  uint64_t bytes_ = 0;
   std::vector<std::byte> buffer_ = std::vector<std::byte>(kChunk);
   Sha256 hash_;
   std::optional<Error> input_error_;
@@ -568,9 +615,13 @@ class Unpacker {
 }  // namespace
 
 Result<Digest> unpack_layer(const std::string& root, int tar_fd, const UnpackOptions& options) {
-  auto reader = DecompressingReader::open(tar_fd);
-  if (!reader) return std::move(reader).error();
-  Unpacker unpacker(options, std::move(*reader));
+  std::optional<DecompressingReader> reader;
+  if (!options.any_compression) {
+    auto opened = DecompressingReader::open(tar_fd);
+    if (!opened) return std::move(opened).error();
+    reader = std::move(*opened);
+  }
+  Unpacker unpacker(options, std::move(reader), tar_fd);
   auto r = unpacker.run(root);
   if (!r) return std::move(r).error().context("unpacking a layer into " + layers::quoted(root));
   return r;

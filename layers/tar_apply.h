@@ -27,10 +27,15 @@
 // changed, removed or followed. In WhiteoutMode::Overlay the layer is alone in `root`,
 // so its paths resolve through its own symlinks only (as docker's overlay2 driver
 // unpacks a layer into its own diff directory).
+// Names are bytes: UTF-8 when the tar says so (PAX), else stored byte-exact (invalid UTF-8
+// included). Refused too: a name longer than PATH_MAX (4096) bytes, a component longer
+// than NAME_MAX (255), a symlink or hardlink target longer than PATH_MAX, and a layer
+// past the UnpackOptions limits (tar bombs; the error names the limit and the entry).
 // Symlink entries are stored as they are (their targets are the image's business).
 // Entries before a refused one stay written, so callers unpack into a scratch directory
 // and rename it into place on success.
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -48,7 +53,18 @@ enum class WhiteoutMode {
   // device <name>, ".wh..wh..opq" the xattr trusted.overlay.opaque="y" on its directory.
   // Nothing is deleted. Needs root (mknod, trusted.* xattrs).
   Overlay,
+  // Whiteout names are ordinary names: ".wh.x" is stored as the file ".wh.x". For a tar
+  // that is not a layer: ADD of a local archive, which docker and BuildKit extract with
+  // moby's archive.Untar, whose default (AUFS) whiteout format converts nothing. As
+  // Untar does, a leading "/" of a name or hardlink target is dropped (the entry lands
+  // beneath `root`) instead of refused; ".." and symlink escapes are refused as ever.
+  Keep,
 };
+
+// Defaults of the tar bomb limits below. Generous for real images (the largest layers
+// seen are tens of GB and a few hundred thousand entries), far below what fills a disk.
+inline constexpr uint64_t kDefaultMaxUnpackBytes = uint64_t(64) << 30;  // 64 GiB
+inline constexpr uint64_t kDefaultMaxUnpackEntries = 4'000'000;
 
 struct UnpackOptions {
   WhiteoutMode whiteouts = WhiteoutMode::Apply;
@@ -57,6 +73,16 @@ struct UnpackOptions {
   // Called for what is skipped or adjusted but not fatal (libarchive warnings, xattrs of
   // other namespaces). May be empty.
   std::function<void(std::string_view)> warn;
+  // Refuse (InvalidInput, naming the limit and the entry) a tar whose regular files'
+  // declared sizes add up past max_bytes, or with more than max_entries entries. Sizes
+  // are counted from the headers, before any data is written, so a sparse or lying entry
+  // cannot fill the disk first.
+  uint64_t max_bytes = kDefaultMaxUnpackBytes;
+  uint64_t max_entries = kDefaultMaxUnpackEntries;
+  // Let libarchive find the compression (gzip, bzip2, xz, zstd, lz4, ...) instead of the
+  // layer reader (plain, gzip, zstd): for ADD of a local archive. The returned digest is
+  // then the sha256 of the bytes read from `tar_fd`, not of an uncompressed stream.
+  bool any_compression = false;
 };
 
 // Unpacks the layer read from `tar_fd` (to its end) beneath `root`, which must exist.

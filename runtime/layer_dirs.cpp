@@ -1,20 +1,15 @@
 #include "runtime/layer_dirs.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <filesystem>
-#include <memory>
-#include <random>
 
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
+#include "layers/unpacked_cache.h"
 
 namespace runtime {
 
@@ -24,103 +19,72 @@ using layers::Result;
 
 namespace {
 
-struct ArchiveFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
+std::string clean_rel(const std::string& rel) {
+  std::string clean;
+  size_t start = 0;
+  while (start < rel.size()) {
+    size_t slash = rel.find('/', start);
+    if (slash == std::string::npos) slash = rel.size();
+    std::string_view part(rel.data() + start, slash - start);
+    start = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (!clean.empty()) clean += '/';
+    clean += part;
+  }
+  return clean;
+}
 
-// The whiteout entries of a layer, as (directory, name) pairs: name is "" for an opaque
-// marker. Reads headers only.
-Result<std::vector<std::pair<std::string, std::string>>> list_whiteouts(int fd) {
-  std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
-  archive_read_support_filter_all(a.get());
-  archive_read_support_format_tar(a.get());
-  if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK)
-    return Error(ErrorKind::Corrupt, std::string("reading layer: ") + archive_error_string(a.get()));
-  std::vector<std::pair<std::string, std::string>> out;
-  archive_entry* entry = nullptr;
+bool is_whiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == ::makedev(0, 0); }
+
+// What one layer directory says about `rel`.
+enum class Presence { Absent, Present, Hidden };
+
+// Looks `rel` up in the layer directory `dir` alone, opening each parent with
+// O_NOFOLLOW relative to the previous one, so a symlink in the layer (to the host's "/",
+// to "..") is never followed: a parent that is not a real directory ends the lookup.
+// `st` gets the lstat of `rel` when Present.
+Presence look_in_layer(const std::string& dir, const std::string& rel, struct stat& st) {
+  layers::UniqueFd cur(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!cur) return Presence::Absent;
+  if (rel.empty()) return ::fstat(cur.get(), &st) == 0 ? Presence::Present : Presence::Absent;
+  size_t start = 0;
   for (;;) {
-    int r = archive_read_next_header(a.get(), &entry);
-    if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN)
-      return Error(ErrorKind::Corrupt, std::string("reading layer: ") + archive_error_string(a.get()));
-    std::string path = archive_entry_pathname(entry);
-    while (path.starts_with("./")) path.erase(0, 2);
-    size_t slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
-    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    if (base == ".wh..wh..opq") out.emplace_back(dir, "");
-    else if (base.starts_with(".wh..wh.")) continue;
-    else if (base.starts_with(".wh.")) out.emplace_back(dir, base.substr(4));
-  }
-  return out;
-}
-
-// Writes the overlay form of each whiteout beneath `root`. The tar applier has already
-// refused names leaving the root; the parent is still opened beneath it.
-Result<void> write_overlay_whiteouts(const std::string& root,
-                                     const std::vector<std::pair<std::string, std::string>>& whiteouts) {
-  for (const auto& [dir, name] : whiteouts) {
-    if (dir.find("..") != std::string::npos || name.find('/') != std::string::npos || name == "." ||
-        name == "..")
-      return Error(ErrorKind::InvalidInput, "whiteout " + layers::quoted(dir + "/" + name) + " is not a clean path");
-    std::string parent = dir.empty() ? root : root + "/" + dir;
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec) return Error(ErrorKind::Io, "creating " + layers::quoted(parent) + ": " + ec.message());
-    layers::UniqueFd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) return Error::from_errno("opening " + layers::quoted(parent));
-    if (name.empty()) {
-      if (::fsetxattr(fd.get(), "trusted.overlay.opaque", "y", 1, 0) != 0)
-        return Error::from_errno("marking " + layers::quoted(parent) + " opaque");
-    } else if (::mknodat(fd.get(), name.c_str(), S_IFCHR | 0, ::makedev(0, 0)) != 0 && errno != EEXIST) {
-      return Error::from_errno("writing whiteout " + layers::quoted(parent + "/" + name));
+    size_t slash = rel.find('/', start);
+    std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (::fstatat(cur.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      // Missing here; an opaque directory still hides the lower layers' entry.
+      char value[2];
+      std::string via = "/proc/self/fd/" + std::to_string(cur.get());
+      if (::getxattr(via.c_str(), "trusted.overlay.opaque", value, sizeof value) == 1 && value[0] == 'y')
+        return Presence::Hidden;
+      return Presence::Absent;
     }
+    if (is_whiteout(st)) return Presence::Hidden;
+    if (slash == std::string::npos) return Presence::Present;
+    // A non-directory on the way (a file, or a symlink overlayfs would not follow in
+    // this layer alone) hides whatever lower layers have beneath that name.
+    if (!S_ISDIR(st.st_mode)) return Presence::Hidden;
+    layers::UniqueFd next(::openat(cur.get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next) return Presence::Absent;
+    cur = std::move(next);
+    start = slash + 1;
   }
-  return {};
-}
-
-std::string random_suffix() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
-}
-
-void remove_tree(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
 }
 
 }  // namespace
 
 Result<std::string> ensure_unpacked(const layers::Store& store, const layers::Descriptor& layer,
                                     const layers::Digest& diff_id) {
-  std::string final_dir = store.unpacked_path(diff_id);
-  struct stat st;
-  if (::lstat(final_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return final_dir;
-  if (auto r = layers::make_dirs(store.unpacked_dir()); !r) return std::move(r).error();
-  std::string scratch = store.unpacked_dir() + "/.tmp-" + random_suffix();
-  if (::mkdir(scratch.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(scratch));
-  auto fail = [&](Error e) {
-    remove_tree(scratch);
-    return std::move(e).context("unpacking layer " + layer.digest.str());
-  };
-  auto fd = store.blobs().open_read(layer.digest);
-  if (!fd) return fail(std::move(fd).error());
-  auto unpacked = layers::unpack_layer(scratch, fd->get());
-  if (!unpacked) return fail(std::move(unpacked).error());
-  if (*unpacked != diff_id)
-    return fail(Error(ErrorKind::Corrupt, "its content is " + unpacked->str() + ", not the diff_id " + diff_id.str()));
-  if (::lseek(fd->get(), 0, SEEK_SET) != 0) return fail(Error::from_errno("rewinding the layer"));
-  auto whiteouts = list_whiteouts(fd->get());
-  if (!whiteouts) return fail(std::move(whiteouts).error());
-  if (auto r = write_overlay_whiteouts(scratch, *whiteouts); !r) return fail(std::move(r).error());
-  if (::rename(scratch.c_str(), final_dir.c_str()) != 0) {
-    // Someone else unpacked it meanwhile: theirs is as good as ours.
-    if (errno != EEXIST && errno != ENOTEMPTY) return fail(Error::from_errno("renaming into " + layers::quoted(final_dir)));
-    remove_tree(scratch);
-  }
-  return final_dir;
+  auto unpacked = layers::UnpackedLayers::open(store.unpacked_dir());
+  if (!unpacked) return std::move(unpacked).error().context("unpacking layer " + layer.digest.str());
+  // One pass over the blob, whiteouts written in overlay form by the applier itself, into
+  // a scratch directory renamed into place (layers/unpacked_cache.h).
+  // get_or_unpack names the layer by its diff_id; the blob's digest goes with opening it.
+  return unpacked->get_or_unpack(diff_id, [&]() -> Result<layers::UniqueFd> {
+    auto fd = store.blobs().open_read(layer.digest);
+    if (!fd) return std::move(fd).error().context("reading blob " + layer.digest.str());
+    return fd;
+  });
 }
 
 void adopt_unpacked(const layers::Store& store, const std::string& dir, const layers::Digest& diff_id) {
@@ -132,44 +96,33 @@ void adopt_unpacked(const layers::Store& store, const std::string& dir, const la
 }
 
 std::optional<struct stat> LayerView::lookup(const std::string& rel) const {
-  std::string clean = rel;
-  while (clean.starts_with('/')) clean.erase(0, 1);
-  while (clean.ends_with('/')) clean.pop_back();
+  const std::string clean = clean_rel(rel);
   for (const auto& dir : dirs_) {
     struct stat st;
-    if (clean.empty()) {
-      if (::lstat(dir.c_str(), &st) == 0) return st;
-      continue;
+    switch (look_in_layer(dir, clean, st)) {
+      case Presence::Present:
+        return st;
+      case Presence::Hidden:
+        return std::nullopt;
+      case Presence::Absent:
+        break;
     }
-    std::string path = dir + "/" + clean;
-    if (::lstat(path.c_str(), &st) == 0) {
-      if (S_ISCHR(st.st_mode) && st.st_rdev == ::makedev(0, 0)) return std::nullopt;
-      return st;
-    }
-    // A whiteout or an opaque directory on the way hides what lower layers have here.
-    for (size_t slash = clean.find('/'); slash != std::string::npos; slash = clean.find('/', slash + 1)) {
-      std::string parent = dir + "/" + clean.substr(0, slash);
-      if (::lstat(parent.c_str(), &st) != 0) break;
-      if (S_ISCHR(st.st_mode) && st.st_rdev == ::makedev(0, 0)) return std::nullopt;
-      if (!S_ISDIR(st.st_mode)) return std::nullopt;
-    }
-    size_t slash = clean.rfind('/');
-    std::string parent = slash == std::string::npos ? dir : dir + "/" + clean.substr(0, slash);
-    char value[2];
-    if (::lgetxattr(parent.c_str(), "trusted.overlay.opaque", value, sizeof value) == 1 && value[0] == 'y')
-      return std::nullopt;
   }
   return std::nullopt;
 }
 
 std::string LayerView::host_path(const std::string& rel) const {
-  std::string clean = rel;
-  while (clean.starts_with('/')) clean.erase(0, 1);
-  if (!lookup(clean)) return "";
+  const std::string clean = clean_rel(rel);
   for (const auto& dir : dirs_) {
     struct stat st;
-    std::string path = dir + "/" + clean;
-    if (::lstat(path.c_str(), &st) == 0) return path;
+    switch (look_in_layer(dir, clean, st)) {
+      case Presence::Present:
+        return clean.empty() ? dir : dir + "/" + clean;
+      case Presence::Hidden:
+        return "";
+      case Presence::Absent:
+        break;
+    }
   }
   return "";
 }

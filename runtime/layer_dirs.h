@@ -5,10 +5,13 @@
 // Unpacked layers live in Store::unpacked_path(diff_id), one directory per layer, in
 // overlayfs's format: an OCI whiteout ".wh.x" becomes a 0:0 character device "x", an
 // opaque marker ".wh..wh..opq" the xattr trusted.overlay.opaque=y on its directory. Each
-// layer is unpacked once, into a scratch directory beside the others that is renamed into
-// place only when the whole layer applied and its diff_id matched; a crash leaves at worst
-// a scratch dir (named ".tmp-*", which `hoist prune` removes). Callers hold the store's
-// gc_shared_lock while they use unpacked layers.
+// layer is unpacked once, in one pass by layers::UnpackedLayers (layers/unpacked_cache.h:
+// the tar applier in WhiteoutMode::Overlay, every entry resolved inside the layer's own
+// directory), into a scratch directory beside the others that is renamed into place only
+// when the whole layer applied and its diff_id matched; a crash leaves at worst a scratch
+// dir (named ".tmp-*", which `hoist prune` removes). A hostile entry fails the call with
+// InvalidInput naming it, and nothing outside the scratch directory is touched. Callers
+// hold the store's gc_shared_lock while they use unpacked layers.
 
 #include <sys/stat.h>
 
@@ -44,9 +47,14 @@ class LayerView {
 
   // lstat of `rel` (relative, '/'-separated) as the merged tree shows it: the top-most
   // layer holding it decides; a whiteout or an opaque parent above hides lower layers.
-  // Symlinks in parents are not followed. nullopt when absent.
+  // Each layer directory is walked one component at a time with O_NOFOLLOW: a symlink
+  // (or any non-directory) on the way is never followed, and hides lower layers' entries
+  // beneath it as overlayfs' per-layer lookup does. nullopt when absent.
   std::optional<struct stat> lookup(const std::string& rel) const;
-  // The host path of `rel` in the layer that holds it, or "".
+  // The host path of `rel` in the layer that holds it, or "" (absent, or hidden). Every
+  // component between the layer directory and `rel` is a real directory, never a symlink
+  // (checked as lookup walks), so opening the path follows nothing but its last
+  // component: callers lstat it, or open it with O_NOFOLLOW, before reading.
   std::string host_path(const std::string& rel) const;
 
   const std::vector<std::string>& dirs() const { return dirs_; }

@@ -1,0 +1,161 @@
+// runtime/layer_dirs: unpacked layers come from the one-pass applier (no second reading of
+// the tar by host path), and LayerView never follows a symlink out of a layer directory.
+
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "layers/store.h"
+#include "runtime/layer_dirs.h"
+#include "tests/support/canary.h"
+#include "tests/support/hostile_layers.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Scratch {
+  Scratch() {
+    char tmpl[] = "/tmp/hoist-layerdirs-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    path = tmpl;
+  }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+layers::Descriptor put_layer(const layers::Store& store, const std::string& tar) {
+  auto digest = store.blobs().put_bytes(tar);
+  REQUIRE(digest);
+  return {std::string(layers::media_type::kOciLayer), *digest, int64_t(tar.size())};
+}
+
+}  // namespace
+
+TEST_CASE("ensure_unpacked: hostile layers are refused or contained, the canary untouched",
+          "[runtime][layer_dirs][hostile]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: overlay-form unpacking needs root (mknod, trusted.* xattrs)");
+    return;
+  }
+  Scratch scratch;
+  auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
+  auto store = layers::Store::open(scratch.path + "/store");
+  REQUIRE(store);
+  for (const auto& c : hoist_test::hostile_cases(canary.dir())) {
+    CAPTURE(c.name);
+    bool refused = false;
+    std::string message;
+    for (const auto& tar : c.layers) {
+      auto layer = put_layer(*store, tar);
+      auto dir = runtime::ensure_unpacked(*store, layer, layers::Digest::of(tar));
+      if (!dir) {
+        refused = true;
+        message = dir.error().message();
+        CHECK(dir.error().kind() == layers::ErrorKind::InvalidInput);
+        break;
+      }
+      CHECK(dir->starts_with(store->unpacked_dir() + "/"));
+    }
+    INFO(message);
+    CHECK(refused == (c.overlay.outcome == hoist_test::Outcome::Refused));
+    if (refused) CHECK_THAT(message, Catch::Contains(c.overlay.entry));
+    CHECK(canary.changes() == std::vector<std::string>{});
+  }
+  // Nothing half-written stays: a refused layer leaves no directory and no scratch.
+  for (const auto& entry : fs::directory_iterator(store->unpacked_dir())) {
+    CAPTURE(entry.path().string());
+    CHECK_FALSE(entry.path().filename().string().starts_with(".tmp-"));
+  }
+}
+
+TEST_CASE("ensure_unpacked: the issue's whiteouts beneath a symlink to the host write nothing there",
+          "[runtime][layer_dirs][hostile]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: overlay-form unpacking needs root (mknod, trusted.* xattrs)");
+    return;
+  }
+  Scratch scratch;
+  auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
+  auto store = layers::Store::open(scratch.path + "/store");
+  REQUIRE(store);
+  auto c = hoist_test::whiteouts_under_symlink_case(canary.dir());
+  auto dir = runtime::ensure_unpacked(*store, put_layer(*store, c.layers[0]), layers::Digest::of(c.layers[0]));
+  REQUIRE_FALSE(dir);
+  CHECK_THAT(dir.error().message(), Catch::Contains("a/b/.wh.x"));
+  char value[2];
+  CHECK(::lgetxattr((canary.dir() + "/sub").c_str(), "trusted.overlay.opaque", value, sizeof value) < 0);
+  struct stat st;
+  CHECK(::lstat((canary.dir() + "/b/x").c_str(), &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+  CHECK(canary.changes() == std::vector<std::string>{});
+}
+
+TEST_CASE("LayerView: a symlink in a layer is never followed by lookup or host_path",
+          "[runtime][layer_dirs]") {
+  Scratch scratch;
+  auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
+  // Top layer: etc -> CANARY (absolute, the host's path) and rel -> ../../canary.
+  const std::string top = scratch.path + "/top", bottom = scratch.path + "/bottom";
+  fs::create_directories(top);
+  fs::create_directories(bottom + "/etc");
+  std::ofstream(bottom + "/etc/passwd") << "root:x:0:0::/root:/bin/sh\n";
+  REQUIRE(::symlink(canary.dir().c_str(), (top + "/etc").c_str()) == 0);
+  REQUIRE(::symlink("../canary", (top + "/rel").c_str()) == 0);
+  runtime::LayerView view({top, bottom});
+
+  auto [path, present] = GENERATE(table<std::string, bool>({
+      {"etc", true},          // the symlink itself
+      {"etc/file1", false},   // through it: hidden, as overlayfs would (a non-dir above)
+      {"etc/passwd", false},  // the bottom layer's file is hidden by the top's symlink
+      {"rel/file1", false},
+      {"/rel/sub/x", false},
+  }));
+  CAPTURE(path);
+  auto st = view.lookup(path);
+  CHECK(bool(st) == present);
+  std::string host = view.host_path(path);
+  CHECK(host.empty() == !present);
+  if (present) {
+    REQUIRE(st);
+    CHECK(S_ISLNK(st->st_mode));
+  }
+  CHECK(canary.changes() == std::vector<std::string>{});
+}
+
+TEST_CASE("LayerView: whiteouts and opaque directories hide lower layers", "[runtime][layer_dirs]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: whiteout devices and trusted.* xattrs need root");
+    return;
+  }
+  Scratch scratch;
+  const std::string top = scratch.path + "/top", bottom = scratch.path + "/bottom";
+  fs::create_directories(top + "/opaque");
+  fs::create_directories(bottom + "/opaque/deep");
+  fs::create_directories(bottom + "/kept");
+  std::ofstream(bottom + "/gone") << "x";
+  std::ofstream(bottom + "/opaque/deep/f") << "x";
+  std::ofstream(bottom + "/kept/f") << "x";
+  REQUIRE(::mknod((top + "/gone").c_str(), S_IFCHR | 0, 0) == 0);
+  REQUIRE(::setxattr((top + "/opaque").c_str(), "trusted.overlay.opaque", "y", 1, 0) == 0);
+  runtime::LayerView view({top, bottom});
+  auto [path, present] = GENERATE(table<std::string, bool>({
+      {"gone", false},
+      {"opaque", true},
+      {"opaque/deep", false},
+      {"opaque/deep/f", false},
+      {"kept/f", true},
+      {"", true},
+  }));
+  CAPTURE(path);
+  CHECK(bool(view.lookup(path)) == present);
+  CHECK(view.host_path(path).empty() == !present);
+  if (path == "kept/f") CHECK(view.host_path(path) == bottom + "/kept/f");
+}
