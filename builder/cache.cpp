@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "layers/json_text.h"
+
 namespace builder {
 
 using layers::Result;
@@ -45,7 +47,7 @@ Result<void> BuildCache::save(const layers::Digest& key, const CacheRecord& reco
     j["layer"] = layers::descriptor_to_json(*record.layer);
     j["diff_id"] = record.diff_id->str();
   }
-  auto saved = layers::write_file_atomic(dir_ + "/" + std::string(key.hex()) + ".json", j.dump());
+  auto saved = layers::write_file_atomic(dir_ + "/" + std::string(key.hex()) + ".json", layers::dump_json(j));
   if (!saved) return std::move(saved).error().context("saving a build cache record");
   return {};
 }
@@ -79,7 +81,7 @@ Result<void> BuildCache::save_url(std::string_view url, const UrlRecord& record)
   nlohmann::json j = {
       {"url", url}, {"etag", record.etag}, {"digest", record.digest.str()}, {"mtime", nullptr}};
   if (record.mtime) j["mtime"] = *record.mtime;
-  auto saved = layers::write_file_atomic(url_record_path(dir_, url), j.dump());
+  auto saved = layers::write_file_atomic(url_record_path(dir_, url), layers::dump_json(j));
   if (!saved)
     return std::move(saved).error().context("saving the download record of " + layers::quoted(url));
   return {};

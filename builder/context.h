@@ -6,6 +6,8 @@
 // '/'-separated, cleaned. The ignore file is the first of
 // parser::ignore_file_candidates() that exists; a malformed pattern in it fails open().
 
+#include <sys/stat.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +15,7 @@
 
 #include "layers/digest.h"
 #include "layers/error.h"
+#include "layers/unique_fd.h"
 #include "parser/dockerignore.h"
 
 namespace builder {
@@ -34,12 +37,42 @@ class BuildContext {
   parser::IgnoreRules ignore_;
 };
 
+// Reading a source tree (the context, or a stage's root for COPY --from) without ever
+// leaving it. Paths are relative to the tree's root; every symlink on the way is
+// resolved inside the root as a chrooted process would (an absolute target starts at
+// the root, ".." stops there), as BuildKit resolves COPY sources.
+
+// The physical path of `fd` (an open descriptor beneath `root_fd`) relative to the root:
+// "" for the root itself, no symlinks in it. Reads /proc/self/fd. InvalidInput if it is
+// not beneath the root (it cannot be, when opened with layers::open_in_root_clamped).
+layers::Result<std::string> path_in_root(int root_fd, int fd);
+
+// An entry of a source tree, not followed: an O_PATH descriptor and its stat.
+struct SourceEntry {
+  layers::UniqueFd fd;
+  struct stat st {};
+};
+
+// Opens `rel` beneath `root_fd`, every component but the last resolved inside the root,
+// the last not followed. Errors (errno's kind) name `rel`.
+layers::Result<SourceEntry> open_source_entry(int root_fd, const std::string& rel);
+
+// Opens the regular file `rel` for reading, as open_source_entry resolves it, and checks
+// it is still the entry `expected` (same device, inode, and a regular file): a FIFO or a
+// device is never opened, and one swapped in meanwhile fails with InvalidInput.
+layers::Result<layers::UniqueFd> open_source_data(int root_fd, const std::string& rel,
+                                                  const struct stat& expected);
+
+// The target of the symlink `entry` (opened by open_source_entry at `rel`).
+layers::Result<std::string> read_source_link(const SourceEntry& entry, const std::string& rel);
+
 // Hashes what a copy reads, so a cache key follows content and metadata but not mtime:
 // add() each (destination, source path) in a fixed order; regular files by their bytes,
-// symlinks by target, everything by type, mode and owner.
+// symlinks by target, everything by type, mode and owner. `rel` is read beneath
+// `root_fd` as open_source_entry reads it; only a regular file's data is ever read.
 class ContentHasher {
  public:
-  layers::Result<void> add(std::string_view dest_rel, const std::string& host_path);
+  layers::Result<void> add(std::string_view dest_rel, int root_fd, const std::string& rel);
   void add_text(std::string_view text);
   layers::Digest finish() { return hash_.finish(); }
 

@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "builder/context.h"
+#include "layers/resolve_in_root.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 
@@ -46,9 +48,15 @@ std::vector<std::string> split_path(const std::string& path) {
   return parts;
 }
 
-Result<std::vector<std::string>> list_dir(const std::string& dir) {
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
-  if (!d) return Error::from_errno("listing " + layers::quoted(dir));
+// The names in the directory open at `dir_fd` (not "." and ".."), sorted.
+Result<std::vector<std::string>> list_dir(int dir_fd, const std::string& what) {
+  int dup = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dup < 0) return Error::from_errno("listing " + layers::quoted(what));
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dup), ::closedir);
+  if (!d) {
+    ::close(dup);
+    return Error::from_errno("listing " + layers::quoted(what));
+  }
   std::vector<std::string> names;
   while (dirent* e = ::readdir(d.get())) {
     std::string name = e->d_name;
@@ -58,6 +66,19 @@ Result<std::vector<std::string>> list_dir(const std::string& dir) {
   return names;
 }
 
+const char* special_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a named pipe (FIFO)";
+  if (S_ISSOCK(mode)) return "a socket";
+  return nullptr;
+}
+
+// Sources are read beneath the source root only: every component of a source path (the
+// last too) and of a wildcard's fixed prefix is resolved inside it as BuildKit's
+// rootPath does (continuity's fs.RootPath: an absolute symlink starts at the root, ".."
+// stops there), so `link/secret` with link -> /home/me reads ROOT/home/me/secret, never
+// the host's. Below a wildcard and while walking a directory symlinks are not followed
+// (copied as links). Items name entries by their physical path beneath the root, which
+// execute_copy opens again the same way.
 class Planner {
  public:
   Planner(const CopyRequest& request, const runtime::LayerView& image) : request_(request), image_(image) {
@@ -84,8 +105,16 @@ class Planner {
       if (auto st = image_.lookup(dest_rel); st && S_ISDIR(st->st_mode)) dest_is_dir = true;
     }
 
-    // Resolve every source argument to the matches it names.
-    std::vector<std::string> matches;  // relative to source_root
+    CopyPlan plan;
+    if (!request_.sources.empty()) {
+      layers::UniqueFd root(::open(request_.source_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root) return Error::from_errno("opening the source root " + layers::quoted(request_.source_root));
+      plan.source_root = std::make_shared<layers::UniqueFd>(std::move(root));
+      root_fd_ = plan.source_root->get();
+    }
+
+    // Resolve every source argument to the matches it names: (argument, path).
+    std::vector<std::pair<std::string, std::string>> matches;
     for (const auto& source : request_.sources) {
       std::string clean = parser::clean_path("/" + source);  // clamps nothing: checked below
       std::string raw = parser::clean_path(source);
@@ -93,16 +122,16 @@ class Planner {
         return Error(ErrorKind::InvalidInput, "source " + layers::quoted(source) + " is outside the build context");
       while (clean.starts_with('/')) clean.erase(0, 1);
       if (clean == ".") clean.clear();
-      size_t before = matches.size();
       if (has_wildcard(clean)) {
-        if (auto r = glob(split_path(clean), 0, "", matches); !r) return std::move(r).error();
-        if (matches.size() == before)
+        std::vector<std::string> found;
+        if (auto r = glob(clean, found); !r) return std::move(r).error().context("source " + layers::quoted(source));
+        if (found.empty())
           return Error(ErrorKind::NotFound, "no source files were specified: " + layers::quoted(source) + " matches nothing");
+        for (auto& f : found) matches.emplace_back(source, std::move(f));
       } else {
-        struct stat st;
-        if (is_excluded(clean) || ::lstat(host(clean).c_str(), &st) != 0)
-          return Error(ErrorKind::NotFound, "source " + layers::quoted(source) + ": not found");
-        matches.push_back(clean);
+        if (is_excluded(clean))
+          return Error(ErrorKind::NotFound, "source " + layers::quoted(source) + ": not found (excluded by .dockerignore)");
+        matches.emplace_back(source, clean);
       }
     }
     const size_t given = request_.sources.size() + request_.file_sources.size();
@@ -112,7 +141,6 @@ class Planner {
                    "when using COPY with more than one source file, the destination must be a "
                    "directory and end with a /");
 
-    CopyPlan plan;
     plan.uid = request_.uid;
     plan.gid = request_.gid;
     if (request_.chmod) {
@@ -121,52 +149,65 @@ class Planner {
       plan.mode = *mode;
     }
     ContentHasher hasher;
-    for (const auto& match : matches) {
-      std::string path = host(match);
-      struct stat st;
-      if (::stat(path.c_str(), &st) != 0) return Error::from_errno("source " + layers::quoted(match));
-      // A symlink named as a source is followed, but only inside the source root.
-      std::string resolved = path;
-      struct stat lst;
-      if (::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
-        char buf[PATH_MAX];
-        if (!::realpath(path.c_str(), buf)) return Error::from_errno("resolving " + layers::quoted(match));
-        char root_buf[PATH_MAX];
-        if (!::realpath(request_.source_root.c_str(), root_buf)) return Error::from_errno("resolving the source root");
-        std::string root = root_buf;
-        resolved = buf;
-        if (resolved != root && !resolved.starts_with(root + "/"))
-          return Error(ErrorKind::InvalidInput, "source " + layers::quoted(match) + " is a symlink leading outside the build context");
+    for (const auto& [source, match] : matches) {
+      const std::string what = "source " + layers::quoted(source);
+      layers::UniqueFd fd(layers::open_in_root_clamped(root_fd_, match, O_PATH));
+      if (!fd) {
+        if (errno == ENOENT || errno == ENOTDIR)
+          return Error(ErrorKind::NotFound, what + ": not found in the build context (symlinks in it are "
+                                                   "resolved inside it, as BuildKit does)");
+        return Error::from_errno(what);
       }
+      auto resolved = path_in_root(root_fd_, fd.get());
+      if (!resolved) return std::move(resolved).error().context(what);
+      if (is_excluded(*resolved))
+        return Error(ErrorKind::NotFound, what + ": not found (" + layers::quoted(*resolved) + " is excluded by .dockerignore)");
+      struct stat st;
+      if (::fstat(fd.get(), &st) != 0) return Error::from_errno(what);
+      fd.reset();
+      if (const char* kind = special_kind(st.st_mode))
+        return Error(ErrorKind::InvalidInput, what + " is " + kind +
+                                                  ": only regular files, directories, symlinks and "
+                                                  "device nodes can be copied");
       if (S_ISDIR(st.st_mode)) {
         // The destination directory takes the source directory's metadata only when
         // the image does not have it yet; an existing one keeps its own.
         auto existing = image_.lookup(dest_rel);
-        if (!dest_rel.empty() && !(existing && S_ISDIR(existing->st_mode)))
-          add(plan, CopyItem::Kind::Entry, resolved, dest_rel, hasher);
-        else
-          hasher.add_text(dest_rel);
-        if (auto r = walk(plan, resolved, match, dest_rel, hasher); !r) return r.error();
-      } else {
-        std::string base = match.substr(match.rfind('/') == std::string::npos ? 0 : match.rfind('/') + 1);
-        std::string target = dest_is_dir ? join_rel(dest_rel, base) : dest_rel;
-        if (target.empty()) return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
-        if (request_.is_add && is_tar_archive(resolved)) {
-          hasher.add_text("extract");
-          if (auto r = hasher.add(dest_rel, resolved); !r) return r.error();
-          plan.items.push_back({CopyItem::Kind::ExtractTar, resolved, dest_rel});
+        if (!dest_rel.empty() && !(existing && S_ISDIR(existing->st_mode))) {
+          if (auto r = hasher.add(dest_rel, root_fd_, *resolved); !r) return std::move(r).error().context(what);
+          plan.items.push_back({CopyItem::Kind::Entry, *resolved, dest_rel});
         } else {
-          if (auto r = hasher.add(target, resolved); !r) return r.error();
-          plan.items.push_back({CopyItem::Kind::Entry, resolved, target});
+          hasher.add_text(dest_rel);
+        }
+        if (auto r = walk(plan, *resolved, dest_rel, hasher); !r) return std::move(r).error().context(what);
+        continue;
+      }
+      std::string base = match.substr(match.rfind('/') == std::string::npos ? 0 : match.rfind('/') + 1);
+      std::string target = dest_is_dir ? join_rel(dest_rel, base) : dest_rel;
+      if (target.empty()) return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
+      if (request_.is_add && S_ISREG(st.st_mode)) {
+        // The archive is read through this descriptor (by its /proc/self/fd name), so
+        // what is extracted is the file that was resolved and hashed here.
+        auto data = open_source_data(root_fd_, *resolved, st);
+        if (!data) return std::move(data).error().context(what);
+        std::string by_fd = "/proc/self/fd/" + std::to_string(data->get());
+        if (is_tar_archive(by_fd)) {
+          hasher.add_text("extract");
+          if (auto r = hasher.add(dest_rel, root_fd_, *resolved); !r) return std::move(r).error().context(what);
+          plan.held.push_back(std::make_shared<layers::UniqueFd>(std::move(*data)));
+          plan.items.push_back({CopyItem::Kind::ExtractTar, by_fd, dest_rel});
+          continue;
         }
       }
+      if (auto r = hasher.add(target, root_fd_, *resolved); !r) return std::move(r).error().context(what);
+      plan.items.push_back({CopyItem::Kind::Entry, *resolved, target});
     }
     for (const auto& file : request_.file_sources) {
       std::string target = dest_is_dir ? join_rel(dest_rel, file.name) : dest_rel;
       if (target.empty()) return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
       hasher.add_text("file " + target);
       hasher.add_text(file.key);
-      plan.items.push_back({CopyItem::Kind::Entry, file.host_path, target});
+      plan.items.push_back({CopyItem::Kind::Entry, file.host_path, target, /*is_file_source=*/true});
     }
     hasher.add_text(request_.chmod.value_or(""));
     hasher.add_text(std::to_string(request_.uid) + ":" + std::to_string(request_.gid));
@@ -175,62 +216,82 @@ class Planner {
   }
 
  private:
-  std::string host(const std::string& rel) const {
-    return rel.empty() ? request_.source_root : request_.source_root + "/" + rel;
-  }
-
   bool is_excluded(const std::string& rel) const {
     if (rel.empty()) return false;
     if (request_.ignore && request_.ignore->excludes(rel)) return true;
     return false;
   }
 
-  // Matches `parts[i..]` beneath `dir_rel`, appending full matches.
-  Result<void> glob(const std::vector<std::string>& parts, size_t i, const std::string& dir_rel,
-                    std::vector<std::string>& out) const {
+  // The matches of the wildcard path `clean`, as BuildKit's ResolveWildcards finds them:
+  // the components before the first wildcard are resolved inside the root (symlinks
+  // followed), those from it on are matched against real entries (symlinks not followed
+  // on the way; the last component may be one, followed when the match is resolved).
+  Result<void> glob(const std::string& clean, std::vector<std::string>& out) const {
+    auto parts = split_path(clean);
+    size_t first = 0;
+    while (first < parts.size() && !has_wildcard(parts[first])) ++first;
+    std::string prefix;
+    for (size_t i = 0; i < first; ++i) prefix = join_rel(prefix, parts[i]);
+    layers::UniqueFd base(layers::open_in_root_clamped(root_fd_, prefix, O_PATH | O_DIRECTORY));
+    if (!base) return {};  // nothing beneath: no matches
+    auto base_rel = path_in_root(root_fd_, base.get());
+    if (!base_rel) return std::move(base_rel).error();
+    return match_below(parts, first, *base_rel, out);
+  }
+
+  // Matches `parts[i..]` beneath the real directory `dir_rel`, appending full matches.
+  Result<void> match_below(const std::vector<std::string>& parts, size_t i, const std::string& dir_rel,
+                           std::vector<std::string>& out) const {
     if (i == parts.size()) {
       if (!is_excluded(dir_rel)) out.push_back(dir_rel);
       return {};
     }
-    if (!has_wildcard(parts[i])) {
-      std::string next = join_rel(dir_rel, parts[i]);
-      struct stat st;
-      if (::lstat(host(next).c_str(), &st) != 0) return {};
-      if (i + 1 < parts.size() && !S_ISDIR(st.st_mode)) return {};
-      return glob(parts, i + 1, next, out);
-    }
-    struct stat st;
-    if (::stat(host(dir_rel).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
-    auto names = list_dir(host(dir_rel));
-    if (!names) return std::move(names).error();
-    for (const auto& name : *names) {
-      if (::fnmatch(parts[i].c_str(), name.c_str(), 0) != 0) continue;
-      std::string next = join_rel(dir_rel, name);
-      if (i + 1 < parts.size()) {
-        if (::lstat(host(next).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    const bool last = i + 1 == parts.size();
+    std::vector<std::string> next;
+    {
+      layers::UniqueFd dir(layers::open_in_root_clamped(root_fd_, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+      if (!dir) return {};
+      std::vector<std::string> names;
+      if (!has_wildcard(parts[i])) {
+        names.push_back(parts[i]);
+      } else {
+        auto listed = list_dir(dir.get(), dir_rel.empty() ? "." : dir_rel);
+        if (!listed) return std::move(listed).error();
+        for (auto& name : *listed)
+          if (::fnmatch(parts[i].c_str(), name.c_str(), 0) == 0) names.push_back(std::move(name));
       }
-      if (auto r = glob(parts, i + 1, next, out); !r) return r;
-    }
+      for (const auto& name : names) {
+        struct stat st;
+        if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (!last && !S_ISDIR(st.st_mode)) continue;
+        next.push_back(join_rel(dir_rel, name));
+      }
+    }  // closed before descending: the depth of a pattern costs no descriptors
+    for (const auto& rel : next)
+      if (auto r = match_below(parts, i + 1, rel, out); !r) return r;
     return {};
   }
 
-  void add(CopyPlan& plan, CopyItem::Kind kind, const std::string& source, const std::string& dest,
-           ContentHasher& hasher) {
-    (void)hasher.add(dest, source);
-    plan.items.push_back({kind, source, dest});
-  }
-
-  // Adds everything beneath the directory `dir_host` (context path `dir_rel`) to `dest`.
-  Result<void> walk(CopyPlan& plan, const std::string& dir_host, const std::string& dir_rel,
-                    const std::string& dest, ContentHasher& hasher) {
-    auto names = list_dir(dir_host);
-    if (!names) return std::move(names).error();
-    for (const auto& name : *names) {
+  // Adds everything beneath the directory `dir_rel` (a physical path beneath the root)
+  // to `dest`. Named pipes and sockets are left out, as BuildKit's copy leaves them.
+  Result<void> walk(CopyPlan& plan, const std::string& dir_rel, const std::string& dest, ContentHasher& hasher) {
+    std::vector<std::pair<std::string, struct stat>> children;
+    {
+      layers::UniqueFd dir(layers::open_in_root_clamped(root_fd_, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+      const std::string shown = dir_rel.empty() ? "." : dir_rel;
+      if (!dir) return Error::from_errno("listing " + layers::quoted(shown));
+      auto names = list_dir(dir.get(), shown);
+      if (!names) return std::move(names).error();
+      for (auto& name : *names) {
+        struct stat st;
+        if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+          return Error::from_errno("reading " + layers::quoted(join_rel(dir_rel, name)));
+        children.emplace_back(std::move(name), st);
+      }
+    }  // closed before descending
+    for (const auto& [name, st] : children) {
       std::string rel = join_rel(dir_rel, name);
-      std::string child_host = dir_host + "/" + name;
       std::string child_dest = join_rel(dest, name);
-      struct stat st;
-      if (::lstat(child_host.c_str(), &st) != 0) return Error::from_errno("reading " + layers::quoted(child_host));
       bool excluded = is_excluded(rel) || excludes_.excludes(rel) ||
                       excludes_.excludes(child_dest.substr(std::min(child_dest.size(), dest.size() + (dest.empty() ? 0 : 1))));
       if (excluded) {
@@ -238,13 +299,13 @@ class Planner {
         bool may = S_ISDIR(st.st_mode) && request_.ignore && request_.ignore->may_include_below(rel);
         if (!may) continue;
       }
-      if (S_ISSOCK(st.st_mode)) continue;
+      if (special_kind(st.st_mode)) continue;
       if (!excluded) {
-        if (auto r = hasher.add(child_dest, child_host); !r) return r;
-        plan.items.push_back({CopyItem::Kind::Entry, child_host, child_dest});
+        if (auto r = hasher.add(child_dest, root_fd_, rel); !r) return r;
+        plan.items.push_back({CopyItem::Kind::Entry, rel, child_dest});
       }
       if (S_ISDIR(st.st_mode))
-        if (auto r = walk(plan, child_host, rel, child_dest, hasher); !r) return r;
+        if (auto r = walk(plan, rel, child_dest, hasher); !r) return r;
     }
     return {};
   }
@@ -252,6 +313,7 @@ class Planner {
   const CopyRequest& request_;
   const runtime::LayerView& image_;
   parser::IgnoreRules excludes_;
+  int root_fd_ = -1;
 };
 
 Result<void> set_owner_mode_time(int dir_fd, const std::string& name, const struct stat& st, uid_t uid,
@@ -268,24 +330,20 @@ Result<void> set_owner_mode_time(int dir_fd, const std::string& name, const stru
   return {};
 }
 
-Result<void> copy_file_data(const std::string& from, const std::string& to) {
-  layers::UniqueFd in(::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!in) return Error::from_errno("opening " + layers::quoted(from));
-  layers::UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!out) return Error::from_errno("creating " + layers::quoted(to));
+Result<void> copy_fd_data(int in, int out, const std::string& what) {
   std::vector<char> buf(1 << 16);
   for (;;) {
-    ssize_t n = ::read(in.get(), buf.data(), buf.size());
+    ssize_t n = ::read(in, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Error::from_errno("reading " + layers::quoted(from));
+      return Error::from_errno("reading " + layers::quoted(what));
     }
     if (n == 0) break;
     for (ssize_t done = 0; done < n;) {
-      ssize_t w = ::write(out.get(), buf.data() + done, static_cast<size_t>(n - done));
+      ssize_t w = ::write(out, buf.data() + done, static_cast<size_t>(n - done));
       if (w < 0) {
         if (errno == EINTR) continue;
-        return Error::from_errno("writing " + layers::quoted(to));
+        return Error::from_errno("writing " + layers::quoted(what));
       }
       done += w;
     }
@@ -293,40 +351,138 @@ Result<void> copy_file_data(const std::string& from, const std::string& to) {
   return {};
 }
 
-// Creates the directories leading to `rel` (not `rel` itself) in `scratch`, with the
-// image's metadata where it has them.
-Result<void> make_parents(const std::string& scratch, const std::string& rel, const runtime::LayerView& image,
+// `rel` split into its parent ("" for the top) and its last component.
+std::pair<std::string, std::string> split_parent(const std::string& rel) {
+  size_t slash = rel.rfind('/');
+  if (slash == std::string::npos) return {"", rel};
+  return {rel.substr(0, slash), rel.substr(slash + 1)};
+}
+
+// The directory `rel` of the tree being written. A symlink anywhere on the way is
+// refused: one copied from a source (`sub -> /etc`) must never redirect a later write.
+Result<layers::UniqueFd> open_written_dir(int scratch_fd, const std::string& rel) {
+  layers::UniqueFd fd(layers::open_beneath_no_symlinks(scratch_fd, rel, O_PATH | O_DIRECTORY));
+  if (!fd) {
+    if (errno == ELOOP || errno == ENOTDIR)
+      return Error(ErrorKind::InvalidInput, "cannot copy into " + layers::quoted("/" + rel) +
+                                                ": an earlier source made it a non-directory");
+    return Error::from_errno("opening " + layers::quoted("/" + rel) + " in the layer being written");
+  }
+  return fd;
+}
+
+// Creates the directories leading to `rel` (not `rel` itself) in the scratch tree, with
+// the image's metadata where it has them.
+Result<void> make_parents(int scratch_fd, const std::string& rel, const runtime::LayerView& image,
                           std::set<std::string>& made) {
   std::string so_far;
   auto parts = split_path(rel);
   if (parts.empty()) return {};
   parts.pop_back();
   for (const auto& part : parts) {
+    std::string parent = so_far;
     so_far = join_rel(so_far, part);
     if (made.count(so_far)) continue;
-    std::string path = scratch + "/" + so_far;
-    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Error::from_errno("creating " + layers::quoted(path));
+    auto dir = open_written_dir(scratch_fd, parent);
+    if (!dir) return std::move(dir).error();
+    if (::mkdirat(dir->get(), part.c_str(), 0755) != 0 && errno != EEXIST)
+      return Error::from_errno("creating " + layers::quoted("/" + so_far));
+    struct stat here;
+    if (::fstatat(dir->get(), part.c_str(), &here, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(here.st_mode))
+      return Error(ErrorKind::InvalidInput, "cannot copy into " + layers::quoted("/" + so_far) +
+                                                ": an earlier source made it a non-directory");
     made.insert(so_far);
     if (auto st = image.lookup(so_far); st && S_ISDIR(st->st_mode)) {
-      if (::lchown(path.c_str(), st->st_uid, st->st_gid) != 0) return Error::from_errno("chown " + layers::quoted(path));
-      if (::chmod(path.c_str(), st->st_mode & 07777) != 0) return Error::from_errno("chmod " + layers::quoted(path));
+      if (::fchownat(dir->get(), part.c_str(), st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) != 0)
+        return Error::from_errno("chown " + layers::quoted("/" + so_far));
+      if (::fchmodat(dir->get(), part.c_str(), st->st_mode & 07777, 0) != 0)
+        return Error::from_errno("chmod " + layers::quoted("/" + so_far));
     }
   }
   return {};
 }
 
 // The image's own mtimes for parents it already has, set last (children touch them).
-Result<void> restore_parent_times(const std::string& scratch, const std::set<std::string>& made,
-                                  const runtime::LayerView& image) {
+Result<void> restore_parent_times(int scratch_fd, const std::set<std::string>& made, const runtime::LayerView& image) {
   for (auto it = made.rbegin(); it != made.rend(); ++it) {
     if (auto st = image.lookup(*it); st && S_ISDIR(st->st_mode)) {
       timespec times[2] = {st->st_mtim, st->st_mtim};
-      std::string path = scratch + "/" + *it;
-      if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
-        return Error::from_errno("setting times of " + layers::quoted(path));
+      auto [parent, name] = split_parent(*it);
+      auto dir = open_written_dir(scratch_fd, parent);
+      if (!dir) return std::move(dir).error();
+      if (::utimensat(dir->get(), name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+        return Error::from_errno("setting times of " + layers::quoted("/" + *it));
     }
   }
   return {};
+}
+
+// Writes one Entry item at its destination (whose parents exist): a directory is
+// created (its metadata is set later, in `dir_times`), anything else replaces what an
+// earlier source left there. Sources are read as open_source_entry reads them; only a
+// regular file is ever opened for reading.
+Result<void> write_entry(const CopyPlan& plan, const CopyItem& item, int scratch_fd,
+                         std::vector<std::pair<std::string, struct stat>>& dir_times, std::set<std::string>& made) {
+  struct stat st;
+  std::optional<SourceEntry> entry;
+  if (item.is_file_source) {
+    if (::lstat(item.source.c_str(), &st) != 0) return Error::from_errno("reading " + layers::quoted(item.source));
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+      return Error(ErrorKind::InvalidInput, layers::quoted(item.source) + " is not a regular file or directory");
+  } else {
+    auto opened = open_source_entry(plan.source_root->get(), item.source);
+    if (!opened) return std::move(opened).error();
+    st = opened->st;
+    entry.emplace(std::move(*opened));
+  }
+  if (item.dest.empty()) {
+    // The destination is the root: the copied directory's metadata does not apply to "/".
+    if (S_ISDIR(st.st_mode)) return {};
+    return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
+  }
+  auto [parent_rel, name] = split_parent(item.dest);
+  auto parent = open_written_dir(scratch_fd, parent_rel);
+  if (!parent) return std::move(parent).error();
+  const std::string shown = "/" + item.dest;
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdirat(parent->get(), name.c_str(), 0755) != 0 && errno != EEXIST)
+      return Error::from_errno("creating " + layers::quoted(shown));
+    struct stat here;
+    if (::fstatat(parent->get(), name.c_str(), &here, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(here.st_mode))
+      return Error(ErrorKind::InvalidInput, "cannot copy a directory to " + layers::quoted(shown) +
+                                                ": an earlier source put a non-directory there");
+    made.erase(item.dest);
+    dir_times.emplace_back(item.dest, st);
+    return {};
+  }
+  if (special_kind(st.st_mode)) return {};  // never listed by plan_copy; swapped in since
+  // A later source may land on the same path: the last one wins, as in Docker.
+  ::unlinkat(parent->get(), name.c_str(), 0);
+  if (S_ISREG(st.st_mode)) {
+    layers::UniqueFd in;
+    if (item.is_file_source) {
+      in.reset(::open(item.source.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+      if (!in) return Error::from_errno("opening " + layers::quoted(item.source));
+    } else {
+      auto data = open_source_data(plan.source_root->get(), item.source, st);
+      if (!data) return std::move(data).error();
+      in = std::move(*data);
+    }
+    layers::UniqueFd out(::openat(parent->get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out) return Error::from_errno("creating " + layers::quoted(shown));
+    if (auto r = copy_fd_data(in.get(), out.get(), item.source); !r) return r;
+  } else if (S_ISLNK(st.st_mode)) {
+    auto link = read_source_link(*entry, item.source);
+    if (!link) return std::move(link).error();
+    if (::symlinkat(link->c_str(), parent->get(), name.c_str()) != 0)
+      return Error::from_errno("creating link " + layers::quoted(shown));
+  } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    if (::mknodat(parent->get(), name.c_str(), st.st_mode, st.st_rdev) != 0)
+      return Error::from_errno("creating " + layers::quoted(shown));
+  } else {
+    return {};
+  }
+  return set_owner_mode_time(parent->get(), name, st, plan.uid, plan.gid, plan.mode);
 }
 
 struct ArchiveReadFree {
@@ -377,8 +533,15 @@ Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image,
   layers::UniqueFd root(::open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) return Error::from_errno("opening " + layers::quoted(scratch));
   for (const auto& item : plan.items) {
-    if (auto r = make_parents(scratch, item.dest, image, made); !r) return r;
+    if (auto r = make_parents(root.get(), item.dest, image, made); !r) return r;
     std::string target = item.dest.empty() ? scratch : scratch + "/" + item.dest;
+    if (item.kind == CopyItem::Kind::ExtractTar && !item.dest.empty()) {
+      // Never extract through a symlink an earlier source put at the destination.
+      struct stat here;
+      if (::fstatat(root.get(), item.dest.c_str(), &here, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(here.st_mode))
+        return Error(ErrorKind::InvalidInput, "cannot extract into " + layers::quoted("/" + item.dest) +
+                                                  ": an earlier source put a non-directory there");
+    }
     if (item.kind == CopyItem::Kind::ExtractTar) {
       if (!item.dest.empty() && ::mkdir(target.c_str(), 0755) != 0 && errno != EEXIST)
         return Error::from_errno("creating " + layers::quoted(target));
@@ -386,42 +549,16 @@ Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image,
       if (auto r = extract_tar(item.source, target); !r) return r;
       continue;
     }
-    struct stat st;
-    if (::lstat(item.source.c_str(), &st) != 0) return Error::from_errno("reading " + layers::quoted(item.source));
-    if (S_ISDIR(st.st_mode)) {
-      if (!item.dest.empty() && ::mkdir(target.c_str(), 0755) != 0 && errno != EEXIST)
-        return Error::from_errno("creating " + layers::quoted(target));
-      made.erase(item.dest);
-      dir_times.emplace_back(item.dest, st);
-    } else {
-      // A later source may land on the same path: the last one wins, as in Docker.
-      ::unlinkat(root.get(), item.dest.c_str(), 0);
-      if (S_ISREG(st.st_mode)) {
-        if (auto r = copy_file_data(item.source, target); !r) return r;
-      } else if (S_ISLNK(st.st_mode)) {
-        std::vector<char> link(static_cast<size_t>(st.st_size) + 1);
-        ssize_t n = ::readlink(item.source.c_str(), link.data(), link.size());
-        if (n < 0) return Error::from_errno("reading link " + layers::quoted(item.source));
-        if (::symlink(std::string(link.data(), static_cast<size_t>(n)).c_str(), target.c_str()) != 0)
-          return Error::from_errno("creating link " + layers::quoted(target));
-      } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-        if (::mknod(target.c_str(), st.st_mode, st.st_rdev) != 0) return Error::from_errno("creating " + layers::quoted(target));
-      } else {
-        continue;
-      }
-      if (auto r = set_owner_mode_time(root.get(), item.dest, st, plan.uid, plan.gid, plan.mode); !r) return r;
-    }
+    if (auto r = write_entry(plan, item, root.get(), dir_times, made); !r) return r;
   }
   // Directories last, deepest first, so writing their children does not move their mtime.
   for (auto it = dir_times.rbegin(); it != dir_times.rend(); ++it) {
-    std::string name = it->first.empty() ? "." : it->first;
-    if (it->first.empty()) {
-      // The destination is the root: the copied directory's metadata does not apply to "/".
-      continue;
-    }
-    if (auto r = set_owner_mode_time(root.get(), name, it->second, plan.uid, plan.gid, plan.mode); !r) return r;
+    auto [parent_rel, name] = split_parent(it->first);
+    auto parent = open_written_dir(root.get(), parent_rel);
+    if (!parent) return std::move(parent).error();
+    if (auto r = set_owner_mode_time(parent->get(), name, it->second, plan.uid, plan.gid, plan.mode); !r) return r;
   }
-  return restore_parent_times(scratch, made, image);
+  return restore_parent_times(root.get(), made, image);
 }
 
 }  // namespace builder

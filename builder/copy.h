@@ -13,8 +13,19 @@
 //     own name. Otherwise the destination is the file's new path.
 //   - With more than one source (given, or from a wildcard) the destination must be a
 //     directory and end with "/".
+//   - Every component of a source path, the last too, is resolved inside the source root
+//     as BuildKit resolves it (a chroot's view: an absolute symlink target starts at the
+//     root, ".." stops there), so a symlink in the context never reaches the host: with
+//     `link -> /home/me`, `COPY link/secret /x` reads CONTEXT/home/me/secret (not found,
+//     usually). A wildcard's fixed prefix is resolved the same way; below the first
+//     wildcard component only real directories are descended.
 //   - A source directory copies its contents, not itself; a symlink named as a source is
 //     followed (inside the source root), symlinks met while walking are copied as links.
+//   - Device nodes are copied as nodes (never opened); named pipes and sockets met while
+//     walking a directory are left out, as BuildKit's copy leaves them; one named as a
+//     source is an error naming it. Only regular files are ever opened for reading.
+//   - Copied entries are written without following any symlink an earlier source put in
+//     the destination tree; a path through one is an error.
 //   - Missing parent directories are created (0755); parents the image already has keep
 //     their mode, owner and mtime in the layer. Copied entries keep mode and mtime, and are
 //     owned by 0:0 unless --chown says otherwise (names from the image's /etc/passwd and
@@ -31,6 +42,7 @@
 // Nothing is copied by plan_copy: it lists what will be read (for the cache key) and
 // execute_copy writes the scratch tree that becomes the layer.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +50,7 @@
 #include "runtime/layer_dirs.h"
 #include "layers/digest.h"
 #include "layers/error.h"
+#include "layers/unique_fd.h"
 #include "parser/dockerignore.h"
 
 namespace builder {
@@ -67,11 +80,19 @@ struct CopyRequest {
 struct CopyItem {
   enum class Kind { Entry, ExtractTar };
   Kind kind = Kind::Entry;
-  std::string source;  // host path (lstat'ed when copied; not followed)
-  std::string dest;    // relative to the image root, no leading "/"
+  // Entry: the physical path (symlinks resolved, the last component not followed)
+  // beneath CopyPlan::source_root, opened again by execute_copy the same way; or, with
+  // is_file_source, the host path of a file or directory hoist made (a FileSource's,
+  // WORKDIR's empty directory).
+  // ExtractTar: a name that opens the archive (/proc/self/fd/N of a CopyPlan::held fd).
+  std::string source;
+  std::string dest;  // relative to the image root, no leading "/"
+  bool is_file_source = false;
 };
 
 struct CopyPlan {
+  std::shared_ptr<layers::UniqueFd> source_root;        // open while the plan lives
+  std::vector<std::shared_ptr<layers::UniqueFd>> held;  // the archives of ExtractTar items
   std::vector<CopyItem> items;  // parents before children
   layers::Digest content = layers::Digest::of("");  // what the items read, for the cache key
   std::optional<uint32_t> mode;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "layers/json_text.h"
 #include "parser/dockerignore.h"
 
 namespace builder {
@@ -42,7 +43,7 @@ std::vector<std::string> command_of(const parser::Instruction& ins, size_t first
   return argv;
 }
 
-std::string json_list(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+std::string json_list(const std::vector<std::string>& v) { return layers::dump_json(nlohmann::json(v)); }
 
 Result<void> need_args(const parser::Instruction& ins, size_t min) {
   if (ins.args.size() < min)

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "runtime/layer_dirs.h"
+#include "layers/json_text.h"
 #include "layers/unique_fd.h"
 
 namespace builder {
@@ -159,7 +160,7 @@ Result<void> write_docker_output(const layers::Store& store, const layers::Descr
                           {"RepoTags", repo_tags},
                           {"Layers", nlohmann::json::array()}};
   for (const auto& layer : image->manifest.layers) entry["Layers"].push_back("blobs/sha256/" + std::string(layer.digest.hex()));
-  members->push_back({"manifest.json", nlohmann::json::array({entry}).dump(), std::nullopt});
+  members->push_back({"manifest.json", layers::dump_json(nlohmann::json::array({entry})), std::nullopt});
   return write_tar(store, *members, dest);
 }
 

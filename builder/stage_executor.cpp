@@ -220,7 +220,15 @@ class StageRunner {
     layers::ImageConfig only_config;
     only_config.config = state_->config.config;
     only_config.author = state_->config.author;
-    auto key = CacheKeyBuilder().add(state_->key.str()).add("meta").add(*described).add(only_config.to_json()).finish();
+    // The config's JSON writes invalid UTF-8 as U+FFFD, so two instructions differing
+    // only there would share a key: the raw instruction text keeps them apart.
+    auto key = CacheKeyBuilder()
+                   .add(state_->key.str())
+                   .add("meta")
+                   .add(*described)
+                   .add(ins.original)
+                   .add(only_config.to_json())
+                   .finish();
     std::string created_by = ins.cmd == "workdir" || ins.cmd == "arg" || ins.cmd == "env" || ins.cmd == "label"
                                  ? *described
                                  : ins.original;
@@ -238,7 +246,7 @@ class StageRunner {
       if (::mkdir(root.c_str(), 0755) != 0 || ::mkdir(empty.c_str(), 0755) != 0 || ::chmod(empty.c_str(), 0755) != 0)
         return Error::from_errno("creating a scratch directory");
       CopyPlan plan;
-      plan.items.push_back({CopyItem::Kind::Entry, empty, rel});
+      plan.items.push_back({CopyItem::Kind::Entry, empty, rel, /*is_file_source=*/true});
       if (auto r = execute_copy(plan, *image, root); !r) return std::move(r).error();
       return write_scratch_layer(root);
     });
@@ -301,10 +309,12 @@ class StageRunner {
     if (visible_args) created_by += "|" + std::to_string(visible_args) + arg_prefix + " ";
     created_by += joined + " # buildkit";
 
+    CacheKeyBuilder argv_key;  // raw bytes: a JSON text would write invalid UTF-8 as U+FFFD
+    for (const auto& arg : argv) argv_key.add(arg);
     auto key = CacheKeyBuilder()
                    .add(state_->key.str())
                    .add("run")
-                   .add(nlohmann::json(argv).dump())
+                   .add(argv_key.finish().str())
                    .add(vars_text(run_args))
                    .add(s_.options.network_none ? "none" : "host")
                    .finish();

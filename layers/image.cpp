@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "layers/json_text.h"
+
 namespace layers {
 
 using json = nlohmann::json;
@@ -155,7 +157,7 @@ Result<void> check_schema_version(const json& j, std::string_view what) {
   return {};
 }
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) { return dump_json(j); }
 
 }  // namespace
 

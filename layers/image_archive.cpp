@@ -13,6 +13,7 @@
 #include <set>
 
 #include "layers/compress.h"
+#include "layers/json_text.h"
 #include "layers/unique_fd.h"
 
 namespace layers {
@@ -192,9 +193,9 @@ Result<void> write_docker(TarOut& tar, const Store& store, const std::vector<Arc
     }
     manifest.push_back({{"Config", config_name}, {"RepoTags", tags}, {"Layers", layer_names}});
   }
-  if (auto r = tar.file("manifest.json", manifest.dump()); !r) return r;
+  if (auto r = tar.file("manifest.json", dump_json(manifest)); !r) return r;
   if (!repositories.empty())
-    if (auto r = tar.file("repositories", repositories.dump()); !r) return r;
+    if (auto r = tar.file("repositories", dump_json(repositories)); !r) return r;
   return {};
 }
 

@@ -18,17 +18,21 @@ namespace {
 
 constexpr int kMaxSymlinks = 40;  // as the kernel's MAXSYMLINKS
 
-// The kernel's fast path: refuses (EXDEV) any step out of `root_fd`, which includes every
-// absolute symlink, even one pointing back inside under chroot semantics.
-int openat2_beneath(int root_fd, const std::string& rel, uint64_t flags) {
+int openat2_retrying(int root_fd, const std::string& rel, uint64_t flags, uint64_t resolve) {
   open_how how{};
   how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  how.resolve = resolve;
   const char* path = rel.empty() ? "." : rel.c_str();
   for (;;) {
     long fd = ::syscall(SYS_openat2, root_fd, path, &how, sizeof how);
     if (fd >= 0 || (errno != EAGAIN && errno != EINTR)) return int(fd);
   }
+}
+
+// The kernel's fast path: refuses (EXDEV) any step out of `root_fd`, which includes every
+// absolute symlink, even one pointing back inside under chroot semantics.
+int openat2_beneath(int root_fd, const std::string& rel, uint64_t flags) {
+  return openat2_retrying(root_fd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
 }
 
 void push_components(std::deque<std::string>& pending, const std::string& path) {
@@ -108,6 +112,14 @@ int walk_in_root(int root_fd, const std::string& rel, uint64_t flags) {
 }
 
 }  // namespace
+
+int open_in_root_clamped(int root_fd, const std::string& rel, uint64_t flags) {
+  return openat2_retrying(root_fd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
+int open_beneath_no_symlinks(int root_fd, const std::string& rel, uint64_t flags) {
+  return openat2_retrying(root_fd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+}
 
 int open_in_root(int root_fd, const std::string& rel, uint64_t flags) {
   // Kernels before 5.6 have no openat2 (ENOSYS), and some seccomp profiles refuse it

@@ -29,4 +29,17 @@ int open_in_root(int root_fd, const std::string& rel, uint64_t flags);
 // tests that must cover that path on kernels that have openat2.
 int open_in_root_by_walk(int root_fd, const std::string& rel, uint64_t flags);
 
+// As open_in_root, but a ".." at the root stays at the root, as it does for a chrooted
+// process and in BuildKit's COPY (continuity's fs.RootPath): `up -> ../../x` is ROOT/x.
+// Nothing outside the root is reached either way; the kernel resolves it in one
+// openat2(RESOLVE_IN_ROOT) call. For build contexts, where BuildKit clamps; layers use
+// open_in_root, which refuses such an entry as hostile.
+int open_in_root_clamped(int root_fd, const std::string& rel, uint64_t flags);
+
+// Opens `rel` beneath `root_fd` only if no component of it is a symlink (ELOOP
+// otherwise) and none climbs out (EXDEV): for trees hoist is writing, where a symlink it
+// wrote earlier must never redirect a later write (openat2 RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS).
+int open_beneath_no_symlinks(int root_fd, const std::string& rel, uint64_t flags);
+
 }  // namespace layers

@@ -1,7 +1,6 @@
 #include "parser/dockerignore.h"
 
 #include <algorithm>
-#include <functional>
 #include <optional>
 
 namespace parser {
@@ -252,6 +251,40 @@ std::vector<std::string_view> split(std::string_view s) {
   }
 }
 
+// Can the pattern segments `segs` match a path that starts with the directories `dirs`?
+// Once the directory is used up, the rest of the pattern can match something below it;
+// a pattern that ends on an ancestor re-includes everything below that ancestor.
+// below(i, j) (can segs[i..] match a path starting with dirs[j..]) is filled in from
+// the ends, one row of j per i, so a pattern of 10,000 `**/` needs no deep recursion
+// and O(segments x dirs) time.
+bool segments_may_lead_below(const std::vector<std::string_view>& segs,
+                             const std::vector<std::string_view>& dirs) {
+  const size_t d = dirs.size();
+  std::vector<char> next(d + 1, 1), row(d + 1, 1);  // row i + 1, row i
+  for (size_t i = segs.size(); i-- > 0;) {
+    enum { Globstar, Unknown, Segment } kind;
+    IgnorePattern one;
+    if (segs[i] == "**") {
+      kind = Globstar;
+    } else if (segs[i].find("**") != std::string_view::npos || syntax_error(segs[i])) {
+      // `**` inside a name, or a `/` that was escaped or bracketed: assume it can.
+      kind = Unknown;
+    } else {
+      kind = Segment;
+      one.text = std::string(segs[i]);
+      compile(one);
+    }
+    row[d] = 1;
+    for (size_t j = d; j-- > 0;) {
+      if (kind == Globstar) row[j] = next[j] || row[j + 1];
+      else if (kind == Unknown) row[j] = 1;
+      else row[j] = next[j + 1] && pattern_matches(one, dirs[j]);
+    }
+    next.swap(row);
+  }
+  return next[0] != 0;
+}
+
 }  // namespace
 
 std::string clean_path(std::string_view path) {
@@ -365,30 +398,7 @@ bool IgnoreRules::may_include_below(std::string_view dir_in) const {
                     [](const Token& t) { return t.kind == Token::Class; }))
       return true;
     const std::vector<std::string_view> segs = split(p.text);
-    // Can segs[i..] match a path that starts with dirs[j..]? Once the directory is
-    // used up, the rest of the pattern can match something below it; a pattern that
-    // ends on an ancestor re-includes everything below that ancestor.
-    std::vector<signed char> memo((segs.size() + 1) * (dirs.size() + 1), -1);
-    std::function<bool(size_t, size_t)> below = [&](size_t i, size_t j) -> bool {
-      if (i == segs.size() || j == dirs.size()) return true;
-      signed char& known = memo[i * (dirs.size() + 1) + j];
-      if (known >= 0) return known != 0;
-      bool result;
-      if (segs[i] == "**") {
-        result = below(i + 1, j) || below(i, j + 1);
-      } else if (segs[i].find("**") != std::string_view::npos || syntax_error(segs[i])) {
-        // `**` inside a name, or a `/` that was escaped or bracketed: assume it can.
-        result = true;
-      } else {
-        IgnorePattern one;
-        one.text = std::string(segs[i]);
-        compile(one);
-        result = pattern_matches(one, dirs[j]) && below(i + 1, j + 1);
-      }
-      known = result ? 1 : 0;
-      return result;
-    };
-    if (below(0, 0)) return true;
+    if (segments_may_lead_below(segs, dirs)) return true;
   }
   return false;
 }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "layers/blob_store.h"
+#include "layers/json_text.h"
 #include "layers/store.h"
 #include "layers/unique_fd.h"
 
@@ -172,7 +173,7 @@ std::string ContainerRecord::to_json() const {
       {"ExitCode", exit_code},
       {"Pid", pid},
   };
-  return j.dump(2) + "\n";
+  return layers::dump_json(j, 2) + "\n";
 }
 
 namespace {

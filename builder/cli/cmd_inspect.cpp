@@ -5,6 +5,7 @@
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
+#include "layers/json_text.h"
 
 namespace builder::cli {
 
@@ -72,7 +73,7 @@ layers::Result<int> cmd_inspect(const GlobalOptions& global, const std::vector<s
     if (!j) return std::move(j).error();
     out.push_back(std::move(*j));
   }
-  std::puts(out.dump(4, ' ', false, json::error_handler_t::replace).c_str());
+  std::puts(layers::dump_json(out, 4).c_str());
   return 0;
 }
 

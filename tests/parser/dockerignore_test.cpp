@@ -252,3 +252,69 @@ TEST_CASE("dockerignore: the Dockerfile's own ignore file comes first", "[parser
   CAPTURE(context, dockerfile);
   CHECK(parser::ignore_file_candidates(context, dockerfile) == candidates);
 }
+
+namespace {
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  out.reserve(s.size() * size_t(n));
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("dockerignore: a pattern of 10,000 `**/` does not overflow the stack",
+          "[parser][dockerignore]") {
+  // may_include_below used to recurse once per segment; this pattern crashed it.
+  const std::string deep = repeat("**/", 10000);
+  const auto rules = parser::IgnoreRules::from_text("*\n!" + deep + "keep.txt\n!" + deep + "\n");
+  REQUIRE(rules.diagnostics().empty());
+  auto [path, may_below, excluded] = GENERATE(table<std::string, bool, bool>({
+      {"a", true, false},
+      {"a/b/c", true, false},
+      {"a/b/keep.txt", true, false},
+  }));
+  CAPTURE(path);
+  CHECK(rules.may_include_below(path) == may_below);
+  CHECK(rules.excludes(path) == excluded);
+
+  const auto only_keep = parser::IgnoreRules::from_text("*\n!" + deep + "keep.txt\n");
+  CHECK(only_keep.may_include_below("a/b"));
+  CHECK(only_keep.excludes("a/b/other.txt"));
+  CHECK_FALSE(only_keep.excludes("a/b/keep.txt"));
+  const auto anchored = parser::IgnoreRules::from_text("*\n!x/" + deep + "keep.txt\n");
+  CHECK(anchored.may_include_below("x/y/z"));
+  CHECK_FALSE(anchored.may_include_below("y"));
+}
+
+TEST_CASE("dockerignore: exceptions naming .. re-include nothing outside the context",
+          "[parser][dockerignore]") {
+  // `..` cannot climb from the context root: `/../etc` cleans to `etc` (Go's Clean), a
+  // path inside the context; `../x` keeps its `..` and matches no context path.
+  const auto rules = parser::IgnoreRules::from_text("*\n!../x\n!/../etc\n!../../**\n");
+  auto [path, excluded] = GENERATE(table<std::string, bool>({
+      {"x", true},
+      {"etc", false},
+      {"etc/passwd", false},
+      {"a/x", true},
+      {"a", true},
+  }));
+  CAPTURE(path);
+  CHECK(rules.excludes(path) == excluded);
+  CHECK(rules.may_include_below("a/b"));  // `../../**` ends in `**`: answered conservatively
+}
+
+TEST_CASE("dockerignore: a 100,000-line file is read and matched", "[parser][dockerignore]") {
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += "dir" + std::to_string(i) + "/**/*.tmp\n";
+  text += "!dir7/keep.tmp\nbuild\n";
+  const auto rules = parser::IgnoreRules::from_text(text);
+  REQUIRE(rules.diagnostics().empty());
+  REQUIRE(rules.patterns().size() == 100002);
+  CHECK(rules.excludes("dir99999/a/b.tmp"));
+  CHECK_FALSE(rules.excludes("dir7/keep.tmp"));
+  CHECK_FALSE(rules.excludes("dir7/keep.txt"));
+  CHECK(rules.excludes("build/x"));
+  CHECK(rules.may_include_below("dir7"));
+}
