@@ -235,6 +235,10 @@ Result<Authenticator::Token> Authenticator::fetch_token(const Challenge& challen
   if (!reply->ok())
     return Error(ErrorKind::Unauthorized, "the token service for " + registry_ + " answered " +
                                               std::to_string(reply->status));
+  if (reply->body_truncated)
+    return Error(ErrorKind::Unauthorized, "the token reply from " + reply->url.host + " for " +
+                                              registry_ + " is larger than " +
+                                              std::to_string(kMaxBufferedBody) + " bytes");
   auto parsed = parse_token_reply(reply->body);
   if (!parsed)
     return Error(ErrorKind::Unauthorized,

@@ -84,7 +84,7 @@ Client::Client(std::string registry, ClientOptions options)
     : registry_(std::move(registry)),
       api_host_(registry_ == kDockerHubDomain ? std::string(kDockerHubApiHost) : registry_),
       options_(std::move(options)),
-      http_(options_.tls),
+      http_(options_.tls, options_.limits),
       auth_(http_, registry_, options_.credentials) {}
 
 Url Client::url(std::string_view target) const {
@@ -249,6 +249,24 @@ Result<FetchedManifest> parse_manifest_reply(std::string bytes, std::string_view
         what + " in " + std::string(where) +
             " is a Docker schema 1 manifest, which is deprecated and not supported; push the "
             "image again with a current Docker or hoist");
+  // The media type (said by the body, else the header) must match the body's shape, and
+  // a body and header that both name a manifest type must agree: what we store and tag
+  // must read back as what it claims to be.
+  if (layers::is_manifest_type(content_type) || layers::is_index_type(content_type)) {
+    if (out.media_type != content_type)
+      return Error(ErrorKind::InvalidInput,
+                   what + " from " + std::string(where) + ": its mediaType \"" +
+                       out.media_type.substr(0, 100) + "\" disagrees with the Content-Type \"" +
+                       std::string(content_type) + "\"");
+  }
+  const bool has_manifests = doc.contains("manifests");
+  const bool has_layers = doc.contains("layers") || doc.contains("config");
+  if ((layers::is_index_type(out.media_type) && (has_layers || !has_manifests)) ||
+      (layers::is_manifest_type(out.media_type) && (has_manifests || !has_layers)))
+    return Error(ErrorKind::InvalidInput,
+                 what + " from " + std::string(where) + " is of media type \"" + out.media_type +
+                     "\" but its content is " +
+                     (has_manifests ? "an index" : has_layers ? "an image manifest" : "neither"));
   if (auto pinned = Digest::parse(reference); pinned && *pinned != out.digest)
     return Error(ErrorKind::Corrupt, what + " from " + std::string(where) +
                                          ": the bytes served have digest " + out.digest.str());
@@ -308,9 +326,11 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
   std::optional<layers::BlobWriter> writer;
   uint64_t have = 0;
   std::optional<Error> last_error;
+  std::optional<HttpResponse> last_refusal;  // a 429/5xx reply, for its Retry-After
   const int attempts = std::max(1, options_.max_attempts);
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    if (attempt > 1) sleep_before_retry(attempt - 1, nullptr);
+    if (attempt > 1) sleep_before_retry(attempt - 1, last_refusal ? &*last_refusal : nullptr);
+    last_refusal.reset();
     if (!writer) {
       auto w = store.begin_write();
       if (!w) return std::move(w).error().context("fetching " + what);
@@ -358,12 +378,16 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
       Error e = status_error(*response, path, false, what);
       if (!is_retryable_status(response->status)) return e;
       last_error = e;
+      last_refusal = std::move(*response);
       continue;
     }
     if (have < size) {
-      last_error = Error(ErrorKind::Network,
-                         what + " from " + where + ": the connection ended after " +
-                             std::to_string(have) + " of " + std::to_string(size) + " bytes");
+      // The reply ended where its own length said: the registry serves fewer bytes than
+      // the manifest declares.
+      last_error = Error(ErrorKind::Corrupt,
+                         what + " from " + where + ": the registry sent " + std::to_string(have) +
+                             " bytes, the manifest declares " + std::to_string(size));
+      writer.reset();
       continue;
     }
     auto committed = writer->commit(blob.digest);

@@ -33,6 +33,7 @@ namespace registry {
 
 struct ClientOptions {
   TlsOptions tls;
+  HttpLimits limits;  // time limits on every request (HttpLimits::from_env() in the CLI)
   std::optional<Credentials> credentials;
   int max_attempts = 5;                    // per request, including the first
   std::chrono::milliseconds backoff{250};  // doubled after each failed attempt

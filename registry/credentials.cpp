@@ -1,6 +1,7 @@
 #include "registry/credentials.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -71,9 +72,18 @@ Result<HelperOutput> run_helper(const std::string& name, const std::string& acti
   std::string arg0 = program;
   std::string arg1 = action;
   char* argv[] = {arg0.data(), arg1.data(), nullptr};
+  // hoist ignores SIGPIPE; the helper gets the default back, as under Docker.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv, environ);
+  int rc = posix_spawnp(&pid, program.c_str(), &actions, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) return Error::from_errno(rc, "running credential helper " + layers::quoted(program));
   in_r.reset();
   out_w.reset();
@@ -88,16 +98,27 @@ Result<HelperOutput> run_helper(const std::string& name, const std::string& acti
   in_w.reset();
 
   HelperOutput result;
+  bool too_long = false;
   char buf[4096];
   for (;;) {
     ssize_t n = ::read(out_r.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    if (result.out.size() < kMaxHelperOutput) result.out.append(buf, static_cast<size_t>(n));
+    if (result.out.size() + static_cast<size_t>(n) > kMaxHelperOutput) {
+      // An endless reply: stop the helper rather than read (or wait) forever.
+      too_long = true;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    result.out.append(buf, static_cast<size_t>(n));
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (too_long)
+    return Error(ErrorKind::InvalidInput, "credential helper " + layers::quoted(program) +
+                                              " replied with more than " +
+                                              std::to_string(kMaxHelperOutput) + " bytes");
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
   return result;
 }
@@ -135,13 +156,50 @@ Result<DockerConfig> DockerConfig::load(const std::string& dir_arg) {
   }
   DockerConfig config;
   config.path_ = dir + "/config.json";
-  std::ifstream in(config.path_, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return config;
-    return Error::from_errno("reading " + layers::quoted(config.path_));
+  auto text = read_config_file(config.path_, kMaxConfigFile);
+  if (!text) {
+    if (text.error().kind() == ErrorKind::NotFound) return config;
+    return std::move(text).error();
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse(text, config.path_);
+  return parse(*text, config.path_);
+}
+
+Result<std::string> read_config_file(const std::string& path, size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    if (errno == ENOENT) return Error(ErrorKind::NotFound, layers::quoted(path) + " does not exist");
+    return Error::from_errno("opening " + layers::quoted(path));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Error::from_errno("reading " + layers::quoted(path));
+  if (!S_ISREG(st.st_mode))
+    return Error(ErrorKind::InvalidInput,
+                 layers::quoted(path) + " is not a regular file (" +
+                     (S_ISDIR(st.st_mode)    ? "a directory"
+                      : S_ISFIFO(st.st_mode) ? "a FIFO"
+                      : S_ISCHR(st.st_mode)  ? "a character device"
+                      : S_ISBLK(st.st_mode)  ? "a block device"
+                      : S_ISSOCK(st.st_mode) ? "a socket"
+                                             : "not a file") +
+                     ")");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    return Error(ErrorKind::InvalidInput, layers::quoted(path) + " is larger than " +
+                                              std::to_string(max_bytes) + " bytes");
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::from_errno("reading " + layers::quoted(path));
+    if (n == 0) break;
+    // The size may grow while we read; the bound holds anyway.
+    if (out.size() + static_cast<size_t>(n) > max_bytes)
+      return Error(ErrorKind::InvalidInput, layers::quoted(path) + " is larger than " +
+                                                std::to_string(max_bytes) + " bytes");
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
 }
 
 Result<DockerConfig> DockerConfig::parse(std::string_view text, std::string path) {

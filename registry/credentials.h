@@ -5,7 +5,10 @@
 // `docker-credential-NAME` spoken to with Docker's protocol (`get`/`store`/`erase`, the
 // server URL or a JSON document on stdin, JSON on stdout).
 //
-// The config file is untrusted input: a malformed one is InvalidInput naming the file.
+// The config file is untrusted input: a malformed one, or one that is not a regular file of
+// at most 4 MiB, is InvalidInput naming the file. A helper's reply is bounded (1 MiB; the
+// helper is killed past that), and a helper that dies without reading its input is an
+// error, not a crash (the CLI ignores SIGPIPE).
 // Writing keeps every field hoist does not know, and leaves the file mode 0600.
 // Secrets are never put in an Error message.
 
@@ -38,6 +41,12 @@ std::string login_host(std::string_view text);
 // Reads what `docker-credential-NAME get` printed: {"Username": U, "Secret": S}, where a
 // Username of "<token>" makes the secret an identity token. InvalidInput otherwise.
 layers::Result<Credentials> parse_helper_reply(std::string_view output);
+
+// Reads a small configuration file that may be anything: only a regular file is read
+// (opened O_NONBLOCK, so a FIFO cannot block the open, then checked with fstat), at most
+// `max_bytes` of it. NotFound when it does not exist; InvalidInput naming `path` for a
+// directory, FIFO, device or an oversized file; Io for other failures.
+layers::Result<std::string> read_config_file(const std::string& path, size_t max_bytes);
 
 class DockerConfig {
  public:

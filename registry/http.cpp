@@ -3,9 +3,14 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include <atomic>
 #include <cctype>
+#include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 namespace registry {
 
@@ -76,6 +81,95 @@ X509_STORE* build_trust_store(const TlsOptions& tls, const std::string& authorit
   }
   return store;
 }
+
+// Watches one exchange from its own thread and cuts the connection (ClientImpl::stop, the
+// one call cpp-httplib allows from another thread) when no byte has moved for
+// limits.idle, or when a full window moved fewer bytes than the minimum speed allows.
+// cpp-httplib's own read timeout restarts with every byte, so a server dripping one byte a
+// second (or endless header lines) would otherwise hold the exchange forever.
+class Watchdog {
+ public:
+  Watchdog(httplib::ClientImpl& client, const HttpLimits& limits)
+      : client_(client), limits_(limits), thread_([this] { run(); }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // Bytes moved (either way); 0 still counts as a sign of life (a reply's head arrived).
+  void progress(size_t n) {
+    bytes_ += n;
+    last_progress_ns_ = now_ns();
+  }
+  // The reply's head arrived: silence after it is "no data", before it "no reply".
+  void saw_head() {
+    head_seen_ = true;
+    progress(0);
+  }
+  bool tripped() const { return tripped_; }
+  // Why the exchange was cut, for the error message.
+  std::string reason() const {
+    std::lock_guard lock(mu_);
+    return reason_;
+  }
+
+ private:
+  static int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void run() {
+    const int64_t idle_ns = std::chrono::nanoseconds(limits_.idle).count();
+    const uint64_t window_min = limits_.min_bytes_per_second * static_cast<uint64_t>(limits_.idle.count());
+    int64_t window_start = now_ns();
+    uint64_t window_bytes = 0;
+    last_progress_ns_ = window_start;
+    std::unique_lock lock(mu_);
+    while (!done_) {
+      cv_.wait_for(lock, std::chrono::milliseconds(100));
+      if (done_) break;
+      const int64_t now = now_ns();
+      if (!tripped_) {
+        const uint64_t bytes = bytes_.load();
+        if (now - last_progress_ns_.load() >= idle_ns) {
+          reason_ = std::string(head_seen_ ? "no data" : "no reply") + " for " +
+                    std::to_string(limits_.idle.count()) + " s";
+          tripped_ = true;
+        } else if (now - window_start >= idle_ns) {
+          if (bytes > window_bytes && bytes - window_bytes < window_min) {
+            reason_ = "less than " + std::to_string(window_min) + " bytes in the last " +
+                      std::to_string(limits_.idle.count()) + " s (too slow)";
+            tripped_ = true;
+          }
+          window_start = now;
+          window_bytes = bytes;
+        }
+      }
+      // Repeated: a stop() that lands before the socket exists does nothing.
+      if (tripped_) {
+        lock.unlock();
+        client_.stop();
+        lock.lock();
+      }
+    }
+  }
+
+  httplib::ClientImpl& client_;
+  const HttpLimits limits_;
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<int64_t> last_progress_ns_{0};
+  std::atomic<bool> tripped_{false};
+  std::atomic<bool> head_seen_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::string reason_;
+  std::thread thread_;
+};
 
 bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
@@ -150,6 +244,21 @@ bool allow_plain_http(std::string_view authority, const std::vector<std::string>
   return false;
 }
 
+Result<HttpLimits> HttpLimits::from_env() {
+  HttpLimits limits;
+  const char* text = std::getenv("HOIST_REGISTRY_TIMEOUT");
+  if (!text || !*text) return limits;
+  std::string_view v = text;
+  if (v.size() > 4 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::atoi(text) < 1 || std::atoi(text) > 3600)
+    return Error(ErrorKind::InvalidInput,
+                 "HOIST_REGISTRY_TIMEOUT=" + std::string(v.substr(0, 20)) +
+                     ": expected whole seconds from 1 to 3600");
+  limits.idle = std::chrono::seconds(std::atoi(text));
+  limits.connect = limits.idle;
+  return limits;
+}
+
 std::string HttpResponse::header(const std::string& name) const {
   auto it = headers.find(name);
   return it == headers.end() ? std::string() : it->second;
@@ -164,8 +273,8 @@ std::string HttpClient::scheme_for(std::string_view authority) const {
   probe.enable_server_certificate_verification(true);
   if (X509_STORE* store = build_trust_store(tls_, std::string(authority)))
     probe.set_ca_cert_store(store);
-  probe.set_connection_timeout(5, 0);
-  probe.set_read_timeout(5, 0);
+  probe.set_connection_timeout(std::min(limits_.connect, std::chrono::seconds(5)));
+  probe.set_read_timeout(std::min(limits_.idle, std::chrono::seconds(5)));
   auto result = probe.Get("/v2/");
   if (result || result.error() == httplib::Error::SSLServerVerification) return "https";
   return "http";
@@ -211,9 +320,11 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
   } else {
     client = std::make_unique<httplib::ClientImpl>(host, port);
   }
-  client->set_connection_timeout(15, 0);
-  client->set_read_timeout(60, 0);
-  client->set_write_timeout(60, 0);
+  client->set_connection_timeout(limits_.connect);
+  // cpp-httplib's own timeouts sit past the watchdog's, so the watchdog's clearer reason is
+  // the one reported.
+  client->set_read_timeout(limits_.idle + std::chrono::seconds(2));
+  client->set_write_timeout(limits_.idle + std::chrono::seconds(2));
   client->set_follow_location(false);
   client->set_decompress(false);  // blob bytes must reach the digest check untouched
   client->set_keep_alive(false);
@@ -224,15 +335,39 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
   req.headers = request.headers;
   if (!req.has_header("Accept-Encoding")) req.set_header("Accept-Encoding", "identity");
   if (!req.has_header("User-Agent")) req.set_header("User-Agent", "hoist/0.1");
+  std::optional<Watchdog> watchdog;  // declared before the providers that call it
+  watchdog.emplace(*client, limits_);
+  // Request bytes count as progress; a body given as a string goes out through the same
+  // counting provider, so a slow upload is measured like a slow download.
+  auto counted = [&](httplib::ContentProvider inner) -> httplib::ContentProvider {
+    return [&, inner](size_t offset, size_t length, httplib::DataSink& sink) {
+      if (watchdog->tripped()) return false;
+      auto write = sink.write;
+      sink.write = [&](const char* data, size_t n) {
+        if (!write(data, n)) return false;
+        watchdog->progress(n);
+        return true;
+      };
+      bool ok = inner(offset, length, sink);
+      sink.write = write;
+      return ok;
+    };
+  };
   if (request.body_provider) {
     req.content_length_ = request.body_size;
-    req.content_provider_ = request.body_provider;
+    req.content_provider_ = counted(request.body_provider);
     req.set_header("Content-Length", std::to_string(request.body_size));
     req.set_header("Content-Type", request.content_type.empty() ? "application/octet-stream"
                                                                 : request.content_type);
-  } else if (!request.body.empty() || request.method == "PUT" || request.method == "POST" ||
-             request.method == "PATCH") {
-    req.body = request.body;
+  } else if (!request.body.empty()) {
+    req.content_length_ = request.body.size();
+    req.content_provider_ = counted([&request](size_t offset, size_t length,
+                                               httplib::DataSink& sink) {
+      return sink.write(request.body.data() + offset, std::min<size_t>(length, 64 << 10));
+    });
+    if (!request.content_type.empty()) req.set_header("Content-Type", request.content_type);
+    req.set_header("Content-Length", std::to_string(request.body.size()));
+  } else if (request.method == "PUT" || request.method == "POST" || request.method == "PATCH") {
     if (!request.content_type.empty()) req.set_header("Content-Type", request.content_type);
     req.set_header("Content-Length", std::to_string(request.body.size()));
   }
@@ -242,12 +377,16 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
   bool streaming = false;
   bool receiver_failed = false;
   req.response_handler = [&](const httplib::Response& head) {
+    watchdog->saw_head();
     out.status = head.status;
+    out.headers = head.headers;
     streaming = request.on_body && head.status >= 200 && head.status < 300;
     if (head.status >= 200 && head.status < 300 && request.on_head) return request.on_head(head);
     return true;
   };
   req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+    if (watchdog->tripped()) return false;
+    watchdog->progress(size);
     if (streaming) {
       if (!request.on_body(data, size)) {
         receiver_failed = true;
@@ -255,15 +394,30 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
       }
       return true;
     }
-    if (out.body.size() < kMaxErrorBody)
-      out.body.append(data, std::min(size, kMaxErrorBody - out.body.size()));
+    // An error or token reply is read up to the bound and cut there: an endless body
+    // must not keep us reading (or growing) forever.
+    out.body.append(data, std::min(size, kMaxBufferedBody - out.body.size()));
+    if (out.body.size() >= kMaxBufferedBody && size > 0) {
+      out.body_truncated = true;
+      return false;
+    }
     return true;
   };
 
   auto result = client->send(req);
+  const bool timed_out = watchdog->tripped();
+  const std::string timeout_reason = watchdog->reason();
+  watchdog.reset();
+  if (!result && out.body_truncated && !timed_out) return out;
   if (!result) {
-    std::string why =
-        receiver_failed ? "cancelled by the receiver" : httplib::to_string(result.error());
+    if (timed_out)
+      return Error(ErrorKind::Network, "registry " + url.host + ": " + timeout_reason +
+                                           " (" + request.method + " " + url.display() +
+                                           "; HOIST_REGISTRY_TIMEOUT sets the limit)");
+    if (receiver_failed)
+      return Error(ErrorKind::InvalidInput,
+                   request.method + " " + url.display() + ": cancelled by the receiver");
+    std::string why = httplib::to_string(result.error());
     if (result.error() == httplib::Error::SSLServerVerification)
       why = "the server's TLS certificate is not trusted (use --tls-ca FILE or " + tls_.certs_dir +
             "/" + url.host + "/ca.crt)";
@@ -271,8 +425,6 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
   }
   out.status = result->status;
   out.headers = result->headers;
-  if (!streaming && out.body.empty() && !result->body.empty())
-    out.body = result->body.substr(0, kMaxErrorBody);
   return out;
 }
 

@@ -10,13 +10,21 @@
 //    Authorization header is dropped when the redirect leaves the original host (S3-style
 //    blob storage must never see the registry's token).
 //  - Response bodies of 2xx replies go to HttpRequest::on_body as they arrive when it is
-//    set (nothing is buffered); other replies are buffered up to kMaxErrorBody bytes.
+//    set (nothing is buffered); other replies (error bodies, token replies) are buffered up
+//    to kMaxBufferedBody bytes, and the connection is cut there (HttpResponse::
+//    body_truncated), so an endless body costs at most that much.
+//  - Every exchange is bounded in time by HttpLimits: connecting, no byte moving either way
+//    for `idle` ("no data for 30 s"), and a transfer slower than min_bytes_per_second over
+//    such a window (a 1-byte-per-second reply). The error names the host.
 //
-// Failures: a connection-level failure (refused, reset, timeout, TLS) is
-// ErrorKind::Network, naming the method and URL; a reply of any status is a value.
+// Failures: a connection-level failure (refused, reset, timeout, too slow, TLS) is
+// ErrorKind::Network, naming the method and URL; a reply of any status is a value. A
+// transfer stopped by on_body / on_head returning false is InvalidInput (the callback
+// keeps its own reason): retrying would fetch the same refused bytes.
 
 #include <httplib.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -53,6 +61,18 @@ struct TlsOptions {
 
 bool allow_plain_http(std::string_view host, const std::vector<std::string>& insecure_hosts);
 
+// Time limits on every exchange, so a registry cannot stall hoist.
+struct HttpLimits {
+  std::chrono::seconds connect{15};
+  // No byte sent or received for this long fails the exchange; so does moving fewer than
+  // min_bytes_per_second * idle bytes in any such window (checked once a window is full).
+  std::chrono::seconds idle{30};
+  uint64_t min_bytes_per_second = 1024;
+  // HOIST_REGISTRY_TIMEOUT=SECONDS (1..3600) sets `idle` and `connect`; unset: defaults.
+  // InvalidInput naming the variable when it is not such a number.
+  static layers::Result<HttpLimits> from_env();
+};
+
 struct HttpRequest {
   std::string method = "GET";
   Url url;
@@ -74,18 +94,20 @@ struct HttpResponse {
   int status = 0;
   httplib::Headers headers;
   std::string body;  // empty when streamed to on_body
-  Url url;           // the URL that answered (after redirects)
+  bool body_truncated = false;  // the body was longer than kMaxBufferedBody; cut there
+  Url url;                      // the URL that answered (after redirects)
 
   std::string header(const std::string& name) const;
   bool ok() const { return status >= 200 && status < 300; }
 };
 
 inline constexpr int kMaxRedirects = 5;
-inline constexpr size_t kMaxErrorBody = 64 << 10;
+inline constexpr size_t kMaxBufferedBody = 1 << 20;
 
 class HttpClient {
  public:
-  explicit HttpClient(TlsOptions tls) : tls_(std::move(tls)) {}
+  explicit HttpClient(TlsOptions tls, HttpLimits limits = {})
+      : tls_(std::move(tls)), limits_(limits) {}
   const TlsOptions& tls() const { return tls_; }
 
   // The scheme to reach a registry host with. "https" unless allow_plain_http(host); for
@@ -100,6 +122,7 @@ class HttpClient {
  private:
   layers::Result<HttpResponse> send_once(const HttpRequest& request) const;
   TlsOptions tls_;
+  HttpLimits limits_;
 };
 
 }  // namespace registry

@@ -19,10 +19,12 @@ using layers::Result;
 Result<std::vector<std::string>> configured_insecure_registries() {
   std::string path = "/etc/hoist/config.json";
   if (const char* p = std::getenv("HOIST_CONFIG"); p && *p) path = p;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::vector<std::string>();
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto doc = nlohmann::json::parse(text, nullptr, false);
+  auto text = read_config_file(path, 1 << 20);
+  if (!text) {
+    if (text.error().kind() == ErrorKind::NotFound) return std::vector<std::string>();
+    return std::move(text).error();
+  }
+  auto doc = nlohmann::json::parse(*text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
     return Error(ErrorKind::InvalidInput, layers::quoted(path) + ": not a JSON object");
   std::vector<std::string> out;
@@ -42,6 +44,9 @@ Result<std::vector<std::string>> configured_insecure_registries() {
 
 Result<ClientOptions> client_options(const Settings& settings, const std::string& registry) {
   ClientOptions options;
+  auto limits = HttpLimits::from_env();
+  if (!limits) return std::move(limits).error();
+  options.limits = *limits;
   options.tls.insecure_hosts = settings.insecure_registries;
   auto configured = configured_insecure_registries();
   if (!configured) return std::move(configured).error();

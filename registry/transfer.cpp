@@ -1,5 +1,7 @@
 #include "registry/transfer.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -74,6 +76,53 @@ class Reporter {
   std::mutex mu_;
 };
 
+// Refuses, before a byte is downloaded, what the store could not hold: a negative size, a
+// config over kMaxConfigBytes, or blobs adding up to more than the store's free space (a
+// manifest declaring a petabyte layer fails here, not after filling the disk).
+Result<void> check_sizes(const layers::Store& store, const Descriptor& config,
+                         const std::vector<Descriptor>& missing, const std::string& where) {
+  uint64_t total = 0;
+  for (const Descriptor& b : missing) {
+    if (b.size < 0)
+      return Error(ErrorKind::InvalidInput,
+                   "blob " + b.digest.str() + " in " + where + " declares a negative size");
+    if (b.digest == config.digest && static_cast<uint64_t>(b.size) > layers::kMaxConfigBytes)
+      return Error(ErrorKind::InvalidInput, "image config " + b.digest.str() + " in " + where +
+                                                " declares " + std::to_string(b.size) +
+                                                " bytes, over the limit of " +
+                                                std::to_string(layers::kMaxConfigBytes));
+    total += static_cast<uint64_t>(b.size);  // each < 2^63, so a handful cannot wrap
+  }
+  struct statvfs fs {};
+  if (::statvfs(store.root().c_str(), &fs) != 0) return {};  // nothing to compare with
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (total > free_bytes)
+    return Error(ErrorKind::InvalidInput,
+                 where + " needs " + std::to_string(total) + " bytes of blobs, and " +
+                     layers::quoted(store.root()) + " has " + std::to_string(free_bytes) +
+                     " bytes free");
+  return {};
+}
+
+// The image config must be JSON hoist reads, with one diff_id per layer: an image whose
+// config and manifest disagree cannot be unpacked or run, so it is refused before its
+// layers are fetched and never tagged.
+Result<layers::ImageConfig> check_config(const layers::Store& store,
+                                         const layers::Manifest& manifest,
+                                         const std::string& where) {
+  const std::string what = "image config " + manifest.config.digest.str() + " in " + where;
+  auto text = store.blobs().read_all(manifest.config.digest, layers::kMaxConfigBytes);
+  if (!text) return std::move(text).error().context("reading " + what);
+  auto config = layers::parse_image_config(*text);
+  if (!config) return std::move(config).error().context(what);
+  if (config->diff_ids.size() != manifest.layers.size())
+    return Error(ErrorKind::InvalidInput,
+                 what + " lists " + std::to_string(config->diff_ids.size()) +
+                     " diff_ids, but the manifest has " + std::to_string(manifest.layers.size()) +
+                     " layers");
+  return config;
+}
+
 std::string tag_name(const Reference& reference) {
   if (reference.tag().empty()) return reference.str();
   return reference.repository() + ":" + reference.tag();
@@ -117,9 +166,22 @@ Result<PullResult> pull(Client& client, layers::Store& store, const Reference& r
     const layers::Platform platform = options.platform.value_or(layers::Platform::host());
     auto pick = choose_platform(*index, platform);
     if (!pick) return std::move(pick).error().context("pulling " + reference.familiar());
+    if (pick->size < 0 || static_cast<uint64_t>(pick->size) > layers::kMaxManifestBytes)
+      return Error(ErrorKind::InvalidInput,
+                   "index " + reference.familiar() + " declares manifest " + pick->digest.str() +
+                       " of " + std::to_string(pick->size) + " bytes, over the limit of " +
+                       std::to_string(layers::kMaxManifestBytes));
     auto child = client.get_manifest(path, pick->digest.str());
-    if (!child) return std::move(child).error();
+    if (!child)
+      return std::move(child).error().context("index " + reference.familiar() +
+                                              " points at manifest " + pick->digest.str());
     chosen = std::move(*child);
+    if (chosen.bytes.size() != static_cast<uint64_t>(pick->size))
+      return Error(ErrorKind::Corrupt, "index " + reference.familiar() + " declares manifest " +
+                                           pick->digest.str() + " of " +
+                                           std::to_string(pick->size) + " bytes; " +
+                                           client.registry() + " served " +
+                                           std::to_string(chosen.bytes.size()));
     if (!layers::is_manifest_type(chosen.media_type))
       return Error(ErrorKind::InvalidInput, "index " + reference.familiar() + " points at " +
                                                 chosen.digest.str() +
@@ -146,6 +208,22 @@ Result<PullResult> pull(Client& client, layers::Store& store, const Reference& r
     }
   }
   result.was_up_to_date = missing.empty() && store.blobs().has(chosen.digest);
+  const std::string where =
+      "manifest " + chosen.digest.str() + " from " + client.registry() + "/" + path;
+  if (auto r = check_sizes(store, manifest->config, missing, where); !r)
+    return std::move(r).error().context("pulling " + reference.familiar());
+  // The config first, alone: it is small, and a config that contradicts the manifest
+  // stops the pull before any layer is downloaded.
+  if (!missing.empty() && missing.front().digest == manifest->config.digest) {
+    const Descriptor& c = missing.front();
+    report(c, State::Running, 0);
+    if (auto r = client.fetch_blob(path, c, store.blobs()); !r)
+      return std::move(r).error().context("pulling " + reference.familiar());
+    report(c, State::Done, static_cast<uint64_t>(c.size));
+    missing.erase(missing.begin());
+  }
+  auto image_config = check_config(store, *manifest, where);
+  if (!image_config) return std::move(image_config).error().context("pulling " + reference.familiar());
   auto fetched =
       for_each_parallel(missing, options.parallel, [&](const Descriptor& b) -> Result<void> {
         report(b, State::Running, 0);
@@ -168,11 +246,9 @@ Result<PullResult> pull(Client& client, layers::Store& store, const Reference& r
   image.media_type = chosen.media_type;
   image.digest = chosen.digest;
   image.size = static_cast<int64_t>(chosen.bytes.size());
-  auto config = store.blobs().read_all(manifest->config.digest, layers::kMaxConfigBytes);
-  if (config) {
-    if (auto parsed = layers::parse_image_config(*config); parsed && !parsed->os.empty())
-      image.platform = layers::Platform{parsed->architecture, parsed->os, parsed->variant, {}, {}};
-  }
+  if (!image_config->os.empty())
+    image.platform = layers::Platform{image_config->architecture, image_config->os,
+                                      image_config->variant, {}, {}};
   if (auto r = store.set_tag(result.name, image); !r)
     return std::move(r).error().context("tagging " + result.name);
   result.image = image;

@@ -1,6 +1,7 @@
 // hoist: the one binary. Parses the global options, finds the command, runs it, and is
 // the only place that prints errors and picks exit codes (0 ok, 1 failure, 2 usage).
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,9 @@ int fail(const layers::Error& error) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that goes away (a credential helper exiting unread, a closed socket) is an
+  // EPIPE error where it happens, not a silent death; children get SIGPIPE back by default.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   GlobalOptions global;
   if (const char* root = std::getenv("HOIST_ROOT"); root && *root) global.root = root;

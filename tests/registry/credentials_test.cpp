@@ -236,3 +236,74 @@ TEST_CASE("a redirect to another host does not carry the registry's Authorizatio
   CHECK(registry_auth == "Bearer registry-token");
   CHECK(storage_auth == "");
 }
+
+TEST_CASE("a config.json that is not a small regular file is refused naming it, without hanging",
+          "[registry][credentials]") {
+  // A directory, a FIFO nobody writes to (opening it must not wait), an endless device and
+  // an oversized file: each an InvalidInput naming the path, each returning at once.
+  auto [kind, says] = GENERATE(table<std::string, std::string>({
+      {"directory", "is not a regular file (a directory)"},
+      {"fifo", "is not a regular file (a FIFO)"},
+      {"dev-zero", "is not a regular file (a character device)"},
+      {"oversized", "is larger than 4194304 bytes"},
+  }));
+  CAPTURE(kind);
+  TempDir dir;
+  const std::string path = dir.path() + "/config.json";
+  if (kind == "directory") {
+    std::filesystem::create_directory(path);
+  } else if (kind == "fifo") {
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  } else if (kind == "dev-zero") {
+    std::filesystem::create_symlink("/dev/zero", path);
+  } else {
+    write_file(path, "{\"auths\":{}," + std::string(5 << 20, ' ') + "}");
+  }
+  auto config = registry::DockerConfig::load(dir.path());
+  REQUIRE_FALSE(config);
+  CHECK(config.error().kind() == layers::ErrorKind::InvalidInput);
+  CHECK_THAT(config.error().describe(), Catch::Contains(path) && Catch::Contains(says));
+}
+
+TEST_CASE("a credential helper's endless reply is cut and refused", "[registry][credentials]") {
+  TempDir bin, dir;
+  const std::string helper = bin.path() + "/docker-credential-endless";
+  write_file(helper, "#!/bin/sh\nexec yes '{\"Username\":\"u\",\"Secret\":\"s\"}'\n");
+  std::filesystem::permissions(helper, std::filesystem::perms::owner_all);
+  write_file(dir.path() + "/config.json", R"({"credsStore": "endless"})");
+  const std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+  ::setenv("PATH", (bin.path() + ":" + old_path).c_str(), 1);
+  auto config = registry::DockerConfig::load(dir.path());
+  REQUIRE(config);
+  auto got = config->get("endless.example.com");
+  ::setenv("PATH", old_path.c_str(), 1);
+  REQUIRE_FALSE(got);
+  CHECK_THAT(got.error().describe(), Catch::Contains("docker-credential-endless") &&
+                                         Catch::Contains("more than 1048576 bytes"));
+}
+
+TEST_CASE("hoist login: a credential helper that exits without reading is an error, not a crash",
+          "[registry][credentials]") {
+  // The stored JSON is larger than a pipe holds, so writing it meets the helper's exit:
+  // EPIPE (hoist ignores SIGPIPE), then the helper's exit status in a clear error.
+  registry_test::RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir bin, dir, root;
+  write_file(bin.path() + "/docker-credential-quitter",
+             "#!/bin/sh\n"
+             "if [ \"$1\" = get ]; then echo 'credentials not found in native keychain'; exit 1; fi\n"
+             "exit 3\n");
+  std::filesystem::permissions(bin.path() + "/docker-credential-quitter",
+                               std::filesystem::perms::owner_all);
+  write_file(dir.path() + "/config.json", R"({"credsStore": "quitter"})");
+  write_file(dir.path() + "/password", std::string(300000, 'p'));
+  const char* hoist = std::getenv("HOIST_BIN");
+  auto login = registry_test::run(
+      "PATH=" + bin.path() + ":$PATH DOCKER_CONFIG=" + dir.path() + " HOIST_ROOT=" + root.path() +
+      " " + (hoist ? hoist : "hoist") + " login -u alice --password-stdin " + server.host() +
+      " < " + dir.path() + "/password 2>&1; echo \"exit=$?\"");
+  INFO(login.output);
+  CHECK_THAT(login.output, Catch::Contains("exit=1") &&
+                               Catch::Contains("docker-credential-quitter could not store") &&
+                               Catch::Contains(server.host()));
+}

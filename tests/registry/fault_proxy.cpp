@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace registry_test {
 
@@ -68,6 +70,42 @@ int connect_to(int port) {
   return fd;
 }
 
+// Sends `data` one byte a second until done, the client leaves or `stopping` is set.
+void drip(int fd, const std::string& data, const std::atomic<bool>& stopping) {
+  for (char c : data) {
+    if (stopping || !write_all(fd, &c, 1)) return;
+    for (int i = 0; i < 10 && !stopping; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Waits until the client closes the connection (or `stopping`), reading what it sends.
+void wait_for_close(int fd, const std::atomic<bool>& stopping) {
+  char buf[4096];
+  while (!stopping) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    if (::recv(fd, buf, sizeof buf, 0) <= 0) return;
+  }
+}
+
+// Sends `head` then chunks of `chunk` until the client leaves (or `stopping`).
+void send_endless(int fd, const std::string& head, const std::atomic<bool>& stopping) {
+  if (!write_all(fd, head.data(), head.size())) return;
+  const std::string chunk(64 << 10, ' ');
+  while (!stopping) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    if (!write_all(fd, chunk.data(), chunk.size())) return;
+  }
+}
+
+bool has_authorization(const std::string& head) {
+  std::string lower = head;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("\r\nauthorization:") != std::string::npos;
+}
+
 }  // namespace
 
 FaultProxy::FaultProxy(int upstream_port, Fault fault, int count, std::string path_match)
@@ -117,7 +155,7 @@ bool FaultProxy::take_fault(const std::string& request_line) {
     return false;
   }
   if (count_ == 0) return false;
-  if (count_ > 0) --count_;
+  if (count_ > 0) count_ = count_ - 1;
   ++applied_;
   return true;
 }
@@ -149,9 +187,22 @@ void FaultProxy::serve(int fd) {
   const bool cut = faulty && (fault_ == Fault::CutBody || fault_ == Fault::CutBodyForwarded);
   // A cut request: only half of its body is read, the rest is never taken off the socket.
   const size_t want = header_end + 4 + (cut ? body_length / 2 : body_length);
+  const bool slow_upload = faulty && fault_ == Fault::Slow && body_length > 0;
+  if (slow_upload) {
+    // Take the request body one byte a second: a registry that cannot keep up.
+    record(request_line.substr(0, request_line.rfind(' ')) + " -> slow");
+    char c;
+    while (!stopping_ && ::recv(fd, &c, 1, 0) == 1)
+      for (int i = 0; i < 10 && !stopping_; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return;
+  }
+  const std::string method_target = request_line.substr(0, request_line.rfind(' ')) +
+                                    (has_authorization(request.substr(0, header_end))
+                                         ? std::string(" [auth]")
+                                         : std::string());
   if (request.size() > want) request.resize(want);
   if (!read_until(fd, &request, want)) return;
-  const std::string method_target = request_line.substr(0, request_line.rfind(' '));
   if (faulty && (fault_ == Fault::Drop || fault_ == Fault::CutBody)) {
     record(method_target + " -> cut");
     return;
@@ -163,6 +214,51 @@ void FaultProxy::serve(int fd) {
             ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             : "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: "
               "0\r\nConnection: close\r\n\r\n";
+    write_all(fd, reply.data(), reply.size());
+    return;
+  }
+  if (faulty && fault_ == Fault::Status404) {
+    record(method_target + " -> 404");
+    const std::string reply =
+        "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+        "Connection: close\r\n\r\n{}";
+    write_all(fd, reply.data(), reply.size());
+    return;
+  }
+  if (faulty && (fault_ == Fault::EndlessBody || fault_ == Fault::EndlessError)) {
+    record(method_target + (fault_ == Fault::EndlessBody ? " -> endless 200" : " -> endless 500"));
+    send_endless(fd,
+                 fault_ == Fault::EndlessBody
+                     ? "HTTP/1.1 200 OK\r\nContent-Type: "
+                       "application/vnd.oci.image.manifest.v1+json\r\nContent-Length: "
+                       "1000000000000\r\nConnection: close\r\n\r\n"
+                     : "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
+                       "application/json\r\nConnection: close\r\n\r\n",
+                 stopping_);
+    return;
+  }
+  if (faulty && fault_ == Fault::Oversized) {
+    record(method_target + " -> oversized 200");
+    std::string body = "{\"schemaVersion\":2,\"pad\":\"" + std::string(5 << 20, 'x') + "\"}";
+    std::string reply =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    write_all(fd, reply.data(), reply.size());
+    return;
+  }
+  if (faulty && fault_ == Fault::Stall) {
+    record(method_target + " -> stall");
+    wait_for_close(fd, stopping_);
+    return;
+  }
+  if (faulty && fault_ == Fault::Redirect) {
+    const std::string target = request_line.substr(request_line.find(' ') + 1,
+                                                   request_line.rfind(' ') - request_line.find(' ') - 1);
+    record(method_target + " -> 307");
+    const std::string reply = "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://" +
+                              redirect_host_ + target +
+                              "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     write_all(fd, reply.data(), reply.size());
     return;
   }
@@ -195,6 +291,30 @@ void FaultProxy::serve(int fd) {
   record(method_target + " -> " +
          (space == std::string::npos ? std::string("?") : status_line.substr(space + 1, 3)));
   size_t body = reply.find("\r\n\r\n");
+  if (faulty && body != std::string::npos && fault_ == Fault::Slow) {
+    write_all(fd, reply.data(), body + 4);
+    drip(fd, reply.substr(body + 4), stopping_);
+    return;
+  }
+  if (faulty && body != std::string::npos && fault_ == Fault::Rewrite && rewrite_) {
+    std::string head = reply.substr(0, body + 2);  // status line and headers, each ending CRLF
+    std::string content = reply.substr(body + 4);
+    rewrite_(head, content);
+    std::string fixed;
+    size_t pos = 0;
+    while (pos < head.size()) {
+      size_t end = head.find("\r\n", pos);
+      std::string line = head.substr(pos, end - pos);
+      pos = end + 2;
+      std::string lower = line;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.starts_with("content-length:")) continue;
+      fixed += line + "\r\n";
+    }
+    reply = fixed + "Content-Length: " + std::to_string(content.size()) + "\r\n\r\n" + content;
+    write_all(fd, reply.data(), reply.size());
+    return;
+  }
   if (faulty && body != std::string::npos) {
     body += 4;
     if (fault_ == Fault::Truncate && reply.size() > body + 1) {

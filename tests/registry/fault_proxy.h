@@ -12,13 +12,25 @@
 //             never sees the request (a connection lost on the way)
 //   CutBodyForwarded  forward the headers and half of the body to the registry, then
 //             close both connections (the registry saw a partial request)
+//   Status404 answer 404 (a manifest or blob the registry "lost")
+//   EndlessBody   answer 200 with a body that never ends (Content-Length 1 TB, zeros)
+//   EndlessError  answer 500 with a body that never ends (no Content-Length)
+//   Oversized     answer 200 with a complete 5 MiB body (over the 4 MiB manifest limit)
+//   Slow      forward, then send the reply's head at once and its body one byte a second;
+//             a request with a body has that body read one byte a second instead
+//   Stall     read the request, then send nothing (until hoist gives up)
+//   Redirect  answer 307 to the same target on redirect_host() (another loopback port)
+//   Rewrite   forward, then let rewrite() change the reply's head and body (Content-Length
+//             is fixed after): a registry that lies about a manifest
 //
 // Every request is recorded as "METHOD TARGET -> STATUS" ("cut" for a cut or dropped one),
-// so tests can tell which requests hoist made and what the registry answered.
+// with " [auth]" appended when it carried an Authorization header, so tests can tell which
+// requests hoist made, what the registry answered and where credentials went.
 //
 // count < 0 means every matching request. Other requests pass through untouched.
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -36,8 +48,17 @@ class FaultProxy {
     Truncate,
     Corrupt,
     CutBody,
-    CutBodyForwarded
+    CutBodyForwarded,
+    Status404,
+    EndlessBody,
+    EndlessError,
+    Oversized,
+    Slow,
+    Stall,
+    Redirect,
+    Rewrite
   };
+  using RewriteFn = std::function<void(std::string& head, std::string& body)>;
 
   FaultProxy(int upstream_port, Fault fault, int count, std::string path_match);
   ~FaultProxy();
@@ -48,6 +69,12 @@ class FaultProxy {
   int faults_applied() const { return applied_.load(); }
   // Lets the first `n` matching requests through before the faults start.
   void skip_matches(int n) { skip_ = n; }
+  // Redirect: where to send the client ("127.0.0.1:PORT").
+  void set_redirect_host(std::string host) { redirect_host_ = std::move(host); }
+  // Rewrite: the change to make to matching replies.
+  void set_rewrite(RewriteFn fn) { rewrite_ = std::move(fn); }
+  // From now on every request passes through untouched (the fault "stops").
+  void heal() { count_ = 0; }
   std::vector<std::string> requests() const;
   // How many recorded lines contain `needle` ("PATCH /v2/app/blobs/uploads/", "-> 201").
   int count_requests(const std::string& needle) const;
@@ -59,8 +86,10 @@ class FaultProxy {
 
   int upstream_port_;
   Fault fault_;
-  int count_;
+  std::atomic<int> count_;
   int skip_ = 0;
+  std::string redirect_host_;
+  RewriteFn rewrite_;
   std::string path_match_;
   int listen_fd_ = -1;
   int port_ = 0;
