@@ -32,7 +32,7 @@ namespace {
 struct RunOptions {
   bool remove = false;
   std::vector<std::string> env_flags, volumes, entrypoints;
-  std::string workdir, user, network = "host", name;
+  std::string workdir, user, network = "default", name;
 };
 
 // A file of the image's merged tree, read from the top-most layer holding it, each layer
@@ -60,13 +60,6 @@ Result<std::string> home_of(const runtime::LayerView& view, const std::string& u
   auto resolved = runtime::resolve_user_in(user.empty() ? "0" : user, *passwd, *group, runtime::UserPurpose::Run);
   if (!resolved) return std::move(resolved).error();
   return resolved->home;
-}
-
-Result<runtime::sandbox::Network> parse_network(const std::string& text) {
-  if (text == "host") return runtime::sandbox::Network::Host;
-  if (text == "none") return runtime::sandbox::Network::None;
-  return Error(ErrorKind::Usage,
-               "--network " + layers::quoted(text) + " is not supported (host or none)");
 }
 
 // Lays out the container's root: an overlay over the unpacked layers with its own upper
@@ -102,7 +95,7 @@ std::string now_rfc3339() {
 Result<int> run_container(const GlobalOptions& global, const RunOptions& options,
                           const std::string& image_text, const std::vector<std::string>& args) {
   // Everything the user can get wrong is checked before anything is created.
-  auto network = parse_network(options.network);
+  auto network = runtime::sandbox::parse_network(options.network);
   if (!network) return std::move(network).error();
   if (!options.workdir.empty() && options.workdir[0] != '/')
     return Error(ErrorKind::InvalidInput, "the working directory " +
@@ -231,8 +224,9 @@ layers::Result<int> cmd_run(const GlobalOptions& global, const std::vector<std::
   parser.option("-u,--user", &options.user, "USER[:GROUP]", "user name or uid, group name or gid");
   parser.multi("--entrypoint", &options.entrypoints, "CMD",
                "replace the image's Entrypoint (and drop its Cmd); \"\" for none");
-  parser.option("--network,--net", &options.network, "host|none",
-                "the host's network (default) or only loopback");
+  parser.option("--network,--net", &options.network, "default|host|none",
+                "default: a network namespace of its own, outbound through slirp4netns; "
+                "host: the host's; none: only loopback");
   parser.multi("-v,--volume", &options.volumes, "HOST:CTR[:ro]", "bind-mount a host path");
   parser.option("--name", &options.name, "NAME", "name the container");
   parser.stop_at_first_positional();
