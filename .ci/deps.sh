@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config
   libarchive-dev libssl-dev libzstd-dev zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev catch2
-  busybox-static
+  busybox-static libseccomp-dev slirp4netns
 )
 if [[ "${1:-}" == "--test" ]]; then
   # Every program the tests and .ci/run execute on the host, by package (grep the tests for

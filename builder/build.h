@@ -15,6 +15,7 @@
 
 #include "builder/progress.h"
 #include "runtime/executor.h"
+#include "runtime/sandbox/sandbox.h"
 #include "layers/compress.h"
 #include "layers/digest.h"
 #include "layers/error.h"
@@ -42,7 +43,8 @@ struct BuildOptions {
   bool no_cache = false;
   bool pull = false;                  // --pull: always ask the registry for FROM images
   std::string platform;               // --platform; only the host's is accepted
-  bool network_none = false;          // --network none
+  // --network: default (own namespace, slirp4netns), host, none.
+  runtime::sandbox::Network network = runtime::sandbox::Network::Default;
   bool push = false;
   std::vector<OutputSpec> outputs;    // none: the store
   std::string iidfile;

@@ -27,7 +27,7 @@ struct RunRequest {
   std::vector<std::string> env;       // the container's whole environment
   std::string cwd = "/";
   std::string user;                   // USER spec, resolved inside the container
-  runtime::sandbox::Network network = runtime::sandbox::Network::Host;
+  runtime::sandbox::Network network = runtime::sandbox::Network::Default;
   std::vector<std::string> lower_dirs;  // unpacked layers, top-most first (overlay executor)
   // The copy executor: the stage's root, synced to the image's layers; run_step runs the
   // command in it and leaves it holding the result (or invalidated, on failure).

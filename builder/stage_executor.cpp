@@ -30,6 +30,20 @@ using layers::ErrorKind;
 using layers::Result;
 
 namespace {
+
+// A RUN step's network is part of what it ran, as in BuildKit's ExecOp.
+const char* network_key(runtime::sandbox::Network network) {
+  switch (network) {
+    case runtime::sandbox::Network::Default: return "default";
+    case runtime::sandbox::Network::Host: return "host";
+    case runtime::sandbox::Network::None: return "none";
+  }
+  return "default";
+}
+
+}  // namespace
+
+namespace {
 volatile std::sig_atomic_t g_cancelled = 0;
 }
 
@@ -316,7 +330,7 @@ class StageRunner {
                    .add("run")
                    .add(argv_key.finish().str())
                    .add(vars_text(run_args))
-                   .add(s_.options.network_none ? "none" : "host")
+                   .add(network_key(s_.options.network))
                    .finish();
     return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
       RunRequest request;
@@ -324,7 +338,7 @@ class StageRunner {
       request.env = env;
       request.cwd = config.working_dir.empty() ? "/" : config.working_dir;
       request.user = config.user;
-      request.network = s_.options.network_none ? runtime::sandbox::Network::None : runtime::sandbox::Network::Host;
+      request.network = s_.options.network;
       auto executor = executor_for_build(s_.run_executor, s_.snapshotter, s_.scratch_dir, s_.progress);
       if (!executor) return std::move(executor).error();
       if (executor->kind == runtime::RunExecutor::Kind::Copy) {

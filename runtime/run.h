@@ -26,7 +26,7 @@ struct ContainerRequest {
   std::vector<std::string> env;           // "KEY=value" overrides (resolve_env_flags)
   std::string workdir;                    // absolute, or "" for the image's
   std::string user;                       // a USER spec, or "" for the image's
-  sandbox::Network network = sandbox::Network::Host;
+  sandbox::Network network = sandbox::Network::Default;
   std::vector<sandbox::BindMount> binds;  // a missing host directory is created, as Docker does
   std::string name;                       // "" for a generated one
   bool remove = false;                    // --rm

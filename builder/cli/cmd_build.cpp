@@ -37,7 +37,7 @@ layers::Result<std::vector<std::pair<std::string, std::string>>> key_values(cons
 
 layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std::string>& args) {
   std::vector<std::string> tags, build_args, labels, outputs;
-  std::string file, target, platform, network = "host", progress_text = "auto", iidfile, compression = "gzip";
+  std::string file, target, platform, network = "default", progress_text = "auto", iidfile, compression = "gzip";
   std::string snapshotter;
   bool no_cache = false, pull = false, push = false, reproducible = false, quiet = false;
   ArgParser parser("hoist build [OPTIONS] CONTEXT",
@@ -50,7 +50,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   parser.flag("--no-cache", &no_cache, "do not use the build cache");
   parser.flag("--pull", &pull, "always pull FROM images from their registry");
   parser.option("--platform", &platform, "OS/ARCH", "the target platform (only this machine's for now)");
-  parser.option("--network", &network, "host|none", "the network RUN steps see (default host)");
+  parser.option("--network", &network, "default|host|none",
+                "the network RUN steps see: default (a namespace of their own, outbound through "
+                "slirp4netns), host, or none (loopback only)");
   parser.flag("--push", &push, "push the image to its registry after building");
   parser.multi("-o,--output", &outputs, "type=TYPE[,dest=PATH]", "image (default), oci, docker or local (repeatable)");
   parser.option("--progress", &progress_text, "auto|tty|plain|quiet", "how to show progress (default auto)");
@@ -89,9 +91,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   options.no_cache = no_cache;
   options.pull = pull;
   options.platform = platform;
-  if (network == "none") options.network_none = true;
-  else if (network != "host" && network != "default")
-    return Error(ErrorKind::Usage, "--network " + network + ": want host or none");
+  auto parsed_network = runtime::sandbox::parse_network(network);
+  if (!parsed_network) return std::move(parsed_network).error();
+  options.network = *parsed_network;
   options.push = push;
   for (const auto& out : outputs) {
     auto spec = parse_output_spec(out);

@@ -26,21 +26,14 @@ namespace {
 struct RunOptions {
   bool remove = false;
   std::vector<std::string> env_flags, volumes, entrypoints;
-  std::string workdir, user, network = "host", name;
+  std::string workdir, user, network = "default", name;
 };
-
-Result<runtime::sandbox::Network> parse_network(const std::string& text) {
-  if (text == "host") return runtime::sandbox::Network::Host;
-  if (text == "none") return runtime::sandbox::Network::None;
-  return Error(ErrorKind::Usage,
-               "--network " + layers::quoted(text) + " is not supported (host or none)");
-}
 
 Result<int> run_container(const GlobalOptions& global, const RunOptions& options,
                           const std::string& image_text, const std::vector<std::string>& args) {
   // Everything the user can get wrong is checked before the store is touched.
   runtime::ContainerRequest request;
-  auto network = parse_network(options.network);
+  auto network = runtime::sandbox::parse_network(options.network);
   if (!network) return std::move(network).error();
   request.network = *network;
   for (const auto& volume : options.volumes) {
@@ -95,8 +88,9 @@ layers::Result<int> cmd_run(const GlobalOptions& global, const std::vector<std::
   parser.option("-u,--user", &options.user, "USER[:GROUP]", "user name or uid, group name or gid");
   parser.multi("--entrypoint", &options.entrypoints, "CMD",
                "replace the image's Entrypoint (and drop its Cmd); \"\" for none");
-  parser.option("--network,--net", &options.network, "host|none",
-                "the host's network (default) or only loopback");
+  parser.option("--network,--net", &options.network, "default|host|none",
+                "default: a network namespace of its own, outbound through slirp4netns; "
+                "host: the host's; none: only loopback");
   parser.multi("-v,--volume", &options.volumes, "HOST:CTR[:ro]", "bind-mount a host path");
   parser.option("--name", &options.name, "NAME", "name the container");
   parser.stop_at_first_positional();

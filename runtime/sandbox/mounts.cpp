@@ -82,7 +82,8 @@ Result<void> mount_overlay_new_api(const OverlayLayers& layers, const std::strin
     std::string log = fs_context_log(fs.get());
     return Error::from_errno(err, "creating the overlay" + (log.empty() ? "" : " (" + log + ")"));
   }
-  UniqueFd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, 0));
+  // nodev: a device node in the image (or one mknod makes) cannot be opened (see mount_dev).
+  UniqueFd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV));
   if (!mnt) return Error::from_errno("fsmount overlay");
   if (::move_mount(mnt.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
     return Error::from_errno("attaching the overlay at " + quoted(target));
@@ -109,7 +110,7 @@ Result<void> mount_overlay_legacy(const OverlayLayers& layers, const std::string
                                              std::to_string(layers.lower_dirs.size()) +
                                              " layers exceed one page on this kernel");
   }
-  return do_mount("overlay", target, "overlay", 0, options.c_str(), "mounting the overlay");
+  return do_mount("overlay", target, "overlay", MS_NODEV, options.c_str(), "mounting the overlay");
 }
 
 }  // namespace
@@ -130,8 +131,19 @@ Result<MountGuard> mount_overlay(const OverlayLayers& layers, const std::string&
 }
 
 Result<void> bind_root_onto_itself(const std::string& root) {
-  return do_mount(root.c_str(), root, nullptr, MS_BIND | MS_REC, nullptr,
-                  "binding the root onto itself");
+  if (auto r = do_mount(root.c_str(), root, nullptr, MS_BIND | MS_REC, nullptr,
+                        "binding the root onto itself");
+      !r)
+    return r;
+  return set_nodev_recursive(root);
+}
+
+Result<void> set_nodev_recursive(const std::string& target) {
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_NODEV;
+  if (::mount_setattr(AT_FDCWD, target.c_str(), AT_RECURSIVE, &attr, sizeof attr) != 0)
+    return Error::from_errno("making " + quoted(target) + " nodev");
+  return {};
 }
 
 Result<void> mount_proc(const std::string& root) {
@@ -175,27 +187,45 @@ Result<void> mount_sys(const std::string& root) {
   const std::string sys = root + "/sys";
   struct stat st;
   if (::lstat(sys.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
-  return do_mount("sysfs", sys, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
-                  "mounting /sys");
+  constexpr unsigned long kLocked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (auto r = do_mount("sysfs", sys, "sysfs", MS_RDONLY | kLocked, nullptr, "mounting /sys"); !r)
+    return r;
+  // Docker's masked /sys paths (firmware tables, power capping): empty read-only tmpfs.
+  for (const char* masked : {"firmware", "devices/virtual/powercap"}) {
+    const std::string path = sys + "/" + masked;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (auto r = do_mount("tmpfs", path, "tmpfs", MS_RDONLY | kLocked, "size=0",
+                          "masking /sys path");
+        !r)
+      return r;
+  }
+  return {};
 }
 
 Result<void> mount_dev(const std::string& root) {
   const std::string dev = root + "/dev";
-  if (auto r = do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME,
+  // Docker keeps CAP_MKNOD but its device cgroup lets a container open only these nodes.
+  // The same without a device cgroup: /dev (like every other mount of the container) is
+  // nodev, and each allowed node is a bind mount of the host's own, which carries the
+  // host /dev's mount flags and so stays usable. A node made with mknod, or shipped in the
+  // image, then fails to open with EACCES (Docker: EPERM).
+  if (auto r = do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME,
                         "mode=755,size=65536k", "mounting /dev");
       !r)
     return r;
 
-  struct Node {
-    const char* name;
-    unsigned major, minor;
-  };
-  for (const Node& node : {Node{"null", 1, 3}, Node{"zero", 1, 5}, Node{"full", 1, 7},
-                           Node{"random", 1, 8}, Node{"urandom", 1, 9}, Node{"tty", 5, 0}}) {
-    const std::string path = dev + "/" + node.name;
-    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(node.major, node.minor)) != 0)
-      return Error::from_errno("mknod " + quoted(path));
-    if (::chmod(path.c_str(), 0666) != 0) return Error::from_errno("chmod " + quoted(path));
+  for (const char* name : kAllowedDevices) {
+    const std::string host = std::string("/dev/") + name;
+    const std::string path = dev + "/" + name;
+    struct stat st;
+    if (::stat(host.c_str(), &st) != 0 || !S_ISCHR(st.st_mode))
+      return Error(ErrorKind::Unsupported, "the host has no character device " + quoted(host) +
+                                               " to give the container");
+    UniqueFd stub(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+    if (!stub) return Error::from_errno("creating mount point " + quoted(path));
+    if (auto r = do_mount(host.c_str(), path, nullptr, MS_BIND, nullptr, "binding " + quoted(host));
+        !r)
+      return r;
   }
 
   for (const char* dir : {"pts", "shm"}) {
@@ -303,12 +333,12 @@ Result<void> mount_binds(const std::string& root, const std::vector<BindMount>& 
     UniqueFd tree(::open_tree(AT_FDCWD, bind.host_path.c_str(),
                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
     if (!tree) return Error::from_errno("cloning " + quoted(bind.host_path)).context(what);
-    if (bind.read_only) {
-      struct mount_attr attr {};
-      attr.attr_set = MOUNT_ATTR_RDONLY;
-      if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
-        return Error::from_errno("making the mount read-only").context(what);
-    }
+    // nodev as the rest of the container: a bound device node does not open, as under
+    // Docker's device cgroup without --device.
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_NODEV | (bind.read_only ? MOUNT_ATTR_RDONLY : 0);
+    if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+      return Error::from_errno("setting the mount's flags (nodev, read-only)").context(what);
     auto target = open_or_create_in_root(root_fd.get(), *rel, S_ISDIR(st.st_mode));
     if (!target) return std::move(target).error().context(what);
     if (::move_mount(tree.get(), "", target->get(), "",

@@ -18,7 +18,7 @@ using layers::Result;
 
 Result<void> enter_namespaces(Network network) {
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (network == Network::None) flags |= CLONE_NEWNET;
+  if (network != Network::Host) flags |= CLONE_NEWNET;
   if (::unshare(flags) != 0) return Error::from_errno("unshare (new namespaces)");
   return {};
 }

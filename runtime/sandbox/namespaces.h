@@ -9,7 +9,7 @@
 namespace runtime::sandbox {
 
 // Moves the calling process into new mount, PID, UTS and IPC namespaces, and a new network
-// namespace for Network::None. The PID namespace applies to children forked afterwards
+// namespace unless Network::Host. The PID namespace applies to children forked afterwards
 // (the first becomes PID 1), so the caller must fork once more.
 layers::Result<void> enter_namespaces(Network network);
 

@@ -18,11 +18,13 @@
 #include <optional>
 #include <sstream>
 
+#include "runtime/sandbox/cgroup.h"
 #include "runtime/sandbox/mounts.h"
 #include "runtime/sandbox/namespaces.h"
 #include "runtime/sandbox/pivot.h"
 #include "runtime/sandbox/process.h"
 #include "runtime/sandbox/seccomp.h"
+#include "runtime/sandbox/slirp.h"
 #include "runtime/sandbox/temp_dir.h"
 #include "runtime/users.h"
 #include "layers/unique_fd.h"
@@ -51,6 +53,8 @@ struct ChildPlan {
   std::string etc_dir;       // generated hosts, resolv.conf, hostname
   int report_fd = -1;
   int stdout_fd = -1, stderr_fd = -1;
+  std::string slirp_binary;  // Network::Default with namespaces: slirp4netns to start
+  std::string cgroup_dir;    // the pids cgroup the container runs in; empty: none
 };
 
 // The mount points the sandbox needs in every image.
@@ -251,7 +255,7 @@ Result<void> prepare_child(const ChildPlan& plan) {
     if (auto r = mount_etc_files(plan, *layout); !r) return r;
     if (auto r = mount_binds(plan.root, spec.binds); !r) return r;
     if (auto r = set_hostname(spec.hostname); !r) return r;
-    if (spec.network == Network::None) {
+    if (spec.network != Network::Host) {
       if (auto r = bring_up_loopback(); !r) return r;
     }
     if (auto r = pivot_into(plan.root); !r) return r;
@@ -278,6 +282,11 @@ Result<void> prepare_child(const ChildPlan& plan) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // Without a PID namespace, the command's process group is what the supervisor kills.
   if (plan.chroot_only) ::setpgid(0, 0);
+  // Only the container's own processes count against pids.max (not the supervisor or
+  // slirp4netns), as under Docker; children are born in the cgroup.
+  if (!plan.cgroup_dir.empty()) {
+    if (auto r = PidsCgroup::enter_dir(plan.cgroup_dir); !r) fail_child(plan, r.error());
+  }
   if (auto r = prepare_child(plan); !r) fail_child(plan, r.error());
   reset_signal_state();
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -295,8 +304,18 @@ Result<void> prepare_child(const ChildPlan& plan) {
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&waited, sig);
   ::sigprocmask(SIG_BLOCK, &waited, nullptr);
 
+  std::optional<Slirp> slirp;
+  if (!plan.slirp_binary.empty()) {
+    // Forked while still in the host's network namespace, started once ours exists.
+    auto prepared = Slirp::prepare(plan.slirp_binary);
+    if (!prepared) fail_child(plan, prepared.error());
+    slirp.emplace(std::move(*prepared));
+  }
   if (!plan.chroot_only) {
     if (auto r = enter_namespaces(plan.spec->network); !r) fail_child(plan, r.error());
+  }
+  if (slirp) {
+    if (auto r = slirp->start(); !r) fail_child(plan, r.error());
   }
   pid_t child = ::fork();
   if (child < 0) fail_child(plan, Error::from_errno("fork (container init)"));
@@ -304,7 +323,14 @@ Result<void> prepare_child(const ChildPlan& plan) {
   // chroot_only: the group is the container (set here too, so a kill never misses it).
   if (plan.chroot_only) ::setpgid(child, child);
   const pid_t target = plan.chroot_only ? -child : child;
-  ::close_range(3, ~0U, 0);
+  // Everything but slirp4netns's exit fd, which keeps it running as long as we do.
+  const int keep = slirp ? slirp->exit_fd() : -1;
+  if (keep >= 3) {
+    if (keep > 3) ::close_range(3, unsigned(keep - 1), 0);
+    ::close_range(unsigned(keep + 1), ~0U, 0);
+  } else {
+    ::close_range(3, ~0U, 0);
+  }
 
   while (true) {
     siginfo_t info;
@@ -348,12 +374,25 @@ Result<void> write_text(const std::string& path, const std::string& text) {
   return {};
 }
 
-std::string host_resolv_conf() {
+// With its own network behind slirp4netns (--disable-host-loopback), the container cannot
+// reach a resolver on the host's loopback (systemd-resolved's 127.0.0.53, dnsmasq): such
+// a nameserver becomes slirp's DNS forwarder, which asks the host's resolvers for it.
+std::string host_resolv_conf(Network network) {
   std::ifstream in("/etc/resolv.conf");
-  std::stringstream text;
-  if (in) text << in.rdbuf();
-  std::string out = text.str();
-  if (out.find("nameserver") == std::string::npos) out = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+  std::string out;
+  bool has_nameserver = false;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string key, address;
+    words >> key >> address;
+    if (key == "nameserver") {
+      has_nameserver = true;
+      const bool is_loopback = address.rfind("127.", 0) == 0 || address == "::1";
+      if (is_loopback && network == Network::Default) line = "nameserver 10.0.2.3";
+    }
+    out += line + "\n";
+  }
+  if (!has_nameserver) out = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
   return out;
 }
 
@@ -364,7 +403,7 @@ Result<void> write_etc_files(const SandboxSpec& spec, const std::string& dir) {
             "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
   }
   const std::string resolv =
-      spec.resolv_conf_content.empty() ? host_resolv_conf() : spec.resolv_conf_content;
+      spec.resolv_conf_content.empty() ? host_resolv_conf(spec.network) : spec.resolv_conf_content;
   if (auto r = write_text(dir + "/hosts", hosts); !r) return r;
   if (auto r = write_text(dir + "/resolv.conf", resolv); !r) return r;
   return write_text(dir + "/hostname", spec.hostname + "\n");
@@ -534,6 +573,14 @@ struct Pipe {
 
 }  // namespace
 
+Result<Network> parse_network(std::string_view text) {
+  if (text == "default") return Network::Default;
+  if (text == "host") return Network::Host;
+  if (text == "none") return Network::None;
+  return Error(ErrorKind::Usage,
+               "--network " + quoted(std::string(text)) + " is not supported (default, host or none)");
+}
+
 Result<int> run(const SandboxSpec& spec) {
   if (auto r = check_spec(spec); !r) return std::move(r).error().context("starting a container");
   auto tmp = TempDir::create_in(scratch_parent(spec), "hoist-run-");
@@ -575,6 +622,21 @@ Result<int> run(const SandboxSpec& spec) {
       plan.stdin_fd = host_null.get();
     } else {
       plan.stdin_fd = spec.stdin_fd;
+    }
+  }
+
+  if (spec.network == Network::Default && !plan.chroot_only) {
+    auto slirp = find_slirp4netns();
+    if (!slirp) return std::move(slirp).error().context("starting a container");
+    plan.slirp_binary = *slirp;
+  }
+  // Where no pids cgroup can be made (no controller delegated to us, an unprivileged
+  // container), the container runs without the limit, as under Docker's default.
+  std::optional<PidsCgroup> cgroup;
+  if (spec.pids_limit > 0) {
+    if (auto made = PidsCgroup::create(spec.pids_limit)) {
+      cgroup.emplace(std::move(*made));
+      plan.cgroup_dir = cgroup->dir();
     }
   }
 

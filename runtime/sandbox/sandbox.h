@@ -2,18 +2,22 @@
 // The RUN sandbox: runs one command in a container made of an image's unpacked layers, and
 // is the base of `hoist run`.
 //
-// The container gets new mount, PID, UTS and IPC namespaces (and a network namespace with
-// only `lo`, up, for Network::None; the host's network otherwise). Its root is an overlayfs
+// The container gets new mount, PID, UTS, IPC and network namespaces: Network::Default
+// joins its network namespace to the outside through slirp4netns (runtime/sandbox/slirp.h:
+// lo and tap0; the host's loopback is out of reach), Network::None leaves it only `lo`, up;
+// Network::Host shares the host's instead. Its processes live in a pids cgroup with
+// pids.max = pids_limit where cgroups allow (runtime/sandbox/cgroup.h). Its root is an overlayfs
 // mount of `lower_dirs` under a writable `upper_dir`, so every change the command makes
 // lands in `upper_dir` (turn it into a layer with layers::diff_overlay_upper), or, where
 // overlayfs is unavailable, `rootfs_dir` itself (the fallback executor; diff it against a
 // snapshot taken before). Inside it: /proc (with Docker's masked and read-only paths), /sys
 // read-only when the image has the directory, a tmpfs /dev holding null, zero, full,
 // random, urandom, tty, pts/ (a private devpts) and shm/, and, with mount_etc_files,
-// /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted from generated files. The
-// command runs as the given user with Docker's default capability set (none for a
-// non-root user), no_new_privs and a small seccomp filter, after pivot_root into the new
-// root.
+// /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted from generated files. Every
+// mount but the allowed device nodes is nodev, so no other device node opens (Docker's
+// device cgroup, see mounts.h). The command runs as the given user with Docker's default
+// capability set (none for a non-root user), no_new_privs and Docker's default seccomp
+// profile (seccomp.h), after pivot_root into the new root.
 //
 // None of the sandbox's own mount points reach the layer: in overlay mode, a mount point
 // the image lacks (/proc, /dev, /etc/hosts, ...) is created in an extra top-most lower
@@ -44,7 +48,16 @@ struct BindMount {
   bool read_only = false;      // applied recursively
 };
 
-enum class Network { Host, None };
+// Default: a network namespace of its own, outbound through slirp4netns (which must be
+// installed: run() refuses otherwise, never falling back to the host's network). Host: the
+// host's network namespace. None: a namespace with only lo.
+enum class Network { Default, Host, None };
+
+// "default", "host" or "none" (the --network values of hoist build and hoist run).
+layers::Result<Network> parse_network(std::string_view text);
+
+// The pids.max of a container's cgroup unless the spec says otherwise.
+inline constexpr long kDefaultPidsLimit = 4096;
 
 struct SandboxSpec {
   // --- The root filesystem: overlay mode when upper_dir is set, else rootfs_dir. ---
@@ -68,8 +81,10 @@ struct SandboxSpec {
   // permitted, and removed after. With mount_etc_files, /etc/hosts, /etc/resolv.conf and
   // /etc/hostname are written into the root for the run (the root's own files are set
   // aside in scratch_dir, which must be on rootfs_dir's filesystem, and put back after;
-  // a diff must ignore these three paths: their ctime moves). The hostname is the host's.
-  // Network::None and binds are refused (they need namespaces and mounts).
+  // a diff must ignore these three paths: their ctime moves). The hostname is the host's,
+  // and so is the network for Network::Default (no namespace can be made: the unprivileged
+  // container around hoist is the boundary). Network::None and binds are refused (they
+  // need namespaces and mounts).
   bool chroot_only = false;
   // Where run() makes its private temp dir (mount points, generated /etc files). Empty:
   // $TMPDIR, else /tmp.
@@ -90,11 +105,17 @@ struct SandboxSpec {
   std::vector<uint32_t> supplementary_gids;
 
   // --- The surroundings. ---
-  Network network = Network::Host;
+  Network network = Network::Default;
+  // pids.max of the container's cgroup (a fork bomb stops there); 0: no limit. Applied
+  // where a pids cgroup can be made (cgroup v1 pids, or v2 delegating pids to hoist's
+  // cgroup); elsewhere the container runs without one.
+  long pids_limit = kDefaultPidsLimit;
   std::string hostname = "hoist";
   bool mount_etc_files = true;
   std::string hosts_content;        // empty: localhost lines plus the hostname
-  std::string resolv_conf_content;  // empty: the host's /etc/resolv.conf (8.8.8.8 if none)
+  // empty: the host's /etc/resolv.conf (8.8.8.8 if none); under Network::Default a loopback
+  // nameserver (127.0.0.53, ...) becomes slirp4netns's DNS forwarder, 10.0.2.3.
+  std::string resolv_conf_content;
   std::vector<BindMount> binds;
 
   // --- Input and output. ---

@@ -18,6 +18,7 @@
 #include "tests/builder/hoist_runner.h"
 #include "tests/support/canary.h"
 #include "tests/support/hostile_layers.h"
+#include "tests/support/skip.h"
 
 using hoist_test::Outcome;
 
@@ -86,8 +87,7 @@ bool has_opaque_xattr(const std::string& dir) {
 TEST_CASE("hostile corpus through import, load, build FROM + RUN, run and ADD",
           "[builder][hostile][corpus]") {
   if (::geteuid() != 0) {
-    WARN("SKIPPED: RUN and hoist run need root (namespaces, overlayfs)");
-    return;
+    HOIST_SKIP("RUN and hoist run need root (namespaces, overlayfs)");
   }
   build_test::BuildFixture f;
   hoist_test::TempDir outside("hoist-canary");
@@ -155,8 +155,7 @@ TEST_CASE("hostile corpus through import, load, build FROM + RUN, run and ADD",
 TEST_CASE("the issue's reproduction: FROM an image with whiteouts beneath a symlink to the host, RUN true",
           "[builder][hostile]") {
   if (::geteuid() != 0) {
-    WARN("SKIPPED: RUN needs root (namespaces, overlayfs)");
-    return;
+    HOIST_SKIP("RUN needs root (namespaces, overlayfs)");
   }
   build_test::BuildFixture f;
   hoist_test::TempDir outside("hoist-canary");

@@ -13,6 +13,7 @@
 #include "runtime/layer_dirs.h"
 #include "tests/support/canary.h"
 #include "tests/support/hostile_layers.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 
@@ -42,8 +43,7 @@ layers::Descriptor put_layer(const layers::Store& store, const std::string& tar)
 TEST_CASE("ensure_unpacked: hostile layers are refused or contained, the canary untouched",
           "[runtime][layer_dirs][hostile]") {
   if (::geteuid() != 0) {
-    WARN("SKIPPED: overlay-form unpacking needs root (mknod, trusted.* xattrs)");
-    return;
+    HOIST_SKIP("overlay-form unpacking needs root (mknod, trusted.* xattrs)");
   }
   Scratch scratch;
   auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
@@ -79,8 +79,7 @@ TEST_CASE("ensure_unpacked: hostile layers are refused or contained, the canary 
 TEST_CASE("ensure_unpacked: the issue's whiteouts beneath a symlink to the host write nothing there",
           "[runtime][layer_dirs][hostile]") {
   if (::geteuid() != 0) {
-    WARN("SKIPPED: overlay-form unpacking needs root (mknod, trusted.* xattrs)");
-    return;
+    HOIST_SKIP("overlay-form unpacking needs root (mknod, trusted.* xattrs)");
   }
   Scratch scratch;
   auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
@@ -132,8 +131,7 @@ TEST_CASE("LayerView: a symlink in a layer is never followed by lookup or host_p
 
 TEST_CASE("LayerView: whiteouts and opaque directories hide lower layers", "[runtime][layer_dirs]") {
   if (::geteuid() != 0) {
-    WARN("SKIPPED: whiteout devices and trusted.* xattrs need root");
-    return;
+    HOIST_SKIP("whiteout devices and trusted.* xattrs need root");
   }
   Scratch scratch;
   const std::string top = scratch.path + "/top", bottom = scratch.path + "/bottom";
