@@ -4,7 +4,10 @@ set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config
   libarchive-dev libssl-dev libzstd-dev zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev catch2
-  busybox-static libseccomp-dev slirp4netns
+  busybox-static
+  # The sandbox: Docker's seccomp profile is built with libseccomp; slirp4netns gives a
+  # RUN step or `hoist run` its own network namespace with outbound access (the default).
+  libseccomp-dev slirp4netns
 )
 if [[ "${1:-}" == "--test" ]]; then
   # Every program the tests and .ci/run execute on the host, by package (grep the tests for
@@ -20,9 +23,8 @@ if [[ "${1:-}" == "--test" ]]; then
   #                    (.ci/run starts a private dockerd)
   #   python3          .ci/run's summary
   #   clang            the fuzz build (README)
-  #   slirp4netns libseccomp-dev   for the rootless network and seccomp work
   packages+=(docker-registry skopeo umoci apache2-utils openssl zstd libcap2-bin docker.io
-    python3 clang slirp4netns libseccomp-dev)
+    python3 clang)
 fi
 missing=()
 for p in "${packages[@]}"; do
