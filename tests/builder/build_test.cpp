@@ -20,11 +20,6 @@ bool have_program(const std::string& name) {
   return hoist_test::run_program({"sh", "-c", "command -v " + name}).exit_code == 0;
 }
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("build: examples/hello builds with its script and command", "[builder][build]") {
