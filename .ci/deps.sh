@@ -17,13 +17,14 @@ if [[ "${1:-}" == "--test" ]]; then
   #   skopeo umoci     third-party readers of what hoist writes
   #   apache2-utils    htpasswd, for the Basic-auth registry
   #   openssl          the test CA and the token issuer's key
-  #   zstd             the zstd CLI decodes hoist's zstd layers (layers tests)
+  #   zstd             the zstd CLI decodes hoist's zstd layers (layers tests), and with
+  #   bzip2 xz-utils   makes the tarballs of every compression that ADD extracts
   #   libcap2-bin      capsh takes CAP_SYS_ADMIN away for the chroot executor's test
   #   docker.io        dockerd and docker: docker load / pull / run of what hoist makes
   #                    (.ci/run starts a private dockerd)
   #   python3          .ci/run's summary
   #   clang            the fuzz build (README)
-  packages+=(docker-registry skopeo umoci apache2-utils openssl zstd libcap2-bin docker.io
+  packages+=(docker-registry skopeo umoci apache2-utils openssl zstd bzip2 xz-utils libcap2-bin docker.io
     python3 clang)
 fi
 missing=()
