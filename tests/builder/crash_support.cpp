@@ -1,5 +1,7 @@
 #include "tests/builder/crash_support.h"
 
+#include "tests/support/registry_fixture.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -13,17 +15,6 @@
 #include <thread>
 
 namespace crash_test {
-
-namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-}  // namespace
 
 void become_subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
 
@@ -80,8 +71,8 @@ hoist_test::RunResult Background::wait() {
     else if (errno != EINTR) break;
   }
   result.exit_code = WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
-  result.out = slurp(io_.path() + "/stdout");
-  result.err = slurp(io_.path() + "/stderr");
+  result.out = hoist_test::read_file(io_.path() + "/stdout");
+  result.err = hoist_test::read_file(io_.path() + "/stderr");
   return result;
 }
 
