@@ -57,7 +57,8 @@ std::string chomp_heredoc(std::string_view body) {
   return out;
 }
 
-Result<CopySources> CopySources::collect(const parser::Instruction& ins, const Options& options) {
+Result<CopySources> CopySources::collect(const parser::Instruction& ins, const parser::CopyFlags& flags,
+                                         const Options& options) {
   const bool is_add = ins.cmd == "add";
   const char* cmd = is_add ? "ADD" : "COPY";
   auto expand = [&](std::string_view word) -> Result<std::string> {
@@ -85,8 +86,7 @@ Result<CopySources> CopySources::collect(const parser::Instruction& ins, const O
   };
 
   std::optional<layers::Digest> checksum;
-  if (auto flag = parser::flag_value(ins, "checksum")) {
-    if (!is_add) return Error(ErrorKind::InvalidInput, "--checksum is only for ADD");
+  if (const auto& flag = flags.checksum) {
     auto text = expand(*flag);
     if (!text) return std::move(text).error();
     auto parsed = parse_checksum(*text);

@@ -24,6 +24,7 @@
 #include "builder/url_fetch.h"
 #include "layers/error.h"
 #include "parser/ast.h"
+#include "parser/commands.h"
 #include "parser/expand.h"
 
 namespace builder {
@@ -38,7 +39,7 @@ class CopySources {
   };
 
   // Reads every source argument of `ins` (all but the last). Errors name the source.
-  static layers::Result<CopySources> collect(const parser::Instruction& ins,
+  static layers::Result<CopySources> collect(const parser::Instruction& ins, const parser::CopyFlags& flags,
                                              const Options& options);
 
   std::vector<std::string> paths;

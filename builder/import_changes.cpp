@@ -7,7 +7,7 @@
 #include "builder/stage_executor.h"
 #include "parser/build_args.h"
 #include "parser/dockerfile.h"
-#include "parser/strict.h"
+#include "parser/commands.h"
 
 namespace builder {
 namespace {
@@ -46,11 +46,12 @@ Result<void> apply_one(const std::string& line, StageState& state) {
                  upper(ins.cmd) +
                      " is not a valid change command (valid: CMD ENTRYPOINT ENV "
                      "EXPOSE HEALTHCHECK LABEL ONBUILD STOPSIGNAL USER VOLUME WORKDIR)");
-  for (const auto& d : parser::check_instruction(ins, "--change"))
+  auto command = parser::parse_command(ins, "--change");
+  for (const auto& d : command.diagnostics)
     if (d.is_error())
       return Error(ErrorKind::InvalidInput,
                    d.message + (d.hint.empty() ? "" : " (" + d.hint + ")"));
-  auto applied = apply_metadata(ins, state, parsed.file.escape);
+  auto applied = apply_metadata(*command.command, state, parsed.file.escape);
   if (!applied) return std::move(applied).error();
   return {};
 }

@@ -10,6 +10,7 @@
 #include "builder/stage_executor.h"
 #include "layers/error.h"
 #include "parser/ast.h"
+#include "parser/commands.h"
 #include "parser/expand.h"
 
 namespace builder {
@@ -23,12 +24,10 @@ parser::Vars env_vars(const layers::ContainerConfig& config);
 // Sets K=v in an env list, replacing an existing K.
 void set_env(std::vector<std::string>& env, const std::string& key, const std::string& value);
 
-// Applies `instruction` to `state`. Returns the text that describes what it did after
-// expansion (for the cache key). InvalidInput with Docker's message for bad arguments.
-layers::Result<std::string> apply_metadata(const parser::Instruction& instruction, StageState& state,
+// Applies `command` (checked by parser::parse_command) to `state`. Returns the text that
+// describes what it did after expansion (for the cache key). InvalidInput with Docker's
+// message for what only expansion reveals (an empty ENV name, a bad EXPOSE port).
+layers::Result<std::string> apply_metadata(const parser::Command& command, StageState& state,
                                            char escape);
-
-// Parses a Go duration ("30s", "1m30s", "500ms", "1h"), as HEALTHCHECK flags take them.
-layers::Result<int64_t> parse_duration_ns(std::string_view text);
 
 }  // namespace builder

@@ -17,6 +17,7 @@
 #include "runtime/sandbox/temp_dir.h"
 #include "runtime/users.h"
 #include "layers/tar_writer.h"
+#include "parser/commands.h"
 #include "parser/dockerfile.h"
 #include "registry/client.h"
 #include "registry/reference.h"
@@ -88,8 +89,14 @@ class StageRunner {
   Result<void> run() {
     auto base = start_from_base();
     if (!base) return base;
-    // ONBUILD triggers of the base run first, and are not inherited by this image.
-    std::vector<parser::Instruction> instructions;
+    // ONBUILD triggers of the base run first, and are not inherited by this image. They
+    // get the same checks as the Dockerfile's own instructions (parser::parse_command).
+    std::vector<parser::Command> instructions;
+    auto first_error = [](const std::vector<parser::Diagnostic>& diagnostics) {
+      for (const auto& d : diagnostics)
+        if (d.is_error()) return d.message + (d.hint.empty() ? "" : " (" + d.hint + ")");
+      return std::string("unparsable");
+    };
     for (const auto& trigger : state_->config.config.on_build) {
       parser::Instruction onbuild;
       onbuild.cmd = "onbuild";
@@ -97,22 +104,34 @@ class StageRunner {
       onbuild.line = stage_.line;
       onbuild.original = "ONBUILD " + trigger;
       auto parsed = parser::parse_onbuild_trigger(onbuild, s_.escape, s_.display_name);
-      if (parser::has_errors(parsed.diagnostics) || parsed.file.instructions.size() != 1)
-        return Error(ErrorKind::InvalidInput, "ONBUILD trigger " + layers::quoted(trigger) + " of the base image: " +
-                                                  (parsed.diagnostics.empty() ? std::string("unparsable")
-                                                                              : parsed.diagnostics.front().message));
-      instructions.push_back(parsed.file.instructions.front());
+      std::string problem;
+      if (parser::has_errors(parsed.diagnostics) || parsed.file.instructions.size() != 1) {
+        problem = first_error(parsed.diagnostics);
+      } else {
+        auto command = parser::parse_command(parsed.file.instructions.front(), s_.display_name);
+        if (command.command) instructions.push_back(std::move(*command.command));
+        else problem = first_error(command.diagnostics);
+      }
+      if (!problem.empty())
+        return Error(ErrorKind::InvalidInput, s_.display_name + ":" + std::to_string(stage_.line) + ": ONBUILD trigger " +
+                                                  layers::quoted(trigger) + " of the base image: " + problem);
     }
     state_->config.config.on_build.clear();
-    for (const auto& ins : stage_.instructions) instructions.push_back(ins);
+    for (const auto& ins : stage_.instructions) {
+      auto command = parser::parse_command(ins, s_.display_name);
+      if (!command.command)
+        return Error(ErrorKind::InvalidInput, s_.display_name + ":" + std::to_string(ins.line) + ": " +
+                                                  first_error(command.diagnostics));
+      instructions.push_back(std::move(*command.command));
+    }
 
     total_ = static_cast<int>(instructions.size()) + 1;
     for (size_t i = 0; i < instructions.size(); ++i) {
-      const auto& ins = instructions[i];
+      const auto& ins = instructions[i].in;
       if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
       int step = s_.next_step++;
       s_.progress.begin(step, label(static_cast<int>(i) + 2) + ins.original);
-      auto r = dispatch(ins, step);
+      auto r = dispatch(instructions[i], step);
       std::string where = s_.display_name + ":" + std::to_string(ins.line) + ": " + ins.original;
       if (!r) {
         s_.progress.failed(step, r.error().describe());
@@ -224,12 +243,13 @@ class StageRunner {
 
   Result<runtime::LayerView> view() { return runtime::view_of(s_.store, state_->layers, state_->config.diff_ids); }
 
-  Result<void> dispatch(const parser::Instruction& ins, int step) {
-    if (ins.cmd == "run") return run(ins, step);
-    if (ins.cmd == "copy" || ins.cmd == "add") return copy(ins, step);
+  Result<void> dispatch(const parser::Command& command, int step) {
+    const parser::Instruction& ins = command.in;
+    if (auto* flags = std::get_if<parser::RunFlags>(&command.flags)) return run(ins, *flags, step);
+    if (auto* flags = std::get_if<parser::CopyFlags>(&command.flags)) return copy(ins, *flags, step);
     if (ins.cmd == "from") return Error(ErrorKind::InvalidInput, "FROM inside a stage");
     if (!is_metadata_instruction(ins.cmd)) return Error(ErrorKind::InvalidInput, "unknown instruction " + layers::quoted(ins.cmd));
-    auto described = apply_metadata(ins, *state_, s_.escape);
+    auto described = apply_metadata(command, *state_, s_.escape);
     if (!described) return std::move(described).error();
     layers::ImageConfig only_config;
     only_config.config = state_->config.config;
@@ -275,7 +295,14 @@ class StageRunner {
     return std::optional<LayerResult>(*layer);
   }
 
-  Result<void> run(const parser::Instruction& ins, int step) {
+  Result<void> run(const parser::Instruction& ins, const parser::RunFlags& flags, int step) {
+    // parse_command refuses every mount type hoist does not implement yet.
+    if (!flags.mounts.empty())
+      return Error(ErrorKind::Unsupported, "RUN --mount=" + flags.mounts.front() + " is not supported by hoist");
+    const runtime::sandbox::Network network = !flags.network ? s_.options.network
+                                              : *flags.network == parser::NetworkMode::Host ? runtime::sandbox::Network::Host
+                                              : *flags.network == parser::NetworkMode::None ? runtime::sandbox::Network::None
+                                                                                            : runtime::sandbox::Network::Default;
     const auto& config = state_->config.config;
     std::vector<std::string> argv;
     if (ins.json) {
@@ -330,7 +357,7 @@ class StageRunner {
                    .add("run")
                    .add(argv_key.finish().str())
                    .add(vars_text(run_args))
-                   .add(network_key(s_.options.network))
+                   .add(network_key(network))
                    .finish();
     return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
       RunRequest request;
@@ -338,7 +365,7 @@ class StageRunner {
       request.env = env;
       request.cwd = config.working_dir.empty() ? "/" : config.working_dir;
       request.user = config.user;
-      request.network = s_.options.network;
+      request.network = network;
       auto executor = executor_for_build(s_.run_executor, s_.snapshotter, s_.scratch_dir, s_.progress);
       if (!executor) return std::move(executor).error();
       if (executor->kind == runtime::RunExecutor::Kind::Copy) {
@@ -369,8 +396,8 @@ class StageRunner {
     });
   }
 
-  Result<void> copy(const parser::Instruction& ins, int step) {
-    const bool is_add = ins.cmd == "add";
+  Result<void> copy(const parser::Instruction& ins, const parser::CopyFlags& flags, int step) {
+    const bool is_add = flags.add;
     const parser::Vars vars = expansion_vars(*state_);
     auto expand = [&](std::string_view word) -> Result<std::string> {
       auto r = parser::expand_word(word, vars, s_.escape);
@@ -380,7 +407,7 @@ class StageRunner {
     if (ins.args.size() < 2)
       return Error(ErrorKind::InvalidInput, upper(ins.cmd) + " requires at least two arguments");
     // Here-documents and ADD URLs become files; the rest are paths (builder/copy_sources.h).
-    auto sources = CopySources::collect(ins, {&vars, s_.escape, &s_.cache, s_.scratch_dir});
+    auto sources = CopySources::collect(ins, flags, {&vars, s_.escape, &s_.cache, s_.scratch_dir});
     if (!sources) return std::move(sources).error();
     CopyRequest request;
     request.is_add = is_add;
@@ -390,22 +417,20 @@ class StageRunner {
     if (!dest) return std::move(dest).error();
     request.dest = *dest;
     request.workdir = state_->config.config.working_dir;
-    for (const auto& e : parser::flag_values(ins, "exclude")) {
+    for (const auto& e : flags.excludes) {
       auto x = expand(e);
       if (!x) return std::move(x).error();
       request.excludes.push_back(*x);
     }
-    if (auto chmod = parser::flag_value(ins, "chmod")) {
+    if (const auto& chmod = flags.chmod) {
       auto x = expand(*chmod);
       if (!x) return std::move(x).error();
       request.chmod = *x;
     }
-    if (parser::flag_value(ins, "checksum") && !is_add)
-      return Error(ErrorKind::InvalidInput, "--checksum is only for ADD");
 
     auto image = view();
     if (!image) return std::move(image).error();
-    if (auto chown = parser::flag_value(ins, "chown")) {
+    if (const auto& chown = flags.chown) {
       auto spec = expand(*chown);
       if (!spec) return std::move(spec).error();
       auto read_account_file = [&](const std::string& rel) -> std::string {
@@ -425,7 +450,7 @@ class StageRunner {
     // Where the sources come from: the context, or a stage's or an image's root.
     std::optional<runtime::sandbox::TempDir> from_root;
     std::string from_text;
-    if (auto from = parser::flag_value(ins, "from")) {
+    if (const auto& from = flags.from) {
       auto x = expand(*from);
       if (!x) return std::move(x).error();
       from_text = *x;

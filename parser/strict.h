@@ -1,7 +1,8 @@
 #pragma once
 // The checks `docker build` makes on instructions after parsing, and `hoist parse` makes
-// only with --strict: flags each instruction accepts and their values, argument counts,
-// HEALTHCHECK types and durations, SHELL's JSON form. Stage structure is checked by
+// only with --strict: parser/commands.h's parse_command on every instruction (flags each
+// instruction accepts and their values, the flags hoist refuses, argument counts,
+// HEALTHCHECK types and durations, SHELL's JSON form). Stage structure is checked by
 // StageGraph::build (parser/stages.h).
 
 #include <string_view>

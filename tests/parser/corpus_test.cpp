@@ -104,8 +104,10 @@ TEST_CASE("corpus: real-world Dockerfiles parse to the expected instructions",
   for (const parser::Instruction& in : result.file.instructions)
     words += (words.empty() ? "" : " ") + in.cmd;
   CHECK(words == e.instructions);
+  // Real Dockerfiles use flags hoist refuses (RUN --mount=type=secret, ...): those are
+  // refusals by design (parser::flag_support_table), anything else is a parser bug.
   for (const parser::Diagnostic& d : parser::check_strict(result.file, e.name))
-    FAIL_CHECK(parser::format_headline(d));
+    if (d.message.find(" is not supported by hoist: ") == std::string::npos) FAIL_CHECK(parser::format_headline(d));
   parser::StageGraph graph = parser::StageGraph::build(result.file, e.name);
   for (const parser::Diagnostic& d : graph.diagnostics) FAIL_CHECK(parser::format_headline(d));
   CHECK(graph.stages.size() == e.stages);
