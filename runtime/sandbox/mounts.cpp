@@ -294,10 +294,12 @@ Result<UniqueFd> open_or_create_in_root(int root_fd, const std::string& rel, boo
   return open_in_root(root_fd, rel);
 }
 
+}  // namespace
+
 // "/a//b/./c/" -> "a/b/c"; ".." is refused rather than interpreted.
 Result<std::string> normalize_container_path(const std::string& path) {
   if (path.empty() || path[0] != '/')
-    return Error(ErrorKind::InvalidInput, "bind target " + quoted(path) + " is not absolute");
+    return Error(ErrorKind::InvalidInput, "container path " + quoted(path) + " is not absolute");
   std::string out;
   size_t start = 0;
   while (start <= path.size()) {
@@ -305,7 +307,7 @@ Result<std::string> normalize_container_path(const std::string& path) {
     if (end == std::string::npos) end = path.size();
     std::string_view part(path.data() + start, end - start);
     if (part == "..")
-      return Error(ErrorKind::InvalidInput, "bind target " + quoted(path) + " contains \"..\"");
+      return Error(ErrorKind::InvalidInput, "container path " + quoted(path) + " contains \"..\"");
     if (!part.empty() && part != ".") {
       if (!out.empty()) out += '/';
       out += part;
@@ -314,8 +316,6 @@ Result<std::string> normalize_container_path(const std::string& path) {
   }
   return out;
 }
-
-}  // namespace
 
 Result<void> mount_binds(const std::string& root, const std::vector<BindMount>& binds) {
   if (binds.empty()) return {};
@@ -343,6 +343,95 @@ Result<void> mount_binds(const std::string& root, const std::vector<BindMount>& 
     if (!target) return std::move(target).error().context(what);
     if (::move_mount(tree.get(), "", target->get(), "",
                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+      return Error::from_errno("attaching the mount").context(what);
+  }
+  return {};
+}
+
+
+namespace {
+
+// A detached tmpfs (nodev, nosuid), not yet attached anywhere.
+Result<UniqueFd> new_tmpfs(int64_t size_bytes, const char* mode) {
+  UniqueFd fs(int(::syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)));
+  if (!fs) return Error::from_errno("fsopen tmpfs");
+  if (size_bytes > 0) {
+    const std::string size = std::to_string(size_bytes);
+    if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "size", size.c_str(), 0) != 0)
+      return Error::from_errno("tmpfs size=" + size);
+  }
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "mode", mode, 0) != 0 ||
+      ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+    return Error::from_errno("creating a tmpfs");
+  UniqueFd mnt(int(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID)));
+  if (!mnt) return Error::from_errno("fsmount tmpfs");
+  return mnt;
+}
+
+Result<void> set_mount_flags(int tree, uint64_t flags) {
+  struct mount_attr attr {};
+  attr.attr_set = flags;
+  if (::mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+    return Error::from_errno("setting the mount's flags");
+  return {};
+}
+
+// The mount to attach for one RUN --mount, detached.
+Result<UniqueFd> make_step_mount(const StepMount& mount) {
+  switch (mount.kind) {
+    case StepMount::Kind::Bind: {
+      UniqueFd tree(::open_tree(AT_FDCWD, mount.host_path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+      if (!tree) return Error::from_errno("cloning " + quoted(mount.host_path));
+      if (auto r = set_mount_flags(tree.get(), MOUNT_ATTR_NODEV | (mount.read_only ? MOUNT_ATTR_RDONLY : 0)); !r)
+        return std::move(r).error();
+      return tree;
+    }
+    case StepMount::Kind::Tmpfs:
+      return new_tmpfs(mount.size_bytes, "1777");
+    case StepMount::Kind::File: {
+      // The file lives on a tmpfs of its own that only this mount namespace ever sees.
+      auto fs = new_tmpfs(static_cast<int64_t>(mount.content.size()) + 4096, "0700");
+      if (!fs) return fs;
+      UniqueFd file(::openat(fs->get(), "file", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (!file) return Error::from_errno("creating the file on its tmpfs");
+      size_t done = 0;
+      while (done < mount.content.size()) {
+        ssize_t n = ::write(file.get(), mount.content.data() + done, mount.content.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Error::from_errno("writing the file on its tmpfs");
+        done += static_cast<size_t>(n);
+      }
+      if (::fchown(file.get(), mount.uid, mount.gid) != 0 || ::fchmod(file.get(), mount.mode & 07777) != 0)
+        return Error::from_errno("setting the file's owner and mode");
+      UniqueFd tree(::open_tree(fs->get(), "file", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+      if (!tree) return Error::from_errno("cloning the file's mount");
+      if (auto r = set_mount_flags(tree.get(), MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_RDONLY); !r)
+        return std::move(r).error();
+      return tree;
+    }
+  }
+  return Error(ErrorKind::InvalidInput, "unknown mount kind");
+}
+
+}  // namespace
+
+Result<void> mount_step_mounts(const std::string& root, const std::vector<StepMount>& mounts) {
+  if (mounts.empty()) return {};
+  UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd) return Error::from_errno("opening the container root " + quoted(root));
+  for (const StepMount& mount : mounts) {
+    const std::string what = "RUN --mount target " + quoted(mount.target);
+    auto rel = normalize_container_path(mount.target);
+    if (!rel) return std::move(rel).error().context(what);
+    auto tree = make_step_mount(mount);
+    if (!tree) return std::move(tree).error().context(what);
+    // The target exists (a stub when the image lacks it) and its path holds no symlink.
+    struct open_how how {};
+    how.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS;
+    UniqueFd target(int(::syscall(SYS_openat2, root_fd.get(), rel->c_str(), &how, sizeof how)));
+    if (!target) return Error::from_errno("resolving the mount target").context(what);
+    if (::move_mount(tree->get(), "", target.get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
       return Error::from_errno("attaching the mount").context(what);
   }
   return {};

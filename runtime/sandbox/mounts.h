@@ -61,6 +61,14 @@ layers::Result<void> mount_sys(const std::string& root);
 layers::Result<void> mount_dev(const std::string& root);
 // Bind-mounts one file over another (both must exist and be non-symlinks).
 layers::Result<void> bind_file(const std::string& source, const std::string& target);
+// "/a//b/./c/" -> "a/b/c" (relative to the container's root); a relative path or ".." is
+// refused rather than interpreted.
+layers::Result<std::string> normalize_container_path(const std::string& path);
+
+// Attaches each RUN --mount at its target inside `root` (which must exist already, as a
+// stub where the image lacks it; no symlink on the way): see StepMount.
+layers::Result<void> mount_step_mounts(const std::string& root, const std::vector<StepMount>& mounts);
+
 // Bind-mounts each host path at its container path, resolved inside `root` (symlinks in
 // the container path cannot lead out of it), nodev; missing targets are created.
 layers::Result<void> mount_binds(const std::string& root, const std::vector<BindMount>& binds);

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "runtime/sandbox/cgroup.h"
@@ -83,6 +84,55 @@ struct Stub {
   std::optional<struct stat> like;  // the image's entry whose metadata the stub copies
 };
 
+// The stubs for RUN --mount targets: each missing component of a target's path, and in
+// overlay mode the image's own directories above a missing one (standing in for them in the
+// stubs layer, with their metadata). Existing components must be directories, never
+// symlinks, and an existing target must have the mount's type.
+Result<void> plan_step_mount_stubs(const ChildPlan& plan, std::vector<Stub>* stubs) {
+  std::set<std::string> planned;
+  for (const Stub& stub : *stubs) planned.insert(stub.rel);
+  for (const StepMount& mount : plan.spec->step_mounts) {
+    auto rel = normalize_container_path(mount.target);
+    if (!rel) return std::move(rel).error();
+    bool wants_dir = mount.kind == StepMount::Kind::Tmpfs;
+    if (mount.kind == StepMount::Kind::Bind) {
+      struct stat source;
+      if (::stat(mount.host_path.c_str(), &source) != 0)
+        return Error::from_errno("stat " + quoted(mount.host_path)).context("RUN --mount source");
+      wants_dir = S_ISDIR(source.st_mode);
+    }
+    std::vector<Stub> parents;  // existing directories above a missing component
+    size_t start = 0;
+    while (true) {
+      const size_t slash = rel->find('/', start);
+      const bool last = slash == std::string::npos;
+      const std::string part = last ? *rel : rel->substr(0, slash);
+      const std::string what = "RUN --mount target " + quoted(mount.target) + ": " + quoted("/" + part);
+      struct stat st;
+      if (::lstat((plan.root + "/" + part).c_str(), &st) == 0) {
+        if (!last && !S_ISDIR(st.st_mode))
+          return Error(ErrorKind::Unsupported, what + " is not a directory in the image (hoist does not follow "
+                                                      "symlinks in mount targets)");
+        if (last && wants_dir != S_ISDIR(st.st_mode))
+          return Error(ErrorKind::InvalidInput, what + " exists in the image and is not a " +
+                                                    (wants_dir ? "directory" : "regular file"));
+        if (last && !wants_dir && !S_ISREG(st.st_mode))
+          return Error(ErrorKind::InvalidInput, what + " exists in the image and is not a regular file");
+        if (!last) parents.push_back({part, true, st});
+      } else {
+        if (plan.is_overlay)
+          for (Stub& parent : parents)
+            if (planned.insert(parent.rel).second) stubs->push_back(parent);
+        parents.clear();
+        if (planned.insert(part).second) stubs->push_back({part, last ? wants_dir : true, std::nullopt});
+      }
+      if (last) break;
+      start = slash + 1;
+    }
+  }
+  return {};
+}
+
 // Looks at the assembled root and lists the stubs it needs so every mount point exists
 // as the right type and is no symlink (a bind onto a symlink would follow it out of the
 // root before pivot_root). In overlay mode a stub sits in a layer above the image and can
@@ -120,6 +170,7 @@ Result<std::vector<Stub>> plan_stubs(const ChildPlan& plan, RootLayout* layout) 
     }
     stubs.push_back({mp.rel, false, std::nullopt});
   }
+  if (auto r = plan_step_mount_stubs(plan, &stubs); !r) return std::move(r).error();
   return stubs;
 }
 
@@ -254,6 +305,7 @@ Result<void> prepare_child(const ChildPlan& plan) {
     if (auto r = mount_dev(plan.root); !r) return r;
     if (auto r = mount_etc_files(plan, *layout); !r) return r;
     if (auto r = mount_binds(plan.root, spec.binds); !r) return r;
+    if (auto r = mount_step_mounts(plan.root, spec.step_mounts); !r) return r;
     if (auto r = set_hostname(spec.hostname); !r) return r;
     if (spec.network != Network::Host) {
       if (auto r = bring_up_loopback(); !r) return r;
@@ -425,6 +477,14 @@ Result<void> check_spec(const SandboxSpec& spec) {
   if (spec.chroot_only && !spec.binds.empty())
     return Error(ErrorKind::Unsupported,
                  "bind mounts cannot be made here (no mount namespace: chroot only)");
+  if (spec.chroot_only && !spec.step_mounts.empty())
+    return Error(ErrorKind::Unsupported,
+                 "RUN --mount cannot be made here (no mount namespace: RUN executor copy+chroot)");
+  for (const StepMount& mount : spec.step_mounts) {
+    auto rel = normalize_container_path(mount.target);
+    if (!rel) return std::move(rel).error().context("RUN --mount target");
+    if (rel->empty()) return Error(ErrorKind::InvalidInput, "RUN --mount target cannot be /");
+  }
   if (!spec.upper_dir.empty() && spec.work_dir.empty())
     return Error(ErrorKind::InvalidInput, "an overlay upper dir needs a work dir");
   for (const auto& e : spec.env) {

@@ -53,6 +53,30 @@ struct BindMount {
 // host's network namespace. None: a namespace with only lo.
 enum class Network { Default, Host, None };
 
+// A RUN --mount: a mount that exists only while the command runs. Its target, and every
+// missing directory above it, is made as a stub the way the sandbox's own mount points are
+// (overlay mode: in the private top-most layer; rootfs mode: created, then removed after the
+// run while still empty, the parent's times put back), so no mount point ever reaches the
+// layer. Every component of the target that the image has must be a directory, no symlink
+// (hoist refuses what it would have to follow), and an existing target must be of the
+// mount's type (a directory, or a regular file for File and a bound file). Needs the mount
+// namespace: refused with chroot_only.
+struct StepMount {
+  enum class Kind {
+    Bind,   // host_path (a file or directory) bound at target, nodev, read_only as asked
+    Tmpfs,  // a fresh tmpfs at target (mode 1777, nosuid, nodev), size_bytes when > 0
+    File,   // `content` as a file of `mode`, uid:gid, on a tmpfs private to the container,
+            // bound read-only at target: the bytes never touch a disk (secrets)
+  };
+  Kind kind = Kind::Bind;
+  std::string target;     // absolute, in the container
+  std::string host_path;  // Bind
+  bool read_only = false;  // Bind
+  int64_t size_bytes = 0;  // Tmpfs; 0: the kernel's default
+  std::string content;     // File
+  uint32_t mode = 0400, uid = 0, gid = 0;  // File
+};
+
 // "default", "host" or "none" (the --network values of hoist build and hoist run).
 layers::Result<Network> parse_network(std::string_view text);
 
@@ -117,6 +141,7 @@ struct SandboxSpec {
   // nameserver (127.0.0.53, ...) becomes slirp4netns's DNS forwarder, 10.0.2.3.
   std::string resolv_conf_content;
   std::vector<BindMount> binds;
+  std::vector<StepMount> step_mounts;  // RUN --mount, mounted after binds, in this order
 
   // --- Input and output. ---
   int stdin_fd = -1;  // -1: /dev/null

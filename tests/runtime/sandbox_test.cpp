@@ -477,3 +477,83 @@ TEST_CASE("sandbox: chroot_only refuses what needs namespaces or mounts",
   REQUIRE_FALSE(status);
   CHECK_THAT(status.error().describe(), Catch::Contains("--network none"));
 }
+
+TEST_CASE("sandbox: RUN --mount targets (tmpfs, file, bind) exist only during the run",
+          "[builder][sandbox][step-mounts]") {
+  const bool overlay = GENERATE(true, false);
+  CAPTURE(overlay);
+  Container c;
+  fs::create_directories(c.lower + "/root");
+  ::chmod((c.lower + "/root").c_str(), 0700);
+  const std::string host_dir = c.dir + "/host-src";
+  fs::create_directories(host_dir);
+  write_file(host_dir + "/in.txt", "from the host\n");
+  SandboxSpec spec = c.spec(
+      "echo scratch > /scratch/t && cat /scratch/t && "
+      "cat /run/secrets/token && stat -c '%a %u:%g' /run/secrets/token && "
+      "cat /root/.cache/pip/in.txt && ! touch /root/.cache/pip/x 2>/dev/null && "
+      "grep -c ' /scratch ' /proc/mounts");
+  using Kind = runtime::sandbox::StepMount::Kind;
+  runtime::sandbox::StepMount tmpfs{Kind::Tmpfs, "/scratch"};
+  tmpfs.size_bytes = 1 << 20;
+  runtime::sandbox::StepMount file{Kind::File, "/run/secrets/token"};
+  file.content = "s3cret-bytes\n";
+  file.mode = 0440;
+  file.gid = 7;
+  runtime::sandbox::StepMount bind{Kind::Bind, "/root/.cache/pip"};
+  bind.host_path = host_dir;
+  bind.read_only = true;
+  spec.step_mounts = {tmpfs, file, bind};
+  if (!overlay) {
+    spec.lower_dirs.clear();
+    spec.upper_dir.clear();
+    spec.work_dir.clear();
+    spec.rootfs_dir = c.lower;
+  }
+  struct stat root_before;
+  REQUIRE(::lstat((c.lower + "/root").c_str(), &root_before) == 0);
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(*ran.status == 0);
+  CHECK(ran.out == "scratch\ns3cret-bytes\n440 0:7\nfrom the host\n1\n");
+  // Nothing of the mounts or their targets stays: no layer entry (overlay), no stub left in
+  // the root (rootfs), the image's /root keeps its mode and times.
+  if (overlay) CHECK(c.diff().empty());
+  for (const char* gone : {"scratch", "run", "root/.cache"}) {
+    CAPTURE(gone);
+    CHECK_FALSE(fs::exists(c.lower + "/" + gone));
+  }
+  struct stat root_after;
+  REQUIRE(::lstat((c.lower + "/root").c_str(), &root_after) == 0);
+  CHECK((root_after.st_mode & 07777) == 0700);
+  CHECK(root_after.st_mtim.tv_sec == root_before.st_mtim.tv_sec);
+  CHECK(root_after.st_mtim.tv_nsec == root_before.st_mtim.tv_nsec);
+  CHECK(read_file(host_dir + "/in.txt") == "from the host\n");
+}
+
+TEST_CASE("sandbox: a RUN --mount target through a symlink or of the wrong type is refused",
+          "[builder][sandbox][step-mounts]") {
+  Container c;
+  fs::create_directories(c.lower + "/real");
+  fs::create_symlink("/real", c.lower + "/link");
+  write_file(c.lower + "/file", "x");
+  using Kind = runtime::sandbox::StepMount::Kind;
+  auto [target, kind, message] = GENERATE(table<std::string, Kind, std::string>({
+      {"/link/cache", Kind::Tmpfs, "is not a directory in the image"},
+      {"/file", Kind::Tmpfs, "exists in the image and is not a directory"},
+      {"/real", Kind::File, "exists in the image and is not a regular file"},
+      {"/", Kind::Tmpfs, "cannot be /"},
+      {"relative", Kind::Tmpfs, "is not absolute"},
+      {"/a/../b", Kind::Tmpfs, "contains \"..\""},
+  }));
+  CAPTURE(target);
+  SandboxSpec spec = c.spec("true");
+  runtime::sandbox::StepMount mount{kind, target};
+  spec.step_mounts = {mount};
+  auto ran = run_captured(spec);
+  REQUIRE_FALSE(ran.status);
+  CHECK_THAT(ran.status.error().describe(), Catch::Contains(message));
+  CHECK(c.diff().empty());
+  CHECK_FALSE(fs::exists(c.lower + "/real/cache"));
+}
