@@ -9,6 +9,7 @@
 // first layer written until the image is tagged, so an interrupted build leaves no tag and
 // at worst unreferenced blobs and cache records (which prune removes).
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +56,7 @@ struct BuildOptions {
   std::vector<std::string> insecure_registries;
   bool debug = false;
   std::string store_root;             // the store to build in
+  std::map<std::string, std::string> secrets;  // --secret, by id (builder/run_mounts.h)
 };
 
 struct BuildResult {

@@ -47,6 +47,7 @@ runtime::sandbox::SandboxSpec spec_for(const RunRequest& request) {
   spec.network = request.network;
   spec.hostname = "buildkitsandbox";
   spec.on_output = request.on_output;
+  spec.step_mounts = request.mounts;
   return spec;
 }
 

@@ -33,6 +33,7 @@ struct RunRequest {
   // command in it and leaves it holding the result (or invalidated, on failure).
   RootCopy* root_copy = nullptr;
   bool chroot_only = false;  // with root_copy: no namespaces here (runtime::RunExecutor::chroot)
+  std::vector<runtime::sandbox::StepMount> mounts;  // RUN --mount (builder/run_mounts.h)
   std::string scratch_dir;              // on the store's filesystem
   std::function<void(int stream, std::string_view bytes)> on_output;
 };

@@ -12,6 +12,7 @@
 #include "runtime/layer_dirs.h"
 #include "builder/metadata.h"
 #include "builder/root_copy.h"
+#include "builder/run_mounts.h"
 #include "runtime/executor.h"
 #include "builder/run_step.h"
 #include "runtime/sandbox/temp_dir.h"
@@ -296,9 +297,19 @@ class StageRunner {
   }
 
   Result<void> run(const parser::Instruction& ins, const parser::RunFlags& flags, int step) {
-    // parse_command refuses every mount type hoist does not implement yet.
-    if (!flags.mounts.empty())
-      return Error(ErrorKind::Unsupported, "RUN --mount=" + flags.mounts.front() + " is not supported by hoist");
+    // The mounts, their values expanded with the stage's variables, as BuildKit does.
+    std::vector<parser::Mount> mounts;
+    {
+      const parser::Vars vars = expansion_vars(*state_);
+      parser::WordExpander expander = [&](std::string_view word) { return parser::expand_word(word, vars, s_.escape); };
+      for (const std::string& text : flags.mounts) {
+        auto mount = parser::parse_mount(text, expander);
+        if (!mount) return Error(ErrorKind::InvalidInput, "--mount=" + text + ": " + mount.error());
+        mounts.push_back(*mount);
+      }
+    }
+    const std::string step_cwd =
+        state_->config.config.working_dir.empty() ? "/" : state_->config.config.working_dir;
     const runtime::sandbox::Network network = !flags.network ? s_.options.network
                                               : *flags.network == parser::NetworkMode::Host ? runtime::sandbox::Network::Host
                                               : *flags.network == parser::NetworkMode::None ? runtime::sandbox::Network::None
@@ -358,6 +369,7 @@ class StageRunner {
                    .add(argv_key.finish().str())
                    .add(vars_text(run_args))
                    .add(network_key(network))
+                   .add(run_mounts_key(mounts, step_cwd))
                    .finish();
     return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
       RunRequest request;
@@ -366,6 +378,13 @@ class StageRunner {
       request.cwd = config.working_dir.empty() ? "/" : config.working_dir;
       request.user = config.user;
       request.network = network;
+      auto prepared = prepare_run_mounts(mounts, step_cwd, s_.options.secrets, s_.store);
+      if (!prepared) return std::move(prepared).error();
+      request.mounts = prepared->mounts;
+      for (const std::string& entry : prepared->env) {
+        const size_t eq = entry.find('=');
+        set_env(request.env, entry.substr(0, eq), entry.substr(eq + 1));
+      }
       auto executor = executor_for_build(s_.run_executor, s_.snapshotter, s_.scratch_dir, s_.progress);
       if (!executor) return std::move(executor).error();
       if (executor->kind == runtime::RunExecutor::Kind::Copy) {

@@ -47,9 +47,9 @@ std::vector<FlagSpec> flags_of(std::string_view cmd) {
 constexpr FlagSupport kSupport[] = {
     {"FROM", "--platform", true, "the build machine's own platform only"},
     {"RUN", "--mount=type=bind", false, "bind mounts are not implemented yet"},
-    {"RUN", "--mount=type=cache", false, "cache mounts are not implemented yet"},
-    {"RUN", "--mount=type=tmpfs", false, "tmpfs mounts are not implemented yet"},
-    {"RUN", "--mount=type=secret", false, "secret mounts are not implemented yet"},
+    {"RUN", "--mount=type=cache", true, ""},
+    {"RUN", "--mount=type=tmpfs", true, ""},
+    {"RUN", "--mount=type=secret", true, ""},
     {"RUN", "--mount=type=ssh", false, "ssh agent mounts are not implemented yet"},
     {"RUN", "--network=default", true, ""},
     {"RUN", "--network=none", true, ""},

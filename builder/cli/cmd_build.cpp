@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "builder/build.h"
+#include "builder/run_mounts.h"
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
@@ -36,7 +37,7 @@ layers::Result<std::vector<std::pair<std::string, std::string>>> key_values(cons
 }  // namespace
 
 layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::vector<std::string> tags, build_args, labels, outputs;
+  std::vector<std::string> tags, build_args, labels, outputs, secrets;
   std::string file, target, platform, network = "default", progress_text = "auto", iidfile, compression = "gzip";
   std::string snapshotter;
   bool no_cache = false, pull = false, push = false, reproducible = false, quiet = false;
@@ -53,6 +54,8 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   parser.option("--network", &network, "default|host|none",
                 "the network RUN steps see: default (a namespace of their own, outbound through "
                 "slirp4netns), host, or none (loopback only)");
+  parser.multi("--secret", &secrets, "id=ID,src=FILE|env=VAR",
+               "a secret for RUN --mount=type=secret: never in the image, the cache or the logs (repeatable)");
   parser.flag("--push", &push, "push the image to its registry after building");
   parser.multi("-o,--output", &outputs, "type=TYPE[,dest=PATH]", "image (default), oci, docker or local (repeatable)");
   parser.option("--progress", &progress_text, "auto|tty|plain|quiet", "how to show progress (default auto)");
@@ -95,6 +98,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   if (!parsed_network) return std::move(parsed_network).error();
   options.network = *parsed_network;
   options.push = push;
+  auto read_secrets = read_build_secrets(secrets);
+  if (!read_secrets) return std::move(read_secrets).error();
+  options.secrets = std::move(*read_secrets);
   for (const auto& out : outputs) {
     auto spec = parse_output_spec(out);
     if (!spec) return std::move(spec).error();

@@ -4,17 +4,20 @@
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
 #include "builder/leftovers.h"
+#include "builder/run_mounts.h"
 
 namespace builder::cli {
 
 layers::Result<int> cmd_prune(const GlobalOptions& global, const std::vector<std::string>& args) {
-  bool all = false, force = false;
+  bool all = false, force = false, cache_mounts = false;
   ArgParser parser("hoist prune [OPTIONS]",
                    "Remove blobs and unpacked layers that no tagged image uses, and temp files "
                    "left by interrupted writes. Tagged images are never removed.");
   // Accepted so `docker image prune -af` habits work; hoist has no dangling images to keep.
   parser.flag("-a,--all", &all, "accepted for docker compatibility");
   parser.flag("-f,--force", &force, "do not prompt (hoist never prompts)");
+  parser.flag("--cache-mounts", &cache_mounts,
+              "also remove RUN --mount=type=cache directories no running step uses");
   parser.positionals(0, 0, "");
   std::vector<std::string> positional;
   if (auto done = parser.parse_or_help(args, positional)) return std::move(*done);
@@ -27,6 +30,11 @@ layers::Result<int> cmd_prune(const GlobalOptions& global, const std::vector<std
   const layers::GcReport& r = **report;
   std::printf("Deleted %zu blobs, %zu unpacked layers, %zu temp files\n", r.blobs_removed,
               r.unpacked_removed, r.temp_files_removed);
+  if (cache_mounts) {
+    auto removed = builder::prune_cache_mounts(*store);
+    if (!removed) return std::move(removed).error().context("pruning cache mounts");
+    std::printf("Deleted %zu cache mounts\n", *removed);
+  }
   std::printf("Total reclaimed space: %s\n",
               human_size(static_cast<int64_t>(r.bytes_removed)).c_str());
   return 0;
