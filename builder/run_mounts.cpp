@@ -160,7 +160,7 @@ Result<std::string> open_cache_mount(const parser::Mount& m, const std::string& 
 }  // namespace
 
 Result<RunMounts> prepare_run_mounts(const std::vector<parser::Mount>& mounts, const std::string& cwd,
-                                     const BuildSecrets& secrets, const layers::Store& store) {
+                                     const BuildSecrets& secrets, const layers::Store& store, const BindSource& bind) {
   using Kind = runtime::sandbox::StepMount::Kind;
   RunMounts out;
   for (const parser::Mount& m : mounts) {
@@ -206,7 +206,14 @@ Result<RunMounts> prepare_run_mounts(const std::vector<parser::Mount>& mounts, c
         out.mounts.push_back(std::move(mount));
         break;
       }
-      case parser::Mount::Type::Bind:
+      case parser::Mount::Type::Bind: {
+        if (m.target.empty()) return Error(ErrorKind::InvalidInput, "bind mount needs a target");
+        const std::string target = absolute_target(m.target, cwd);
+        auto mount = bind(m, target);
+        if (!mount) return std::move(mount).error().context("bind mount " + layers::quoted(target));
+        out.mounts.push_back(std::move(*mount));
+        break;
+      }
       case parser::Mount::Type::Ssh:
         return Error(ErrorKind::Unsupported, "RUN --mount=type=" + std::string(parser::mount_type_name(m.type)) +
                                                  " is not supported by hoist");

@@ -12,9 +12,12 @@
 //                created with mode/uid/gid (0755, 0:0); sharing=shared (concurrent use),
 //                locked (one step at a time, others wait), private (a busy directory is
 //                left for another instance). `hoist prune --cache-mounts` removes them.
+//   type=bind    `source` (default the root) of the context, or of the root of `from` (a
+//                stage or an image), read-only unless rw; writes with rw are discarded.
 // A relative target is taken from the working directory, as BuildKit does. What a mount
 // adds to the step's cache key is its spec (type, target, id, ...), never its content.
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,10 +46,14 @@ struct RunMounts {
   std::vector<layers::FileLock> locks;   // held while the step runs (cache sharing)
 };
 
-// The mounts of one RUN step, made ready to run (cache directories created and locked).
-// `cwd` is the step's working directory.
+// Makes a bind mount's source ready (the stage executor: it knows the context and stages).
+using BindSource = std::function<layers::Result<runtime::sandbox::StepMount>(const parser::Mount&, const std::string& target)>;
+
+// The mounts of one RUN step, made ready to run (cache directories created and locked),
+// in their order. `cwd` is the step's working directory.
 layers::Result<RunMounts> prepare_run_mounts(const std::vector<parser::Mount>& mounts, const std::string& cwd,
-                                             const BuildSecrets& secrets, const layers::Store& store);
+                                             const BuildSecrets& secrets, const layers::Store& store,
+                                             const BindSource& bind);
 
 // The directory of the store that holds cache mounts.
 std::string cache_mounts_dir(const layers::Store& store);

@@ -310,6 +310,13 @@ class StageRunner {
     }
     const std::string step_cwd =
         state_->config.config.working_dir.empty() ? "/" : state_->config.config.working_dir;
+    std::string bind_keys;
+    for (const parser::Mount& m : mounts) {
+      if (m.type != parser::Mount::Type::Bind) continue;
+      auto key = bind_mount_key(m);
+      if (!key) return std::move(key).error().context("--mount=type=bind,source=" + m.source);
+      bind_keys += *key + "\n";
+    }
     const runtime::sandbox::Network network = !flags.network ? s_.options.network
                                               : *flags.network == parser::NetworkMode::Host ? runtime::sandbox::Network::Host
                                               : *flags.network == parser::NetworkMode::None ? runtime::sandbox::Network::None
@@ -370,6 +377,7 @@ class StageRunner {
                    .add(vars_text(run_args))
                    .add(network_key(network))
                    .add(run_mounts_key(mounts, step_cwd))
+                   .add(bind_keys)
                    .finish();
     return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
       RunRequest request;
@@ -378,7 +386,9 @@ class StageRunner {
       request.cwd = config.working_dir.empty() ? "/" : config.working_dir;
       request.user = config.user;
       request.network = network;
-      auto prepared = prepare_run_mounts(mounts, step_cwd, s_.options.secrets, s_.store);
+      std::vector<runtime::sandbox::TempDir> bind_sources;  // removed after the step
+      auto bind = [&](const parser::Mount& m, const std::string& target) { return bind_mount_source(m, target, bind_sources); };
+      auto prepared = prepare_run_mounts(mounts, step_cwd, s_.options.secrets, s_.store, bind);
       if (!prepared) return std::move(prepared).error();
       request.mounts = prepared->mounts;
       for (const std::string& entry : prepared->env) {
@@ -472,27 +482,11 @@ class StageRunner {
     if (const auto& from = flags.from) {
       auto x = expand(*from);
       if (!x) return std::move(x).error();
-      from_text = *x;
-      std::vector<layers::Descriptor> from_layers;
-      const parser::Stage* stage = s_.graph.find(*x);
-      if (stage && stage->index < index_) {
-        auto it = s_.finished.find(stage->index);
-        if (it == s_.finished.end()) return Error(ErrorKind::InvalidInput, "stage " + layers::quoted(*x) + " was not built");
-        from_layers = it->second.layers;
-        from_text = "stage:" + it->second.key.str();
-      } else if (stage) {
-        return Error(ErrorKind::InvalidInput, "COPY --from=" + *x + " names this stage or a later one");
-      } else {
-        auto from_image = find_image(s_, *x);
-        if (!from_image) return std::move(from_image).error();
-        from_layers = from_image->manifest.layers;
-        from_text = "image:" + from_image->descriptor.digest.str();
-      }
-      auto root = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "from-");
+      auto root = materialize_from(*x, "COPY --from");
       if (!root) return std::move(root).error();
-      if (auto r = runtime::materialize_rootfs(s_.store, from_layers, root->path()); !r) return r;
-      request.source_root = root->path();
-      from_root.emplace(std::move(*root));
+      request.source_root = root->dir.path();
+      from_text = root->key;
+      from_root.emplace(std::move(root->dir));
     } else {
       request.source_root = s_.context.dir();
       request.ignore = &s_.context.ignore();
@@ -523,6 +517,95 @@ class StageRunner {
       if (auto r = execute_copy(*plan, *image, root); !r) return std::move(r).error();
       return write_scratch_layer(root);
     });
+  }
+
+  // The layers of `name` (an earlier stage, else an image, pulled if need be), for COPY
+  // --from and RUN --mount=from; `key` names their content for cache keys.
+  struct FromLayers {
+    std::vector<layers::Descriptor> layers;
+    std::string key;
+  };
+  Result<FromLayers> resolve_from(const std::string& name, std::string_view what) {
+    const parser::Stage* stage = s_.graph.find(name);
+    if (stage && stage->index < index_) {
+      auto it = s_.finished.find(stage->index);
+      if (it == s_.finished.end()) return Error(ErrorKind::InvalidInput, "stage " + layers::quoted(name) + " was not built");
+      return FromLayers{it->second.layers, "stage:" + it->second.key.str()};
+    }
+    if (stage) return Error(ErrorKind::InvalidInput, std::string(what) + "=" + name + " names this stage or a later one");
+    auto from_image = find_image(s_, name);
+    if (!from_image) return std::move(from_image).error();
+    return FromLayers{from_image->manifest.layers, "image:" + from_image->descriptor.digest.str()};
+  }
+
+  // The root filesystem of `name` (see resolve_from) in a scratch dir.
+  struct FromRoot {
+    runtime::sandbox::TempDir dir;
+    std::string key;
+  };
+  Result<FromRoot> materialize_from(const std::string& name, std::string_view what) {
+    auto from = resolve_from(name, what);
+    if (!from) return std::move(from).error();
+    auto root = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "from-");
+    if (!root) return std::move(root).error();
+    if (auto r = runtime::materialize_rootfs(s_.store, from->layers, root->path()); !r) return std::move(r).error();
+    return FromRoot{std::move(*root), from->key};
+  }
+
+  // What a bind mount adds to its step's cache key: the content it shows. From the context,
+  // the digest of what the COPY rules select; from a stage or image, its key and the path.
+  Result<std::string> bind_mount_key(const parser::Mount& m) {
+    if (!m.from.empty()) {
+      auto from = resolve_from(m.from, "RUN --mount=from");
+      if (!from) return std::move(from).error();
+      return from->key + " " + m.source;
+    }
+    CopyRequest request;
+    request.sources = {m.source.empty() ? "/" : m.source};
+    request.dest = "/m";
+    request.source_root = s_.context.dir();
+    request.ignore = &s_.context.ignore();
+    if (request.source_root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
+    auto empty = runtime::view_of(s_.store, {}, {});
+    if (!empty) return std::move(empty).error();
+    auto plan = plan_copy(request, *empty);
+    if (!plan) return std::move(plan).error();
+    return "context:" + plan->content.str();
+  }
+
+  // RUN --mount=type=bind: `source` (default the root) of the context, or of `from`'s root,
+  // copied by the COPY rules (resolved beneath its root, .dockerignore applied for the
+  // context) into a scratch dir that is bound at the target; writes with rw land in that
+  // copy and are thrown away with it, as BuildKit discards them.
+  Result<runtime::sandbox::StepMount> bind_mount_source(const parser::Mount& m, const std::string& target,
+                                                         std::vector<runtime::sandbox::TempDir>& keep) {
+    CopyRequest request;
+    request.sources = {m.source.empty() ? "/" : m.source};
+    request.dest = "/m";
+    if (!m.from.empty()) {
+      auto root = materialize_from(m.from, "RUN --mount=from");
+      if (!root) return std::move(root).error();
+      request.source_root = root->dir.path();
+      keep.push_back(std::move(root->dir));
+    } else {
+      request.source_root = s_.context.dir();
+      request.ignore = &s_.context.ignore();
+      if (request.source_root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
+    }
+    auto empty = runtime::view_of(s_.store, {}, {});
+    if (!empty) return std::move(empty).error();
+    auto plan = plan_copy(request, *empty);
+    if (!plan) return std::move(plan).error();
+    auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "bind-");
+    if (!scratch) return std::move(scratch).error();
+    const std::string root = scratch->path() + "/root";
+    if (::mkdir(root.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(root));
+    if (auto r = execute_copy(*plan, *empty, root); !r) return std::move(r).error();
+    runtime::sandbox::StepMount mount{runtime::sandbox::StepMount::Kind::Bind, target};
+    mount.host_path = root + "/m";
+    mount.read_only = m.read_only;
+    keep.push_back(std::move(*scratch));
+    return mount;
   }
 
   BuildSession& s_;

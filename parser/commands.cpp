@@ -46,7 +46,7 @@ std::vector<FlagSpec> flags_of(std::string_view cmd) {
 
 constexpr FlagSupport kSupport[] = {
     {"FROM", "--platform", true, "the build machine's own platform only"},
-    {"RUN", "--mount=type=bind", false, "bind mounts are not implemented yet"},
+    {"RUN", "--mount=type=bind", true, ""},
     {"RUN", "--mount=type=cache", true, ""},
     {"RUN", "--mount=type=tmpfs", true, ""},
     {"RUN", "--mount=type=secret", true, ""},

@@ -183,3 +183,44 @@ TEST_CASE("RUN --mount=type=cache,sharing=locked: one step at a time", "[builder
   auto check = f.rootfs("FROM busybox:latest\nRUN --mount=type=cache,target=/c,sharing=locked ls /c > /final\n");
   CHECK(build_test::read_text(check + "/final").find("overlap") == std::string::npos);
 }
+
+TEST_CASE("RUN --mount=type=bind: the context or a stage, read-only, rw writes discarded, keyed by content",
+          "[builder][run-mounts]") {
+  build_test::BuildFixture f;
+  f.write("src/a.txt", "from the context\n");
+  f.write("src/ignored.txt", "ignored\n");
+  f.write("single.txt", "one file\n");
+  f.write(".dockerignore", "src/ignored.txt\n");
+  const std::string dockerfile =
+      "FROM busybox:latest AS stage\n"
+      "RUN echo staged > /staged\n"
+      "FROM busybox:latest\n"
+      "RUN --mount=type=bind,source=src,target=/src cat /src/a.txt > /out && test ! -e /src/ignored.txt && "
+      "! touch /src/x 2>/dev/null\n"
+      "RUN --mount=type=bind,source=src,target=/src,rw touch /src/new && test -e /src/new && touch /rw-ok\n"
+      "RUN --mount=type=bind,from=stage,source=/staged,target=/x cp /x /copied\n"
+      "RUN --mount=type=bind,source=single.txt,target=single cat single > /single-out\n"
+      "RUN --mount=target=/ctx ls /ctx > /ctx-list\n";
+  auto rootfs = f.rootfs(dockerfile);
+  CHECK(build_test::read_text(rootfs + "/out") == "from the context\n");
+  CHECK(fs::exists(rootfs + "/rw-ok"));
+  CHECK(build_test::read_text(rootfs + "/copied") == "staged\n");
+  CHECK(build_test::read_text(rootfs + "/single-out") == "one file\n");
+  CHECK_FALSE(fs::exists(rootfs + "/single"));
+  CHECK_THAT(build_test::read_text(rootfs + "/ctx-list"), Catch::Contains("single.txt"));
+  CHECK_FALSE(fs::exists(rootfs + "/src"));
+  CHECK_FALSE(fs::exists(rootfs + "/x"));
+  CHECK_FALSE(fs::exists(rootfs + "/ctx"));
+  CHECK_FALSE(fs::exists(f.context() + "/src/new"));  // rw writes never reach the context
+
+  // Keyed by what it shows: an ignored file's change keeps every step CACHED, a bound one's
+  // reruns the steps that bind it.
+  f.write("src/ignored.txt", "changed, but ignored\n");
+  auto same = f.build(dockerfile);
+  REQUIRE(same.exit_code == 0);
+  CHECK(build_test::count_lines_with(same.err, "CACHED") == 6);
+  f.write("src/a.txt", "changed\n");
+  auto changed = f.build(dockerfile);
+  REQUIRE(changed.exit_code == 0);
+  CHECK(build_test::count_lines_with(changed.err, "CACHED") == 1);  // the stage's RUN
+}
