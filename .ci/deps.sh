@@ -24,8 +24,9 @@ if [[ "${1:-}" == "--test" ]]; then
   #                    (.ci/run starts a private dockerd)
   #   python3          .ci/run's summary
   #   clang            the fuzz build (README)
+  #   openssh-client   ssh-agent, the real agent RUN --mount=type=ssh is relayed to
   packages+=(docker-registry skopeo umoci apache2-utils openssl zstd bzip2 xz-utils libcap2-bin docker.io
-    python3 clang)
+    python3 clang openssh-client)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -56,7 +56,8 @@ struct BuildOptions {
   std::vector<std::string> insecure_registries;
   bool debug = false;
   std::string store_root;             // the store to build in
-  std::map<std::string, std::string> secrets;  // --secret, by id (builder/run_mounts.h)
+  std::map<std::string, std::string> secrets;     // --secret, by id (builder/run_mounts.h)
+  std::map<std::string, std::string> ssh_agents;  // --ssh: id -> agent socket
 };
 
 struct BuildResult {

@@ -159,10 +159,36 @@ Result<std::string> open_cache_mount(const parser::Mount& m, const std::string& 
 
 }  // namespace
 
+Result<SshAgents> read_ssh_agents(const std::vector<std::string>& specs) {
+  SshAgents agents;
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    const std::string id = spec.substr(0, eq);
+    std::string socket = eq == std::string::npos ? std::string() : spec.substr(eq + 1);
+    if (id.empty()) return Error(ErrorKind::Usage, "--ssh " + spec + ": want default, or ID=SOCKET");
+    if (socket.empty()) {
+      const char* sock = std::getenv("SSH_AUTH_SOCK");
+      if (!sock || !*sock) return Error(ErrorKind::InvalidInput, "--ssh " + spec + ": SSH_AUTH_SOCK is not set");
+      socket = sock;
+    }
+    if (socket.find(',') != std::string::npos)
+      return Error(ErrorKind::Unsupported, "--ssh " + spec + ": several sockets or key files for one id are not supported by hoist");
+    struct stat st;
+    if (::stat(socket.c_str(), &st) != 0) return Error::from_errno("--ssh " + spec + ": " + layers::quoted(socket));
+    if (!S_ISSOCK(st.st_mode))
+      return Error(ErrorKind::Unsupported, "--ssh " + spec + ": " + layers::quoted(socket) +
+                                               " is not a socket (key files are not supported by hoist)");
+    agents[id] = socket;
+  }
+  return agents;
+}
+
 Result<RunMounts> prepare_run_mounts(const std::vector<parser::Mount>& mounts, const std::string& cwd,
-                                     const BuildSecrets& secrets, const layers::Store& store, const BindSource& bind) {
+                                     const RunMountSources& sources) {
   using Kind = runtime::sandbox::StepMount::Kind;
   RunMounts out;
+  int ssh_index = 0;
+  bool ssh_auth_sock_set = false;
   for (const parser::Mount& m : mounts) {
     switch (m.type) {
       case parser::Mount::Type::Tmpfs: {
@@ -174,8 +200,8 @@ Result<RunMounts> prepare_run_mounts(const std::vector<parser::Mount>& mounts, c
       }
       case parser::Mount::Type::Secret: {
         const std::string id = secret_id(m);
-        auto secret = secrets.find(id);
-        if (secret == secrets.end()) {
+        auto secret = sources.secrets.find(id);
+        if (secret == sources.secrets.end()) {
           if (m.required)
             return Error(ErrorKind::InvalidInput, "secret " + layers::quoted(id) +
                                                       " is required but was not given (hoist build --secret id=" + id +
@@ -198,7 +224,7 @@ Result<RunMounts> prepare_run_mounts(const std::vector<parser::Mount>& mounts, c
         if (!m.from.empty() || !m.source.empty())
           return Error(ErrorKind::Unsupported, "cache mount with from= or source= is not supported by hoist");
         const std::string target = absolute_target(m.target, cwd);
-        auto dir = open_cache_mount(m, target, store, &out);
+        auto dir = open_cache_mount(m, target, sources.store, &out);
         if (!dir) return std::move(dir).error().context("cache mount " + layers::quoted(target));
         runtime::sandbox::StepMount mount{Kind::Bind, target};
         mount.host_path = *dir;
@@ -209,14 +235,36 @@ Result<RunMounts> prepare_run_mounts(const std::vector<parser::Mount>& mounts, c
       case parser::Mount::Type::Bind: {
         if (m.target.empty()) return Error(ErrorKind::InvalidInput, "bind mount needs a target");
         const std::string target = absolute_target(m.target, cwd);
-        auto mount = bind(m, target);
+        auto mount = sources.bind(m, target);
         if (!mount) return std::move(mount).error().context("bind mount " + layers::quoted(target));
         out.mounts.push_back(std::move(*mount));
         break;
       }
-      case parser::Mount::Type::Ssh:
-        return Error(ErrorKind::Unsupported, "RUN --mount=type=" + std::string(parser::mount_type_name(m.type)) +
-                                                 " is not supported by hoist");
+      case parser::Mount::Type::Ssh: {
+        const std::string id = m.id.empty() ? "default" : m.id;
+        const std::string target =
+            m.target.empty() ? "/run/buildkit/ssh_agent." + std::to_string(ssh_index) : absolute_target(m.target, cwd);
+        ++ssh_index;
+        auto agent = sources.ssh.find(id);
+        if (agent == sources.ssh.end()) {
+          if (m.required)
+            return Error(ErrorKind::InvalidInput, "ssh agent " + layers::quoted(id) +
+                                                      " is required but was not given (hoist build --ssh " + id + "=SOCKET)");
+          break;
+        }
+        auto dir = runtime::sandbox::TempDir::create_in(sources.scratch_dir, "ssh-");
+        if (!dir) return std::move(dir).error();
+        auto relay = SshRelay::start(agent->second, dir->path(), m.mode.value_or(0600), m.uid.value_or(0), m.gid.value_or(0));
+        if (!relay) return std::move(relay).error().context("ssh mount " + layers::quoted(id));
+        runtime::sandbox::StepMount mount{Kind::Bind, target};
+        mount.host_path = relay->socket_path();
+        out.mounts.push_back(std::move(mount));
+        if (!ssh_auth_sock_set) out.env.push_back("SSH_AUTH_SOCK=" + target);
+        ssh_auth_sock_set = true;
+        out.dirs.push_back(std::move(*dir));
+        out.relays.push_back(std::move(*relay));
+        break;
+      }
     }
   }
   return out;

@@ -388,7 +388,8 @@ class StageRunner {
       request.network = network;
       std::vector<runtime::sandbox::TempDir> bind_sources;  // removed after the step
       auto bind = [&](const parser::Mount& m, const std::string& target) { return bind_mount_source(m, target, bind_sources); };
-      auto prepared = prepare_run_mounts(mounts, step_cwd, s_.options.secrets, s_.store, bind);
+      auto prepared =
+          prepare_run_mounts(mounts, step_cwd, {s_.options.secrets, s_.options.ssh_agents, s_.store, s_.scratch_dir, bind});
       if (!prepared) return std::move(prepared).error();
       request.mounts = prepared->mounts;
       for (const std::string& entry : prepared->env) {
@@ -552,6 +553,18 @@ class StageRunner {
     return FromRoot{std::move(*root), from->key};
   }
 
+  // The COPY request that selects a bind mount's `source` (default the root) from `root`.
+  Result<CopyRequest> bind_copy_request(const parser::Mount& m, const std::string& root,
+                                        const parser::IgnoreRules* ignore) {
+    if (root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
+    CopyRequest request;
+    request.sources = {m.source.empty() ? "/" : m.source};
+    request.dest = "/m";
+    request.source_root = root;
+    request.ignore = ignore;
+    return request;
+  }
+
   // What a bind mount adds to its step's cache key: the content it shows. From the context,
   // the digest of what the COPY rules select; from a stage or image, its key and the path.
   Result<std::string> bind_mount_key(const parser::Mount& m) {
@@ -560,15 +573,11 @@ class StageRunner {
       if (!from) return std::move(from).error();
       return from->key + " " + m.source;
     }
-    CopyRequest request;
-    request.sources = {m.source.empty() ? "/" : m.source};
-    request.dest = "/m";
-    request.source_root = s_.context.dir();
-    request.ignore = &s_.context.ignore();
-    if (request.source_root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
+    auto request = bind_copy_request(m, s_.context.dir(), &s_.context.ignore());
+    if (!request) return std::move(request).error();
     auto empty = runtime::view_of(s_.store, {}, {});
     if (!empty) return std::move(empty).error();
-    auto plan = plan_copy(request, *empty);
+    auto plan = plan_copy(*request, *empty);
     if (!plan) return std::move(plan).error();
     return "context:" + plan->content.str();
   }
@@ -579,22 +588,20 @@ class StageRunner {
   // copy and are thrown away with it, as BuildKit discards them.
   Result<runtime::sandbox::StepMount> bind_mount_source(const parser::Mount& m, const std::string& target,
                                                          std::vector<runtime::sandbox::TempDir>& keep) {
-    CopyRequest request;
-    request.sources = {m.source.empty() ? "/" : m.source};
-    request.dest = "/m";
+    std::string source_root = s_.context.dir();
+    const parser::IgnoreRules* ignore = &s_.context.ignore();
     if (!m.from.empty()) {
       auto root = materialize_from(m.from, "RUN --mount=from");
       if (!root) return std::move(root).error();
-      request.source_root = root->dir.path();
+      source_root = root->dir.path();
+      ignore = nullptr;
       keep.push_back(std::move(root->dir));
-    } else {
-      request.source_root = s_.context.dir();
-      request.ignore = &s_.context.ignore();
-      if (request.source_root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
     }
+    auto request = bind_copy_request(m, source_root, ignore);
+    if (!request) return std::move(request).error();
     auto empty = runtime::view_of(s_.store, {}, {});
     if (!empty) return std::move(empty).error();
-    auto plan = plan_copy(request, *empty);
+    auto plan = plan_copy(*request, *empty);
     if (!plan) return std::move(plan).error();
     auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "bind-");
     if (!scratch) return std::move(scratch).error();

@@ -50,7 +50,7 @@ constexpr FlagSupport kSupport[] = {
     {"RUN", "--mount=type=cache", true, ""},
     {"RUN", "--mount=type=tmpfs", true, ""},
     {"RUN", "--mount=type=secret", true, ""},
-    {"RUN", "--mount=type=ssh", false, "ssh agent mounts are not implemented yet"},
+    {"RUN", "--mount=type=ssh", true, ""},
     {"RUN", "--network=default", true, ""},
     {"RUN", "--network=none", true, ""},
     {"RUN", "--network=host", true, ""},

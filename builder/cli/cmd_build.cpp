@@ -37,7 +37,7 @@ layers::Result<std::vector<std::pair<std::string, std::string>>> key_values(cons
 }  // namespace
 
 layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::vector<std::string> tags, build_args, labels, outputs, secrets;
+  std::vector<std::string> tags, build_args, labels, outputs, secrets, ssh;
   std::string file, target, platform, network = "default", progress_text = "auto", iidfile, compression = "gzip";
   std::string snapshotter;
   bool no_cache = false, pull = false, push = false, reproducible = false, quiet = false;
@@ -56,6 +56,8 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
                 "slirp4netns), host, or none (loopback only)");
   parser.multi("--secret", &secrets, "id=ID,src=FILE|env=VAR",
                "a secret for RUN --mount=type=secret: never in the image, the cache or the logs (repeatable)");
+  parser.multi("--ssh", &ssh, "default|ID=SOCKET",
+               "an ssh agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK) (repeatable)");
   parser.flag("--push", &push, "push the image to its registry after building");
   parser.multi("-o,--output", &outputs, "type=TYPE[,dest=PATH]", "image (default), oci, docker or local (repeatable)");
   parser.option("--progress", &progress_text, "auto|tty|plain|quiet", "how to show progress (default auto)");
@@ -101,6 +103,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   auto read_secrets = read_build_secrets(secrets);
   if (!read_secrets) return std::move(read_secrets).error();
   options.secrets = std::move(*read_secrets);
+  auto agents = read_ssh_agents(ssh);
+  if (!agents) return std::move(agents).error();
+  options.ssh_agents = std::move(*agents);
   for (const auto& out : outputs) {
     auto spec = parse_output_spec(out);
     if (!spec) return std::move(spec).error();

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "tests/builder/build_fixture.h"
+#include "tests/support/skip.h"
 
 namespace fs = std::filesystem;
 
@@ -223,4 +224,81 @@ TEST_CASE("RUN --mount=type=bind: the context or a stage, read-only, rw writes d
   auto changed = f.build(dockerfile);
   REQUIRE(changed.exit_code == 0);
   CHECK(build_test::count_lines_with(changed.err, "CACHED") == 1);  // the stage's RUN
+}
+
+namespace {
+
+// A static program for the busybox image that asks the agent at $SSH_AUTH_SOCK for its
+// identities (SSH2_AGENTC_REQUEST_IDENTITIES) and prints the answer's message type.
+constexpr const char* kAgentProbe = R"(#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(void) {
+  const char* path = getenv("SSH_AUTH_SOCK");
+  if (!path) { puts("no SSH_AUTH_SOCK"); return 2; }
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un addr = {0};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+  if (connect(fd, (struct sockaddr*)&addr, sizeof addr) != 0) { perror("connect"); return 3; }
+  unsigned char req[5] = {0, 0, 0, 1, 11}, rsp[5];
+  if (write(fd, req, 5) != 5) return 4;
+  size_t got = 0;
+  while (got < 5) { ssize_t n = read(fd, rsp + got, 5 - got); if (n <= 0) return 5; got += (size_t)n; }
+  printf("%d\n", rsp[4]);
+  return 0;
+}
+)";
+
+}  // namespace
+
+TEST_CASE("RUN --mount=type=ssh: a real ssh-agent answers through the step's own socket",
+          "[builder][run-mounts]") {
+  if (hoist_test::run_program({"sh", "-c", "command -v ssh-agent && command -v cc"}).exit_code != 0)
+    HOIST_SKIP("ssh-agent or cc missing (Debian packages openssh-client, gcc)");
+  build_test::BuildFixture f;
+  const std::string probe_c = f.out_dir() + "/probe.c";
+  { std::ofstream(probe_c) << kAgentProbe; }
+  auto compiled = hoist_test::run_program({"cc", "-static", "-O1", "-o", f.context() + "/probe", probe_c});
+  INFO(compiled.err);
+  REQUIRE(compiled.exit_code == 0);
+  const std::string agent_socket = f.out_dir() + "/agent.sock";
+  auto agent = hoist_test::run_program({"ssh-agent", "-a", agent_socket});
+  INFO(agent.out << agent.err);
+  REQUIRE(agent.exit_code == 0);
+  const size_t at = agent.out.find("SSH_AGENT_PID=");
+  REQUIRE(at != std::string::npos);
+  const std::string agent_pid = agent.out.substr(at + 14, agent.out.find(';', at) - at - 14);
+  struct StopAgent {
+    std::string pid;
+    ~StopAgent() { hoist_test::run_program({"kill", pid}); }
+  } stop{agent_pid};
+  ::chmod(agent_socket.c_str(), 0600);
+
+  const std::string dockerfile =
+      "FROM busybox:latest\n"
+      "COPY probe /probe\n"
+      "RUN --mount=type=ssh /probe > /answer && stat -c '%a %u:%g' \"$SSH_AUTH_SOCK\" > /sockstat && "
+      "echo \"$SSH_AUTH_SOCK\" > /sockpath\n"
+      "RUN --mount=type=ssh,id=other,target=/tmp/a.sock,mode=0666,uid=1000 SSH_AUTH_SOCK=/tmp/a.sock /probe > /answer2 "
+      "&& stat -c '%a %u' /tmp/a.sock > /sockstat2\n"
+      "RUN --mount=type=ssh,id=absent test -z \"$SSH_AUTH_SOCK\" && test ! -e /run/buildkit/ssh_agent.0\n";
+  auto rootfs = f.rootfs(dockerfile, {"--ssh", "default=" + agent_socket, "--ssh", "other=" + agent_socket});
+  CHECK(build_test::read_text(rootfs + "/answer") == "12\n");  // SSH2_AGENT_IDENTITIES_ANSWER
+  CHECK(build_test::read_text(rootfs + "/sockstat") == "600 0:0\n");
+  CHECK(build_test::read_text(rootfs + "/sockpath") == "/run/buildkit/ssh_agent.0\n");
+  CHECK(build_test::read_text(rootfs + "/answer2") == "12\n");
+  CHECK(build_test::read_text(rootfs + "/sockstat2") == "666 1000\n");
+  CHECK_FALSE(fs::exists(rootfs + "/run/buildkit"));
+  CHECK_FALSE(fs::exists(rootfs + "/tmp/a.sock"));
+
+  auto missing = f.build("FROM busybox:latest\nRUN --mount=type=ssh,id=gh,required true\n");
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.err, Catch::Contains("ssh agent \"gh\" is required but was not given"));
+  auto not_socket = f.build("FROM busybox:latest\n", "t", {"--ssh", "default=" + probe_c});
+  CHECK(not_socket.exit_code != 0);
+  CHECK_THAT(not_socket.err, Catch::Contains("is not a socket"));
 }

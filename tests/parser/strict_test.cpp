@@ -14,8 +14,9 @@ TEST_CASE("strict: what a build rejects after parsing", "[parser][strict]") {
       {"ADD --keep-git-dir=false --checksum=sha256:abc123 https://x/y /d", ""},
       // Refused: flags hoist does not implement (parser::flag_support_table).
       {"RUN --mount=type=cache,target=/c --mount=type=tmpfs,target=/t --mount=type=secret,id=s x", ""},
-      {"RUN --mount=type=ssh x",
-       "Dockerfile:1: RUN --mount=type=ssh is not supported by hoist: ssh agent mounts are not implemented yet"},
+      {"RUN --mount=type=ssh,id=gh,required x", ""},
+      {"COPY --link s d",
+       "Dockerfile:1: COPY --link is not supported by hoist: layers independent of their base are not implemented yet"},
       {"RUN --mount=target=/c --mount=type=bind,from=a,source=/x,target=/y,rw x", ""},
       {"RUN --security=insecure x",
        "Dockerfile:1: RUN --security=insecure is not supported by hoist: hoist never runs a step privileged"},
