@@ -4,15 +4,91 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <vector>
 
 #include "layers/blob_store.h"
 #include "layers/resolve_in_root.h"
+#include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 
 namespace builder {
+
+namespace {
+
+constexpr size_t kMaxStdinDockerfileBytes = 16 << 20;
+
+// Whether `head` starts a tar or a compressed stream (the formats docker build - takes).
+bool looks_like_archive(std::string_view head) {
+  auto starts = [&](std::string_view magic) { return head.substr(0, magic.size()) == magic; };
+  if (starts("\x1f\x8b") || starts("BZh") || starts(std::string_view("\xfd" "7zXZ\0", 6)) ||
+      starts("\x28\xb5\x2f\xfd"))
+    return true;
+  return head.size() >= 262 && head.substr(257, 5) == "ustar";
+}
+
+}  // namespace
+
+layers::Result<StdinContext> read_stdin_context(int fd, const std::string& scratch, const std::string& dockerfile) {
+  const std::string spool = scratch + "/stdin";
+  layers::UniqueFd out(::open(spool.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) return layers::Error::from_errno("creating " + layers::quoted(spool));
+  std::string head;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return layers::Error::from_errno("reading the context from stdin");
+    if (n == 0) break;
+    if (head.size() < 512) head.append(buf, std::min<size_t>(static_cast<size_t>(n), 512 - head.size()));
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out.get(), buf + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return layers::Error::from_errno("writing " + layers::quoted(spool));
+      done += w;
+    }
+  }
+  StdinContext context;
+  if (!looks_like_archive(head)) {
+    auto text = layers::read_file(spool, kMaxStdinDockerfileBytes);
+    if (!text) return std::move(text).error().context("reading the Dockerfile from stdin");
+    context.dockerfile_text = std::move(*text);
+    return context;
+  }
+  context.dir = scratch + "/context";
+  if (::mkdir(context.dir.c_str(), 0755) != 0) return layers::Error::from_errno("creating " + layers::quoted(context.dir));
+  if (::lseek(out.get(), 0, SEEK_SET) != 0) return layers::Error::from_errno("rewinding " + layers::quoted(spool));
+  layers::UnpackOptions options;
+  options.whiteouts = layers::WhiteoutMode::Keep;
+  options.any_compression = true;
+  options.restore_owners = ::geteuid() == 0;
+  auto unpacked = layers::unpack_layer(context.dir, out.get(), options);
+  if (!unpacked) return std::move(unpacked).error().context("unpacking the context tar from stdin");
+  const std::string rel = dockerfile.empty() ? "Dockerfile" : dockerfile;
+  layers::UniqueFd root(::open(context.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return layers::Error::from_errno("opening " + layers::quoted(context.dir));
+  auto entry = open_source_entry(root.get(), rel);
+  if (!entry) return std::move(entry).error().context("the Dockerfile " + layers::quoted(rel) + " of the context tar");
+  if (!S_ISREG(entry->st.st_mode) || entry->st.st_size > static_cast<off_t>(kMaxStdinDockerfileBytes))
+    return layers::Error(layers::ErrorKind::InvalidInput, "the Dockerfile " + layers::quoted(rel) +
+                                                              " of the context tar is not a regular file of at most 16 MiB");
+  auto data = open_source_data(root.get(), rel, entry->st);
+  if (!data) return std::move(data).error();
+  std::string text;
+  while (true) {
+    ssize_t n = ::read(data->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return layers::Error::from_errno("reading the Dockerfile " + layers::quoted(rel));
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  context.dockerfile_text = std::move(text);
+  return context;
+}
+
 
 using layers::Error;
 using layers::ErrorKind;

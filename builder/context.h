@@ -20,6 +20,19 @@
 
 namespace builder {
 
+// `hoist build -`, as `docker build -`: stdin is a tar of the context (plain, gzip, bzip2,
+// xz or zstd), unpacked by the one layer applier (layers::unpack_layer, whiteout names kept
+// as ordinary names, ".." and symlink escapes refused) into `dir`; or, when it is no
+// archive, the Dockerfile itself, with no context.
+// The Dockerfile is `dockerfile` ("" for Dockerfile) inside the tar, read beneath the
+// context root as COPY sources are (a symlink named Dockerfile cannot read the host).
+struct StdinContext {
+  std::string dir;              // the unpacked context; empty when stdin was a Dockerfile
+  std::string dockerfile_text;  // the Dockerfile: stdin itself, or the tar's
+};
+// Reads `fd` to its end into `scratch` (a fresh directory the caller owns and removes).
+layers::Result<StdinContext> read_stdin_context(int fd, const std::string& scratch, const std::string& dockerfile);
+
 class BuildContext {
  public:
   // `dir` must be a directory. `dockerfile_path` is where the Dockerfile came from ("-"

@@ -1,8 +1,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "builder/build.h"
+#include "builder/context.h"
+#include "runtime/sandbox/temp_dir.h"
 #include "builder/run_mounts.h"
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
@@ -75,7 +78,21 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   BuildOptions options;
   options.context_dir = positional[0];
   options.dockerfile = file;
-  if (file == "-") {
+  options.store_root = global.root.empty() ? layers::Store::default_root() : global.root;
+  std::optional<runtime::sandbox::TempDir> stdin_scratch;
+  if (positional[0] == "-") {
+    // docker build -: stdin is the context as a tar, or the Dockerfile alone.
+    if (file == "-") return Error(ErrorKind::Usage, "the context and the Dockerfile cannot both come from stdin");
+    if (auto r = layers::make_dirs(options.store_root + "/hoist-build"); !r) return std::move(r).error();
+    auto scratch = runtime::sandbox::TempDir::create_in(options.store_root + "/hoist-build", "stdin-");
+    if (!scratch) return std::move(scratch).error();
+    auto context = read_stdin_context(0, scratch->path(), file);
+    if (!context) return std::move(context).error();
+    options.context_dir = context->dir;
+    options.dockerfile = "-";
+    options.dockerfile_text = std::move(context->dockerfile_text);
+    stdin_scratch.emplace(std::move(*scratch));
+  } else if (file == "-") {
     std::string text;
     char buf[65536];
     for (size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) text.append(buf, n);
@@ -127,7 +144,6 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   }
   options.insecure_registries = global.insecure_registries;
   options.debug = global.debug;
-  options.store_root = global.root.empty() ? layers::Store::default_root() : global.root;
 
   auto result = build(options);
   if (!result) return std::move(result).error();
