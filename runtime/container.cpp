@@ -82,13 +82,10 @@ void replace_or_append(std::vector<std::string>& env, const std::string& entry) 
 
 std::vector<std::string> container_env(const std::vector<std::string>& image_env,
                                        const std::vector<std::string>& overrides,
-                                       const std::string& hostname, const std::string& home) {
+                                       const std::string& hostname) {
   std::vector<std::string> env = {"PATH=" + std::string(sandbox::kDefaultPath), "HOSTNAME=" + hostname};
   for (const auto& entry : image_env) replace_or_append(env, entry);
   for (const auto& entry : overrides) replace_or_append(env, entry);
-  bool has_home = std::any_of(env.begin(), env.end(),
-                              [](const std::string& e) { return env_key(e) == "HOME"; });
-  if (!has_home) env.push_back("HOME=" + home);
   return env;
 }
 
