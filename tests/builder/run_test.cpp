@@ -147,6 +147,11 @@ TEST_CASE("run: the environment, in Docker's order", "[builder][run]") {
       {{"HOME=/img"}, {}, {default_path, "HOSTNAME=abc", "HOME=/img"}},
       {{}, {"HOME=/x", "HOSTNAME=mine"}, {default_path, "HOSTNAME=mine", "HOME=/x"}},
       {{}, {"EMPTY="}, {default_path, "HOSTNAME=abc", "EMPTY="}},
+      // -e values come before the image's own entries (checked against Docker 20.10.24).
+      {{"A=1", "PATH=/opt/bin:/bin"}, {"B=2"}, {"PATH=/opt/bin:/bin", "HOSTNAME=abc", "B=2", "A=1"}},
+      {{"A=1", "PATH=/opt/bin:/bin"},
+       {"B=2", "A=3", "PATH=/x:/bin", "HOSTNAME=h"},
+       {"PATH=/x:/bin", "HOSTNAME=h", "B=2", "A=3"}},
   }));
   CAPTURE(image_env, overrides);
   CHECK(runtime::container_env(image_env, overrides, "abc") == expected);
