@@ -21,13 +21,6 @@ bool is_url(std::string_view source) {
   return source.starts_with("http://") || source.starts_with("https://");
 }
 
-// Whether the argument `arg` is a here-document word (`<<EOF`, `<<-"EOF"`).
-bool is_heredoc_word(const std::string& arg) {
-  std::vector<parser::Heredoc> docs;
-  std::string error;
-  return parser::heredocs_from_line(arg, &docs, &error) && docs.size() == 1;
-}
-
 Result<void> write_file(const std::string& path, std::string_view data, mode_t mode) {
   layers::UniqueFd fd(
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
@@ -45,17 +38,6 @@ Result<void> write_file(const std::string& path, std::string_view data, mode_t m
 }
 
 }  // namespace
-
-std::string chomp_heredoc(std::string_view body) {
-  std::string out;
-  bool at_line_start = true;
-  for (char c : body) {
-    if (at_line_start && c == '\t') continue;
-    at_line_start = c == '\n';
-    out += c;
-  }
-  return out;
-}
 
 Result<CopySources> CopySources::collect(const parser::Instruction& ins, const parser::CopyFlags& flags,
                                          const Options& options) {
@@ -99,7 +81,7 @@ Result<CopySources> CopySources::collect(const parser::Instruction& ins, const p
   size_t next_heredoc = 0;
   for (size_t i = 0; i + 1 < ins.args.size(); ++i) {
     const std::string& arg = ins.args[i];
-    if (!ins.json && next_heredoc < ins.heredocs.size() && is_heredoc_word(arg)) {
+    if (!ins.json && next_heredoc < ins.heredocs.size() && parser::heredoc_of_word(arg)) {
       const parser::Heredoc& doc = ins.heredocs[next_heredoc++];
       if (checksum)
         return Error(ErrorKind::InvalidInput,
@@ -107,7 +89,7 @@ Result<CopySources> CopySources::collect(const parser::Instruction& ins, const p
       if (doc.name.find('/') != std::string::npos || doc.name == "." || doc.name == "..")
         return Error(ErrorKind::InvalidInput,
                      "here-document name " + layers::quoted(doc.name) + " is not a file name");
-      std::string body = doc.chomp ? chomp_heredoc(doc.content) : doc.content;
+      std::string body = doc.chomp ? parser::chomp_heredoc(doc.content) : doc.content;
       if (doc.expand) {
         auto expanded = parser::expand_heredoc(body, *options.vars);
         if (!expanded)

@@ -55,7 +55,4 @@ class CopySources {
   std::optional<UrlFetcher> fetcher_;
 };
 
-// `<<-`: every line of `body` without its leading tabs.
-std::string chomp_heredoc(std::string_view body);
-
 }  // namespace builder

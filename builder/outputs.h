@@ -13,12 +13,14 @@ namespace builder {
 
 // Writes an OCI image layout holding `manifest` (and what it references) to `dest`: a
 // directory (created; an existing layout there gains the image), or, when `dest` ends in
-// ".tar", a tar archive of the layout. `names` become ref.name annotations.
+// ".tar", a tar archive of the layout, the same bytes `hoist save --format oci` writes
+// (layers::write_image_archive_file). `names` become ref.name annotations.
 layers::Result<void> write_oci_output(const layers::Store& store, const layers::Descriptor& manifest,
                                       const std::vector<std::string>& names, const std::string& dest);
 
-// Writes a tar that `docker load` reads: the OCI layout plus manifest.json with RepoTags
-// (familiar names, "busybox:latest").
+// Writes a tar that `docker load` reads, the same bytes `hoist save` writes for the image
+// (layers::write_image_archive_file): manifest.json with RepoTags (familiar names,
+// "busybox:latest"), the config and each layer uncompressed.
 layers::Result<void> write_docker_output(const layers::Store& store, const layers::Descriptor& manifest,
                                          const std::vector<std::string>& repo_tags, const std::string& dest);
 

@@ -1,6 +1,7 @@
 #include "builder/run_step.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "runtime/layer_dirs.h"
 #include "runtime/sandbox/temp_dir.h"
@@ -108,11 +109,27 @@ Result<RunOutcome> run_step(const layers::Store& store, const RunRequest& reques
 
   auto diff = layers::diff_overlay_upper(upper);
   if (!diff) return std::move(diff).error().context("reading the changes");
+  // Copy-ups that changed nothing (a file opened for writing and left alone) are no part
+  // of the layer, as they are none for the copy executor (layers/same_entry.h).
+  const runtime::LayerView lowers(request.lower_dirs);
+  auto dropped = layers::drop_unchanged_copy_ups(
+      *diff, [&](const std::string& rel) { return lowers.host_path(rel); });
+  if (!dropped) return std::move(dropped).error().context("reading the changes");
   auto layer = store_layer(store, *diff, options);
   if (!layer) return std::move(layer).error();
-  // The upper dir already is the layer in overlay form: keep it as the unpacked layer, so
-  // the next RUN does not unpack what this one just wrote.
-  runtime::adopt_unpacked(store, upper, layer->diff_id);
+  // The upper dir, without the copies dropped above, is the layer in overlay form: keep it
+  // as the unpacked layer, so the next RUN does not unpack what this one just wrote.
+  bool is_layer = true;
+  for (const auto& rel : *dropped) {
+    const std::string path = upper + "/" + rel;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0 ||
+        (S_ISDIR(st.st_mode) ? ::rmdir(path.c_str()) : ::unlink(path.c_str())) != 0) {
+      is_layer = false;
+      break;
+    }
+  }
+  if (is_layer) runtime::adopt_unpacked(store, upper, layer->diff_id);
   outcome.layer = *layer;
   return outcome;
 }

@@ -20,6 +20,7 @@
 #include "layers/tar_writer.h"
 #include "parser/commands.h"
 #include "parser/dockerfile.h"
+#include "parser/heredoc.h"
 #include "registry/client.h"
 #include "registry/reference.h"
 #include "registry/settings.h"
@@ -328,21 +329,11 @@ class StageRunner {
     } else {
       argv = config.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : config.shell;
       std::string command = ins.args.empty() ? "" : ins.args[0];
-      // `RUN <<EOF` runs the here-document as the script.
-      std::string trimmed = command.substr(std::min(command.size(), command.find_first_not_of(" \t")));
-      if (ins.heredocs.size() == 1 && trimmed.starts_with("<<")) {
-        std::string body = ins.heredocs[0].content;
-        if (ins.heredocs[0].chomp) {
-          std::string out;
-          bool at_start = true;
-          for (char c : body) {
-            if (at_start && c == '\t') continue;
-            at_start = c == '\n';
-            out += c;
-          }
-          body = out;
-        }
-        command = body;
+      if (!ins.heredocs.empty()) {
+        std::string script, message;
+        if (!parser::run_command_with_heredocs(command, ins.heredocs, &script, &message))
+          return Error(ErrorKind::Unsupported, message);
+        command = std::move(script);
       }
       argv.push_back(command);
     }

@@ -518,6 +518,23 @@ Result<void> write_image_archive(const Store& store, const std::vector<ArchiveIm
   return tar->close();
 }
 
+Result<void> write_image_archive_file(const Store& store, const std::vector<ArchiveImage>& images,
+                                      ArchiveFormat format, const std::string& path) {
+  const std::string tmp = path + ".hoist-tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return Error::from_errno("creating " + layers::quoted(tmp));
+  auto r = write_image_archive(store, images, format, fd.get());
+  if (r && ::fsync(fd.get()) != 0) r = Error::from_errno("fsync " + layers::quoted(tmp));
+  fd.reset();
+  if (r && ::rename(tmp.c_str(), path.c_str()) != 0)
+    r = Error::from_errno("renaming " + layers::quoted(tmp) + " to " + layers::quoted(path));
+  if (!r) {
+    ::unlink(tmp.c_str());
+    return std::move(r).error().context("writing " + layers::quoted(path));
+  }
+  return {};
+}
+
 Result<std::vector<LoadedImage>> read_image_archive(const Store& store, const std::string& path) {
   auto tar = TarIn::open(path);
   if (!tar) return std::move(tar).error();

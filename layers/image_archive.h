@@ -35,6 +35,13 @@ struct ArchiveImage {
 Result<void> write_image_archive(const Store& store, const std::vector<ArchiveImage>& images,
                                  ArchiveFormat format, int fd);
 
+// The same, into the file `path`: written to `path`.hoist-tmp beside it, fsync'd and
+// renamed over `path`, so `path` is never a partial archive (the temp file is removed
+// on failure). `hoist save -o` and `hoist build -o type=docker|oci,dest=FILE.tar` write
+// through here.
+Result<void> write_image_archive_file(const Store& store, const std::vector<ArchiveImage>& images,
+                                      ArchiveFormat format, const std::string& path);
+
 struct LoadedImage {
   Descriptor descriptor;           // the manifest now in the store (no annotations)
   std::vector<std::string> names;  // as the archive spells them; the caller normalizes

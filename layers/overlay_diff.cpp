@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "layers/same_entry.h"
 #include "layers/unique_fd.h"
 
 namespace layers {
@@ -139,6 +140,61 @@ Result<TreeDiff> diff_overlay_upper(const std::string& upper_dir) {
   if (auto r = walker.walk(fd.get(), "", 0); !r)
     return std::move(r).error().context("reading overlay upper dir " + quoted(root));
   return std::move(walker).take();
+}
+
+Result<std::vector<std::string>> drop_unchanged_copy_ups(
+    TreeDiff& diff, const std::function<std::string(const std::string& rel)>& lower_path) {
+  auto is_under = [](const std::string& path, const std::string& dir) {
+    return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+  };
+  std::vector<std::string> opaque;
+  for (const DiffEntry& e : diff.entries)
+    if (e.kind == DiffEntry::Kind::Opaque) opaque.push_back(e.path);
+  auto in_opaque = [&](const std::string& path) {
+    return std::any_of(opaque.begin(), opaque.end(), [&](const std::string& dir) {
+      return path == dir || is_under(path, dir);
+    });
+  };
+
+  // Which AddOrChange entries equal their lower counterpart (directories: by metadata only).
+  std::vector<bool> same(diff.entries.size(), false);
+  for (size_t i = 0; i < diff.entries.size(); ++i) {
+    const DiffEntry& e = diff.entries[i];
+    if (e.kind != DiffEntry::Kind::AddOrChange || in_opaque(e.path)) continue;
+    const std::string lower = lower_path(e.path);
+    if (lower.empty()) continue;
+    const std::string upper = diff.source_root + "/" + e.path;
+    struct stat st;
+    if (::lstat(upper.c_str(), &st) != 0) return Error::from_errno("lstat " + quoted(upper));
+    if (S_ISREG(st.st_mode) && st.st_nlink > 1) continue;
+    auto equal = same_entry(upper, lower);
+    if (!equal) return std::move(equal).error().context("comparing " + quoted(e.path) + " with the lower layers");
+    same[i] = *equal;
+  }
+  // Walk order puts a directory before what it holds: going backwards, a directory is
+  // decided after everything beneath it.
+  std::vector<bool> keep(diff.entries.size(), true);
+  std::vector<std::string> dropped;
+  for (size_t i = diff.entries.size(); i-- > 0;) {
+    if (!same[i]) continue;
+    const std::string& path = diff.entries[i].path;
+    bool holds_kept = false;
+    for (size_t j = i + 1; j < diff.entries.size() && !holds_kept; ++j) {
+      if (!is_under(diff.entries[j].path, path)) {
+        if (diff.entries[j].path == path) continue;  // (its own Opaque entry: not here)
+        break;
+      }
+      holds_kept = keep[j];
+    }
+    if (holds_kept) continue;
+    keep[i] = false;
+    dropped.push_back(path);
+  }
+  std::vector<DiffEntry> kept;
+  for (size_t i = 0; i < diff.entries.size(); ++i)
+    if (keep[i]) kept.push_back(std::move(diff.entries[i]));
+  diff.entries = std::move(kept);
+  return dropped;
 }
 
 }  // namespace layers

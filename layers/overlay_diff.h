@@ -18,7 +18,9 @@
 // Note for the tar writer: trusted.overlay.* xattrs (origin, impure, opaque, ...) are
 // overlay's bookkeeping and must not be copied into the layer.
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "layers/diff.h"
 #include "layers/error.h"
@@ -31,5 +33,17 @@ namespace layers {
 Result<TreeDiff> diff_overlay_upper(const std::string& upper_dir);
 
 inline constexpr int kMaxOverlayDiffDepth = 512;
+
+// Drops from `diff` (as diff_overlay_upper made it) the copy-ups that are no change: an
+// AddOrChange entry whose lower counterpart is the same by layers/same_entry.h's rule (a
+// file opened for writing and left alone, chmod/chown/touch -d to the values it had), and
+// then every directory that is the same as its lower one and holds nothing left in the
+// diff. `lower_path(rel)` is the host path of `rel` in the lower layers as the merged tree
+// shows it, "" when they have none. Entries at or beneath an Opaque directory stay, and so
+// does a regular file with more than one link in the upper dir (a hard link the command
+// made). Returns the dropped paths, children before their directories, so the caller can
+// remove them from the upper dir (they are copies of the lower entries).
+Result<std::vector<std::string>> drop_unchanged_copy_ups(
+    TreeDiff& diff, const std::function<std::string(const std::string& rel)>& lower_path);
 
 }  // namespace layers

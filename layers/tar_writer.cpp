@@ -6,7 +6,6 @@
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "layers/same_entry.h"
 #include "layers/unique_fd.h"
 
 namespace layers {
@@ -53,41 +53,6 @@ bool is_clean_relative(std::string_view path) {
     start = slash + 1;
   }
   return true;
-}
-
-bool is_kept_xattr(std::string_view name) {
-  return name.starts_with("user.") || name == "security.capability";
-}
-
-// xattrs worth carrying, sorted by name (libarchive writes them in the order added).
-Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(const std::string& path) {
-  std::vector<std::pair<std::string, std::string>> out;
-  ssize_t len = ::llistxattr(path.c_str(), nullptr, 0);
-  if (len < 0) {
-    if (errno == ENOTSUP) return out;
-    return Error::from_errno("listing xattrs of " + layers::quoted(path));
-  }
-  std::string names(size_t(len), '\0');
-  len = ::llistxattr(path.c_str(), names.data(), names.size());
-  if (len < 0) return Error::from_errno("listing xattrs of " + layers::quoted(path));
-  names.resize(size_t(len));
-  for (size_t pos = 0; pos < names.size();) {
-    std::string name(names.c_str() + pos);
-    pos += name.size() + 1;
-    if (!is_kept_xattr(name)) continue;
-    ssize_t vlen = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
-    if (vlen < 0) {
-      if (errno == ENODATA) continue;  // removed since listing
-      return Error::from_errno("reading xattr " + name + " of " + layers::quoted(path));
-    }
-    std::string value(size_t(vlen), '\0');
-    vlen = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
-    if (vlen < 0) return Error::from_errno("reading xattr " + name + " of " + layers::quoted(path));
-    value.resize(size_t(vlen));
-    out.emplace_back(std::move(name), std::move(value));
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // Opens `rel` beneath `root_fd` with no symlink followed anywhere: a symlink as the final
@@ -196,7 +161,7 @@ class LayerWriter {
     archive_entry_set_mtime(e.get(), clamp(st.st_mtim.tv_sec), 0);
 
     std::string full = diff_.source_root + "/" + item.source;
-    auto xattrs = read_xattrs(full);
+    auto xattrs = layer_xattrs(full);
     if (!xattrs) return std::move(xattrs).error();
     for (const auto& [name, value] : *xattrs)
       archive_entry_xattr_add_entry(e.get(), name.c_str(), value.data(), value.size());

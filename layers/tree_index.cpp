@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "layers/same_entry.h"
 #include "layers/unique_fd.h"
 
 namespace layers {
@@ -78,6 +79,9 @@ Result<void> walk(int dir_fd, const std::string& root, const std::string& rel, i
     e.ino = st.st_ino;
     e.nlink = uint64_t(st.st_nlink);
     e.rdev = st.st_rdev;
+    auto xattrs = layer_xattrs(root + "/" + e.path);
+    if (!xattrs) return std::move(xattrs).error();
+    e.xattrs = std::move(*xattrs);
     if (S_ISLNK(st.st_mode)) {
       std::string target(size_t(st.st_size) + 1, '\0');
       ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
@@ -95,37 +99,11 @@ Result<void> walk(int dir_fd, const std::string& root, const std::string& rel, i
   return {};
 }
 
-// Whether two regular files of equal size hold the same bytes.
-Result<bool> same_contents(const std::string& a, const std::string& b) {
-  UniqueFd fa(::open(a.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fa) return Error::from_errno("opening " + quoted(a));
-  UniqueFd fb(::open(b.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fb) return Error::from_errno("opening " + quoted(b));
-  static thread_local char buf_a[65536], buf_b[65536];
-  while (true) {
-    ssize_t na = ::read(fa.get(), buf_a, sizeof buf_a);
-    if (na < 0) return Error::from_errno("reading " + quoted(a));
-    size_t got = 0;
-    while (got < size_t(na)) {
-      ssize_t nb = ::read(fb.get(), buf_b + got, size_t(na) - got);
-      if (nb < 0) return Error::from_errno("reading " + quoted(b));
-      if (nb == 0) return false;
-      got += size_t(nb);
-    }
-    if (na == 0) {
-      char extra;
-      ssize_t nb = ::read(fb.get(), &extra, 1);
-      if (nb < 0) return Error::from_errno("reading " + quoted(b));
-      return nb == 0;
-    }
-    if (std::memcmp(buf_a, buf_b, size_t(na)) != 0) return false;
-  }
-}
-
 Result<bool> is_changed(const IndexEntry& old_e, const IndexEntry& new_e, const std::string& root,
                         const std::string& original_root) {
   if (old_e.mode != new_e.mode || old_e.uid != new_e.uid || old_e.gid != new_e.gid ||
-      old_e.rdev != new_e.rdev || old_e.link_target != new_e.link_target) {
+      old_e.rdev != new_e.rdev || old_e.link_target != new_e.link_target ||
+      old_e.xattrs != new_e.xattrs) {
     return true;
   }
   // Directory sizes and mtimes follow their entries, which are diffed on their own.
@@ -140,11 +118,12 @@ Result<bool> is_changed(const IndexEntry& old_e, const IndexEntry& new_e, const 
     // A new name linked to this inode: the layer must carry the file for the link to hold
     // (overlay copies it up for the same reason).
     if (new_e.nlink > old_e.nlink) return true;
-    // Only another name of it went away; that name's Delete says so.
-    if (new_e.nlink < old_e.nlink) return false;
-    // Touched in place (xattrs such as a file capability, or a write with its mtime put
-    // back): the bytes cannot tell, so it is a change, as an overlay copy-up would be.
-    return true;
+    // Only another name of it went away (its Delete says so), or it was touched in place
+    // and left as it was (chmod/chown/touch -d to the same values, an xattr set and
+    // removed): every piece of metadata equals the index's, so it is no change, as an
+    // overlay copy-up of it is none (layers/same_entry.h). Its bytes are not kept to
+    // compare: a write whose mtime was put back to the nanosecond is not seen here.
+    return false;
   }
   // Replaced by a file that looks the same: only the bytes can tell.
   if (!S_ISREG(new_e.mode)) return true;

@@ -2,16 +2,18 @@
 // The fallback for hosts without overlayfs: snapshot a tree's metadata before a RUN, and
 // afterwards diff the changed tree against the snapshot.
 //
-// What counts as a change matches Docker's naive differ: an entry is changed when its type,
-// mode, owner, device number, symlink target, or (for non-directories) size or mtime
-// differ. Directory mtimes are ignored (creating and removing a file in /etc must not put
-// /etc in the layer). When a regular file's size and mtime are unchanged:
-//  - same inode, ctime moved: a name was linked to it (link count up: changed, so the
-//    layer keeps the hard link), one of its other names was removed (link count down: not
-//    changed), or it was touched in place (xattrs, a write with the mtime put back:
-//    changed, since its bytes cannot tell);
+// What counts as a change is layers/same_entry.h's rule, which the overlay executor applies
+// too: an entry is changed when its type, mode, owner, device number, symlink target, the
+// xattrs a layer carries, or (for non-directories) size or mtime differ. Directory mtimes
+// are ignored (creating and removing a file in /etc must not put /etc in the layer). When
+// all of those are unchanged:
+//  - same inode: changed only when a name was linked to it (link count up, so the layer
+//    keeps the hard link); chmod/chown/touch -d to the values it had, or a write that left
+//    it as it was, is no change. Bytes are not kept: a write whose mtime was put back to
+//    the nanosecond is not seen (the overlay executor compares bytes and sees it);
 //  - a new inode (replaced by an identical-looking file): its contents are compared against
-//    `original_root` when the caller kept one; without it, it counts as changed.
+//    `original_root` when the caller kept one; without it, it counts as changed (the
+//    overlay executor compares bytes with the lower layers and may find it unchanged).
 // A directory that was replaced (a directory where a non-directory was, or a directory with
 // a new inode, as `rm -rf d && mkdir d` gives unless the filesystem reuses the inode) is
 // listed as Opaque too, with everything beneath it, as overlay records it; the entries it
@@ -21,6 +23,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "layers/diff.h"
@@ -39,6 +42,7 @@ struct IndexEntry {
   uint64_t nlink = 0;
   uint64_t rdev = 0;
   std::string link_target;  // symlinks only
+  std::vector<std::pair<std::string, std::string>> xattrs;  // layer_xattrs (same_entry.h)
 };
 
 class TreeIndex {

@@ -82,13 +82,20 @@ void replace_or_append(std::vector<std::string>& env, const std::string& entry) 
 
 std::vector<std::string> container_env(const std::vector<std::string>& image_env,
                                        const std::vector<std::string>& overrides,
-                                       const std::string& hostname, const std::string& home) {
+                                       const std::string& hostname) {
+  // Docker merges the container's Env first (daemon/commit.go merge): the -e values in their
+  // order, then the image's entries they do not override. The daemon then lays that over
+  // PATH and HOSTNAME (ReplaceOrAppendEnvValues), so `-e B=2` on an image with A=1 gives
+  // PATH, HOSTNAME, B=2, A=1.
+  std::vector<std::string> merged = overrides;
+  for (const auto& entry : image_env) {
+    bool overridden = std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) {
+      return env_key(o) == env_key(entry);
+    });
+    if (!overridden) merged.push_back(entry);
+  }
   std::vector<std::string> env = {"PATH=" + std::string(sandbox::kDefaultPath), "HOSTNAME=" + hostname};
-  for (const auto& entry : image_env) replace_or_append(env, entry);
-  for (const auto& entry : overrides) replace_or_append(env, entry);
-  bool has_home = std::any_of(env.begin(), env.end(),
-                              [](const std::string& e) { return env_key(e) == "HOME"; });
-  if (!has_home) env.push_back("HOME=" + home);
+  for (const auto& entry : merged) replace_or_append(env, entry);
   return env;
 }
 

@@ -51,11 +51,13 @@ layers::Result<std::vector<std::string>> resolve_env_flags(
     const std::function<std::optional<std::string>(const std::string&)>& lookup);
 
 // The container's environment, in Docker's order: PATH (sandbox::kDefaultPath unless the image
-// sets it) and HOSTNAME first, then the image's Env, then `overrides` (each replaces the
-// same key in place, or is appended), and HOME=`home` last unless something set HOME.
+// or `overrides` set it) and HOSTNAME first, then `overrides` (the -e values) in their order,
+// then the image's Env entries they do not override (`-e B=2` on an image with A=1: PATH,
+// HOSTNAME, B=2, A=1, as Docker 20.10 gives). HOME is the sandbox's business (sandbox::SandboxSpec::env):
+// it comes from the user's passwd entry unless this sets a non-empty one.
 std::vector<std::string> container_env(const std::vector<std::string>& image_env,
                                        const std::vector<std::string>& overrides,
-                                       const std::string& hostname, const std::string& home);
+                                       const std::string& hostname);
 
 // Parses `-v HOST:CTR[:ro|rw]`. Both paths must be absolute (a relative HOST would be a
 // named volume: Unsupported), CTR not "/"; InvalidInput naming the value otherwise.

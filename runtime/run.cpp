@@ -12,7 +12,6 @@
 #include "runtime/container.h"
 #include "runtime/executor.h"
 #include "runtime/layer_dirs.h"
-#include "runtime/users.h"
 
 namespace runtime {
 
@@ -21,33 +20,6 @@ using layers::ErrorKind;
 using layers::Result;
 
 namespace {
-
-// A file of the image's merged tree, read from the top-most layer holding it, each layer
-// read with every path component resolved inside that layer. (A symlink into another
-// layer is not followed: only passwd/group go through here, for HOME; the sandbox itself
-// resolves the user against the real merged root.) "" when the tree has no such file.
-Result<std::string> read_from_layers(const LayerView& view, const std::string& rel) {
-  if (!view.lookup(rel)) return std::string();
-  for (const auto& dir : view.dirs()) {
-    layers::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return Error::from_errno("opening layer " + layers::quoted(dir));
-    auto text = read_file_in_root(fd.get(), rel, kMaxAccountFileBytes);
-    if (text) return text;
-    if (text.error().kind() != ErrorKind::NotFound) return std::move(text).error();
-  }
-  return std::string();
-}
-
-// The user's passwd home, as Docker sets HOME: "/" when the user has no entry.
-Result<std::string> home_of(const LayerView& view, const std::string& user) {
-  auto passwd = read_from_layers(view, "etc/passwd");
-  if (!passwd) return std::move(passwd).error();
-  auto group = read_from_layers(view, "etc/group");
-  if (!group) return std::move(group).error();
-  auto resolved = resolve_user_in(user.empty() ? "0" : user, *passwd, *group, UserPurpose::Run);
-  if (!resolved) return std::move(resolved).error();
-  return resolved->home;
-}
 
 // Lays out the container's root: an overlay over the unpacked layers with its own upper
 // dir, or, where overlayfs cannot be mounted (or HOIST_SNAPSHOTTER=copy), a full copy of
@@ -97,10 +69,6 @@ Result<int> run_container(const layers::Store& store, const layers::Image& image
   auto view = view_of(store, image.manifest.layers, image.config.diff_ids);
   if (!view) return std::move(view).error().context("unpacking image " + request.image_name);
   std::string user = request.user.empty() ? config.user : request.user;
-  auto home = home_of(*view, user);
-  if (!home)
-    return std::move(home).error().context("resolving user " +
-                                           layers::quoted(user.empty() ? "root" : user));
 
   // Docker creates a missing host directory for -v.
   for (const auto& bind : request.binds)
@@ -127,7 +95,7 @@ Result<int> run_container(const layers::Store& store, const layers::Image& image
   spec.scratch_dir = container->dir();
   spec.argv = *argv;
   spec.hostname = record.short_id();
-  spec.env = container_env(config.env, request.env, spec.hostname, *home);
+  spec.env = container_env(config.env, request.env, spec.hostname);
   spec.cwd = !request.workdir.empty()      ? request.workdir
              : !config.working_dir.empty() ? config.working_dir
                                            : "/";

@@ -1,4 +1,3 @@
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,7 +7,6 @@
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
 #include "layers/image_archive.h"
-#include "layers/unique_fd.h"
 
 namespace builder::cli {
 
@@ -67,19 +65,8 @@ layers::Result<int> cmd_save(const GlobalOptions& global, const std::vector<std:
       return std::move(r).error().context("saving to stdout");
     return 0;
   }
-  // Written beside the target and renamed, so FILE is never a partial archive.
-  std::string tmp = output + ".hoist-tmp";
-  layers::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) return Error::from_errno("creating " + layers::quoted(tmp));
-  auto r = layers::write_image_archive(*store, images, archive_format, fd.get());
-  if (r && ::fsync(fd.get()) != 0) r = Error::from_errno("fsync " + layers::quoted(tmp));
-  fd.reset();
-  if (r && ::rename(tmp.c_str(), output.c_str()) != 0)
-    r = Error::from_errno("renaming " + layers::quoted(tmp) + " to " + layers::quoted(output));
-  if (!r) {
-    ::unlink(tmp.c_str());
-    return std::move(r).error().context("saving to " + layers::quoted(output));
-  }
+  if (auto r = layers::write_image_archive_file(*store, images, archive_format, output); !r)
+    return std::move(r).error().context("saving");
   return 0;
 }
 

@@ -283,16 +283,37 @@ Result<void> enter_chroot(const ChildPlan& plan) {
 }
 
 // USER is resolved against the container's own files, now that "/" is the image.
-Result<Credentials> resolve_credentials(const SandboxSpec& spec) {
-  if (spec.user.empty()) return Credentials{spec.uid, spec.gid, spec.supplementary_gids};
+// `home` is the user's passwd home ("/" without an entry), for HOME.
+Result<Credentials> resolve_credentials(const SandboxSpec& spec, std::string* home) {
+  if (spec.user.empty()) {
+    // Given as numbers: only the home comes from passwd, and an unreadable passwd is no
+    // error here (runc reads it leniently too): HOME is then "/".
+    auto by_uid = resolve_user(std::string("/"), std::to_string(spec.uid), UserPurpose::Run);
+    *home = by_uid ? by_uid->home : "/";
+    return Credentials{spec.uid, spec.gid, spec.supplementary_gids};
+  }
   auto user = resolve_user(std::string("/"), spec.user, UserPurpose::Run);
   if (!user) return std::move(user).error();
+  *home = user->home;
   return Credentials{user->uid, user->gid, user->supplementary_gids};
 }
 
+// The command's environment: spec.env, with HOME set to the user's home when it has none
+// or an empty one, as runc (and so `docker run` and RUN in `docker build`) does.
+std::vector<std::string> env_with_home(const std::vector<std::string>& env, const std::string& home) {
+  std::vector<std::string> out = env;
+  for (auto& e : out) {
+    if (!e.starts_with("HOME=")) continue;
+    if (e.size() == 5) e += home;
+    return out;
+  }
+  out.push_back("HOME=" + home);
+  return out;
+}
+
 // The container, top to bottom. Runs as PID 1 of the new PID namespace, inside the new
-// mount namespace, with the host's paths until pivot_into.
-Result<void> prepare_child(const ChildPlan& plan) {
+// mount namespace, with the host's paths until pivot_into. Sets *env to the command's.
+Result<void> prepare_child(const ChildPlan& plan, std::vector<std::string>* env) {
   const SandboxSpec& spec = *plan.spec;
   if (plan.chroot_only) {
     if (auto r = enter_chroot(plan); !r) return r;
@@ -312,8 +333,10 @@ Result<void> prepare_child(const ChildPlan& plan) {
     }
     if (auto r = pivot_into(plan.root); !r) return r;
   }
-  auto user = resolve_credentials(spec);
+  std::string home;
+  auto user = resolve_credentials(spec, &home);
   if (!user) return std::move(user).error();
+  *env = env_with_home(spec.env, home);
   if (auto r = make_cwd(spec.cwd); !r) return r;
   const int stdin_fd = plan.chroot_only ? plan.stdin_fd : spec.stdin_fd;
   if (auto r = install_stdio(stdin_fd, plan.stdout_fd, plan.stderr_fd); !r) return r;
@@ -339,10 +362,11 @@ Result<void> prepare_child(const ChildPlan& plan) {
   if (!plan.cgroup_dir.empty()) {
     if (auto r = PidsCgroup::enter_dir(plan.cgroup_dir); !r) fail_child(plan, r.error());
   }
-  if (auto r = prepare_child(plan); !r) fail_child(plan, r.error());
+  std::vector<std::string> env;
+  if (auto r = prepare_child(plan, &env); !r) fail_child(plan, r.error());
   reset_signal_state();
   ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-  fail_child(plan, exec_command(plan.spec->argv, plan.spec->env));
+  fail_child(plan, exec_command(plan.spec->argv, env));
 }
 
 // The supervisor: enters the namespaces, forks the container's PID 1 and waits for it.

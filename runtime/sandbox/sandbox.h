@@ -119,7 +119,10 @@ struct SandboxSpec {
   // PATH when env has none) inside the container. Shell form is the caller's business:
   // pass SHELL + {command}, e.g. {"/bin/sh", "-c", "make -C /src"}.
   std::vector<std::string> argv;
-  std::vector<std::string> env;  // "KEY=value", exactly the container's environment
+  // "KEY=value", the container's environment; HOME is added (or an empty HOME= filled in)
+  // from the user's passwd entry in the container, "/" when it has none, as runc does for
+  // `docker run` and for RUN in `docker build`.
+  std::vector<std::string> env;
   std::string cwd = "/";         // absolute; created (root-owned, 0755) when missing, as Docker does
   // A Docker USER spec ("name|uid[:group|gid]"), resolved against the container's own
   // /etc/passwd and /etc/group after pivot_root (see runtime/users.h). When empty, uid,

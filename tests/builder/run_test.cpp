@@ -141,15 +141,20 @@ TEST_CASE("run: an empty command is refused", "[builder][run]") {
 TEST_CASE("run: the environment, in Docker's order", "[builder][run]") {
   const std::string default_path = "PATH=" + std::string(runtime::sandbox::kDefaultPath);
   auto [image_env, overrides, expected] = GENERATE_REF(table<Words, Words, Words>({
-      {{}, {}, {default_path, "HOSTNAME=abc", "HOME=/root"}},
-      {{"PATH=/bin"}, {}, {"PATH=/bin", "HOSTNAME=abc", "HOME=/root"}},
-      {{"A=1", "B=2"}, {"A=3"}, {default_path, "HOSTNAME=abc", "A=3", "B=2", "HOME=/root"}},
+      {{}, {}, {default_path, "HOSTNAME=abc"}},
+      {{"PATH=/bin"}, {}, {"PATH=/bin", "HOSTNAME=abc"}},
+      {{"A=1", "B=2"}, {"A=3"}, {default_path, "HOSTNAME=abc", "A=3", "B=2"}},
       {{"HOME=/img"}, {}, {default_path, "HOSTNAME=abc", "HOME=/img"}},
       {{}, {"HOME=/x", "HOSTNAME=mine"}, {default_path, "HOSTNAME=mine", "HOME=/x"}},
-      {{}, {"EMPTY="}, {default_path, "HOSTNAME=abc", "EMPTY=", "HOME=/root"}},
+      {{}, {"EMPTY="}, {default_path, "HOSTNAME=abc", "EMPTY="}},
+      // -e values come before the image's own entries (checked against Docker 20.10.24).
+      {{"A=1", "PATH=/opt/bin:/bin"}, {"B=2"}, {"PATH=/opt/bin:/bin", "HOSTNAME=abc", "B=2", "A=1"}},
+      {{"A=1", "PATH=/opt/bin:/bin"},
+       {"B=2", "A=3", "PATH=/x:/bin", "HOSTNAME=h"},
+       {"PATH=/x:/bin", "HOSTNAME=h", "B=2", "A=3"}},
   }));
   CAPTURE(image_env, overrides);
-  CHECK(runtime::container_env(image_env, overrides, "abc", "/root") == expected);
+  CHECK(runtime::container_env(image_env, overrides, "abc") == expected);
 }
 
 TEST_CASE("run: -e KEY takes hoist's value or nothing", "[builder][run]") {
@@ -343,6 +348,26 @@ TEST_CASE("run: environment, working directory and user", "[builder][run][e2e]")
   CHECK(unknown.exit_code == 1);
   CHECK_THAT(unknown.err, Catch::Contains("nosuchuser"));
   CHECK(mounts_under(hoist.root()).empty());
+}
+
+TEST_CASE("run: HOME as docker run sets it", "[builder][run][e2e]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  // HOME as `docker run` (runc 1.1.5, Docker 20.10.24) sets it: -e HOME=/x wins, an empty
+  // HOME= is filled in from the user's passwd entry.
+  auto [flags, expected_env_home] = GENERATE(table<Words, std::string>({
+      {{"-e", "HOME=/x"}, "/x"},
+      {{"-u", "daemon", "-e", "HOME=/y"}, "/y"},
+      {{"-e", "HOME="}, "/root"},
+      {{"-u", "daemon", "-e", "HOME="}, "/usr/sbin"},
+  }));
+  CAPTURE(flags);
+  Words home_argv = {"run", "--rm"};
+  home_argv.insert(home_argv.end(), flags.begin(), flags.end());
+  home_argv.insert(home_argv.end(), {"busybox", "sh", "-c", "echo $HOME; env | grep -c ^HOME="});
+  RunResult home = hoist.run(home_argv);
+  INFO(home.err);
+  CHECK(home.out == expected_env_home + "\n1\n");
 }
 
 TEST_CASE("run: --rm leaves nothing, ps lists, rm removes", "[builder][run][e2e]") {

@@ -388,3 +388,52 @@ TEST_CASE("snapshotter: without CAP_SYS_ADMIN, RUN runs chrooted into the copy",
   CHECK_FALSE(is_mounted_under(f.hoist().root()));
   CHECK(is_empty_dir(f.hoist().root() + "/hoist-build"));
 }
+
+TEST_CASE("snapshotter: both executors agree on what is a change, command by command",
+          "[builder][build][snapshotter]") {
+  // A file whose content and metadata equal the lower's is no change, however it was
+  // touched (layers/same_entry.h); a real change to its bytes, mode, owner or mtime is.
+  // Each row runs on the busybox base plus a layer holding /data, with both executors;
+  // the image ids must match, and the step's layer is empty exactly when expected.
+  BuildFixture f;
+  if (auto e = auto_executor(f); e != "overlay") HOIST_SKIP("the overlay executor: " << e);
+  auto [command, is_change] = GENERATE(table<std::string, bool>({
+      {": >> /etc/passwd", false},  // opened for writing, as useradd opens /etc/.pwd.lock
+      {": >> /data/f", false},
+      {"touch -r /etc/passwd /etc/passwd", false},  // the mtime it had
+      {"chmod 644 /data/f", false},                  // the mode it had
+      {"chown 0:0 /etc/passwd /data /data/f", false},
+      {"chmod 755 /data", false},
+      {"mkdir -p /data/sub && rmdir /data/sub", false},
+      {"touch /data/f", true},  // a real touch moves the mtime
+      {"echo x >> /etc/passwd", true},
+      {"chmod 600 /data/f", true},
+      {"chown 1:1 /data/f", true},
+      {"chmod 700 /data", true},
+      {"rm /data/f", true},
+      {"mv /data/f /data/g", true},
+      {"ln /data/f /data/h", true},
+  }));
+  CAPTURE(command);
+  const std::string dockerfile =
+      "FROM busybox:latest\nRUN mkdir /data && echo f > /data/f && chmod 644 /data/f && chmod 755 /data\n"
+      "RUN " + command + "\n";
+  std::string ids[2];
+  size_t layer_counts[2] = {0, 0};
+  const char* executors[2] = {"overlay", "copy"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string iid = f.out_dir() + "/" + executors[i] + ".iid";
+    auto r = f.build(dockerfile, "t",
+                     {"--snapshotter", executors[i], "--no-cache", "--iidfile", iid},
+                     {"SOURCE_DATE_EPOCH=1700000000"});
+    INFO(executors[i] << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+    ids[i] = read_text(iid);
+    layer_counts[i] = f.config()["rootfs"]["diff_ids"].size();
+  }
+  CHECK(ids[0].starts_with("sha256:"));
+  CHECK(ids[0] == ids[1]);
+  // busybox's layer, /data's, and the step's unless it changed nothing.
+  CHECK(layer_counts[0] == (is_change ? 3u : 2u));
+  CHECK(layer_counts[1] == layer_counts[0]);
+}

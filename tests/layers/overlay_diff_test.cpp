@@ -142,3 +142,55 @@ TEST_CASE("overlay diff: changes made through a real overlay mount", "[layers][o
   CHECK(fs::exists(lower + "/keep/gone"));
   CHECK_FALSE(fs::exists(lower + "/keep/new"));
 }
+
+TEST_CASE("overlay diff: copy-ups equal to the lower are dropped, real changes stay",
+          "[layers][overlay_diff][same_entry]") {
+  // A lower layer and an upper dir as a copy-up leaves it (same mode, owner, mtime, bytes),
+  // then one change per row made to the upper's copy.
+  auto [change, kept] = GENERATE(table<std::string, std::vector<std::string>>({
+      {"none", {}},
+      {"bytes", {"etc", "etc/passwd"}},            // same size and mtime, other bytes
+      {"mtime", {"etc", "etc/passwd"}},            // a real touch
+      {"mode", {"etc", "etc/passwd"}},
+      {"owner", {"etc", "etc/passwd"}},
+      {"xattr", {"etc", "etc/passwd"}},            // user.* travels in the layer
+      {"trusted-xattr", {}},                       // overlay's bookkeeping does not
+      {"hard-link", {"etc", "etc/passwd"}},        // a link the command made
+      {"dir-mode", {"etc"}},
+      {"opaque", {"etc", "etc", "etc/passwd"}},    // (AddOrChange, Opaque, child)
+  }));
+  CAPTURE(change);
+  Scratch s;
+  const std::string lower = s.path + "/lower", upper = s.path + "/upper";
+  write_file((fs::create_directories(lower + "/etc"), lower + "/etc/passwd"), "root:x:0:0\n");
+  REQUIRE(::chmod((lower + "/etc/passwd").c_str(), 0644) == 0);
+  fs::create_directories(upper + "/etc");
+  REQUIRE(::chmod((lower + "/etc").c_str(), 0755) == 0);
+  REQUIRE(::chmod((upper + "/etc").c_str(), 0755) == 0);
+  write_file(upper + "/etc/passwd", change == "bytes" ? "root:x:1:0\n" : "root:x:0:0\n");
+  REQUIRE(::chmod((upper + "/etc/passwd").c_str(), change == "mode" ? 0600 : 0644) == 0);
+  fs::last_write_time(upper + "/etc/passwd", fs::last_write_time(lower + "/etc/passwd"));
+  if (change == "mtime")
+    fs::last_write_time(upper + "/etc/passwd", fs::last_write_time(lower + "/etc/passwd") + std::chrono::seconds(1));
+  if (change == "owner") REQUIRE(::chown((upper + "/etc/passwd").c_str(), 1, 1) == 0);
+  if (change == "xattr")
+    REQUIRE(::setxattr((upper + "/etc/passwd").c_str(), "user.note", "x", 1, 0) == 0);
+  if (change == "trusted-xattr")
+    REQUIRE(::setxattr((upper + "/etc/passwd").c_str(), "trusted.overlay.origin", "x", 1, 0) == 0);
+  if (change == "hard-link") fs::create_hard_link(upper + "/etc/passwd", s.path + "/elsewhere");
+  if (change == "dir-mode") REQUIRE(::chmod((upper + "/etc").c_str(), 0700) == 0);
+  if (change == "opaque")
+    REQUIRE(::setxattr((upper + "/etc").c_str(), "trusted.overlay.opaque", "y", 1, 0) == 0);
+
+  auto diff = layers::diff_overlay_upper(upper);
+  REQUIRE(diff);
+  auto dropped = layers::drop_unchanged_copy_ups(*diff, [&](const std::string& rel) {
+    struct stat st;
+    return ::lstat((lower + "/" + rel).c_str(), &st) == 0 ? lower + "/" + rel : std::string();
+  });
+  REQUIRE(dropped);
+  std::vector<std::string> paths;
+  for (const auto& e : diff->entries) paths.push_back(e.path);
+  CHECK(paths == kept);
+  if (kept.empty()) CHECK(*dropped == std::vector<std::string>{"etc/passwd", "etc"});
+}

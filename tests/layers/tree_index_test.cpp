@@ -226,10 +226,11 @@ TEST_CASE("tree index: ignored paths are never reported, and add no parents",
   REQUIRE(::rename((s.path + "/saved").c_str(), (root + "/etc/hosts").c_str()) == 0);
   write_file(root + "/new", "n\n");
 
+  // etc/hosts put back as it was (same inode and metadata) is no change even unignored.
   auto plain = layers::diff_and_reindex(*index);
   REQUIRE(plain);
   CHECK(entries_of(plain->diff) ==
-        std::vector<Entry>{{"etc", Add}, {"etc/hosts", Add}, {"etc/resolv.conf", Add}, {"new", Add}});
+        std::vector<Entry>{{"etc", Add}, {"etc/resolv.conf", Add}, {"new", Add}});
   auto ignoring = layers::diff_and_reindex(*index, {}, {"etc/hosts", "etc/resolv.conf"});
   REQUIRE(ignoring);
   CHECK(entries_of(ignoring->diff) == std::vector<Entry>{{"new", Add}});
@@ -238,4 +239,40 @@ TEST_CASE("tree index: ignored paths are never reported, and add no parents",
   auto deleted = layers::diff_and_reindex(*index, {}, {"etc/hosts", "etc/resolv.conf"});
   REQUIRE(deleted);
   CHECK(entries_of(deleted->diff) == std::vector<Entry>{{"new", Add}});
+}
+
+TEST_CASE("tree index: touched in place and left as it was is no change", "[layers][tree_index]") {
+  // The same rule the overlay executor applies to copy-ups (layers/same_entry.h): every
+  // piece of metadata a layer records is compared, the ctime is not.
+  auto [touch, is_change] = GENERATE(table<std::string, bool>({
+      {"chmod-same", false},
+      {"chown-same", false},
+      {"utimes-same", false},
+      {"xattr-set-and-removed", false},
+      {"chmod-other", true},
+      {"utimes-other", true},
+      {"xattr-set", true},
+  }));
+  CAPTURE(touch);
+  Scratch s;
+  const std::string r = s.path + "/root", f = r + "/dir/f";
+  write_file(f, "f\n");
+  REQUIRE(::chmod(f.c_str(), 0644) == 0);
+  auto index = layers::TreeIndex::snapshot(r);
+  REQUIRE(index);
+  const auto mtime = fs::last_write_time(f);
+  if (touch == "chmod-same") REQUIRE(::chmod(f.c_str(), 0644) == 0);
+  if (touch == "chown-same") REQUIRE(::chown(f.c_str(), ::getuid(), ::getgid()) == 0);
+  if (touch == "utimes-same") fs::last_write_time(f, mtime);
+  if (touch == "xattr-set-and-removed") {
+    REQUIRE(::setxattr(f.c_str(), "user.t", "1", 1, 0) == 0);
+    REQUIRE(::removexattr(f.c_str(), "user.t") == 0);
+  }
+  if (touch == "chmod-other") REQUIRE(::chmod(f.c_str(), 0600) == 0);
+  if (touch == "utimes-other") fs::last_write_time(f, mtime + std::chrono::seconds(1));
+  if (touch == "xattr-set") REQUIRE(::setxattr(f.c_str(), "user.t", "1", 1, 0) == 0);
+  auto diff = layers::diff_against_index(*index);
+  REQUIRE(diff);
+  CHECK(entries_of(*diff) ==
+        (is_change ? std::vector<Entry>{{"dir", Add}, {"dir/f", Add}} : std::vector<Entry>{}));
 }

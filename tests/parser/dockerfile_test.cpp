@@ -211,12 +211,29 @@ TEST_CASE("parser: heredocs", "[parser][dockerfile][heredoc]") {
       {"ONBUILD RUN <<EOF\nmake\nEOF\n", R"(EOF|"make\n"|0|1)"},
       {"RUN <<EOF\r\nhi\r\nEOF\r\n", R"(EOF|"hi\r\n"|0|1)"},
       {"RUN cat <<EOF \\\n  && true\nbody\nEOF\n", R"(EOF|"body\n"|0|1)"},
+      // Blanks between `<<` and the word, as BuildKit (dockerfile 1.16+) reads them; the
+      // lexer keeps them in the `<<` word, so `<<- EOF` stays two words and is no heredoc.
+      {"RUN <<  EOF\nx\nEOF\n", R"(EOF|"x\n"|0|1)"},
+      {"RUN <<\tEOF\nx\nEOF\n", R"(EOF|"x\n"|0|1)"},
+      {"RUN <<  EOF  > foo\nx\nEOF\n", R"(EOF|"x\n"|0|1)"},
+      {"RUN cat << 'EOF' > /f\n$x\nEOF\n", R"(EOF|"$x\n"|0|0)"},
+      {"RUN << 'one two'\nx\none two\n", R"(one two|"x\n"|0|0)"},
+      {"RUN << -EOF\nx\n-EOF\n", R"(-EOF|"x\n"|0|1)"},
+      {"RUN 2<< EOF\nx\nEOF\n", R"(EOF|"x\n"|0|1)"},
+      {"RUN echo a << b\nc\nb\n", R"(b|"c\n"|0|1)"},
+      {"COPY << EOF /dst\nx\nEOF\n", R"(EOF|"x\n"|0|1)"},
+      {"RUN <<- EOF", ""},
+      {"RUN cat<<  EOF", ""},
+      {"RUN cat <<<  EOF", ""},
+      {"RUN echo \\<< EOF", ""},
+      {"RUN echo \"<< EOF\"", ""},
+      {"RUN cat <<EOF 'unterminated", ""},  // BuildKit's lexer fails: no words, no heredocs
       // Not heredocs: quoted, JSON form, other instructions, `<<` alone or with `<` after.
       {"RUN echo \"<<EOF\"", ""},
       {"RUN echo '<<EOF'", ""},
       {"RUN [\"cat\", \"<<EOF\"]", ""},
       {"ENV A <<EOF", ""},
-      {"RUN echo a << b", ""},
+      {"RUN echo a <<", ""},
       {"RUN cat <<<EOF", ""},
   }));
   CAPTURE(text);

@@ -91,10 +91,37 @@ TEST_CASE("sandbox: env and working directory", "[builder][sandbox]") {
   INFO(describe(ran));
   REQUIRE(ran.status);
   CHECK(*ran.status == 0);
-  // Exactly the given environment (sh adds PWD and SHLVL of its own).
-  CHECK(ran.out.substr(0, ran.out.find('\n') + 1) == "bar baz|/work/dir|\n");
+  // The given environment plus HOME from passwd (sh adds PWD and SHLVL of its own).
+  CHECK(ran.out.substr(0, ran.out.find('\n') + 1) == "bar baz|/work/dir|/root\n");
   // A missing WORKDIR is created, as Docker does, and so belongs to the layer.
   CHECK(c.diff() == Diff{{"work", Add}, {"work/dir", Add}});
+}
+
+TEST_CASE("sandbox: HOME comes from the user's passwd entry unless env sets one",
+          "[builder][sandbox]") {
+  // As runc 1.1.5 sets it for `docker run` and RUN (checked against Docker 20.10.24): the
+  // passwd home, "/" without an entry, a non-empty HOME in env kept, an empty one filled in.
+  auto [user, uid, env, expected] = GENERATE(table<std::string, uint32_t, std::vector<std::string>, std::string>({
+      {"", 0, {}, "/root|1"},
+      {"app", 0, {}, "/home/app|1"},
+      {"1000", 0, {}, "/home/app|1"},
+      {"4242:7", 0, {}, "/|1"},
+      {"", 1000, {}, "/home/app|1"},
+      {"", 4242, {}, "/|1"},
+      {"app", 0, {"HOME=/mine"}, "/mine|1"},
+      {"app", 0, {"HOME="}, "/home/app|1"},
+      {"", 0, {"A=1", "HOME=", "B=2"}, "/root|1"},
+  }));
+  CAPTURE(user, uid, env);
+  Container c;
+  auto spec = c.spec("echo \"$HOME|$(env | grep -c ^HOME=)\"");
+  spec.user = user;
+  spec.uid = uid;
+  spec.env = env;
+  auto ran = run_captured(spec);
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  CHECK(ran.out == expected + "\n");
 }
 
 TEST_CASE("sandbox: USER by number or name", "[builder][sandbox]") {
