@@ -208,6 +208,8 @@ Result<RunMounts> prepare_run_mounts(const std::vector<parser::Mount>& mounts, c
                                                       ",src=FILE)");
           break;
         }
+        if (m.env && (m.env->empty() || m.env->find('=') != std::string::npos))
+          return Error(ErrorKind::InvalidInput, "secret " + layers::quoted(id) + ": env= needs a variable name");
         if (m.env) out.env.push_back(*m.env + "=" + secret->second);
         if (m.env && m.target.empty()) break;  // env= alone: no file, as BuildKit does
         runtime::sandbox::StepMount mount{Kind::File,
