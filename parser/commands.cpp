@@ -45,6 +45,31 @@ std::vector<FlagSpec> flags_of(std::string_view cmd) {
 }
 
 constexpr FlagSupport kSupport[] = {
+    // Parser directives.
+    {"# syntax", "=docker/dockerfile:1[.N[.N]]", true, ""},
+    {"# syntax", "=any other frontend", false, "hoist is its own Dockerfile frontend (dockerfile:1)"},
+    {"# escape", "=\\ or backtick", true, ""},
+    {"# check", "=skip=all", true, ""},
+    {"# check", "=other settings", false, "hoist runs no build checks"},
+    // Instructions, then their flags.
+    {"FROM", "", true, ""},
+    {"RUN", "", true, ""},
+    {"CMD", "", true, ""},
+    {"LABEL", "", true, ""},
+    {"MAINTAINER", "", true, ""},
+    {"EXPOSE", "", true, ""},
+    {"ENV", "", true, ""},
+    {"ADD", "", true, ""},
+    {"COPY", "", true, ""},
+    {"ENTRYPOINT", "", true, ""},
+    {"VOLUME", "", true, ""},
+    {"USER", "", true, ""},
+    {"WORKDIR", "", true, ""},
+    {"ARG", "", true, ""},
+    {"ONBUILD", "", true, ""},
+    {"STOPSIGNAL", "", true, ""},
+    {"HEALTHCHECK", "", true, ""},
+    {"SHELL", "", true, ""},
     {"FROM", "--platform", true, "the build machine's own platform only"},
     {"RUN", "--mount=type=bind", true, ""},
     {"RUN", "--mount=type=cache", true, ""},
@@ -550,6 +575,31 @@ class Checker {
 };
 
 }  // namespace
+
+std::vector<Diagnostic> check_directives(const Dockerfile& file, std::string_view display_name) {
+  std::vector<Diagnostic> out;
+  auto refuse = [&](std::string_view name, const std::string& value, std::string_view why) {
+    out.push_back({Severity::Error, std::string(display_name), 1, 1, 0,
+                   "# " + std::string(name) + "=" + value + " is not supported by hoist: " + std::string(why), ""});
+  };
+  if (auto syntax = file.directives.find("syntax"); syntax != file.directives.end()) {
+    // docker/dockerfile:1, 1.N or 1.N.N (docker.io/ and @sha256:... allowed): the frontend
+    // hoist implements. Anything else (labs, other frontends) would change the language.
+    std::string ref = syntax->second.substr(0, syntax->second.find('@'));
+    for (std::string_view prefix : {"docker.io/", "index.docker.io/"})
+      if (ref.starts_with(prefix)) ref = ref.substr(prefix.size());
+    bool ok = ref.starts_with("docker/dockerfile:1");
+    std::string_view version = ok ? std::string_view(ref).substr(std::string_view("docker/dockerfile:").size()) : "";
+    for (char c : version) ok = ok && ((c >= '0' && c <= '9') || c == '.');
+    if (!ok) refuse("syntax", syntax->second, "hoist is its own Dockerfile frontend (dockerfile:1)");
+  }
+  if (auto check = file.directives.find("check"); check != file.directives.end()) {
+    std::string value = check->second;
+    value.erase(std::remove(value.begin(), value.end(), ' '), value.end());
+    if (value != "skip=all") refuse("check", check->second, "hoist runs no build checks");
+  }
+  return out;
+}
 
 CommandResult parse_command(const Instruction& instruction, std::string_view display_name) {
   CommandResult out;

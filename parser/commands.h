@@ -95,14 +95,19 @@ struct CommandResult {
 // requires exactly one argument", "Missing command after HEALTHCHECK CMD").
 CommandResult parse_command(const Instruction& instruction, std::string_view display_name);
 
+// The parser directives a build honours: `# syntax=` must name the frontend hoist is
+// (docker/dockerfile:1, 1.N, 1.N.N), `# check=` only skip=all (hoist runs no build checks).
+std::vector<Diagnostic> check_directives(const Dockerfile& file, std::string_view display_name);
+
 // Go's time.ParseDuration, in nanoseconds; nullopt for text Go rejects or out of range.
 std::optional<int64_t> parse_go_duration(std::string_view text);
 
-// The README's table: every instruction flag and mount type with "supported" or the reason
-// hoist refuses it, in the order of the Dockerfile reference. Tests walk it.
+// The README's table: every parser directive, instruction, instruction flag and mount type
+// with "supported" or the reason hoist refuses it, in the order of the Dockerfile reference.
+// Tests walk it.
 struct FlagSupport {
-  std::string_view instruction;  // "RUN"
-  std::string_view flag;         // "--mount=type=cache", "--network=host"
+  std::string_view instruction;  // "RUN", or a directive: "# syntax"
+  std::string_view flag;         // "--mount=type=cache", "--network=host"; "" for the instruction itself
   bool supported;
   std::string_view why;  // for a refused flag: the reason the error gives
 };

@@ -9,7 +9,7 @@ std::vector<Diagnostic> check_instruction(const Instruction& instruction, std::s
 }
 
 std::vector<Diagnostic> check_strict(const Dockerfile& file, std::string_view display_name) {
-  std::vector<Diagnostic> out;
+  std::vector<Diagnostic> out = check_directives(file, display_name);
   for (const Instruction& in : file.instructions) {
     auto problems = parse_command(in, display_name).diagnostics;
     out.insert(out.end(), problems.begin(), problems.end());

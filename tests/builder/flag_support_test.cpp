@@ -16,16 +16,21 @@
 
 namespace {
 
-std::string row_key(const parser::FlagSupport& row) { return std::string(row.instruction) + " " + std::string(row.flag); }
+std::string row_key(const parser::FlagSupport& row) {
+  return std::string(row.instruction) + (row.flag.empty() ? "" : " " + std::string(row.flag));
+}
+bool is_directive(const parser::FlagSupport& row) { return row.instruction.starts_with("#"); }
 
 // README's line for `row`.
 std::string readme_line(const parser::FlagSupport& row) {
-  return "| " + std::string(row.instruction) + " | `" + std::string(row.flag) + "` | " +
+  return "| " + std::string(row.instruction) + " | " + (row.flag.empty() ? "" : "`" + std::string(row.flag) + "`") + " | " +
          (row.supported ? std::string("supported") : "refused: " + std::string(row.why)) + " |";
 }
 
-// A Dockerfile line using a refused flag.
+// A Dockerfile line using a refused flag (a directive's goes first).
 const std::map<std::string, std::string> kRefusedUse = {
+    {"# syntax =any other frontend", "# syntax=docker/dockerfile:1-labs"},
+    {"# check =other settings", "# check=error=true"},
     {"RUN --security=insecure", "RUN --security=insecure true"},
     {"COPY --link", "COPY --link a.txt /a.txt"},
     {"COPY --parents", "COPY --parents a.txt /out/"},
@@ -69,9 +74,16 @@ TEST_CASE("flag support: every refused flag fails build and parse --strict, nami
     auto use = kRefusedUse.find(row_key(row));
     REQUIRE(use != kRefusedUse.end());  // every refused row has a use here
     std::string expected = row_key(row) + " is not supported by hoist: " + std::string(row.why);
-    auto built = f.build("FROM busybox:latest\n" + use->second + "\n");
+    std::string where = "Dockerfile:2: ";
+    std::string dockerfile = "FROM busybox:latest\n" + use->second + "\n";
+    if (is_directive(row)) {
+      expected = use->second + " is not supported by hoist: " + std::string(row.why);
+      where = "Dockerfile:1: ";
+      dockerfile = use->second + "\nFROM busybox:latest\n";
+    }
+    auto built = f.build(dockerfile);
     CHECK(built.exit_code == 1);
-    CHECK_THAT(built.err, Catch::Contains("Dockerfile:2: " + expected));
+    CHECK_THAT(built.err, Catch::Contains(where + expected));
     auto parsed = f.hoist().run({"parse", "--strict", "-f", f.context() + "/Dockerfile"});
     CHECK(parsed.exit_code != 0);
     CHECK_THAT(parsed.out + parsed.err, Catch::Contains(expected));
@@ -99,6 +111,11 @@ TEST_CASE("flag support: every supported flag has its effect", "[builder][flags]
     CHECK(other.exit_code == 1);
     CHECK_THAT(other.err, Catch::Contains("linux/s390x"));
   }
+
+  // Parser directives hoist honours.
+  builds("# syntax =docker/dockerfile:1[.N[.N]]", "# syntax=docker/dockerfile:1.4\nFROM busybox:latest\nRUN true\n");
+  builds("# check =skip=all", "# check=skip=all\nFROM busybox:latest\nRUN true\n");
+  builds("# escape =\\ or backtick", "# escape=`\nFROM busybox:latest\nRUN echo a `\n  b > /ab\nRUN test \"$(cat /ab)\" = 'a b'\n");
 
   // RUN --network: the interfaces a step sees.
   std::set<std::string> host_interfaces = interfaces(build_test::read_text("/proc/net/dev"));
@@ -157,12 +174,21 @@ TEST_CASE("flag support: every supported flag has its effect", "[builder][flags]
   // that each one is there.
   const std::vector<std::tuple<std::string, std::string, std::string>> elsewhere = {
       {"ADD --checksum", "copy_sources_test.cpp", "ADD --checksum verifies the download"},
+      {"FROM", "build_test.cpp", "build: multi-stage with --target builds only what the target needs"},
+      {"RUN", "build_test.cpp", "build: RUN sees ENV and ARG"},
+      {"COPY", "copy_rules_test.cpp", "COPY path rules follow Docker's documentation"},
+      {"ADD", "copy_rules_test.cpp", "ADD extracts local tar archives of every compression"},
       {"RUN --mount=type=tmpfs", "run_mounts_test.cpp", "RUN --mount=type=tmpfs: a fresh tmpfs"},
       {"RUN --mount=type=secret", "run_mounts_test.cpp", "RUN --mount=type=secret: visible to its step only"},
       {"RUN --mount=type=cache", "run_mounts_test.cpp", "RUN --mount=type=cache: kept between builds"},
       {"RUN --mount=type=bind", "run_mounts_test.cpp", "RUN --mount=type=bind: the context or a stage"},
       {"RUN --mount=type=ssh", "run_mounts_test.cpp", "RUN --mount=type=ssh: a real ssh-agent"},
   };
+  // Every metadata instruction has a row in metadata_test.cpp's table.
+  const std::string metadata = build_test::read_text(hoist_test::source_root() + "/tests/builder/metadata_test.cpp");
+  for (const char* ins : {"CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ENTRYPOINT", "VOLUME", "USER", "WORKDIR",
+                          "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"})
+    if (metadata.find("{\"" + std::string(ins) + " ") != std::string::npos) shown.insert(ins);
   for (const auto& [key, file, test_case] : elsewhere) {
     std::string source = build_test::read_text(hoist_test::source_root() + "/tests/builder/" + file);
     if (source.find("TEST_CASE(\"" + test_case) != std::string::npos) shown.insert(key);

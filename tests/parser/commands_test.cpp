@@ -162,16 +162,43 @@ TEST_CASE("the flag support table names every flag Docker's parser registers", "
   std::set<std::string> rows;
   for (const auto& row : parser::flag_support_table()) {
     std::string flag(row.flag);
-    CHECK(flag.starts_with("--"));
+    CHECK((flag.empty() || flag.starts_with("--") || flag.starts_with("=")));
     CHECK((row.supported || !row.why.empty()));
-    rows.insert(std::string(row.instruction) + " " + flag.substr(0, flag.find('=')));
+    if (flag.starts_with("--")) rows.insert(std::string(row.instruction) + " " + flag.substr(0, flag.find('=')));
+    if (flag.empty()) rows.insert(std::string(row.instruction));
   }
   for (const char* expected : {"FROM --platform", "RUN --mount", "RUN --network", "RUN --security", "COPY --from",
                                "COPY --chown", "COPY --chmod", "COPY --link", "COPY --parents", "COPY --exclude",
                                "ADD --chown", "ADD --chmod", "ADD --link", "ADD --keep-git-dir", "ADD --checksum",
                                "ADD --exclude", "ADD --unpack", "HEALTHCHECK --interval", "HEALTHCHECK --timeout",
-                               "HEALTHCHECK --start-period", "HEALTHCHECK --start-interval", "HEALTHCHECK --retries"}) {
+                               "HEALTHCHECK --start-period", "HEALTHCHECK --start-interval", "HEALTHCHECK --retries",
+                               "FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY",
+                               "ENTRYPOINT", "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL",
+                               "HEALTHCHECK", "SHELL"}) {
     CAPTURE(expected);
     CHECK(rows.count(expected) == 1);
   }
+}
+
+TEST_CASE("parser directives a build honours, and those it refuses", "[parser][commands]") {
+  auto [text, expected] = GENERATE(table<std::string, std::string>({
+      {"# syntax=docker/dockerfile:1\nFROM a\n", ""},
+      {"# syntax=docker/dockerfile:1.7.1\nFROM a\n", ""},
+      {"# syntax=docker.io/docker/dockerfile:1.4@sha256:abc\nFROM a\n", ""},
+      {"# check=skip=all\nFROM a\n", ""},
+      {"# escape=`\nFROM a\n", ""},
+      {"# syntax=docker/dockerfile:1-labs\nFROM a\n",
+       "Dockerfile:1: # syntax=docker/dockerfile:1-labs is not supported by hoist: hoist is its own Dockerfile "
+       "frontend (dockerfile:1)"},
+      {"# syntax=tonistiigi/dockerfile:runmount\nFROM a\n",
+       "Dockerfile:1: # syntax=tonistiigi/dockerfile:runmount is not supported by hoist: hoist is its own "
+       "Dockerfile frontend (dockerfile:1)"},
+      {"# check=error=true\nFROM a\n",
+       "Dockerfile:1: # check=error=true is not supported by hoist: hoist runs no build checks"},
+  }));
+  CAPTURE(text);
+  parser::ParseResult parsed = parser::parse_dockerfile(text, "Dockerfile");
+  REQUIRE_FALSE(parser::has_errors(parsed.diagnostics));
+  auto problems = parser::check_directives(parsed.file, "Dockerfile");
+  CHECK((problems.empty() ? "" : parser::format_headline(problems[0])) == expected);
 }
