@@ -217,6 +217,22 @@ Result<BuildResult> build(const BuildOptions& options) {
                        scratch,      {},          1,
                        0,            static_cast<int>(target.stages.size())};
   session.snapshotter = *snapshotter;
+  for (const auto& [name, value] : options.build_contexts) {
+    const std::string what = "--build-context " + name + "=" + value;
+    for (const auto& stage : graph.stages)
+      if (stage.name == name)
+        return Error(ErrorKind::Unsupported, what + ": the Dockerfile has a stage of that name; replacing a stage is "
+                                                    "not supported by hoist");
+    if (value.starts_with("docker-image://")) {
+      session.named_images[name] = value.substr(std::string_view("docker-image://").size());
+    } else if (value.find("://") != std::string::npos) {
+      return Error(ErrorKind::Unsupported, what + ": only a directory or docker-image://REF is supported by hoist");
+    } else {
+      auto opened = BuildContext::open(value, "");
+      if (!opened) return std::move(opened).error().context(what);
+      session.named_dirs.emplace(name, std::move(*opened));
+    }
+  }
   for (int index : target.stages)
     if (auto r = run_stage(session, index); !r) return std::move(r).error();
   if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");

@@ -188,8 +188,12 @@ class StageRunner {
       state.config.os = host.os;
       state.config.variant = host.variant;
       state.key = CacheKeyBuilder().add("scratch").finish();
+    } else if (s_.named_dirs.count(base)) {
+      return fail(Error(ErrorKind::Unsupported, "FROM " + base + ": a directory given with --build-context cannot be a "
+                                                                  "base in hoist (use it with COPY --from)"));
     } else {
-      auto image = find_image(s_, base);
+      auto named = s_.named_images.find(base);
+      auto image = find_image(s_, named == s_.named_images.end() ? base : named->second);
       if (!image) return fail(std::move(image).error());
       state.config = image->config;
       state.layers = image->manifest.layers;
@@ -474,11 +478,18 @@ class StageRunner {
     if (const auto& from = flags.from) {
       auto x = expand(*from);
       if (!x) return std::move(x).error();
-      auto root = materialize_from(*x, "COPY --from");
-      if (!root) return std::move(root).error();
-      request.source_root = root->dir.path();
-      from_text = root->key;
-      from_root.emplace(std::move(root->dir));
+      if (auto named = s_.named_dirs.find(*x); named != s_.named_dirs.end()) {
+        // --build-context NAME=DIR: read as the main context is, with its own .dockerignore.
+        request.source_root = named->second.dir();
+        request.ignore = &named->second.ignore();
+        from_text = "named-context:" + *x;
+      } else {
+        auto root = materialize_from(*x, "COPY --from");
+        if (!root) return std::move(root).error();
+        request.source_root = root->dir.path();
+        from_text = root->key;
+        from_root.emplace(std::move(root->dir));
+      }
     } else {
       request.source_root = s_.context.dir();
       request.ignore = &s_.context.ignore();
@@ -518,6 +529,11 @@ class StageRunner {
     std::string key;
   };
   Result<FromLayers> resolve_from(const std::string& name, std::string_view what) {
+    if (auto named = s_.named_images.find(name); named != s_.named_images.end()) {
+      auto image = find_image(s_, named->second);
+      if (!image) return std::move(image).error().context("--build-context " + name);
+      return FromLayers{image->manifest.layers, "image:" + image->descriptor.digest.str()};
+    }
     const parser::Stage* stage = s_.graph.find(name);
     if (stage && stage->index < index_) {
       auto it = s_.finished.find(stage->index);
@@ -559,12 +575,14 @@ class StageRunner {
   // What a bind mount adds to its step's cache key: the content it shows. From the context,
   // the digest of what the COPY rules select; from a stage or image, its key and the path.
   Result<std::string> bind_mount_key(const parser::Mount& m) {
-    if (!m.from.empty()) {
+    const auto named = s_.named_dirs.find(m.from);
+    if (!m.from.empty() && named == s_.named_dirs.end()) {
       auto from = resolve_from(m.from, "RUN --mount=from");
       if (!from) return std::move(from).error();
       return from->key + " " + m.source;
     }
-    auto request = bind_copy_request(m, s_.context.dir(), &s_.context.ignore());
+    const BuildContext& context = named == s_.named_dirs.end() ? s_.context : named->second;
+    auto request = bind_copy_request(m, context.dir(), &context.ignore());
     if (!request) return std::move(request).error();
     auto empty = runtime::view_of(s_.store, {}, {});
     if (!empty) return std::move(empty).error();
@@ -579,9 +597,10 @@ class StageRunner {
   // copy and are thrown away with it, as BuildKit discards them.
   Result<runtime::sandbox::StepMount> bind_mount_source(const parser::Mount& m, const std::string& target,
                                                          std::vector<runtime::sandbox::TempDir>& keep) {
-    std::string source_root = s_.context.dir();
-    const parser::IgnoreRules* ignore = &s_.context.ignore();
-    if (!m.from.empty()) {
+    const auto named = s_.named_dirs.find(m.from);
+    std::string source_root = named == s_.named_dirs.end() ? s_.context.dir() : named->second.dir();
+    const parser::IgnoreRules* ignore = named == s_.named_dirs.end() ? &s_.context.ignore() : &named->second.ignore();
+    if (!m.from.empty() && named == s_.named_dirs.end()) {
       auto root = materialize_from(m.from, "RUN --mount=from");
       if (!root) return std::move(root).error();
       source_root = root->dir.path();

@@ -50,6 +50,9 @@ struct BuildSession {
   int total_stages = 0;
   runtime::SnapshotterChoice snapshotter;            // --snapshotter / HOIST_SNAPSHOTTER
   std::optional<runtime::RunExecutor> run_executor;  // decided at the first RUN that runs
+  // --build-context: named directories (opened with their own .dockerignore) and images.
+  std::map<std::string, BuildContext> named_dirs;
+  std::map<std::string, std::string> named_images;
 
   // RFC 3339 time for a new history entry.
   std::string now() const;

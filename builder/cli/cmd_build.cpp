@@ -40,7 +40,7 @@ layers::Result<std::vector<std::pair<std::string, std::string>>> key_values(cons
 }  // namespace
 
 layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::vector<std::string> tags, build_args, labels, outputs, secrets, ssh;
+  std::vector<std::string> tags, build_args, labels, outputs, secrets, ssh, build_contexts;
   std::string file, target, platform, network = "default", progress_text = "auto", iidfile, compression = "gzip";
   std::string snapshotter;
   bool no_cache = false, pull = false, push = false, reproducible = false, quiet = false;
@@ -59,6 +59,8 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
                 "slirp4netns), host, or none (loopback only)");
   parser.multi("--secret", &secrets, "id=ID,src=FILE|env=VAR",
                "a secret for RUN --mount=type=secret: never in the image, the cache or the logs (repeatable)");
+  parser.multi("--build-context", &build_contexts, "NAME=DIR|docker-image://REF",
+               "a named context for FROM NAME, COPY --from=NAME and RUN --mount=from=NAME (repeatable)");
   parser.multi("--ssh", &ssh, "default|ID=SOCKET",
                "an ssh agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK) (repeatable)");
   parser.flag("--push", &push, "push the image to its registry after building");
@@ -120,6 +122,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   auto read_secrets = read_build_secrets(secrets);
   if (!read_secrets) return std::move(read_secrets).error();
   options.secrets = std::move(*read_secrets);
+  auto named_contexts = key_values(build_contexts, "--build-context");
+  if (!named_contexts) return std::move(named_contexts).error();
+  for (auto& [name, value] : *named_contexts) options.build_contexts[name] = value;
   auto agents = read_ssh_agents(ssh);
   if (!agents) return std::move(agents).error();
   options.ssh_agents = std::move(*agents);

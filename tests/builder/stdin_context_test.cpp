@@ -82,3 +82,41 @@ TEST_CASE("hoist build -: a hostile context tar is refused, and its Dockerfile r
   CHECK(escape.exit_code == 1);
   CHECK_THAT(escape.err, Catch::Contains("../escape"));
 }
+
+TEST_CASE("--build-context NAME=DIR|docker-image://REF for FROM, COPY --from and RUN --mount=from",
+          "[builder][named-context]") {
+  build_test::BuildFixture f;
+  hoist_test::TempDir libs("hoist-named-ctx");
+  fs::create_directories(libs.path() + "/lib");
+  std::ofstream(libs.path() + "/lib/x.txt") << "from the named context\n";
+  std::ofstream(libs.path() + "/lib/skip.txt") << "ignored there\n";
+  std::ofstream(libs.path() + "/.dockerignore") << "lib/skip.txt\n";
+  const std::string dockerfile =
+      "FROM base\n"
+      "COPY --from=libs lib/ /x/\n"
+      "RUN --mount=from=libs,target=/l cat /l/lib/x.txt > /y && test ! -e /l/lib/skip.txt\n"
+      "COPY --from=base /bin/busybox /bb\n";
+  auto rootfs = f.rootfs(dockerfile, {"--build-context", "libs=" + libs.path(), "--build-context",
+                                      "base=docker-image://busybox:latest"});
+  CHECK(build_test::read_text(rootfs + "/x/x.txt") == "from the named context\n");
+  CHECK_FALSE(fs::exists(rootfs + "/x/skip.txt"));
+  CHECK(build_test::read_text(rootfs + "/y") == "from the named context\n");
+  CHECK(fs::exists(rootfs + "/bb"));
+  // The named directory's content is in the key: a change reruns the steps reading it.
+  std::ofstream(libs.path() + "/lib/x.txt") << "changed\n";
+  auto again = f.build(dockerfile, "t", {"--build-context", "libs=" + libs.path(), "--build-context",
+                                         "base=docker-image://busybox:latest"});
+  REQUIRE(again.exit_code == 0);
+  CHECK(build_test::count_lines_with(again.err, "CACHED") == 0);
+
+  auto [args, message] = GENERATE(table<std::vector<std::string>, std::string>({
+      {{"--build-context", "stage=/tmp"}, "the Dockerfile has a stage of that name"},
+      {{"--build-context", "libs=git://example.com/x"}, "only a directory or docker-image://REF"},
+      {{"--build-context", "base=/tmp"}, "cannot be a base in hoist"},
+      {{"--build-context", "libs=/nonexistent/dir"}, "/nonexistent/dir"},
+  }));
+  CAPTURE(args);
+  auto refused = f.build("FROM base AS stage\nCOPY --from=libs a /a\n", "t", args);
+  CHECK(refused.exit_code != 0);
+  CHECK_THAT(refused.err, Catch::Contains(message));
+}
