@@ -1,16 +1,15 @@
 #include "runtime/sandbox/mounts.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
 
 namespace runtime::sandbox {
@@ -263,11 +262,7 @@ Result<void> bind_file(const std::string& source, const std::string& target) {
 namespace {
 
 Result<UniqueFd> open_in_root(int root_fd, const std::string& rel) {
-  struct open_how how {};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(int(::syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how,
-                            sizeof how)));
+  UniqueFd fd(layers::open_in_root_clamped(root_fd, rel, O_PATH));
   if (!fd) return Error::from_errno("resolving " + quoted("/" + rel) + " in the container");
   return fd;
 }
