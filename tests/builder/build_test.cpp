@@ -12,7 +12,7 @@
 
 using build_test::BuildFixture;
 using build_test::count_lines_with;
-using build_test::read_text;
+using hoist_test::read_file;
 
 namespace {
 
@@ -36,7 +36,7 @@ TEST_CASE("build: examples/hello builds with its script and command", "[builder]
   auto local = f.hoist().run({"build", "--progress", "quiet", "-o", "type=local,dest=" + out,
                               hoist_test::source_root() + "/examples/hello"});
   REQUIRE(local.exit_code == 0);
-  CHECK(read_text(out + "/app/hello.sh") == read_text(hoist_test::source_root() + "/examples/hello/hello.sh"));
+  CHECK(read_file(out + "/app/hello.sh") == read_file(hoist_test::source_root() + "/examples/hello/hello.sh"));
 }
 
 TEST_CASE("build: RUN sees ENV and ARG, streams output with the step number", "[builder][build][run]") {
@@ -56,7 +56,7 @@ TEST_CASE("build: RUN sees ENV and ARG, streams output with the step number", "[
   std::string root = f.rootfs("FROM busybox:latest\nARG WHO=world\nENV GREETING=hello\n"
                               "RUN echo \"$GREETING $WHO\" > /greeting && echo step-output\n",
                               {"--build-arg", "WHO=tests"});
-  CHECK(read_text(root + "/greeting") == "hello tests\n");
+  CHECK(read_file(root + "/greeting") == "hello tests\n");
 }
 
 TEST_CASE("build: a failing RUN names the step and exit code, leaves no mounts and no image",
@@ -67,7 +67,7 @@ TEST_CASE("build: a failing RUN names the step and exit code, leaves no mounts a
   CHECK_THAT(r.err, Catch::Contains("Dockerfile:3"));
   CHECK_THAT(r.err, Catch::Contains("exit code: 3"));
   CHECK_THAT(r.err, Catch::Contains("before-fail"));
-  CHECK_THAT(read_text("/proc/self/mountinfo"), !Catch::Contains(f.hoist().root()));
+  CHECK_THAT(read_file("/proc/self/mountinfo"), !Catch::Contains(f.hoist().root()));
   auto images = f.hoist().run({"images"});
   CHECK_THAT(images.out, !Catch::Contains("bad"));
   // Scratch dirs of the failed step are gone.
@@ -91,7 +91,7 @@ TEST_CASE("build: whiteouts of a RUN apply in a fresh unpack and in umoci", "[bu
   CHECK(::lstat((root + "/bin/sh").c_str(), &st) == 0);
   CHECK(::lstat((root + "/d/old").c_str(), &st) != 0);
   CHECK(::lstat((root + "/d/keep").c_str(), &st) != 0);
-  CHECK(read_text(root + "/d/new") == "2\n");
+  CHECK(read_file(root + "/d/new") == "2\n");
   if (!have_program("umoci")) HOIST_SKIP("the umoci part: umoci missing; run .ci/deps.sh --test");
   std::string bundle = f.out_dir() + "/bundle";
   auto unpacked = hoist_test::run_program(
@@ -100,7 +100,7 @@ TEST_CASE("build: whiteouts of a RUN apply in a fresh unpack and in umoci", "[bu
   REQUIRE(unpacked.exit_code == 0);
   CHECK(::lstat((bundle + "/rootfs/bin/vi").c_str(), &st) != 0);
   CHECK(::lstat((bundle + "/rootfs/d/old").c_str(), &st) != 0);
-  CHECK(read_text(bundle + "/rootfs/d/new") == "2\n");
+  CHECK(read_file(bundle + "/rootfs/d/new") == "2\n");
 }
 
 TEST_CASE("build: multi-stage with --target builds only what the target needs", "[builder][build][stages]") {
@@ -124,8 +124,8 @@ TEST_CASE("build: multi-stage with --target builds only what the target needs", 
   REQUIRE(full.exit_code == 0);
   CHECK_THAT(full.err, !Catch::Contains("unused-stage-ran"));
   std::string root = f.rootfs(dockerfile);
-  CHECK(read_text(root + "/out/artifact") == "built\n");
-  CHECK(read_text(root + "/out/base.txt") == "base\n");
+  CHECK(read_file(root + "/out/artifact") == "built\n");
+  CHECK(read_file(root + "/out/base.txt") == "base\n");
   auto unknown = f.build(dockerfile, "t", {"--target", "nope"});
   CHECK(unknown.exit_code == 1);
   CHECK_THAT(unknown.err, Catch::Contains("nope"));
@@ -146,7 +146,7 @@ TEST_CASE("build: SOURCE_DATE_EPOCH gives the same image digest in two fresh sto
                      {"--iidfile", f.out_dir() + "/iid"}, {"SOURCE_DATE_EPOCH=1700000000"});
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
-    id = read_text(f.out_dir() + "/iid");
+    id = read_file(f.out_dir() + "/iid");
     CHECK(f.config()["created"] == "2023-11-14T22:13:20Z");
   }
   CHECK(ids[0].starts_with("sha256:"));
