@@ -29,6 +29,17 @@ using hoist_test::Outcome;
 
 namespace {
 
+// An image config with busybox's PATH and CMD ["sh"], over layers `diff_ids`.
+nlohmann::json image_config(const nlohmann::json& diff_ids) {
+  return {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"config", {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+                  {"Cmd", {"sh"}}}},
+      {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
+  };
+}
+
 // A docker-archive (docker save's format) of one image: `base` then `layers`, tagged `tag`.
 std::string docker_archive(const std::string& base, const std::vector<std::string>& layers,
                            const std::string& tag) {
@@ -42,13 +53,7 @@ std::string docker_archive(const std::string& base, const std::vector<std::strin
     files.push_back(name);
     out.file(name, all[i]);
   }
-  nlohmann::json config = {
-      {"architecture", "amd64"},
-      {"os", "linux"},
-      {"config", {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
-                  {"Cmd", {"sh"}}}},
-      {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
-  };
+  const nlohmann::json config = image_config(diff_ids);
   std::string config_text = config.dump();
   std::string config_name = std::string(layers::Digest::of(config_text).hex()) + ".json";
   out.file(config_name, config_text);
@@ -97,13 +102,7 @@ void put_raw_image(const hoist_test::RegistryServer& registry, const std::string
     desc["mediaType"] = std::string(layers::media_type::kOciLayer);
     layer_descs.push_back(desc);
   }
-  nlohmann::json config = {
-      {"architecture", "amd64"},
-      {"os", "linux"},
-      {"config", {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
-                  {"Cmd", {"sh"}}}},
-      {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
-  };
+  const nlohmann::json config = image_config(diff_ids);
   auto config_desc = upload(config.dump());
   config_desc["mediaType"] = "application/vnd.oci.image.config.v1+json";
   nlohmann::json manifest = {{"schemaVersion", 2},

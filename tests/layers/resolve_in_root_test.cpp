@@ -11,14 +11,14 @@
 
 #include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 TEST_CASE("open_in_root: openat2 and the walk agree, and stay beneath the root",
           "[layers][resolve_in_root]") {
-  char tmpl[] = "/tmp/hoist-resolve-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl));
-  const std::string outer = tmpl;
+  hoist_test::TempDir dir("hoist-resolve");
+  const std::string outer = dir.path();
   const std::string root = outer + "/root";
   fs::create_directories(root + "/run");
   fs::create_directories(outer + "/outside");
@@ -60,7 +60,6 @@ TEST_CASE("open_in_root: openat2 and the walk agree, and stay beneath the root",
       CHECK(err == want_errno);
     }
   }
-  fs::remove_all(outer);
 }
 
 namespace {
@@ -92,9 +91,8 @@ std::string what_is(int fd) {
 
 TEST_CASE("open_in_root_clamped and open_beneath_no_symlinks: openat2 and the walk agree",
           "[layers][resolve_in_root]") {
-  char tmpl[] = "/tmp/hoist-resolve-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl));
-  const std::string outer = tmpl;
+  hoist_test::TempDir dir("hoist-resolve");
+  const std::string outer = dir.path();
   const std::string root = outer + "/root";
   fs::create_directories(root + "/d/sub");
   fs::create_directories(outer + "/outside");
@@ -147,7 +145,6 @@ TEST_CASE("open_in_root_clamped and open_beneath_no_symlinks: openat2 and the wa
       CHECK(got == (is_clamped ? clamped : no_symlinks));
     }
   }
-  fs::remove_all(outer);
 }
 
 TEST_CASE("resolving beneath a root never follows a magic link, with openat2 or without",
