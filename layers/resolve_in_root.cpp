@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,10 +49,29 @@ void push_components(std::deque<std::string>& pending, const std::string& path) 
   pending.insert(pending.begin(), parts.begin(), parts.end());
 }
 
+// How the walk treats a ".." at the root and a symlink, one per openat2 resolve mode.
+enum class Walk {
+  Refuse,      // RESOLVE_BENEATH, symlinks resolved from the root: ".." above it is EXDEV
+  Clamp,       // RESOLVE_IN_ROOT: ".." at the root stays there
+  NoSymlinks,  // RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: any symlink met is ELOOP
+};
+
+// A symlink on procfs may be a magic link (/proc/self/fd/N, /proc/PID/root): the kernel's
+// RESOLVE_NO_MAGICLINKS refuses those with ELOOP. The walk never lets the kernel follow a
+// link, but their text names host objects, so every procfs symlink is refused alike.
+bool is_on_procfs(int dir_fd) {
+  struct statfs fs;
+  return ::fstatfs(dir_fd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+}
+
 // The slow path: one component at a time, never handing the kernel a "/" or a ".." and
 // never letting it follow a symlink, so every descriptor held is a directory inside the
 // root (the stack's bottom is the root itself).
-int walk_in_root(int root_fd, const std::string& rel, uint64_t flags) {
+int walk_in_root(int root_fd, const std::string& rel, uint64_t flags, Walk mode) {
+  if (mode == Walk::NoSymlinks && !rel.empty() && rel.front() == '/') {
+    errno = EXDEV;  // as RESOLVE_BENEATH refuses an absolute path
+    return -1;
+  }
   std::vector<UniqueFd> stack;
   std::deque<std::string> pending;
   push_components(pending, rel);
@@ -68,10 +89,13 @@ int walk_in_root(int root_fd, const std::string& rel, uint64_t flags) {
     }
     if (name == "..") {
       if (stack.empty()) {
-        errno = EXDEV;
-        return -1;
+        if (mode != Walk::Clamp) {
+          errno = EXDEV;
+          return -1;
+        }
+      } else {
+        stack.pop_back();
       }
-      stack.pop_back();
       if (last) break;
       continue;
     }
@@ -80,6 +104,10 @@ int walk_in_root(int root_fd, const std::string& rel, uint64_t flags) {
     struct stat st;
     if (::fstatat(current(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
     if (S_ISLNK(st.st_mode)) {
+      if (mode == Walk::NoSymlinks || is_on_procfs(current())) {
+        errno = ELOOP;
+        return -1;
+      }
       if (++links > kMaxSymlinks) {
         errno = ELOOP;
         return -1;
@@ -111,35 +139,51 @@ int walk_in_root(int root_fd, const std::string& rel, uint64_t flags) {
   return ::openat(current(), ".", int(flags & ~uint64_t(O_NOFOLLOW)) | O_CLOEXEC);
 }
 
+std::atomic<bool> g_walk_forced{false};
+
+// Whether this kernel (and seccomp policy) lets us call openat2: asked once, with a call
+// that cannot fail otherwise. Kernels before 5.6 answer ENOSYS; seccomp profiles that do
+// not know it answer EPERM or ENOSYS. Asking once keeps a file's own EPERM (O_NOATIME, an
+// immutable file) from being taken for a missing syscall.
+bool openat2_usable() {
+  static const bool usable = [] {
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    long fd = ::syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how);
+    if (fd >= 0) ::close(int(fd));
+    return fd >= 0;
+  }();
+  return usable && !g_walk_forced.load(std::memory_order_relaxed);
+}
+
 }  // namespace
 
 int open_in_root_clamped(int root_fd, const std::string& rel, uint64_t flags) {
+  if (!openat2_usable()) return walk_in_root(root_fd, rel, flags, Walk::Clamp);
   return openat2_retrying(root_fd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 }
 
 int open_beneath_no_symlinks(int root_fd, const std::string& rel, uint64_t flags) {
-  return openat2_retrying(root_fd, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+  if (!openat2_usable()) return walk_in_root(root_fd, rel, flags, Walk::NoSymlinks);
+  return openat2_retrying(root_fd, rel, flags,
+                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 }
 
 int open_in_root(int root_fd, const std::string& rel, uint64_t flags) {
-  // Kernels before 5.6 have no openat2 (ENOSYS), and some seccomp profiles refuse it
-  // (EPERM): then every path takes the walk, which never needs it.
-  static std::atomic<bool> has_openat2{true};
-  if (has_openat2.load(std::memory_order_relaxed)) {
+  if (openat2_usable()) {
     int fd = openat2_beneath(root_fd, rel, flags);
-    if (fd >= 0) return fd;
-    if (errno == ENOSYS || errno == EPERM) {
-      has_openat2.store(false, std::memory_order_relaxed);
-    } else if (errno != EXDEV) {
-      return fd;
-    }
     // EXDEV: stopped by an absolute symlink or a climb out; the walk tells them apart.
+    if (fd >= 0 || errno != EXDEV) return fd;
   }
-  return walk_in_root(root_fd, rel, flags);
+  return walk_in_root(root_fd, rel, flags, Walk::Refuse);
 }
 
 int open_in_root_by_walk(int root_fd, const std::string& rel, uint64_t flags) {
-  return walk_in_root(root_fd, rel, flags);
+  return walk_in_root(root_fd, rel, flags, Walk::Refuse);
 }
+
+void force_walk_for_testing(bool forced) { g_walk_forced.store(forced, std::memory_order_relaxed); }
+
+bool takes_walk() { return !openat2_usable(); }
 
 }  // namespace layers

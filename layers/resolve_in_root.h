@@ -9,6 +9,12 @@
 // The kernel resolves the common case in one openat2(RESOLVE_BENEATH) call; when that
 // stops at an absolute symlink, the path is walked one component at a time with
 // O_NOFOLLOW, each symlink read and resolved by us, so no step ever leaves the root.
+//
+// Without openat2 (ENOSYS before Linux 5.6, EPERM or ENOSYS from a seccomp filter; asked
+// once per process) every function here takes that walk, with the same results: the same
+// descriptors for paths that stay inside, the same errno (EXDEV, ELOOP, ENOENT) for those
+// that do not. The walk never lets the kernel follow a symlink; a symlink on procfs (where
+// magic links live) fails with ELOOP, as RESOLVE_NO_MAGICLINKS does.
 
 #include <cstdint>
 #include <string>
@@ -21,8 +27,6 @@ namespace layers {
 // the final component is followed too. Returns the descriptor, or -1 with errno set:
 // EXDEV for a resolution that would leave the root, ELOOP after 40 symlinks, and what
 // openat(2) says otherwise.
-// Without openat2 (ENOSYS before Linux 5.6, or EPERM from a seccomp filter) every call
-// takes the component-wise walk.
 int open_in_root(int root_fd, const std::string& rel, uint64_t flags);
 
 // The component-wise walk alone, as open_in_root takes it where openat2 is missing; for
@@ -34,12 +38,22 @@ int open_in_root_by_walk(int root_fd, const std::string& rel, uint64_t flags);
 // Nothing outside the root is reached either way; the kernel resolves it in one
 // openat2(RESOLVE_IN_ROOT) call. For build contexts, where BuildKit clamps; layers use
 // open_in_root, which refuses such an entry as hostile.
+// `rel` may be absolute (it starts at the root).
 int open_in_root_clamped(int root_fd, const std::string& rel, uint64_t flags);
 
 // Opens `rel` beneath `root_fd` only if no component of it is a symlink (ELOOP
 // otherwise) and none climbs out (EXDEV): for trees hoist is writing, where a symlink it
 // wrote earlier must never redirect a later write (openat2 RESOLVE_BENEATH |
 // RESOLVE_NO_SYMLINKS).
+// An absolute `rel` is EXDEV. With O_PATH | O_NOFOLLOW a symlink as the final component is
+// opened itself.
 int open_beneath_no_symlinks(int root_fd, const std::string& rel, uint64_t flags);
+
+// For tests: `true` makes every function here take the walk, as where openat2 is missing
+// (the seccomp wrapper tests/support/without_openat2 shows the same for the hoist binary);
+// `false` goes back to openat2 where the kernel has it. Process-wide.
+void force_walk_for_testing(bool forced);
+// Whether calls take the walk now (openat2 missing, or forced).
+bool takes_walk();
 
 }  // namespace layers

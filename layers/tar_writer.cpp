@@ -3,9 +3,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "layers/same_entry.h"
+#include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
 
 namespace layers {
@@ -58,18 +59,11 @@ bool is_clean_relative(std::string_view path) {
 // Opens `rel` beneath `root_fd` with no symlink followed anywhere: a symlink as the final
 // component is opened as itself (O_PATH | O_NOFOLLOW), a symlink as a parent fails.
 Result<UniqueFd> open_beneath(int root_fd, const std::string& rel, uint64_t flags) {
-  open_how how{};
-  how.flags = flags | O_NOFOLLOW | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
-    if (fd >= 0) return UniqueFd(int(fd));
-    if (errno == EAGAIN || errno == EINTR) continue;
-    if (errno == ELOOP || errno == EXDEV)
-      return Error(ErrorKind::InvalidInput,
-                   layers::quoted(rel) + " has a symlink as a parent directory");
-    return Error::from_errno("opening " + layers::quoted(rel));
-  }
+  UniqueFd fd(open_beneath_no_symlinks(root_fd, rel, flags | O_NOFOLLOW));
+  if (fd) return fd;
+  if (errno == ELOOP || errno == EXDEV)
+    return Error(ErrorKind::InvalidInput, layers::quoted(rel) + " has a symlink as a parent directory");
+  return Error::from_errno("opening " + layers::quoted(rel));
 }
 
 class LayerWriter {

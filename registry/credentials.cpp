@@ -1,6 +1,7 @@
 #include "registry/credentials.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -17,6 +19,7 @@
 
 #include "layers/unique_fd.h"
 #include "registry/base64.h"
+#include "registry/http.h"
 
 extern char** environ;
 
@@ -46,9 +49,11 @@ struct HelperOutput {
 };
 
 // Runs docker-credential-NAME ACTION with `input` on stdin; captures stdout. stderr passes
-// through only as a hint: helpers print their reason on stdout anyway.
+// through only as a hint: helpers print their reason on stdout anyway. Within `timeout`
+// the helper must take its input, reply and exit; otherwise it is killed (SIGKILL, the
+// helper's own process only) and the call fails naming it.
 Result<HelperOutput> run_helper(const std::string& name, const std::string& action,
-                                const std::string& input) {
+                                const std::string& input, std::chrono::seconds timeout) {
   // The name comes from config.json: a plain word, never a path to run.
   if (name.empty() || name.size() > 100 || !std::all_of(name.begin(), name.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
@@ -88,37 +93,70 @@ Result<HelperOutput> run_helper(const std::string& name, const std::string& acti
   in_r.reset();
   out_w.reset();
 
+  // Every step below waits at most until `deadline`: a helper that hangs (waits for a
+  // terminal, a keyring, a network) is killed rather than hanging hoist.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto ms_left = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    return int(std::max<int64_t>(0, left.count()));
+  };
+  bool timed_out = false, too_long = false;
+  ::fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
   size_t done = 0;
-  while (done < input.size()) {
+  while (done < input.size() && !timed_out) {
+    pollfd p{in_w.get(), POLLOUT, 0};
+    int ready = ::poll(&p, 1, ms_left());
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) timed_out = true;
+    if (ready <= 0) break;
     ssize_t n = ::write(in_w.get(), input.data() + done, input.size() - done);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) break;  // the helper stopped reading; its exit status tells why
     done += static_cast<size_t>(n);
   }
   in_w.reset();
 
   HelperOutput result;
-  bool too_long = false;
   char buf[4096];
-  for (;;) {
+  while (!timed_out) {
+    pollfd p{out_r.get(), POLLIN, 0};
+    int ready = ::poll(&p, 1, ms_left());
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) timed_out = true;
+    if (ready <= 0) break;
     ssize_t n = ::read(out_r.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     if (result.out.size() + static_cast<size_t>(n) > kMaxHelperOutput) {
-      // An endless reply: stop the helper rather than read (or wait) forever.
-      too_long = true;
-      ::kill(pid, SIGKILL);
+      too_long = true;  // an endless reply: stop the helper rather than read forever
       break;
     }
     result.out.append(buf, static_cast<size_t>(n));
   }
+  // Its stdout closed (or given up on): the helper has until the deadline to exit.
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  for (;;) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) break;
+    if (r == 0 && (timed_out || too_long || ms_left() == 0)) {
+      timed_out = timed_out || !too_long;
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    if (r == 0) ::usleep(2000);
   }
   if (too_long)
     return Error(ErrorKind::InvalidInput, "credential helper " + layers::quoted(program) +
                                               " replied with more than " +
                                               std::to_string(kMaxHelperOutput) + " bytes");
+  if (timed_out)
+    return Error(ErrorKind::Io,
+                 "credential helper " + layers::quoted(program) + " " + action +
+                     " did not finish within " + std::to_string(timeout.count()) +
+                     " s (HOIST_REGISTRY_TIMEOUT); killed it");
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
   return result;
 }
@@ -154,14 +192,19 @@ Result<DockerConfig> DockerConfig::load(const std::string& dir_arg) {
       dir = "/root/.docker";
     }
   }
+  auto limits = HttpLimits::from_env();
+  if (!limits) return std::move(limits).error();
   DockerConfig config;
   config.path_ = dir + "/config.json";
+  config.helper_timeout_ = limits->idle;
   auto text = read_config_file(config.path_, kMaxConfigFile);
   if (!text) {
     if (text.error().kind() == ErrorKind::NotFound) return config;
     return std::move(text).error();
   }
-  return parse(*text, config.path_);
+  auto parsed = parse(*text, config.path_);
+  if (parsed) parsed->helper_timeout_ = config.helper_timeout_;
+  return parsed;
 }
 
 Result<std::string> read_config_file(const std::string& path, size_t max_bytes) {
@@ -264,7 +307,7 @@ const nlohmann::json* DockerConfig::find_auth(const std::string& key) const {
 Result<std::optional<Credentials>> DockerConfig::get(std::string_view registry_host) const {
   const std::string key = credential_key(registry_host);
   if (std::string helper = helper_for(key); !helper.empty()) {
-    auto out = run_helper(helper, "get", key);
+    auto out = run_helper(helper, "get", key, helper_timeout_);
     if (!out)
       return std::move(out).error().context("getting credentials for " +
                                             std::string(registry_host));
@@ -309,7 +352,7 @@ Result<void> DockerConfig::store(std::string_view registry_host, const Credentia
         {"Username", credentials.identity_token.empty() ? credentials.username : "<token>"},
         {"Secret",
          credentials.identity_token.empty() ? credentials.password : credentials.identity_token}};
-    auto out = run_helper(helper, "store", input.dump());
+    auto out = run_helper(helper, "store", input.dump(), helper_timeout_);
     if (!out)
       return std::move(out).error().context("storing credentials for " +
                                             std::string(registry_host));
@@ -343,7 +386,7 @@ Result<void> DockerConfig::erase(std::string_view registry_host) {
   const std::string key = credential_key(registry_host);
   bool found = false;
   if (std::string helper = helper_for(key); !helper.empty()) {
-    auto out = run_helper(helper, "erase", key);
+    auto out = run_helper(helper, "erase", key, helper_timeout_);
     if (!out)
       return std::move(out).error().context("erasing credentials for " +
                                             std::string(registry_host));

@@ -8,10 +8,13 @@
 // The config file is untrusted input: a malformed one, or one that is not a regular file of
 // at most 4 MiB, is InvalidInput naming the file. A helper's reply is bounded (1 MiB; the
 // helper is killed past that), and a helper that dies without reading its input is an
-// error, not a crash (the CLI ignores SIGPIPE).
+// error, not a crash (the CLI ignores SIGPIPE). A helper must take its input, reply and exit
+// within HOIST_REGISTRY_TIMEOUT (default 30 s, as for registry replies): one that hangs or
+// trickles is killed and the call fails naming the helper and the registry.
 // Writing keeps every field hoist does not know, and leaves the file mode 0600.
 // Secrets are never put in an Error message.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,7 +54,8 @@ layers::Result<std::string> read_config_file(const std::string& path, size_t max
 class DockerConfig {
  public:
   // Loads from `dir` (the DOCKER_CONFIG directory), or from $DOCKER_CONFIG, or ~/.docker
-  // when `dir` is empty. A missing file is an empty config.
+  // when `dir` is empty. A missing file is an empty config. Helpers get
+  // HttpLimits::from_env()'s idle time (InvalidInput for a malformed HOIST_REGISTRY_TIMEOUT).
   static layers::Result<DockerConfig> load(const std::string& dir = "");
 
   // Reads config.json text (`path` names it in errors). What load() does after reading.
@@ -75,6 +79,7 @@ class DockerConfig {
 
   std::string path_;
   nlohmann::json doc_ = nlohmann::json::object();
+  std::chrono::seconds helper_timeout_ = std::chrono::seconds(30);  // load(): the HttpLimits idle
 };
 
 }  // namespace registry

@@ -1,9 +1,7 @@
 #include "runtime/users.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include <charconv>
 #include <optional>
 
+#include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
 
 namespace runtime {
@@ -181,10 +180,7 @@ Result<ResolvedUser> resolve_user_in(std::string_view spec, std::string_view pas
 }
 
 Result<std::string> read_file_in_root(int root_fd, const std::string& rel_path, size_t max_bytes) {
-  struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  layers::UniqueFd fd(int(::syscall(SYS_openat2, root_fd, rel_path.c_str(), &how, sizeof how)));
+  layers::UniqueFd fd(layers::open_in_root_clamped(root_fd, rel_path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
   if (!fd) return Error::from_errno("opening " + quoted(rel_path) + " inside the root");
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return Error::from_errno("fstat " + quoted(rel_path));

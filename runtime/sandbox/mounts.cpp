@@ -1,16 +1,15 @@
 #include "runtime/sandbox/mounts.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
 
 namespace runtime::sandbox {
@@ -263,11 +262,7 @@ Result<void> bind_file(const std::string& source, const std::string& target) {
 namespace {
 
 Result<UniqueFd> open_in_root(int root_fd, const std::string& rel) {
-  struct open_how how {};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(int(::syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how,
-                            sizeof how)));
+  UniqueFd fd(layers::open_in_root_clamped(root_fd, rel, O_PATH));
   if (!fd) return Error::from_errno("resolving " + quoted("/" + rel) + " in the container");
   return fd;
 }
@@ -353,17 +348,17 @@ namespace {
 
 // A detached tmpfs (nodev, nosuid), not yet attached anywhere.
 Result<UniqueFd> new_tmpfs(int64_t size_bytes, const char* mode) {
-  UniqueFd fs(int(::syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)));
+  UniqueFd fs(::fsopen("tmpfs", FSOPEN_CLOEXEC));
   if (!fs) return Error::from_errno("fsopen tmpfs");
   if (size_bytes > 0) {
     const std::string size = std::to_string(size_bytes);
-    if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "size", size.c_str(), 0) != 0)
+    if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, "size", size.c_str(), 0) != 0)
       return Error::from_errno("tmpfs size=" + size);
   }
-  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "mode", mode, 0) != 0 ||
-      ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+  if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, "mode", mode, 0) != 0 ||
+      ::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
     return Error::from_errno("creating a tmpfs");
-  UniqueFd mnt(int(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID)));
+  UniqueFd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID));
   if (!mnt) return Error::from_errno("fsmount tmpfs");
   return mnt;
 }
@@ -426,10 +421,7 @@ Result<void> mount_step_mounts(const std::string& root, const std::vector<StepMo
     auto tree = make_step_mount(mount);
     if (!tree) return std::move(tree).error().context(what);
     // The target exists (a stub when the image lacks it) and its path holds no symlink.
-    struct open_how how {};
-    how.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS;
-    UniqueFd target(int(::syscall(SYS_openat2, root_fd.get(), rel->c_str(), &how, sizeof how)));
+    UniqueFd target(layers::open_beneath_no_symlinks(root_fd.get(), *rel, O_PATH | O_NOFOLLOW));
     if (!target) return Error::from_errno("resolving the mount target").context(what);
     if (::move_mount(tree->get(), "", target.get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
       return Error::from_errno("attaching the mount").context(what);

@@ -14,12 +14,16 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/builder/hoist_runner.h"
+#include "tests/support/files.h"
 
 namespace build_test {
 
 class BuildFixture {
  public:
-  BuildFixture() : context_("hoist-ctx"), outputs_("hoist-out") {
+  // `launcher`: see HoistRunner::set_launcher.
+  explicit BuildFixture(std::vector<std::string> launcher = {})
+      : context_("hoist-ctx"), outputs_("hoist-out") {
+    hoist_.set_launcher(std::move(launcher));
     auto imported = hoist_.import_busybox();
     INFO(imported.err);
     REQUIRE(imported.exit_code == 0);
@@ -29,9 +33,8 @@ class BuildFixture {
   std::string context() const { return context_.path(); }
 
   void write(const std::string& rel, const std::string& content, mode_t mode = 0644) const {
-    std::filesystem::path path = context_.path() + "/" + rel;
-    std::filesystem::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+    const std::string path = context_.path() + "/" + rel;
+    hoist_test::write_file(path, content);
     ::chmod(path.c_str(), mode);
   }
 
@@ -76,9 +79,13 @@ class BuildFixture {
   int outputs_made_ = 0;
 };
 
-inline std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+// The launcher that runs hoist without openat2 when `without_openat2` is set (REQUIREs
+// $HOIST_WITHOUT_OPENAT2), else none: for tests run both ways.
+inline std::vector<std::string> openat2_launcher(bool without_openat2) {
+  if (!without_openat2) return {};
+  const std::string bin = hoist_test::without_openat2_bin();
+  REQUIRE(!bin.empty());
+  return {bin};
 }
 
 // How many lines of `text` contain `needle`.

@@ -12,7 +12,7 @@
 
 using build_test::BuildFixture;
 using build_test::count_lines_with;
-using build_test::read_text;
+using hoist_test::read_file;
 
 namespace {
 
@@ -36,7 +36,7 @@ TEST_CASE("build: examples/hello builds with its script and command", "[builder]
   auto local = f.hoist().run({"build", "--progress", "quiet", "-o", "type=local,dest=" + out,
                               hoist_test::source_root() + "/examples/hello"});
   REQUIRE(local.exit_code == 0);
-  CHECK(read_text(out + "/app/hello.sh") == read_text(hoist_test::source_root() + "/examples/hello/hello.sh"));
+  CHECK(read_file(out + "/app/hello.sh") == read_file(hoist_test::source_root() + "/examples/hello/hello.sh"));
 }
 
 TEST_CASE("build: RUN sees ENV and ARG, streams output with the step number", "[builder][build][run]") {
@@ -56,7 +56,7 @@ TEST_CASE("build: RUN sees ENV and ARG, streams output with the step number", "[
   std::string root = f.rootfs("FROM busybox:latest\nARG WHO=world\nENV GREETING=hello\n"
                               "RUN echo \"$GREETING $WHO\" > /greeting && echo step-output\n",
                               {"--build-arg", "WHO=tests"});
-  CHECK(read_text(root + "/greeting") == "hello tests\n");
+  CHECK(read_file(root + "/greeting") == "hello tests\n");
 }
 
 TEST_CASE("build: RUN's HOME comes from the user's passwd entry unless ENV sets one",
@@ -78,7 +78,7 @@ TEST_CASE("build: RUN's HOME comes from the user's passwd entry unless ENV sets 
       "ENV HOME=\n"
       "RUN echo \"empty $HOME\" >> /homes && cat /tmp/daemon /tmp/1234 >> /homes\n";
   std::string root = f.rootfs(dockerfile);
-  CHECK(read_text(root + "/homes") == "root /root\nenv /envhome\nempty /root\ndaemon /usr/sbin\n1234 /\n");
+  CHECK(hoist_test::read_file(root + "/homes") == "root /root\nenv /envhome\nempty /root\ndaemon /usr/sbin\n1234 /\n");
   auto r = f.build(dockerfile);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -99,12 +99,12 @@ TEST_CASE("build: RUN with heredocs runs what BuildKit runs", "[builder][build][
       "RUN <<-EOF\n\techo chomped > /chomped\n\tEOF\n"
       "RUN cat <<A > /two && cat <<B >> /two\na\nA\nb\nB\n";
   std::string root = f.rootfs(dockerfile);
-  CHECK(read_text(root + "/script") == "script\n");
-  CHECK(read_text(root + "/blanks") == "blanks\n");
-  CHECK(read_text(root + "/cat") == "from the body\n");
-  CHECK(read_text(root + "/trace") == "+ echo traced\n");
-  CHECK(read_text(root + "/chomped") == "chomped\n");
-  CHECK(read_text(root + "/two") == "a\nb\n");
+  CHECK(hoist_test::read_file(root + "/script") == "script\n");
+  CHECK(hoist_test::read_file(root + "/blanks") == "blanks\n");
+  CHECK(hoist_test::read_file(root + "/cat") == "from the body\n");
+  CHECK(hoist_test::read_file(root + "/trace") == "+ echo traced\n");
+  CHECK(hoist_test::read_file(root + "/chomped") == "chomped\n");
+  CHECK(hoist_test::read_file(root + "/two") == "a\nb\n");
 
   // The body is part of the step: changing it runs the step again.
   auto first = f.build("FROM busybox:latest\nRUN cat <<EOF > /f\none\nEOF\n");
@@ -127,7 +127,7 @@ TEST_CASE("build: a failing RUN names the step and exit code, leaves no mounts a
   CHECK_THAT(r.err, Catch::Contains("Dockerfile:3"));
   CHECK_THAT(r.err, Catch::Contains("exit code: 3"));
   CHECK_THAT(r.err, Catch::Contains("before-fail"));
-  CHECK_THAT(read_text("/proc/self/mountinfo"), !Catch::Contains(f.hoist().root()));
+  CHECK_THAT(read_file("/proc/self/mountinfo"), !Catch::Contains(f.hoist().root()));
   auto images = f.hoist().run({"images"});
   CHECK_THAT(images.out, !Catch::Contains("bad"));
   // Scratch dirs of the failed step are gone.
@@ -151,7 +151,7 @@ TEST_CASE("build: whiteouts of a RUN apply in a fresh unpack and in umoci", "[bu
   CHECK(::lstat((root + "/bin/sh").c_str(), &st) == 0);
   CHECK(::lstat((root + "/d/old").c_str(), &st) != 0);
   CHECK(::lstat((root + "/d/keep").c_str(), &st) != 0);
-  CHECK(read_text(root + "/d/new") == "2\n");
+  CHECK(read_file(root + "/d/new") == "2\n");
   if (!have_program("umoci")) HOIST_SKIP("the umoci part: umoci missing; run .ci/deps.sh --test");
   std::string bundle = f.out_dir() + "/bundle";
   auto unpacked = hoist_test::run_program(
@@ -160,7 +160,7 @@ TEST_CASE("build: whiteouts of a RUN apply in a fresh unpack and in umoci", "[bu
   REQUIRE(unpacked.exit_code == 0);
   CHECK(::lstat((bundle + "/rootfs/bin/vi").c_str(), &st) != 0);
   CHECK(::lstat((bundle + "/rootfs/d/old").c_str(), &st) != 0);
-  CHECK(read_text(bundle + "/rootfs/d/new") == "2\n");
+  CHECK(read_file(bundle + "/rootfs/d/new") == "2\n");
 }
 
 TEST_CASE("build: multi-stage with --target builds only what the target needs", "[builder][build][stages]") {
@@ -184,8 +184,8 @@ TEST_CASE("build: multi-stage with --target builds only what the target needs", 
   REQUIRE(full.exit_code == 0);
   CHECK_THAT(full.err, !Catch::Contains("unused-stage-ran"));
   std::string root = f.rootfs(dockerfile);
-  CHECK(read_text(root + "/out/artifact") == "built\n");
-  CHECK(read_text(root + "/out/base.txt") == "base\n");
+  CHECK(read_file(root + "/out/artifact") == "built\n");
+  CHECK(read_file(root + "/out/base.txt") == "base\n");
   auto unknown = f.build(dockerfile, "t", {"--target", "nope"});
   CHECK(unknown.exit_code == 1);
   CHECK_THAT(unknown.err, Catch::Contains("nope"));
@@ -206,7 +206,7 @@ TEST_CASE("build: SOURCE_DATE_EPOCH gives the same image digest in two fresh sto
                      {"--iidfile", f.out_dir() + "/iid"}, {"SOURCE_DATE_EPOCH=1700000000"});
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
-    id = read_text(f.out_dir() + "/iid");
+    id = read_file(f.out_dir() + "/iid");
     CHECK(f.config()["created"] == "2023-11-14T22:13:20Z");
   }
   CHECK(ids[0].starts_with("sha256:"));
@@ -251,8 +251,8 @@ TEST_CASE("build: --output type=oci and type=docker archives", "[builder][build]
   const std::string saved = f.out_dir() + "/saved.tar", saved_oci = f.out_dir() + "/saved-oci.tar";
   REQUIRE(f.hoist().run({"save", "-o", saved, "out:v1"}).exit_code == 0);
   REQUIRE(f.hoist().run({"save", "--format", "oci", "-o", saved_oci, "out:v1"}).exit_code == 0);
-  CHECK(read_text(saved) == read_text(docker_tar));
-  CHECK(read_text(saved_oci) == read_text(oci_tar));
+  CHECK(hoist_test::read_file(saved) == hoist_test::read_file(docker_tar));
+  CHECK(hoist_test::read_file(saved_oci) == hoist_test::read_file(oci_tar));
 }
 
 TEST_CASE("build: -f - reads the Dockerfile from stdin; --platform of another machine is refused",

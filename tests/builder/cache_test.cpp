@@ -10,7 +10,7 @@
 
 using build_test::BuildFixture;
 using build_test::count_lines_with;
-using build_test::read_text;
+using hoist_test::read_file;
 
 namespace {
 
@@ -28,7 +28,7 @@ std::string build_id(const BuildFixture& f, std::string* err, std::vector<std::s
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   *err = r.err;
-  return read_text(iid);
+  return read_file(iid);
 }
 
 }  // namespace

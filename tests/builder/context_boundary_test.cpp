@@ -22,7 +22,7 @@
 #include "tests/support/skip.h"
 
 using build_test::BuildFixture;
-using build_test::read_text;
+using hoist_test::read_file;
 
 namespace {
 
@@ -65,7 +65,7 @@ std::vector<std::string> store_files_holding(const std::string& root, const std:
       return {};
     });
     if (!decoded) plain.clear();
-    std::string raw = read_text(path);
+    std::string raw = read_file(path);
     if (plain.find(needle) != std::string::npos || raw.find(needle) != std::string::npos) hits.push_back(path);
   }
   return hits;
@@ -105,8 +105,11 @@ TEST_CASE("COPY and ADD resolve every source component inside the context, never
       {"COPY abs/*.txt /x/", "", "inside\n"},                 // glob prefix resolved inside
   }));
   CAPTURE(instruction);
+  // Both ways of resolving beneath the context: openat2, and the walk taken without it.
+  const bool without_openat2 = GENERATE(false, true);
+  CAPTURE(without_openat2);
   Canary canary;
-  BuildFixture f;
+  BuildFixture f(build_test::openat2_launcher(without_openat2));
   const std::string ctx = f.context();
   const std::string name = std::filesystem::path(canary.dir()).filename().string();
   symlink_in(ctx, "last", canary.dir() + "/secret.txt");
@@ -131,38 +134,44 @@ TEST_CASE("COPY and ADD resolve every source component inside the context, never
     std::string root = f.rootfs(dockerfile);
     std::string copied = std::filesystem::is_directory(root + "/x") ? root + "/x/secret.txt" : root + "/x";
     if (instruction.find("inside.txt") != std::string::npos) copied = root + "/x";
-    CHECK(read_text(copied) == expect);
+    CHECK(read_file(copied) == expect);
   }
   CHECK(store_files_holding(f.hoist().root(), canary.secret()).empty());
 }
 
 TEST_CASE("a symlink out of the context met while copying a directory is copied as a link",
           "[builder][copy][context]") {
+  // Both ways of resolving beneath the context: openat2, and the walk taken without it.
+  const bool without_openat2 = GENERATE(false, true);
+  CAPTURE(without_openat2);
   Canary canary;
-  BuildFixture f;
+  BuildFixture f(build_test::openat2_launcher(without_openat2));
   f.write("tree/a.txt", "a\n");
   symlink_in(f.context(), "tree/out", canary.dir());
   symlink_in(f.context(), "tree/file", canary.dir() + "/secret.txt");
   std::string root = f.rootfs("FROM busybox:latest\nCOPY tree/ /t/\n");
   CHECK(std::filesystem::read_symlink(root + "/t/out") == canary.dir());
   CHECK(std::filesystem::read_symlink(root + "/t/file") == canary.dir() + "/secret.txt");
-  CHECK(read_text(root + "/t/a.txt") == "a\n");
+  CHECK(read_file(root + "/t/a.txt") == "a\n");
   CHECK(store_files_holding(f.hoist().root(), canary.secret()).empty());
 }
 
 TEST_CASE("COPY --from resolves a stage's symlinks inside that stage's root, not the host's",
           "[builder][copy][context]") {
-  BuildFixture f;
+  // Both ways of resolving beneath the context: openat2, and the walk taken without it.
+  const bool without_openat2 = GENERATE(false, true);
+  CAPTURE(without_openat2);
+  BuildFixture f(build_test::openat2_launcher(without_openat2));
   // Stage s1 gets /t/etc -> /etc (copied as a link); reading through it must give the
   // stage's own /etc/passwd (busybox's), never the host's.
   symlink_in(f.context(), "tree/etc", "/etc");
   std::string root = f.rootfs(
       "FROM busybox:latest AS s1\nCOPY tree/ /t/\n"
       "FROM busybox:latest\nCOPY --from=s1 /t/etc/passwd /from-stage\n");
-  std::string busybox_passwd = read_text(root + "/etc/passwd");
+  std::string busybox_passwd = read_file(root + "/etc/passwd");
   REQUIRE(!busybox_passwd.empty());
-  CHECK(read_text(root + "/from-stage") == busybox_passwd);
-  CHECK(read_text(root + "/from-stage") != read_text("/etc/passwd"));
+  CHECK(read_file(root + "/from-stage") == busybox_passwd);
+  CHECK(read_file(root + "/from-stage") != read_file("/etc/passwd"));
 }
 
 TEST_CASE(".dockerignore exceptions naming .. cannot reach outside the context",
@@ -178,7 +187,7 @@ TEST_CASE(".dockerignore exceptions naming .. cannot reach outside the context",
   r = f.build("FROM busybox:latest\nCOPY /" + name + "/secret.txt /x\n");
   CHECK(r.exit_code == 1);
   std::string root = f.rootfs("FROM busybox:latest\nCOPY keep.txt /k\n");
-  CHECK(read_text(root + "/k") == "keep\n");
+  CHECK(read_file(root + "/k") == "keep\n");
   CHECK(store_files_holding(f.hoist().root(), canary.secret()).empty());
 }
 
@@ -242,7 +251,7 @@ TEST_CASE("FIFOs, sockets and devices in the context never hang a build", "[buil
     REQUIRE(r.exit_code == 0);
     const std::string root = f.out_dir() + "/root";
     struct stat st;
-    CHECK(read_text(root + "/d/a.txt") == "a\n");
+    CHECK(read_file(root + "/d/a.txt") == "a\n");
     CHECK(::lstat((root + "/d/fifo").c_str(), &st) != 0);
     CHECK(::lstat((root + "/d/sock").c_str(), &st) != 0);
     if (can_mknod) {
@@ -300,8 +309,11 @@ TEST_CASE("a symlink one source copies never redirects another source's writes t
   // a/sub -> HOSTDIR is copied as a link to /out/sub; b/sub/pwned.txt must then not be
   // written through it (it was: HOSTDIR/pwned.txt appeared on the host). BuildKit refuses
   // to copy a directory onto a non-directory; so does hoist.
+  // Both ways of resolving beneath the context: openat2, and the walk taken without it.
+  const bool without_openat2 = GENERATE(false, true);
+  CAPTURE(without_openat2);
   hoist_test::TempDir host_dir("hoist-hostdir");
-  BuildFixture f;
+  BuildFixture f(build_test::openat2_launcher(without_openat2));
   symlink_in(f.context(), "a/sub", host_dir.path());
   f.write("b/sub/pwned.txt", "pwned\n");
   auto r = f.build("FROM busybox:latest\nCOPY a/ b/ /out/\n");

@@ -113,7 +113,7 @@ TEST_CASE("ADD extracts local tar archives of every compression", "[builder][cop
       {"sh", "-c", "tar -C " + f.context() + "/payload " + flag + " -cf " + f.context() + "/archive.tar inner"});
   REQUIRE(made.exit_code == 0);
   std::string root = f.rootfs("FROM busybox:latest\nADD archive.tar /unpacked/\nCOPY archive.tar /copied/\n");
-  CHECK(build_test::read_text(root + "/unpacked/inner/file.txt") == "inside\n");
+  CHECK(hoist_test::read_file(root + "/unpacked/inner/file.txt") == "inside\n");
   struct stat st;
   CHECK(::lstat((root + "/copied/archive.tar").c_str(), &st) == 0);
 }

@@ -15,7 +15,7 @@
 
 using build_test::BuildFixture;
 using build_test::count_lines_with;
-using build_test::read_text;
+using hoist_test::read_file;
 
 namespace {
 
@@ -108,7 +108,7 @@ TEST_CASE("ADD URL: name from the URL, mode 0600, Last-Modified mtime, never ext
   f.write("t/inner.txt", "inside\n");
   std::string tar = f.out_dir() + "/a.tar";
   REQUIRE(std::system(("tar -cf " + tar + " -C " + f.context() + "/t inner.txt").c_str()) == 0);
-  server.set_archive(read_text(tar));
+  server.set_archive(read_file(tar));
 
   std::string root = f.rootfs(
       "FROM scratch\n"
@@ -126,25 +126,25 @@ TEST_CASE("ADD URL: name from the URL, mode 0600, Last-Modified mtime, never ext
       " /redir/\n"
       "ADD " +
       server.url("/archive.tar") + " /tars/\n");
-  CHECK(read_text(root + "/dir/plain.txt") == "hello\n");
+  CHECK(read_file(root + "/dir/plain.txt") == "hello\n");
   auto plain = stat_of(root + "/dir/plain.txt");
   CHECK((plain.st_mode & 07777) == 0600);
   CHECK(plain.st_mtime == kLastModifiedSeconds);
   CHECK(plain.st_uid == 0);
 
-  CHECK(read_text(root + "/named.txt") == "hello\n");
+  CHECK(read_file(root + "/named.txt") == "hello\n");
   CHECK(S_ISREG(stat_of(root + "/named.txt").st_mode));
 
-  CHECK(read_text(root + "/nolm") == "no dates here\n");
+  CHECK(read_file(root + "/nolm") == "no dates here\n");
   CHECK(stat_of(root + "/nolm").st_mtime == 0);  // no Last-Modified: 1970, as BuildKit
 
   // The name comes from the URL as written, the bytes from where it redirected.
-  CHECK(read_text(root + "/redir/redirect") == "hello\n");
+  CHECK(read_file(root + "/redir/redirect") == "hello\n");
   auto redirected = stat_of(root + "/redir/redirect");
   CHECK(redirected.st_uid == 1000);
   CHECK(redirected.st_gid == 1001);
 
-  CHECK(read_text(root + "/tars/archive.tar") == read_text(tar));
+  CHECK(read_file(root + "/tars/archive.tar") == read_file(tar));
   CHECK_FALSE(std::filesystem::exists(root + "/tars/inner.txt"));
 }
 
@@ -226,7 +226,7 @@ TEST_CASE("ADD URL cache: asked again every build, cached while the content is t
   // New content (and so a new ETag) rebuilds the step with the new bytes.
   server.set_plain("changed\n");
   std::string root = f.rootfs(df);
-  CHECK(read_text(root + "/p") == "changed\n");
+  CHECK(read_file(root + "/p") == "changed\n");
   CHECK(server.not_modified() == 1);
 }
 
@@ -252,12 +252,12 @@ TEST_CASE("COPY heredocs: content, mode, expansion unless quoted, several files"
       "\techo hi\n"
       "\tEOF\n";
   std::string root = f.rootfs(df);
-  CHECK(read_text(root + "/hello.txt") == "hello world \"quoted\" $NAME\n");
+  CHECK(read_file(root + "/hello.txt") == "hello world \"quoted\" $NAME\n");
   CHECK((stat_of(root + "/hello.txt").st_mode & 07777) == 0644);
-  CHECK(read_text(root + "/raw.txt") == "hello $NAME\n");
-  CHECK(read_text(root + "/dir/a.txt") == "first\n");
-  CHECK(read_text(root + "/dir/b.txt") == "second\n");
-  CHECK(read_text(root + "/script.sh") == "#!/bin/sh\necho hi\n");
+  CHECK(read_file(root + "/raw.txt") == "hello $NAME\n");
+  CHECK(read_file(root + "/dir/a.txt") == "first\n");
+  CHECK(read_file(root + "/dir/b.txt") == "second\n");
+  CHECK(read_file(root + "/script.sh") == "#!/bin/sh\necho hi\n");
   CHECK((stat_of(root + "/script.sh").st_mode & 07777) == 0755);
 
   SECTION("a rebuild is cached; a changed body rebuilds") {
@@ -267,8 +267,8 @@ TEST_CASE("COPY heredocs: content, mode, expansion unless quoted, several files"
     std::string changed = df;
     changed.replace(changed.find("ENV NAME=world"), 14, "ENV NAME=there");
     std::string root2 = f.rootfs(changed);
-    CHECK(read_text(root2 + "/hello.txt") == "hello there \"quoted\" $NAME\n");
-    CHECK(read_text(root2 + "/raw.txt") == "hello $NAME\n");
+    CHECK(read_file(root2 + "/hello.txt") == "hello there \"quoted\" $NAME\n");
+    CHECK(read_file(root2 + "/raw.txt") == "hello $NAME\n");
   }
   SECTION("several heredocs need a directory destination") {
     auto r = f.build("FROM scratch\nCOPY <<a <<b /file\nx\na\ny\nb\n");

@@ -1,6 +1,6 @@
 #include "tests/builder/crash_support.h"
 
-#include "tests/support/registry_fixture.h"
+#include "tests/support/files.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -25,26 +25,8 @@ Background::Background(const std::string& root, const std::vector<std::string>& 
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> all_env = {"HOIST_ROOT=" + root};
   all_env.insert(all_env.end(), env.begin(), env.end());
-  const std::string out_path = io_.path() + "/stdout", err_path = io_.path() + "/stderr";
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::setpgid(0, 0);
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) ::_exit(127);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    for (const auto& e : all_env) ::putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> cargs;
-    for (const auto& a : argv) cargs.push_back(const_cast<char*>(a.c_str()));
-    cargs.push_back(nullptr);
-    ::execvp(cargs[0], cargs.data());
-    ::_exit(127);
-  }
-  // Also here, so a kill right after fork already finds the group.
-  if (pid_ > 0) ::setpgid(pid_, pid_);
+  pid_ = hoist_test::spawn_program(argv, all_env, "/dev/null", io_.path() + "/stdout",
+                                   io_.path() + "/stderr", true);
 }
 
 Background::~Background() {

@@ -29,7 +29,7 @@
 #include "tests/builder/build_fixture.h"
 #include "tests/support/skip.h"
 #include "tests/builder/crash_support.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 
 using hoist_test::HoistRunner;
 using hoist_test::RunResult;
@@ -101,7 +101,7 @@ TEST_CASE("crash: SIGKILL during build, pull, push, import, save, tag, rmi and p
   std::mt19937_64 rng(seed);
 
   crash_test::become_subreaper();
-  registry_test::RegistryServer registry(registry_test::RegistryServer::Options{});
+  hoist_test::RegistryServer registry(hoist_test::RegistryServer::Options{});
   REQUIRE(registry.started());
   const std::string reg = registry.host();
 

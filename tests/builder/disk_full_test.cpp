@@ -15,7 +15,7 @@
 
 #include "tests/builder/build_fixture.h"
 #include "tests/support/skip.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 
 using hoist_test::HoistRunner;
 using hoist_test::RunResult;
@@ -131,7 +131,7 @@ TEST_CASE("disk full: build, import and pull name ENOSPC and the path, leave the
     if (hoist_test::run_program({"sh", "-c", "command -v docker-registry"}).exit_code != 0) {
       HOIST_SKIP("docker-registry is not installed (.ci/deps.sh --test installs it)");
     }
-    registry_test::RegistryServer registry(registry_test::RegistryServer::Options{});
+    hoist_test::RegistryServer registry(hoist_test::RegistryServer::Options{});
     REQUIRE(registry.started());
     const std::string name = registry.host() + "/full/pulled:1";
     HoistRunner source;

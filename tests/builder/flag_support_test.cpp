@@ -57,7 +57,7 @@ std::set<std::string> interfaces(const std::string& proc_net_dev) {
 }  // namespace
 
 TEST_CASE("flag support: README shows the table as the parser has it", "[builder][flags]") {
-  std::string readme = build_test::read_text(hoist_test::source_root() + "/README.md");
+  std::string readme = hoist_test::read_file(hoist_test::source_root() + "/README.md");
   REQUIRE_FALSE(readme.empty());
   for (const auto& row : parser::flag_support_table()) {
     CAPTURE(readme_line(row));
@@ -118,7 +118,7 @@ TEST_CASE("flag support: every supported flag has its effect", "[builder][flags]
   builds("# escape =\\ or backtick", "# escape=`\nFROM busybox:latest\nRUN echo a `\n  b > /ab\nRUN test \"$(cat /ab)\" = 'a b'\n");
 
   // RUN --network: the interfaces a step sees.
-  std::set<std::string> host_interfaces = interfaces(build_test::read_text("/proc/net/dev"));
+  std::set<std::string> host_interfaces = interfaces(hoist_test::read_file("/proc/net/dev"));
   for (const char* mode : {"none", "host", "default"}) {
     CAPTURE(mode);
     std::string key = std::string("RUN --network=") + mode;
@@ -126,7 +126,7 @@ TEST_CASE("flag support: every supported flag has its effect", "[builder][flags]
                          {"-o", "type=local,dest=" + f.out_dir() + "/net-" + mode});
     INFO(built.err);
     REQUIRE(built.exit_code == 0);
-    auto seen = interfaces(build_test::read_text(f.out_dir() + "/net-" + mode + "/net"));
+    auto seen = interfaces(hoist_test::read_file(f.out_dir() + "/net-" + mode + "/net"));
     if (std::string(mode) == "none") CHECK(seen == std::set<std::string>{"lo"});
     if (std::string(mode) == "host") CHECK(seen == host_interfaces);
     if (std::string(mode) == "default") CHECK(seen == std::set<std::string>{"lo", "tap0"});
@@ -185,12 +185,12 @@ TEST_CASE("flag support: every supported flag has its effect", "[builder][flags]
       {"RUN --mount=type=ssh", "run_mounts_test.cpp", "RUN --mount=type=ssh: a real ssh-agent"},
   };
   // Every metadata instruction has a row in metadata_test.cpp's table.
-  const std::string metadata = build_test::read_text(hoist_test::source_root() + "/tests/builder/metadata_test.cpp");
+  const std::string metadata = hoist_test::read_file(hoist_test::source_root() + "/tests/builder/metadata_test.cpp");
   for (const char* ins : {"CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ENTRYPOINT", "VOLUME", "USER", "WORKDIR",
                           "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"})
     if (metadata.find("{\"" + std::string(ins) + " ") != std::string::npos) shown.insert(ins);
   for (const auto& [key, file, test_case] : elsewhere) {
-    std::string source = build_test::read_text(hoist_test::source_root() + "/tests/builder/" + file);
+    std::string source = hoist_test::read_file(hoist_test::source_root() + "/tests/builder/" + file);
     if (source.find("TEST_CASE(\"" + test_case) != std::string::npos) shown.insert(key);
   }
 

@@ -1,5 +1,7 @@
 #include "tests/builder/hoist_runner.h"
 
+#include "tests/support/files.h"
+
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,24 +10,17 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 namespace hoist_test {
-
-namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-}  // namespace
 
 std::string hoist_bin() {
   const char* bin = std::getenv("HOIST_BIN");
   return bin && *bin ? bin : "hoist";
+}
+
+std::string without_openat2_bin() {
+  const char* bin = std::getenv("HOIST_WITHOUT_OPENAT2");
+  return bin ? bin : "";
 }
 
 std::string source_root() {
@@ -33,16 +28,12 @@ std::string source_root() {
   return root && *root ? root : "../..";
 }
 
-RunResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                      const std::string& stdin_text) {
-  TempDir io("hoist-run");
-  const std::string in_path = io.path() + "/stdin", out_path = io.path() + "/stdout",
-                    err_path = io.path() + "/stderr";
-  std::ofstream(in_path, std::ios::binary) << stdin_text;
-  RunResult result;
+pid_t spawn_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                    const std::string& in_path, const std::string& out_path,
+                    const std::string& err_path, bool own_group) {
   pid_t pid = ::fork();
-  if (pid < 0) return result;
   if (pid == 0) {
+    if (own_group) ::setpgid(0, 0);
     int in = ::open(in_path.c_str(), O_RDONLY);
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -57,12 +48,26 @@ RunResult run_program(const std::vector<std::string>& argv, const std::vector<st
     ::execvp(args[0], args.data());
     ::_exit(127);
   }
+  // Also here, so a kill right after fork already finds the group.
+  if (pid > 0 && own_group) ::setpgid(pid, pid);
+  return pid;
+}
+
+RunResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                      const std::string& stdin_text) {
+  TempDir io("hoist-run");
+  const std::string in_path = io.path() + "/stdin", out_path = io.path() + "/stdout",
+                    err_path = io.path() + "/stderr";
+  write_file(in_path, stdin_text);
+  RunResult result;
+  pid_t pid = spawn_program(argv, env, in_path, out_path, err_path, false);
+  if (pid < 0) return result;
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = slurp(out_path);
-  result.err = slurp(err_path);
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
   return result;
 }
 
@@ -82,7 +87,8 @@ HoistRunner::HoistRunner(std::string root) : root_(std::move(root)) {}
 
 RunResult HoistRunner::run(const std::vector<std::string>& args, const std::string& stdin_text,
                            const std::vector<std::string>& env) const {
-  std::vector<std::string> argv = {hoist_bin()};
+  std::vector<std::string> argv = launcher_;
+  argv.push_back(hoist_bin());
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> all_env = {"HOIST_ROOT=" + root_};
   all_env.insert(all_env.end(), env.begin(), env.end());

@@ -10,6 +10,8 @@
 // The binary is $HOIST_BIN (meson sets it for every test), run with HOIST_ROOT set to the
 // runner's store. Output is captured through temp files, so any amount is fine.
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +37,18 @@ std::string source_root();
 RunResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
                       const std::string& stdin_text = "");
 
+// $HOIST_WITHOUT_OPENAT2: tests/support/without_openat2, which runs a program where openat2
+// fails with ENOSYS (meson sets it). "" when unset.
+std::string without_openat2_bin();
+
+// Starts argv[0] (searched in PATH) with stdin read from `in_path`, stdout and stderr written
+// to `out_path` and `err_path`, `env` ("K=V") on top of this environment, in a process
+// group of its own when `own_group` (so a test can kill what it started, children too).
+// Returns the pid (the child exits 127 when it cannot start), or -1 when fork fails.
+pid_t spawn_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                    const std::string& in_path, const std::string& out_path,
+                    const std::string& err_path, bool own_group);
+
 // A tarball made by tests/fixtures/make_busybox_rootfs.sh, built once per test process.
 const std::string& busybox_rootfs_tar();
 
@@ -45,6 +59,8 @@ class HoistRunner {
   explicit HoistRunner(std::string root);
 
   const std::string& root() const { return root_; }
+  // Runs hoist as LAUNCHER... hoist ARGS... from now on, e.g. {without_openat2_bin()}.
+  void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
   // hoist ARGS... with HOIST_ROOT=root() (and `env` on top).
   RunResult run(const std::vector<std::string>& args, const std::string& stdin_text = "",
                 const std::vector<std::string>& env = {}) const;
@@ -55,6 +71,7 @@ class HoistRunner {
  private:
   std::unique_ptr<TempDir> dir_;
   std::string root_;
+  std::vector<std::string> launcher_;
 };
 
 }  // namespace hoist_test

@@ -5,6 +5,7 @@
 // outcome (refused naming an entry, or contained), the canary beside the store must be
 // untouched, and no trusted.overlay.opaque may appear on it.
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -14,23 +15,29 @@
 #include <nlohmann/json.hpp>
 
 #include "layers/digest.h"
+#include "layers/image.h"
+#include "layers/unique_fd.h"
+#include "registry/client.h"
 #include "tests/builder/build_fixture.h"
 #include "tests/builder/hoist_runner.h"
 #include "tests/support/canary.h"
 #include "tests/support/hostile_layers.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/support/skip.h"
 
 using hoist_test::Outcome;
 
 namespace {
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_all(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+// An image config with busybox's PATH and CMD ["sh"], over layers `diff_ids`.
+nlohmann::json image_config(const nlohmann::json& diff_ids) {
+  return {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"config", {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+                  {"Cmd", {"sh"}}}},
+      {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
+  };
 }
 
 // A docker-archive (docker save's format) of one image: `base` then `layers`, tagged `tag`.
@@ -46,13 +53,7 @@ std::string docker_archive(const std::string& base, const std::vector<std::strin
     files.push_back(name);
     out.file(name, all[i]);
   }
-  nlohmann::json config = {
-      {"architecture", "amd64"},
-      {"os", "linux"},
-      {"config", {{"Env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
-                  {"Cmd", {"sh"}}}},
-      {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
-  };
+  const nlohmann::json config = image_config(diff_ids);
   std::string config_text = config.dump();
   std::string config_name = std::string(layers::Digest::of(config_text).hex()) + ".json";
   out.file(config_name, config_text);
@@ -77,6 +78,43 @@ void check_refused_or_ok(const hoist_test::RunResult& r, const std::vector<std::
   CHECK(named);
 }
 
+// Puts `blobs` (bottom first: layers, uncompressed) and a config listing them as one image
+// into `registry` at `repo:latest`, byte for byte: blobs, config and manifest go up through
+// the registry client's upload API, so nothing checks or rewrites the hostile tars.
+void put_raw_image(const hoist_test::RegistryServer& registry, const std::string& repo,
+                   const std::vector<std::string>& blobs, const std::string& scratch) {
+  registry::Client client(registry.host(), registry::ClientOptions{});
+  auto upload = [&](const std::string& bytes) {
+    const auto digest = layers::Digest::of(bytes);
+    const std::string file = scratch + "/blob";
+    hoist_test::write_file(file, bytes);
+    layers::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    auto r = client.upload_blob(repo, digest, int64_t(bytes.size()), fd.get());
+    INFO((r ? std::string() : r.error().message()));
+    REQUIRE(r);
+    return nlohmann::json{{"digest", digest.str()}, {"size", bytes.size()}};
+  };
+  nlohmann::json diff_ids = nlohmann::json::array(), layer_descs = nlohmann::json::array();
+  for (const auto& blob : blobs) {
+    auto desc = upload(blob);
+    diff_ids.push_back(desc["digest"]);
+    desc["mediaType"] = std::string(layers::media_type::kOciLayer);
+    layer_descs.push_back(desc);
+  }
+  const nlohmann::json config = image_config(diff_ids);
+  auto config_desc = upload(config.dump());
+  config_desc["mediaType"] = "application/vnd.oci.image.config.v1+json";
+  nlohmann::json manifest = {{"schemaVersion", 2},
+                             {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                             {"config", config_desc},
+                             {"layers", layer_descs}};
+  auto put = client.put_manifest(repo, "latest", manifest.dump(),
+                                 "application/vnd.oci.image.manifest.v1+json");
+  INFO((put ? std::string() : put.error().message()));
+  REQUIRE(put);
+}
+
 bool has_opaque_xattr(const std::string& dir) {
   char value[2];
   return ::lgetxattr(dir.c_str(), "trusted.overlay.opaque", value, sizeof value) >= 0;
@@ -92,7 +130,7 @@ TEST_CASE("hostile corpus through import, load, build FROM + RUN, run and ADD",
   build_test::BuildFixture f;
   hoist_test::TempDir outside("hoist-canary");
   auto canary = hoist_test::Canary::plant(outside.path() + "/canary");
-  const std::string busybox = read_all(hoist_test::busybox_rootfs_tar());
+  const std::string busybox = hoist_test::read_file(hoist_test::busybox_rootfs_tar());
   REQUIRE(!busybox.empty());
   const auto cases = hoist_test::hostile_cases(canary.dir());
   auto untouched = [&] {
@@ -105,7 +143,7 @@ TEST_CASE("hostile corpus through import, load, build FROM + RUN, run and ADD",
     CAPTURE(c.name);
     const std::string tag = "hostile/" + c.name + ":latest";
     const std::string layer_file = f.context() + "/" + c.name + ".tar";
-    write_all(layer_file, c.layers.back());
+    hoist_test::write_file(layer_file, c.layers.back());
     const bool layer_ok = c.apply.outcome == Outcome::Contained &&
                           c.overlay.outcome == Outcome::Contained;
     const std::vector<std::string> names = {c.apply.entry.empty() ? "\x01" : c.apply.entry,
@@ -129,7 +167,7 @@ TEST_CASE("hostile corpus through import, load, build FROM + RUN, run and ADD",
 
     // hoist load of busybox + the case's layers, then FROM it + RUN true, and hoist run.
     const std::string archive = f.out_dir() + "/" + c.name + "-image.tar";
-    write_all(archive, docker_archive(busybox, c.layers, tag));
+    hoist_test::write_file(archive, docker_archive(busybox, c.layers, tag));
     auto loaded = f.hoist().run({"load", "-i", archive});
     {
       INFO(loaded.err);
@@ -152,6 +190,66 @@ TEST_CASE("hostile corpus through import, load, build FROM + RUN, run and ADD",
   }
 }
 
+TEST_CASE("hostile corpus through pull from a real registry, then FROM + RUN and run",
+          "[builder][hostile][corpus][pull]") {
+  if (::geteuid() != 0) {
+    HOIST_SKIP("RUN and hoist run need root (namespaces, overlayfs)");
+  }
+  if (::access("/usr/bin/docker-registry", X_OK) != 0) {
+    HOIST_SKIP("docker-registry not installed (Debian package docker-registry)");
+  }
+  hoist_test::RegistryServer registry({});
+  REQUIRE(registry.start_error() == "");
+  hoist_test::TempDir outside("hoist-canary"), scratch("hoist-pull-ctx");
+  auto canary = hoist_test::Canary::plant(outside.path() + "/canary");
+  const std::string busybox = hoist_test::read_file(hoist_test::busybox_rootfs_tar());
+  REQUIRE(!busybox.empty());
+  auto untouched = [&] {
+    CHECK(canary.changes() == std::vector<std::string>{});
+    CHECK_FALSE(has_opaque_xattr(canary.dir()));
+    CHECK_FALSE(has_opaque_xattr(canary.dir() + "/sub"));
+  };
+  auto fsck_clean = [](const hoist_test::HoistRunner& store) {
+    auto fsck = store.run({"fsck"});
+    INFO(fsck.out << fsck.err);
+    CHECK(fsck.exit_code == 0);
+  };
+
+  for (const auto& c : hoist_test::hostile_cases(canary.dir())) {
+    CAPTURE(c.name);
+    std::vector<std::string> blobs = {busybox};
+    blobs.insert(blobs.end(), c.layers.begin(), c.layers.end());
+    const std::string repo = "hostile/" + c.name;
+    put_raw_image(registry, repo, blobs, scratch.path());
+    const std::string ref = registry.host() + "/" + repo + ":latest";
+
+    // The layers are fetched and stored as they are (the digests match); unpacking, and so
+    // any refusal, comes at build or run.
+    hoist_test::HoistRunner store;
+    auto pulled = store.run({"pull", ref});
+    {
+      INFO(pulled.err);
+      REQUIRE(pulled.exit_code == 0);
+    }
+    untouched();
+    fsck_clean(store);
+
+    const bool layer_ok = c.apply.outcome == Outcome::Contained &&
+                          c.overlay.outcome == Outcome::Contained;
+    const std::vector<std::string> names = {c.apply.entry.empty() ? "\x01" : c.apply.entry,
+                                            c.overlay.entry.empty() ? "\x01" : c.overlay.entry};
+    const bool hides_shell = c.name == "whiteout-of-symlink";  // an opaque root hides busybox
+    hoist_test::write_file(scratch.path() + "/Dockerfile", "FROM " + ref + "\nRUN true\n");
+    auto built = store.run({"build", "--progress", "plain", "-t", "built-" + c.name, scratch.path()});
+    check_refused_or_ok(built, names, layer_ok && !hides_shell);
+    untouched();
+    auto ran = store.run({"run", "--rm", ref, "true"});
+    check_refused_or_ok(ran, names, layer_ok && !hides_shell);
+    untouched();
+    fsck_clean(store);
+  }
+}
+
 TEST_CASE("the issue's reproduction: FROM an image with whiteouts beneath a symlink to the host, RUN true",
           "[builder][hostile]") {
   if (::geteuid() != 0) {
@@ -162,7 +260,7 @@ TEST_CASE("the issue's reproduction: FROM an image with whiteouts beneath a syml
   auto canary = hoist_test::Canary::plant(outside.path() + "/canary");
   auto c = hoist_test::whiteouts_under_symlink_case(canary.dir());
   const std::string layer_file = f.context() + "/layer.tar";
-  write_all(layer_file, c.layers[0]);
+  hoist_test::write_file(layer_file, c.layers[0]);
   auto imported = f.hoist().run({"import", layer_file, "evil:latest"});
   REQUIRE(imported.exit_code == 0);
   auto built = f.build("FROM evil:latest\nRUN true\n", "evil-child");

@@ -6,7 +6,7 @@
 #include "tests/builder/build_fixture.h"
 
 using build_test::BuildFixture;
-using build_test::read_text;
+using hoist_test::read_file;
 
 TEST_CASE("metadata: each instruction changes the config as Docker does", "[builder][metadata]") {
   BuildFixture f;
@@ -57,8 +57,8 @@ TEST_CASE("metadata: WORKDIR creates the directory; USER applies to RUN", "[buil
   BuildFixture f;
   std::string root = f.rootfs(
       "FROM busybox:latest\nWORKDIR /made/here\nUSER daemon\nRUN id -u > /tmp/uid; pwd > /tmp/pwd\n");
-  CHECK(read_text(root + "/tmp/uid") == "1\n");
-  CHECK(read_text(root + "/tmp/pwd") == "/made/here\n");
+  CHECK(read_file(root + "/tmp/uid") == "1\n");
+  CHECK(read_file(root + "/tmp/pwd") == "/made/here\n");
 }
 
 TEST_CASE("metadata: ONBUILD triggers of the base run in the child, and are not inherited",

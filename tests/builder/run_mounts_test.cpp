@@ -55,7 +55,7 @@ TEST_CASE("RUN --mount=type=tmpfs: a fresh tmpfs during the step, nothing in the
   CHECK_FALSE(fs::exists(rootfs + "/scratch"));
   CHECK_FALSE(fs::exists(rootfs + "/w/t"));
   CHECK(fs::exists(rootfs + "/w/relative-ok"));
-  CHECK_THAT(build_test::read_text(rootfs + "/w/mounts"), Catch::Contains("size=1024k"));
+  CHECK_THAT(hoist_test::read_file(rootfs + "/w/mounts"), Catch::Contains("size=1024k"));
 }
 
 TEST_CASE("RUN --mount=type=secret: visible to its step only, never stored or shown",
@@ -80,10 +80,10 @@ TEST_CASE("RUN --mount=type=secret: visible to its step only, never stored or sh
   auto tagged = f.build(dockerfile, "secret:1", {"--secret", "id=tok,src=" + secret_file});
   REQUIRE(tagged.exit_code == 0);
   const std::string hash = sha256_hex(token);
-  CHECK(build_test::read_text(export_dir + "/file.sha") == hash + "\n");
-  CHECK(build_test::read_text(export_dir + "/env.sha") == hash + "\n");
-  CHECK(build_test::read_text(export_dir + "/file.stat") == "400 0:0\n");
-  CHECK(build_test::read_text(export_dir + "/target.stat") == "440 0:7\n");
+  CHECK(hoist_test::read_file(export_dir + "/file.sha") == hash + "\n");
+  CHECK(hoist_test::read_file(export_dir + "/env.sha") == hash + "\n");
+  CHECK(hoist_test::read_file(export_dir + "/file.stat") == "400 0:0\n");
+  CHECK(hoist_test::read_file(export_dir + "/target.stat") == "440 0:7\n");
   CHECK_FALSE(fs::exists(export_dir + "/run/secrets"));
   CHECK_FALSE(fs::exists(export_dir + "/s"));
 
@@ -145,14 +145,14 @@ TEST_CASE("RUN --mount=type=cache: kept between builds, never in a layer, pruned
       "RUN --mount=type=cache,target=/other,id=/root/.cache/app wc -l < /other/log > /count-by-id\n"
       "RUN --mount=type=cache,target=/c,uid=1000,gid=2000,mode=0700,id=owned stat -c '%u:%g %a' /c > /cstat\n";
   auto first = f.rootfs(dockerfile, {"--no-cache"});
-  CHECK(build_test::read_text(first + "/count") == "1\n");
-  CHECK(build_test::read_text(first + "/count-by-id") == "1\n");
-  CHECK(build_test::read_text(first + "/cstat") == "1000:2000 700\n");
+  CHECK(hoist_test::read_file(first + "/count") == "1\n");
+  CHECK(hoist_test::read_file(first + "/count-by-id") == "1\n");
+  CHECK(hoist_test::read_file(first + "/cstat") == "1000:2000 700\n");
   CHECK_FALSE(fs::exists(first + "/root/.cache"));
   CHECK_FALSE(fs::exists(first + "/other"));
   CHECK_FALSE(fs::exists(first + "/c"));
   auto second = f.rootfs(dockerfile, {"--no-cache"});
-  CHECK(build_test::read_text(second + "/count") == "2\n");
+  CHECK(hoist_test::read_file(second + "/count") == "2\n");
 
   auto fsck = f.hoist().run({"fsck"});
   INFO(fsck.out << fsck.err);
@@ -162,7 +162,7 @@ TEST_CASE("RUN --mount=type=cache: kept between builds, never in a layer, pruned
   REQUIRE(pruned.exit_code == 0);
   CHECK_THAT(pruned.out, Catch::Contains("Deleted 2 cache mounts"));
   auto third = f.rootfs(dockerfile, {"--no-cache"});
-  CHECK(build_test::read_text(third + "/count") == "1\n");
+  CHECK(hoist_test::read_file(third + "/count") == "1\n");
 }
 
 TEST_CASE("RUN --mount=type=cache,sharing=locked: one step at a time", "[builder][run-mounts]") {
@@ -182,7 +182,7 @@ TEST_CASE("RUN --mount=type=cache,sharing=locked: one step at a time", "[builder
   INFO(both.out << both.err);
   CHECK_THAT(both.out, Catch::Contains("status=0,0"));
   auto check = f.rootfs("FROM busybox:latest\nRUN --mount=type=cache,target=/c,sharing=locked ls /c > /final\n");
-  CHECK(build_test::read_text(check + "/final").find("overlap") == std::string::npos);
+  CHECK(hoist_test::read_file(check + "/final").find("overlap") == std::string::npos);
 }
 
 TEST_CASE("RUN --mount=type=bind: the context or a stage, read-only, rw writes discarded, keyed by content",
@@ -203,12 +203,12 @@ TEST_CASE("RUN --mount=type=bind: the context or a stage, read-only, rw writes d
       "RUN --mount=type=bind,source=single.txt,target=single cat single > /single-out\n"
       "RUN --mount=target=/ctx ls /ctx > /ctx-list\n";
   auto rootfs = f.rootfs(dockerfile);
-  CHECK(build_test::read_text(rootfs + "/out") == "from the context\n");
+  CHECK(hoist_test::read_file(rootfs + "/out") == "from the context\n");
   CHECK(fs::exists(rootfs + "/rw-ok"));
-  CHECK(build_test::read_text(rootfs + "/copied") == "staged\n");
-  CHECK(build_test::read_text(rootfs + "/single-out") == "one file\n");
+  CHECK(hoist_test::read_file(rootfs + "/copied") == "staged\n");
+  CHECK(hoist_test::read_file(rootfs + "/single-out") == "one file\n");
   CHECK_FALSE(fs::exists(rootfs + "/single"));
-  CHECK_THAT(build_test::read_text(rootfs + "/ctx-list"), Catch::Contains("single.txt"));
+  CHECK_THAT(hoist_test::read_file(rootfs + "/ctx-list"), Catch::Contains("single.txt"));
   CHECK_FALSE(fs::exists(rootfs + "/src"));
   CHECK_FALSE(fs::exists(rootfs + "/x"));
   CHECK_FALSE(fs::exists(rootfs + "/ctx"));
@@ -287,11 +287,11 @@ TEST_CASE("RUN --mount=type=ssh: a real ssh-agent answers through the step's own
       "&& stat -c '%a %u' /tmp/a.sock > /sockstat2\n"
       "RUN --mount=type=ssh,id=absent test -z \"$SSH_AUTH_SOCK\" && test ! -e /run/buildkit/ssh_agent.0\n";
   auto rootfs = f.rootfs(dockerfile, {"--ssh", "default=" + agent_socket, "--ssh", "other=" + agent_socket});
-  CHECK(build_test::read_text(rootfs + "/answer") == "12\n");  // SSH2_AGENT_IDENTITIES_ANSWER
-  CHECK(build_test::read_text(rootfs + "/sockstat") == "600 0:0\n");
-  CHECK(build_test::read_text(rootfs + "/sockpath") == "/run/buildkit/ssh_agent.0\n");
-  CHECK(build_test::read_text(rootfs + "/answer2") == "12\n");
-  CHECK(build_test::read_text(rootfs + "/sockstat2") == "666 1000\n");
+  CHECK(hoist_test::read_file(rootfs + "/answer") == "12\n");  // SSH2_AGENT_IDENTITIES_ANSWER
+  CHECK(hoist_test::read_file(rootfs + "/sockstat") == "600 0:0\n");
+  CHECK(hoist_test::read_file(rootfs + "/sockpath") == "/run/buildkit/ssh_agent.0\n");
+  CHECK(hoist_test::read_file(rootfs + "/answer2") == "12\n");
+  CHECK(hoist_test::read_file(rootfs + "/sockstat2") == "666 1000\n");
   CHECK_FALSE(fs::exists(rootfs + "/run/buildkit"));
   CHECK_FALSE(fs::exists(rootfs + "/tmp/a.sock"));
 

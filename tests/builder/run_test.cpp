@@ -17,10 +17,12 @@
 
 #include "runtime/container.h"
 #include "tests/builder/hoist_runner.h"
+#include "tests/support/files.h"
 
 extern char** environ;
 
 using hoist_test::HoistRunner;
+using hoist_test::read_file;
 using hoist_test::RunResult;
 using Words = std::vector<std::string>;
 
@@ -38,17 +40,10 @@ Words lines_of(const std::string& text) {
   return out;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Mount points of this process's namespace that lie under `dir`.
 Words mounts_under(const std::string& dir) {
   Words out;
-  for (const auto& line : lines_of(read_text("/proc/self/mountinfo"))) {
+  for (const auto& line : lines_of(read_file("/proc/self/mountinfo"))) {
     std::istringstream fields(line);
     std::string id, parent, devno, root, mount_point;
     fields >> id >> parent >> devno >> root >> mount_point;
@@ -66,7 +61,7 @@ size_t processes_running(std::string_view cmdline) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     std::string pid = entry.path().filename().string();
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (read_text("/proc/" + pid + "/cmdline") == wanted) ++n;
+    if (read_file("/proc/" + pid + "/cmdline") == wanted) ++n;
   }
   return n;
 }
@@ -492,7 +487,7 @@ TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run]
   pid = 0;
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);
-  CHECK_THAT(read_text(err_path), Catch::Contains("the container was stopped"));
+  CHECK_THAT(read_file(err_path), Catch::Contains("the container was stopped"));
   // The sandbox killed the container when its hoist was stopped.
   CHECK(processes_running(kSleeper) == 0);
   CHECK(trimmed(hoist.run({"ps", "-a", "-q"}).out).empty());
@@ -513,7 +508,7 @@ TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e
   INFO(rw.err);
   CHECK(rw.exit_code == 0);
   CHECK(rw.out == "from the host\n");
-  CHECK(read_text(host.path() + "/written") == "back\n");
+  CHECK(read_file(host.path() + "/written") == "back\n");
   CHECK(std::filesystem::exists(missing_host_dir + "/x"));
 
   RunResult ro = hoist.run({"run", "--rm", "-v", host.path() + ":/data:ro", "busybox", "sh", "-c",

@@ -18,7 +18,7 @@
 
 using build_test::BuildFixture;
 using build_test::count_lines_with;
-using build_test::read_text;
+using hoist_test::read_file;
 
 namespace {
 
@@ -42,7 +42,7 @@ const char* const kDockerfile =
     "RUN rm /h3 && echo third > /third\n";
 
 bool is_mounted_under(const std::string& dir) {
-  return read_text("/proc/self/mountinfo").find(dir) != std::string::npos;
+  return read_file("/proc/self/mountinfo").find(dir) != std::string::npos;
 }
 
 bool is_empty_dir(const std::string& dir) {
@@ -80,7 +80,7 @@ Built build_with(BuildFixture& f, const std::string& snapshotter, const std::str
                    {"SOURCE_DATE_EPOCH=1700000000"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  b.image_id = read_text(iid);
+  b.image_id = read_file(iid);
   b.err = r.err;
   return b;
 }
@@ -105,20 +105,20 @@ TEST_CASE("snapshotter: overlay and copy executors give the same image digest",
   CHECK(tests::compare_trees(overlay.rootfs, copy.rootfs).empty());
   const std::string& root = copy.rootfs;
   struct stat st, other;
-  CHECK(read_text(root + "/added") == "added\n");
-  CHECK(read_text(root + "/newdir/deep/f") == "deep\n");
-  CHECK(read_text(root + "/data/modify") == "m\nmore\n");
-  CHECK(read_text(root + "/etc/group").ends_with("extra:x:5:\n"));
+  CHECK(read_file(root + "/added") == "added\n");
+  CHECK(read_file(root + "/newdir/deep/f") == "deep\n");
+  CHECK(read_file(root + "/data/modify") == "m\nmore\n");
+  CHECK(read_file(root + "/etc/group").ends_with("extra:x:5:\n"));
   CHECK(::lstat((root + "/data/gone").c_str(), &st) != 0);
   CHECK(::lstat((root + "/etc/nsswitch.conf").c_str(), &st) != 0);
   CHECK(::lstat((root + "/bin/vi").c_str(), &st) != 0);
   CHECK(::lstat((root + "/bin/sh").c_str(), &st) == 0);
   REQUIRE(::lstat((root + "/data/dir").c_str(), &st) == 0);
   CHECK(S_ISREG(st.st_mode));
-  CHECK(read_text(root + "/data/dir") == "now-a-file\n");
+  CHECK(read_file(root + "/data/dir") == "now-a-file\n");
   REQUIRE(::lstat((root + "/data/becomes-dir").c_str(), &st) == 0);
   CHECK(S_ISDIR(st.st_mode));
-  CHECK(read_text(root + "/data/becomes-dir/x") == "inside\n");
+  CHECK(read_file(root + "/data/becomes-dir/x") == "inside\n");
   REQUIRE(::lstat((root + "/data/chmod-me").c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
   REQUIRE(::lstat((root + "/data/mode-dir").c_str(), &st) == 0);
@@ -132,7 +132,7 @@ TEST_CASE("snapshotter: overlay and copy executors give the same image digest",
   CHECK(st.st_ino == other.st_ino);
   CHECK(std::filesystem::read_symlink(root + "/symlink") == "/added");
   CHECK(std::filesystem::read_symlink(root + "/data/old-symlink") == "../h1");
-  CHECK(read_text(root + "/third") == "third\n");
+  CHECK(read_file(root + "/third") == "third\n");
 
   // Nothing mounted, no copy of the root or other scratch left behind.
   CHECK_FALSE(is_mounted_under(f.hoist().root()));
@@ -162,12 +162,12 @@ TEST_CASE("snapshotter: the copy is kept across RUN steps and catches up with CO
               {"SOURCE_DATE_EPOCH=1700000000"});
   INFO(again.err);
   REQUIRE(again.exit_code == 0);
-  CHECK(read_text(f.out_dir() + "/iid") == read_text(f.out_dir() + "/iid2"));
+  CHECK(read_file(f.out_dir() + "/iid") == read_file(f.out_dir() + "/iid2"));
   std::string root = f.rootfs(dockerfile);
-  CHECK(read_text(root + "/both") == "from the context\none\n");
+  CHECK(read_file(root + "/both") == "from the context\none\n");
   struct stat st;
   CHECK(::lstat((root + "/one").c_str(), &st) != 0);
-  CHECK(read_text(root + "/w/here") == "/w\n");
+  CHECK(read_file(root + "/w/here") == "/w\n");
 }
 
 TEST_CASE("snapshotter: HOIST_SNAPSHOTTER chooses too; bad values are refused",
@@ -252,7 +252,7 @@ TEST_CASE("snapshotter: auto falls back to copy where overlayfs cannot be mounte
   const std::string after = r.err.substr(r.err.find("overlay-attempt"));
   CHECK_THAT(after, Catch::Contains("--snapshotter overlay: overlayfs cannot be mounted"));
   CHECK_THAT(after, !Catch::Contains("RUN executor"));
-  CHECK(read_text(dir.path() + "/out/two") == "two\n");
+  CHECK(read_file(dir.path() + "/out/two") == "two\n");
   struct stat st;
   CHECK(::lstat((dir.path() + "/out/one").c_str(), &st) != 0);
 }
@@ -281,21 +281,21 @@ TEST_CASE("snapshotter: a root copy applies only the layers it lacks, and is reb
   REQUIRE(copy);
   const std::string root = copy->path();
   REQUIRE(copy->sync(*store, first(all_layers, 2), first(all_ids, 2)));
-  CHECK(read_text(root + "/a") == "a\n");
+  CHECK(read_file(root + "/a") == "a\n");
   CHECK(copy->index().find("a") != nullptr);
   // A file no layer has: it survives as long as the copy is only added to.
   std::ofstream(root + "/marker") << "m";
   REQUIRE(copy->sync(*store, all_layers, all_ids));
   struct stat st;
   CHECK(::lstat((root + "/a").c_str(), &st) != 0);
-  CHECK(read_text(root + "/b") == "b\n");
-  CHECK(read_text(root + "/marker") == "m");
+  CHECK(read_file(root + "/b") == "b\n");
+  CHECK(read_file(root + "/marker") == "m");
   CHECK(copy->diff_ids() == all_ids);
 
   // Fewer layers than it holds: built again from nothing.
   REQUIRE(copy->sync(*store, first(all_layers, 2), first(all_ids, 2)));
   CHECK(::lstat((root + "/marker").c_str(), &st) != 0);
-  CHECK(read_text(root + "/a") == "a\n");
+  CHECK(read_file(root + "/a") == "a\n");
   CHECK(::lstat((root + "/b").c_str(), &st) != 0);
 
   // A RUN began and never recorded its result: built again too.
@@ -360,11 +360,11 @@ TEST_CASE("snapshotter: without CAP_SYS_ADMIN, RUN runs chrooted into the copy",
 
   const std::string root = f.out_dir() + "/chroot";
   struct stat st;
-  CHECK(read_text(root + "/greeting") == "hello from RUN\n");
-  CHECK(read_text(root + "/uid") == "0\n");
+  CHECK(read_file(root + "/greeting") == "hello from RUN\n");
+  CHECK(read_file(root + "/uid") == "0\n");
   CHECK(::lstat((root + "/bin/vi").c_str(), &st) != 0);
   CHECK(::lstat((root + "/bin/sh").c_str(), &st) == 0);
-  CHECK(read_text(root + "/etc/hosts").find("scribble") == std::string::npos);
+  CHECK(read_file(root + "/etc/hosts").find("scribble") == std::string::npos);
   CHECK(::lstat((root + "/dev/null").c_str(), &st) != 0);
 
   // The executor auto picks with all capabilities (overlay where overlayfs can be mounted)
@@ -381,9 +381,9 @@ TEST_CASE("snapshotter: without CAP_SYS_ADMIN, RUN runs chrooted into the copy",
   REQUIRE(overlay.exit_code == 0);
   CHECK(count_lines_with(overlay.err, "RUN executor: " + auto_executor(f)) == 1);
   CHECK(tests::compare_trees(f.out_dir() + "/overlay", root).empty());
-  const std::string chroot_id = read_text(f.out_dir() + "/chroot.iid");
+  const std::string chroot_id = read_file(f.out_dir() + "/chroot.iid");
   CHECK(chroot_id.starts_with("sha256:"));
-  CHECK(chroot_id == read_text(f.out_dir() + "/overlay.iid"));
+  CHECK(chroot_id == read_file(f.out_dir() + "/overlay.iid"));
 
   CHECK_FALSE(is_mounted_under(f.hoist().root()));
   CHECK(is_empty_dir(f.hoist().root() + "/hoist-build"));
@@ -428,7 +428,7 @@ TEST_CASE("snapshotter: both executors agree on what is a change, command by com
                      {"SOURCE_DATE_EPOCH=1700000000"});
     INFO(executors[i] << ": " << r.err);
     REQUIRE(r.exit_code == 0);
-    ids[i] = read_text(iid);
+    ids[i] = hoist_test::read_file(iid);
     layer_counts[i] = f.config()["rootfs"]["diff_ids"].size();
   }
   CHECK(ids[0].starts_with("sha256:"));

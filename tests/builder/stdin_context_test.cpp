@@ -40,14 +40,14 @@ TEST_CASE("hoist build -: a context tar on stdin, its Dockerfile and .dockerigno
                              tar_of(ctx.path(), flag));
   INFO(built.err);
   REQUIRE(built.exit_code == 0);
-  CHECK(build_test::read_text(dest + "/copied") == "from the tar\n");
+  CHECK(hoist_test::read_file(dest + "/copied") == "from the tar\n");
   CHECK_FALSE(fs::exists(dest + "/ctx/ignored.txt"));
   auto other = f.hoist().run({"build", "--progress", "plain", "-f", "sub/Other.Dockerfile", "-o",
                               "type=local,dest=" + dest + "-other", "-"},
                              tar_of(ctx.path(), flag));
   INFO(other.err);
   REQUIRE(other.exit_code == 0);
-  CHECK(build_test::read_text(dest + "-other/other") == "from the tar\n");
+  CHECK(hoist_test::read_file(dest + "-other/other") == "from the tar\n");
 }
 
 TEST_CASE("hoist build -: a Dockerfile on stdin has no context", "[builder][stdin-context]") {
@@ -98,9 +98,9 @@ TEST_CASE("--build-context NAME=DIR|docker-image://REF for FROM, COPY --from and
       "COPY --from=base /bin/busybox /bb\n";
   auto rootfs = f.rootfs(dockerfile, {"--build-context", "libs=" + libs.path(), "--build-context",
                                       "base=docker-image://busybox:latest"});
-  CHECK(build_test::read_text(rootfs + "/x/x.txt") == "from the named context\n");
+  CHECK(hoist_test::read_file(rootfs + "/x/x.txt") == "from the named context\n");
   CHECK_FALSE(fs::exists(rootfs + "/x/skip.txt"));
-  CHECK(build_test::read_text(rootfs + "/y") == "from the named context\n");
+  CHECK(hoist_test::read_file(rootfs + "/y") == "from the named context\n");
   CHECK(fs::exists(rootfs + "/bb"));
   // The named directory's content is in the key: a change reruns the steps reading it.
   std::ofstream(libs.path() + "/lib/x.txt") << "changed\n";

@@ -13,28 +13,17 @@
 #include <filesystem>
 #include <optional>
 
+#include "layers/resolve_in_root.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 #include "tests/support/canary.h"
 #include "tests/support/hostile_layers.h"
 #include "tests/support/skip.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Scratch {
-  Scratch() {
-    char tmpl[] = "/tmp/hoist-hostile-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    path = tmpl;
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string path;
-};
 
 layers::UniqueFd memfd_of(const std::string& bytes) {
   layers::UniqueFd fd(::memfd_create("layer", MFD_CLOEXEC));
@@ -73,8 +62,16 @@ void check_outcome(const std::optional<layers::Error>& error, const hoist_test::
 
 TEST_CASE("hostile corpus: every case through every unpack mode leaves the canary alone",
           "[layers][hostile][corpus]") {
-  Scratch scratch;
-  auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
+  // Both ways of resolving beneath the root: openat2, and the walk taken without it.
+  const bool walk = GENERATE(false, true);
+  CAPTURE(walk);
+  layers::force_walk_for_testing(walk);
+  struct Reset {
+    ~Reset() { layers::force_walk_for_testing(false); }
+  } reset;
+  REQUIRE(layers::takes_walk() == walk);
+  hoist_test::TempDir scratch("hoist-hostile");
+  auto canary = hoist_test::Canary::plant(scratch.path() + "/canary");
   const auto cases = hoist_test::hostile_cases(canary.dir());
   REQUIRE(cases.size() >= 25);
   int run = 0;
@@ -82,7 +79,7 @@ TEST_CASE("hostile corpus: every case through every unpack mode leaves the canar
     for (int mode = 0; mode < 3; ++mode) {
       const char* mode_name[] = {"apply", "overlay", "archive"};
       CAPTURE(c.name, mode_name[mode]);
-      const std::string base = scratch.path + "/" + c.name + "-" + mode_name[mode];
+      const std::string base = scratch.path() + "/" + c.name + "-" + mode_name[mode];
       std::optional<layers::Error> error;
       if (mode == 0) {
         error = unpack_all(c.layers, [&](size_t) { return base; }, {});
@@ -107,8 +104,8 @@ TEST_CASE("hostile corpus: every case through every unpack mode leaves the canar
 
 TEST_CASE("hostile corpus: what the contained cases leave inside the root",
           "[layers][hostile][corpus]") {
-  Scratch scratch;
-  auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
+  hoist_test::TempDir scratch("hoist-hostile");
+  auto canary = hoist_test::Canary::plant(scratch.path() + "/canary");
   auto cases = hoist_test::hostile_cases(canary.dir());
   auto find = [&](const std::string& name) -> const hoist_test::HostileCase& {
     for (const auto& c : cases)
@@ -117,7 +114,7 @@ TEST_CASE("hostile corpus: what the contained cases leave inside the root",
     throw;
   };
   auto apply = [&](const std::string& name, layers::WhiteoutMode mode) {
-    std::string root = scratch.path + "/" + name + "-" + std::to_string(int(mode));
+    std::string root = scratch.path() + "/" + name + "-" + std::to_string(int(mode));
     auto error = unpack_all(find(name).layers, [&](size_t) { return root; }, {.whiteouts = mode});
     INFO((error ? error->message() : ""));
     REQUIRE_FALSE(error);
@@ -162,7 +159,7 @@ TEST_CASE("hostile corpus: what the contained cases leave inside the root",
 
 TEST_CASE("unpack limits: past max_entries or max_bytes is refused naming the limit",
           "[layers][hostile][limits]") {
-  Scratch scratch;
+  hoist_test::TempDir scratch("hoist-hostile");
   hoist_test::TarWriter many;
   for (int i = 0; i < 50; ++i) many.file("f" + std::to_string(i), "0123456789");
   const std::string tar = many.finish();
@@ -172,7 +169,7 @@ TEST_CASE("unpack limits: past max_entries or max_bytes is refused naming the li
       {50, 499, true, "max_bytes"},
   }));
   CAPTURE(max_entries, max_bytes);
-  std::string root = scratch.path + "/r" + std::to_string(max_entries) + "-" + std::to_string(max_bytes);
+  std::string root = scratch.path() + "/r" + std::to_string(max_entries) + "-" + std::to_string(max_bytes);
   fs::create_directories(root);
   auto fd = memfd_of(tar);
   layers::UnpackOptions options;

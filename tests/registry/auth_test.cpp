@@ -14,12 +14,12 @@
 #include "registry/http.h"
 #include "registry/reference.h"
 #include "registry/transfer.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
 
-using registry_test::RegistryServer;
-using registry_test::run;
-using registry_test::TempDir;
+using hoist_test::RegistryServer;
+using hoist_test::run;
+using hoist_test::TempDir;
 
 namespace {
 
@@ -147,7 +147,7 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
   auto bad = run("echo wrong | " + hoist + " login -u alice --password-stdin " + server.host());
   CHECK(bad.status == 1);
   CHECK_THAT(bad.output, Catch::Contains(server.host()) && !Catch::Contains("wrong\n"));
-  CHECK(registry_test::read_file(docker_config.path() + "/config.json").empty());
+  CHECK(hoist_test::read_file(docker_config.path() + "/config.json").empty());
 
   auto good =
       run("echo s3cret-pass | " + hoist + " login -u alice --password-stdin " + server.host());

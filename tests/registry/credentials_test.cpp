@@ -3,9 +3,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <optional>
+#include <sstream>
 #include <filesystem>
 
 #include <httplib.h>
@@ -14,11 +18,11 @@
 #include "registry/base64.h"
 #include "registry/credentials.h"
 #include "registry/http.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 
-using registry_test::read_file;
-using registry_test::TempDir;
-using registry_test::write_file;
+using hoist_test::read_file;
+using hoist_test::TempDir;
+using hoist_test::write_file;
 
 TEST_CASE("base64 round trips and refuses non-canonical text", "[registry][credentials]") {
   auto [plain, encoded] = GENERATE(table<std::string, std::string>({
@@ -286,7 +290,7 @@ TEST_CASE("hoist login: a credential helper that exits without reading is an err
           "[registry][credentials]") {
   // The stored JSON is larger than a pipe holds, so writing it meets the helper's exit:
   // EPIPE (hoist ignores SIGPIPE), then the helper's exit status in a clear error.
-  registry_test::RegistryServer server({});
+  hoist_test::RegistryServer server({});
   REQUIRE(server.start_error() == "");
   TempDir bin, dir, root;
   write_file(bin.path() + "/docker-credential-quitter",
@@ -298,7 +302,7 @@ TEST_CASE("hoist login: a credential helper that exits without reading is an err
   write_file(dir.path() + "/config.json", R"({"credsStore": "quitter"})");
   write_file(dir.path() + "/password", std::string(300000, 'p'));
   const char* hoist = std::getenv("HOIST_BIN");
-  auto login = registry_test::run(
+  auto login = hoist_test::run(
       "PATH=" + bin.path() + ":$PATH DOCKER_CONFIG=" + dir.path() + " HOIST_ROOT=" + root.path() +
       " " + (hoist ? hoist : "hoist") + " login -u alice --password-stdin " + server.host() +
       " < " + dir.path() + "/password 2>&1; echo \"exit=$?\"");
@@ -306,4 +310,84 @@ TEST_CASE("hoist login: a credential helper that exits without reading is an err
   CHECK_THAT(login.output, Catch::Contains("exit=1") &&
                                Catch::Contains("docker-credential-quitter could not store") &&
                                Catch::Contains(server.host()));
+}
+
+namespace {
+
+// PATH with `dir` first and HOIST_REGISTRY_TIMEOUT=`seconds`, for one scope.
+struct HelperEnv {
+  HelperEnv(const std::string& dir, const std::string& seconds) {
+    old_path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+    ::setenv("PATH", (dir + ":" + old_path).c_str(), 1);
+    ::setenv("HOIST_REGISTRY_TIMEOUT", seconds.c_str(), 1);
+  }
+  ~HelperEnv() {
+    ::setenv("PATH", old_path.c_str(), 1);
+    ::unsetenv("HOIST_REGISTRY_TIMEOUT");
+  }
+  std::string old_path;
+};
+
+}  // namespace
+
+TEST_CASE("a credential helper that hangs or trickles is killed after HOIST_REGISTRY_TIMEOUT",
+          "[registry][credentials][helper_timeout]") {
+  // Each helper is a real script; none ever gives a whole reply and exits.
+  auto [name, script] = GENERATE(table<std::string, std::string>({
+      {"sleeper", "exec sleep 600\n"},                          // never writes, never exits
+      {"forker", "sleep 600 &\necho $! >> \"$0.children\"\nwait\n"},  // its child holds stdout
+      {"closer", "exec >&-\nexec sleep 600\n"},                 // closes stdout, never exits
+      {"trickler", "while :; do printf x; sleep 0.2; done\n"},  // a byte at a time, forever
+  }));
+  CAPTURE(name);
+  TempDir bin, dir;
+  const std::string helper = bin.path() + "/docker-credential-" + name;
+  write_file(helper, "#!/bin/sh\n" + script);
+  std::filesystem::permissions(helper, std::filesystem::perms::owner_all);
+  write_file(dir.path() + "/config.json", "{\"credsStore\": \"" + name + "\"}");
+  HelperEnv env(bin.path(), "2");
+  auto config = registry::DockerConfig::load(dir.path());
+  REQUIRE(config);
+  for (bool storing : {false, true}) {
+    CAPTURE(storing);
+    const auto start = std::chrono::steady_clock::now();
+    std::optional<layers::Error> error;
+    if (storing) {
+      if (auto r = config->store("hung.example.com", {"u", "p", ""}); !r) error = r.error();
+    } else {
+      if (auto r = config->get("hung.example.com"); !r) error = r.error();
+    }
+    const auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE(error);
+    CHECK_THAT(error->describe(), Catch::Contains("docker-credential-" + name) &&
+                                      Catch::Contains("hung.example.com") &&
+                                      Catch::Contains("within 2 s"));
+    CHECK(took >= std::chrono::milliseconds(1900));
+    CHECK(took < std::chrono::seconds(20));  // bounded, not hung (the limit is 2 s)
+  }
+  // The forker's children outlive the helper (only the helper itself is killed).
+  std::istringstream children(read_file(helper + ".children"));
+  for (std::string pid; std::getline(children, pid);)
+    if (std::atoi(pid.c_str()) > 1) ::kill(std::atoi(pid.c_str()), SIGKILL);
+}
+
+TEST_CASE("hoist pull with a credential helper that never answers fails naming it and the registry",
+          "[registry][credentials][helper_timeout]") {
+  TempDir bin, dir, root;
+  write_file(bin.path() + "/docker-credential-sleeper", "#!/bin/sh\nexec sleep 600\n");
+  std::filesystem::permissions(bin.path() + "/docker-credential-sleeper",
+                               std::filesystem::perms::owner_all);
+  write_file(dir.path() + "/config.json", R"({"credHelpers": {"127.0.0.1:5999": "sleeper"}})");
+  const char* hoist = std::getenv("HOIST_BIN");
+  const auto start = std::chrono::steady_clock::now();
+  auto pull = hoist_test::run(
+      "PATH=" + bin.path() + ":$PATH DOCKER_CONFIG=" + dir.path() + " HOIST_ROOT=" + root.path() +
+      " HOIST_REGISTRY_TIMEOUT=2 timeout 120 " + (hoist ? hoist : "hoist") +
+      " pull 127.0.0.1:5999/app:v1 2>&1; echo \"exit=$?\"");
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO(pull.output);
+  CHECK_THAT(pull.output, Catch::Contains("exit=1") &&
+                              Catch::Contains("docker-credential-sleeper") &&
+                              Catch::Contains("127.0.0.1:5999") && Catch::Contains("within 2 s"));
+  CHECK(took < std::chrono::seconds(20));
 }

@@ -9,12 +9,12 @@
 #include "registry/reference.h"
 #include "registry/transfer.h"
 #include "tests/registry/fault_proxy.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
 
 using registry_test::FaultProxy;
-using registry_test::RegistryServer;
-using registry_test::TempDir;
+using hoist_test::RegistryServer;
+using hoist_test::TempDir;
 using Fault = FaultProxy::Fault;
 
 namespace {
@@ -92,7 +92,7 @@ TEST_CASE("push through a faulty proxy retries dropped and failed uploads", "[re
   auto pushed = registry::push(client, *store_a, through, image.manifest);
   REQUIRE(pushed);
   CHECK(proxy.faults_applied() == count);
-  auto raw = registry_test::run("skopeo inspect --raw --tls-verify=false docker://" +
+  auto raw = hoist_test::run("skopeo inspect --raw --tls-verify=false docker://" +
                                 server.host() + "/faulty/push:v1");
   REQUIRE(raw.status == 0);
   CHECK(layers::Digest::of(raw.output) == *pushed);

@@ -15,11 +15,11 @@
 #include "registry/client.h"
 #include "registry/reference.h"
 #include "registry/transfer.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
 
-using registry_test::RegistryServer;
-using registry_test::TempDir;
+using hoist_test::RegistryServer;
+using hoist_test::TempDir;
 using State = registry::TransferObserver::State;
 
 namespace {
@@ -123,13 +123,13 @@ TEST_CASE("foreign layers: push skips them, pull fetches them from their URLs an
 
   SECTION("hoist push says it skipped the foreign layer, as docker push does") {
     TempDir docker_config;
-    registry_test::write_file(
+    hoist_test::write_file(
         docker_config.path() + "/config.json",
         R"({"auths":{")" + server.host() + R"(":{"auth":"YWxpY2U6czNjcmV0LXBhc3M="}}})");
     REQUIRE(store->set_tag(target.str(), top));
     const char* bin = std::getenv("HOIST_BIN");
     auto out =
-        registry_test::run("DOCKER_CONFIG=" + docker_config.path() + " " + (bin ? bin : "hoist") +
+        hoist_test::run("DOCKER_CONFIG=" + docker_config.path() + " " + (bin ? bin : "hoist") +
                            " --root " + a.path() + " push " + target.str());
     INFO(out.output);
     CHECK(out.status == 0);

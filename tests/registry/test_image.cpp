@@ -2,9 +2,14 @@
 
 #include <filesystem>
 
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 
 namespace registry_test {
+
+using hoist_test::read_file;
+using hoist_test::run;
+using hoist_test::TempDir;
+using hoist_test::write_file;
 
 TestImage make_image(const layers::Store& store, const std::string& seed,
                      const std::vector<size_t>& layer_sizes, const std::string& architecture) {

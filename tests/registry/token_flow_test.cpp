@@ -18,12 +18,12 @@
 #include "registry/settings.h"
 #include "registry/transfer.h"
 #include "tests/registry/fault_proxy.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
 
 using registry_test::FaultProxy;
-using registry_test::RegistryServer;
-using registry_test::TempDir;
+using hoist_test::RegistryServer;
+using hoist_test::TempDir;
 using State = registry::TransferObserver::State;
 
 namespace {
@@ -183,7 +183,7 @@ TEST_CASE("identitytoken in config.json: pull uses the refresh-token grant, neve
                            {{server.host(),
                              {{"auth", registry::base64_encode("alice:s3cret-pass")},
                               {"identitytoken", issuer.refresh_token()}}}}}};
-    registry_test::write_file(config, doc.dump());
+    hoist_test::write_file(config, doc.dump());
     const int password_before = issuer.password_requests();
     const int refresh_before = issuer.refresh_requests();
     auto run = pull_as_the_cli(docker_config.path(), root.path(), target);
@@ -215,12 +215,12 @@ TEST_CASE("identitytoken in config.json: pull uses the refresh-token grant, neve
                            {{server.host(),
                              {{"auth", registry::base64_encode("alice:s3cret-pass")},
                               {"identitytoken", issuer.refresh_token()}}}}}};
-    registry_test::write_file(config, doc.dump());
+    hoist_test::write_file(config, doc.dump());
     const int password_before = issuer.password_requests();
     const int refresh_before = issuer.refresh_requests();
     const char* bin = std::getenv("HOIST_BIN");
     auto pulled =
-        registry_test::run("DOCKER_CONFIG=" + docker_config.path() + " " + (bin ? bin : "hoist") +
+        hoist_test::run("DOCKER_CONFIG=" + docker_config.path() + " " + (bin ? bin : "hoist") +
                            " --root " + root.path() + " --debug pull " + target.str());
     INFO(pulled.output);
     REQUIRE(pulled.status == 0);
@@ -234,7 +234,7 @@ TEST_CASE("identitytoken in config.json: pull uses the refresh-token grant, neve
   SECTION("a refused identity token is a clear error that does not show it") {
     nlohmann::json doc = {
         {"auths", {{server.host(), {{"identitytoken", "revoked-refresh-token-4711"}}}}}};
-    registry_test::write_file(config, doc.dump());
+    hoist_test::write_file(config, doc.dump());
     auto run = pull_as_the_cli(docker_config.path(), root.path(), target);
     REQUIRE_FALSE(run.result);
     const std::string message = run.result.error().describe();

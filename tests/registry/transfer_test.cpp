@@ -9,12 +9,12 @@
 #include "registry/client.h"
 #include "registry/reference.h"
 #include "registry/transfer.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
 
-using registry_test::RegistryServer;
-using registry_test::run;
-using registry_test::TempDir;
+using hoist_test::RegistryServer;
+using hoist_test::run;
+using hoist_test::TempDir;
 
 namespace {
 
@@ -145,7 +145,7 @@ TEST_CASE("hoist push, then skopeo copies it out and umoci unpacks it",
   auto unpacked = run("cd " + out.path() + " && umoci unpack --rootless --image oci:v2 bundle");
   INFO(unpacked.output);
   REQUIRE(unpacked.status == 0);
-  CHECK(registry_test::read_file(out.path() + "/bundle/rootfs/data/seed.txt") ==
+  CHECK(hoist_test::read_file(out.path() + "/bundle/rootfs/data/seed.txt") ==
         "for umoci layer 0\n");
 }
 

@@ -9,12 +9,12 @@
 #include "registry/reference.h"
 #include "registry/transfer.h"
 #include "tests/registry/fault_proxy.h"
-#include "tests/registry/registry_fixture.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
 
 using registry_test::FaultProxy;
-using registry_test::RegistryServer;
-using registry_test::TempDir;
+using hoist_test::RegistryServer;
+using hoist_test::TempDir;
 using Fault = FaultProxy::Fault;
 
 namespace {

@@ -14,23 +14,11 @@
 #include "tests/support/canary.h"
 #include "tests/support/hostile_layers.h"
 #include "tests/support/skip.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Scratch {
-  Scratch() {
-    char tmpl[] = "/tmp/hoist-layerdirs-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    path = tmpl;
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string path;
-};
 
 layers::Descriptor put_layer(const layers::Store& store, const std::string& tar) {
   auto digest = store.blobs().put_bytes(tar);
@@ -45,9 +33,9 @@ TEST_CASE("ensure_unpacked: hostile layers are refused or contained, the canary 
   if (::geteuid() != 0) {
     HOIST_SKIP("overlay-form unpacking needs root (mknod, trusted.* xattrs)");
   }
-  Scratch scratch;
-  auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
-  auto store = layers::Store::open(scratch.path + "/store");
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  auto canary = hoist_test::Canary::plant(scratch.path() + "/canary");
+  auto store = layers::Store::open(scratch.path() + "/store");
   REQUIRE(store);
   for (const auto& c : hoist_test::hostile_cases(canary.dir())) {
     CAPTURE(c.name);
@@ -81,9 +69,9 @@ TEST_CASE("ensure_unpacked: the issue's whiteouts beneath a symlink to the host 
   if (::geteuid() != 0) {
     HOIST_SKIP("overlay-form unpacking needs root (mknod, trusted.* xattrs)");
   }
-  Scratch scratch;
-  auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
-  auto store = layers::Store::open(scratch.path + "/store");
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  auto canary = hoist_test::Canary::plant(scratch.path() + "/canary");
+  auto store = layers::Store::open(scratch.path() + "/store");
   REQUIRE(store);
   auto c = hoist_test::whiteouts_under_symlink_case(canary.dir());
   auto dir = runtime::ensure_unpacked(*store, put_layer(*store, c.layers[0]), layers::Digest::of(c.layers[0]));
@@ -99,10 +87,10 @@ TEST_CASE("ensure_unpacked: the issue's whiteouts beneath a symlink to the host 
 
 TEST_CASE("LayerView: a symlink in a layer is never followed by lookup or host_path",
           "[runtime][layer_dirs]") {
-  Scratch scratch;
-  auto canary = hoist_test::Canary::plant(scratch.path + "/canary");
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  auto canary = hoist_test::Canary::plant(scratch.path() + "/canary");
   // Top layer: etc -> CANARY (absolute, the host's path) and rel -> ../../canary.
-  const std::string top = scratch.path + "/top", bottom = scratch.path + "/bottom";
+  const std::string top = scratch.path() + "/top", bottom = scratch.path() + "/bottom";
   fs::create_directories(top);
   fs::create_directories(bottom + "/etc");
   std::ofstream(bottom + "/etc/passwd") << "root:x:0:0::/root:/bin/sh\n";
@@ -133,8 +121,8 @@ TEST_CASE("LayerView: whiteouts and opaque directories hide lower layers", "[run
   if (::geteuid() != 0) {
     HOIST_SKIP("whiteout devices and trusted.* xattrs need root");
   }
-  Scratch scratch;
-  const std::string top = scratch.path + "/top", bottom = scratch.path + "/bottom";
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  const std::string top = scratch.path() + "/top", bottom = scratch.path() + "/bottom";
   fs::create_directories(top + "/opaque");
   fs::create_directories(bottom + "/opaque/deep");
   fs::create_directories(bottom + "/kept");

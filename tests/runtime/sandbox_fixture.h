@@ -15,6 +15,7 @@
 
 #include "runtime/sandbox/sandbox.h"
 #include "layers/overlay_diff.h"
+#include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
 namespace sandbox_fixture {
@@ -28,17 +29,8 @@ inline const char* const kApplets[] = {"sh",   "echo", "cat",   "ls",  "id",   "
                                 "false", "kill", "wc",    "head", "test", "env", "nc", "mknod", "unshare",
                                 "chmod", "dd", "cp", "sed", "sort"};
 
-inline void write_file(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path) << text;
-}
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using hoist_test::read_file;
+using hoist_test::write_file;  // makes missing parent directories
 
 // Mount lines that mention `needle`: what a run must not leave behind.
 inline std::vector<std::string> mounts_mentioning(const std::string& needle) {
@@ -112,6 +104,15 @@ inline Ran run_captured(SandboxSpec spec) {
 inline std::string describe(const Ran& ran) {
   return ran.status ? "exit " + std::to_string(*ran.status) + "; stderr: " + ran.err
                     : ran.status.error().describe();
+}
+
+// run_captured, REQUIRing that the sandbox ran the command (whatever its exit status);
+// when it did not, the failure says why.
+inline Ran run_ok(SandboxSpec spec) {
+  auto ran = run_captured(std::move(spec));
+  INFO(describe(ran));
+  REQUIRE(ran.status);
+  return ran;
 }
 
 }  // namespace sandbox_fixture

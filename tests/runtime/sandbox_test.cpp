@@ -30,9 +30,7 @@ using Diff = std::vector<std::pair<std::string, DiffEntry::Kind>>;
 
 TEST_CASE("sandbox: stdout and stderr reach the caller", "[builder][sandbox]") {
   Container c;
-  auto ran = run_captured(c.spec("echo hello; echo oops >&2"));
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(c.spec("echo hello; echo oops >&2"));
   CHECK(*ran.status == 0);
   CHECK(ran.out == "hello\n");
   CHECK(ran.err == "oops\n");
@@ -60,9 +58,7 @@ TEST_CASE("sandbox: the exit status is the command's", "[builder][sandbox]") {
   }));
   CAPTURE(script);
   Container c;
-  auto ran = run_captured(c.spec(script));
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(c.spec(script));
   CHECK(*ran.status == code);
 }
 
@@ -87,9 +83,7 @@ TEST_CASE("sandbox: env and working directory", "[builder][sandbox]") {
   auto spec = c.spec("echo \"$FOO|$(pwd)|$HOME\"; env | wc -l");
   spec.env = {"PATH=/bin", "FOO=bar baz"};
   spec.cwd = "/work/dir";
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(*ran.status == 0);
   // The given environment plus HOME from passwd (sh adds PWD and SHLVL of its own).
   CHECK(ran.out.substr(0, ran.out.find('\n') + 1) == "bar baz|/work/dir|/root\n");
@@ -137,9 +131,7 @@ TEST_CASE("sandbox: USER by number or name", "[builder][sandbox]") {
   Container c;
   auto spec = c.spec("echo $(id -u) $(id -g) $(id -G)");
   spec.user = user;
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(ran.out == expected + "\n");
 }
 
@@ -161,18 +153,14 @@ TEST_CASE("sandbox: numeric uid/gid fields apply without USER", "[builder][sandb
   spec.uid = 33;
   spec.gid = 44;
   spec.supplementary_gids = {44, 55};
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(ran.out == "33 44 44 55\n");
 }
 
 TEST_CASE("sandbox: changes land in the upper dir as OCI changes", "[builder][sandbox]") {
   Container c;
-  auto ran = run_captured(c.spec("echo new > /newfile && rm /etc/motd && rm -rf /data && mkdir /data && "
+  auto ran = run_ok(c.spec("echo new > /newfile && rm /etc/motd && rm -rf /data && mkdir /data && "
                         "echo fresh > /data/fresh"));
-  INFO(describe(ran));
-  REQUIRE(ran.status);
   REQUIRE(*ran.status == 0);
   CHECK(c.diff() == Diff{{"data", Add},
                          {"data", Opq},
@@ -201,9 +189,7 @@ TEST_CASE("sandbox: the sandbox's own mount points stay out of the layer",
   auto spec = c.spec("cat /etc/hosts /etc/resolv.conf /etc/hostname; ls /dev/null /proc/self");
   spec.hostname = "buildbox";
   spec.resolv_conf_content = "nameserver 10.9.9.9\n";
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(*ran.status == 0);
   CHECK_THAT(ran.out, Catch::Contains("localhost buildbox"));
   CHECK_THAT(ran.out, Catch::Contains("nameserver 10.9.9.9"));
@@ -213,9 +199,7 @@ TEST_CASE("sandbox: the sandbox's own mount points stay out of the layer",
 
 TEST_CASE("sandbox: writes to /etc/hosts go to the generated file", "[builder][sandbox]") {
   Container c;
-  auto ran = run_captured(c.spec("echo 1.2.3.4 extra >> /etc/hosts && grep -c extra /etc/hosts"));
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(c.spec("echo 1.2.3.4 extra >> /etc/hosts && grep -c extra /etc/hosts"));
   CHECK(ran.out == "1\n");
   CHECK(c.diff().empty());
 }
@@ -233,9 +217,7 @@ TEST_CASE("sandbox: PID, UTS and network namespaces", "[builder][sandbox]") {
   auto spec = c.spec(script);
   spec.hostname = "buildbox";
   spec.network = network;
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(ran.out == expected);
 }
 
@@ -270,9 +252,7 @@ TEST_CASE("sandbox: bind mounts, read-only and writable", "[builder][sandbox]") 
       "cat /mnt/ro/in; touch /mnt/ro/x 2>/dev/null && echo ro-writable; "
       "echo out > /mnt/rw/out");
   spec.binds = {{host, "/mnt/ro", true}, {host, "/mnt/rw", false}};
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(ran.out == "from host\n");
   CHECK_FALSE(fs::exists(host + "/x"));
   CHECK(read_file(host + "/out") == "out\n");
@@ -287,9 +267,7 @@ TEST_CASE("sandbox: a bind target cannot escape through a symlink", "[builder][s
   const std::string name = fs::path(c.dir).filename().string() + "-target";
   auto spec = c.spec("cat /escape/" + name + "/in");
   spec.binds = {{host, "/escape/" + name, true}};
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(ran.out == "x\n");
   CHECK_FALSE(fs::exists("/tmp/" + name));
   CHECK(fs::is_directory(c.upper + "/tmp/" + name));
@@ -317,9 +295,7 @@ TEST_CASE("sandbox: capabilities, no_new_privs and seccomp", "[builder][sandbox]
   Container c;
   auto spec = c.spec("grep -E '^(CapEff|CapBnd|CapInh|NoNewPrivs|Seccomp):' /proc/self/status");
   spec.user = user;
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK_THAT(ran.out, Catch::Contains("CapInh:\t0000000000000000\n"));
   CHECK_THAT(ran.out, Catch::Contains("CapEff:\t" + cap_eff + "\n"));
   CHECK_THAT(ran.out, Catch::Contains("CapBnd:\t00000000a80425fb\n"));
@@ -330,11 +306,9 @@ TEST_CASE("sandbox: capabilities, no_new_privs and seccomp", "[builder][sandbox]
 TEST_CASE("sandbox: the container cannot mount or reach host /proc files",
           "[builder][sandbox]") {
   Container c;
-  auto ran = run_captured(c.spec("mount -t tmpfs x /tmp 2>/dev/null && echo mounted; "
+  auto ran = run_ok(c.spec("mount -t tmpfs x /tmp 2>/dev/null && echo mounted; "
                         "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo wrote-sys; "
                         "cat /proc/keys /proc/timer_list | wc -c"));
-  INFO(describe(ran));
-  REQUIRE(ran.status);
   CHECK(ran.out == "0\n");
 }
 
@@ -373,9 +347,7 @@ TEST_CASE("sandbox: the rootfs fallback changes the dir in place and removes its
   spec.work_dir.clear();
   spec.rootfs_dir = c.lower;
   spec.hostname = "fallback";
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(ran.out == "fallback\n1\n");
   CHECK(read_file(c.lower + "/made") == "made\n");
   for (const char* stub : {"proc", "dev", "etc/hosts", "etc/resolv.conf", "etc/hostname"}) {
@@ -391,9 +363,7 @@ TEST_CASE("sandbox: FROM scratch (no lower dirs) still runs a bind-mounted tool"
   spec.lower_dirs.clear();
   spec.argv = {"/busybox", "echo", "from scratch"};
   spec.binds = {{"/bin/busybox", "/busybox", true}};
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(ran.out == "from scratch\n");
 }
 
@@ -432,9 +402,7 @@ TEST_CASE("sandbox: chroot_only runs in the root and puts the root back",
   spec.work_dir.clear();
   spec.rootfs_dir = c.lower;
   spec.chroot_only = true;
-  auto ran = run_captured(spec);
-  INFO(describe(ran));
-  REQUIRE(ran.status);
+  auto ran = run_ok(spec);
   CHECK(*ran.status == 0);
   CHECK(ran.out ==
         "127.0.0.1\tlocalhost hoist\n::1\tlocalhost ip6-localhost ip6-loopback\nhoist\n"
@@ -443,9 +411,7 @@ TEST_CASE("sandbox: chroot_only runs in the root and puts the root back",
   // USER applies as in the namespaced sandbox.
   spec.argv = {"/bin/sh", "-c", "id -u; id -G"};
   spec.user = "app";
-  auto as_app = run_captured(spec);
-  INFO(describe(as_app));
-  REQUIRE(as_app.status);
+  auto as_app = run_ok(spec);
   CHECK(as_app.out == "1000\n1000 50\n");
   // The image's /etc/hosts is back (the same inode), the rest the sandbox made is gone.
   struct stat after;

@@ -48,16 +48,6 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-void write_file(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TestCa::TestCa(const std::string& dir) {
   ca_cert = dir + "/ca.crt";
   server_cert = dir + "/server.crt";

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/files.h"
 #include "tests/support/temp_dir.h"
 
 namespace httplib {
@@ -40,9 +41,6 @@ CommandResult run(const std::string& command);
 
 // A TCP port on 127.0.0.1 nobody listened on a moment ago.
 int free_port();
-
-void write_file(const std::string& path, const std::string& content);
-std::string read_file(const std::string& path);
 
 // A CA and a certificate for 127.0.0.1 signed by it, made with the openssl CLI.
 struct TestCa {
