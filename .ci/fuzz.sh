@@ -11,11 +11,11 @@
 # cannot run (no clang, the build failed, not root) is recorded as skipped or failed with the
 # reason, never left out. New inputs go to a scratch dir, not the tree; the input that broke
 # a target is kept in $HOIST_FUZZ_BUILD_DIR/artifacts/ and named in the reason.
-# Environment: HOIST_FUZZ_BUILD_DIR (default build-fuzz), HOIST_FUZZ_SECONDS (default 10).
+# Environment: HOIST_FUZZ_BUILD_DIR (default build-fuzz), HOIST_FUZZ_SECONDS (default 8).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 results=${1:?usage: .ci/fuzz.sh RESULTS [SECONDS]}
-seconds=${2:-${HOIST_FUZZ_SECONDS:-10}}
+seconds=${2:-${HOIST_FUZZ_SECONDS:-8}}
 build=${HOIST_FUZZ_BUILD_DIR:-build-fuzz}
 
 # The targets are the seed corpora: corpus/NAME is run by NAME_fuzz. A target source without
@@ -56,16 +56,19 @@ started=$(date +%s)
 if [[ ! -f "$build/build.ninja" ]]; then
   # -O1 and line tables only: the build is most of the time this script takes, and a fuzz
   # target needs speed and file:line in its reports, not full debug info.
+  mkdir -p "$build"
   if ! CXX=clang++ CC=clang meson setup "$build" -Dfuzz=true -Dtests=false \
       -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=plain \
-      -Dcpp_args='-O1 -gline-tables-only' >"$build.setup.log" 2>&1; then
-    tail -n 20 "$build.setup.log" >&2
-    record_all failed "meson setup of the fuzz build failed: $(tail -n 1 "$build.setup.log")"
+      -Dcpp_args='-O1 -gline-tables-only' >"$build/fuzz-setup.log" 2>&1; then
+    tail -n 20 "$build/fuzz-setup.log" >&2
+    record_all failed "meson setup of the fuzz build failed: $(tail -n 1 "$build/fuzz-setup.log")"
     exit 1
   fi
 fi
 # Only the targets: the libraries they need come along, the rest of the tree does not.
-if ! ninja -C "$build" "${targets[@]/%/_fuzz}" >"$build/fuzz-build.log" 2>&1; then
+ninja_targets=()
+for t in "${targets[@]}"; do ninja_targets+=("tests/fuzz/${t}_fuzz"); done
+if ! ninja -C "$build" "${ninja_targets[@]}" >"$build/fuzz-build.log" 2>&1; then
   tail -n 30 "$build/fuzz-build.log" >&2
   record_all failed "the fuzz build failed (clang++); see $build/fuzz-build.log"
   exit 1
@@ -110,7 +113,7 @@ for t in "${targets[@]}"; do
     echo "fuzz: ${t}_fuzz: ${runs:-?} executions in $took s"
   else
     status=1
-    why=$(grep -m1 -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$log")
+    why=$(grep -m1 -E '^==[0-9]+== ?ERROR|runtime error|^SUMMARY' "$log")
     crash=$(sed -n 's/.*Test unit written to //p' "$log" | tail -n 1)
     tail -n 40 "$log" >&2
     record "$t" failed "exit $rc: ${why:-see $log}${crash:+; input $crash}" "$runs" "$took"
