@@ -11,11 +11,11 @@
 # cannot run (no clang, the build failed, not root) is recorded as skipped or failed with the
 # reason, never left out. New inputs go to a scratch dir, not the tree; the input that broke
 # a target is kept in $HOIST_FUZZ_BUILD_DIR/artifacts/ and named in the reason.
-# Environment: HOIST_FUZZ_BUILD_DIR (default build-fuzz), HOIST_FUZZ_SECONDS (default 8).
+# Environment: HOIST_FUZZ_BUILD_DIR (default build-fuzz), HOIST_FUZZ_SECONDS (default 6).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 results=${1:?usage: .ci/fuzz.sh RESULTS [SECONDS]}
-seconds=${2:-${HOIST_FUZZ_SECONDS:-8}}
+seconds=${2:-${HOIST_FUZZ_SECONDS:-6}}
 build=${HOIST_FUZZ_BUILD_DIR:-build-fuzz}
 
 # The targets are the seed corpora: corpus/NAME is run by NAME_fuzz. A target source without
