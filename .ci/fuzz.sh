@@ -39,17 +39,19 @@ record_all() {  # result reason
   for t in "${targets[@]}"; do record "$t" "$1" "$2"; done
 }
 
+status=0
 for src in tests/fuzz/*_fuzz.cpp; do
   name=$(basename "$src" _fuzz.cpp)
   if [[ ! -d tests/fuzz/corpus/$name ]]; then
     echo "fuzz: $src has no seed corpus tests/fuzz/corpus/$name" >&2
     record "$name" failed "no seed corpus tests/fuzz/corpus/$name"
+    status=1
   fi
 done
 
 if ! command -v clang++ >/dev/null; then
   record_all skipped "clang++ not installed (Debian packages clang, libclang-rt-14-dev)"
-  exit 0
+  exit $status
 fi
 
 started=$(date +%s)
@@ -70,7 +72,10 @@ ninja_targets=()
 for t in "${targets[@]}"; do ninja_targets+=("tests/fuzz/${t}_fuzz"); done
 if ! ninja -C "$build" "${ninja_targets[@]}" >"$build/fuzz-build.log" 2>&1; then
   tail -n 30 "$build/fuzz-build.log" >&2
-  record_all failed "the fuzz build failed (clang++); see $build/fuzz-build.log"
+  why="the fuzz build failed (clang++); see $build/fuzz-build.log"
+  grep -q 'libclang_rt' "$build/fuzz-build.log" &&
+    why="clang++ has no libFuzzer/sanitizer runtime (Debian package libclang-rt-14-dev); $why"
+  record_all failed "$why"
   exit 1
 fi
 echo "fuzz: built ${#targets[@]} targets in $(( $(date +%s) - started )) s"
@@ -89,7 +94,6 @@ shm=/dev/shm
 [[ -d $shm && -w $shm ]] || shm=/tmp
 work=$(mktemp -d "$shm/hoist-fuzz-XXXXXX") || { record_all failed "mktemp in $shm failed"; exit 1; }
 trap 'rm -rf "$work"' EXIT
-status=0
 for t in "${targets[@]}"; do
   exe=$build/tests/fuzz/${t}_fuzz
   if [[ "$t" == tar_apply_overlay && $(id -u) -ne 0 ]]; then
