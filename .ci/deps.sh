@@ -23,10 +23,12 @@ if [[ "${1:-}" == "--test" ]]; then
   #   docker.io        dockerd and docker: docker load / pull / run of what hoist makes
   #                    (.ci/run starts a private dockerd)
   #   python3          .ci/run's summary
-  #   clang            the fuzz build (README)
+  #   clang            the fuzz build (.ci/fuzz.sh): clang++ 14, with
+  #   libclang-rt-14-dev   libFuzzer and the ASan/UBSan runtimes (only a Recommends of clang)
+  #   llvm-14          llvm-symbolizer, for file:line in sanitizer reports
   #   openssh-client   ssh-agent, the real agent RUN --mount=type=ssh is relayed to
   packages+=(docker-registry skopeo umoci apache2-utils openssl zstd bzip2 xz-utils libcap2-bin docker.io
-    python3 clang openssh-client)
+    python3 clang libclang-rt-14-dev llvm-14 openssh-client)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -14,15 +14,12 @@
 
 #include "layers/image_archive.h"
 #include "layers/store.h"
+#include "scratch.h"
 
 namespace {
 
 const std::string& base_dir() {
-  static const std::string base = [] {
-    char pattern[] = "/tmp/hoist-archive-fuzz-XXXXXX";
-    if (!::mkdtemp(pattern)) std::abort();
-    return std::string(pattern);
-  }();
+  static const std::string base = hoist_fuzz::make_scratch_dir("hoist-archive-fuzz");
   return base;
 }
 

@@ -17,14 +17,13 @@
 
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
+#include "scratch.h"
 
 namespace {
 
 const std::string& base_dir() {
   static const std::string base = [] {
-    char pattern[] = "/tmp/hoist-tar-fuzz-XXXXXX";
-    if (!::mkdtemp(pattern)) std::abort();
-    std::string b = pattern;
+    std::string b = hoist_fuzz::make_scratch_dir("hoist-tar-fuzz");
     FILE* f = std::fopen((b + "/sentinel").c_str(), "w");
     if (!f) std::abort();
     std::fputs("safe", f);

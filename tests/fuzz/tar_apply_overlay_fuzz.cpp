@@ -19,15 +19,12 @@
 
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
+#include "scratch.h"
 
 namespace {
 
 const std::string& base_dir() {
-  static const std::string base = [] {
-    char pattern[] = "/tmp/hoist-overlay-fuzz-XXXXXX";
-    if (!::mkdtemp(pattern)) std::abort();
-    return std::string(pattern);
-  }();
+  static const std::string base = hoist_fuzz::make_scratch_dir("hoist-overlay-fuzz");
   return base;
 }
 
