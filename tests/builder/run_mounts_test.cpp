@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 
@@ -272,10 +275,12 @@ TEST_CASE("RUN --mount=type=ssh: a real ssh-agent answers through the step's own
   const size_t at = agent.out.find("SSH_AGENT_PID=");
   REQUIRE(at != std::string::npos);
   const std::string agent_pid = agent.out.substr(at + 14, agent.out.find(';', at) - at - 14);
-  struct StopAgent {
-    std::string pid;
-    ~StopAgent() { hoist_test::run_program({"kill", pid}); }
-  } stop{agent_pid};
+  struct StopAgent {  // no kill(1) on a minbase Debian: the syscall
+    pid_t pid;
+    ~StopAgent() {
+      if (pid > 0) ::kill(pid, SIGTERM);
+    }
+  } stop{static_cast<pid_t>(std::atoi(agent_pid.c_str()))};
   ::chmod(agent_socket.c_str(), 0600);
 
   const std::string dockerfile =
