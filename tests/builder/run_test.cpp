@@ -429,9 +429,10 @@ TEST_CASE("run: --rm leaves nothing, ps lists, rm removes", "[builder][run][e2e]
   CHECK(mounts_under(hoist.root()).empty());
 }
 
+// A command line no other test uses: processes_running counts every process on the machine.
 const std::string_view kSleeper(
     "sleep\0"
-    "1000",
+    "4321",
     10);
 
 TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run][e2e]") {
@@ -444,7 +445,7 @@ TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run]
   envp.push_back(root_env.data());
   envp.push_back(nullptr);
   std::string bin = hoist_test::hoist_bin();
-  Words args = {bin, "run", "--name", "sleeper", "busybox", "sleep", "1000"};
+  Words args = {bin, "run", "--name", "sleeper", "busybox", "sleep", "4321"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -455,6 +456,7 @@ TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run]
   std::string err_path = logs.path() + "/stderr";
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0644);
+  REQUIRE(processes_running(kSleeper) == 0);
   pid_t pid = 0;
   // If a REQUIRE below fails, the backgrounded hoist (and with it the container) goes too.
   struct Reaper {
@@ -474,14 +476,14 @@ TEST_CASE("run: a running container is listed, and rm needs -f", "[builder][run]
   RunResult ps = hoist.run({"ps"});
   CHECK_THAT(ps.out, Catch::Contains("sleeper"));
   CHECK_THAT(ps.out, Catch::Contains("Up "));
-  CHECK_THAT(ps.out, Catch::Contains("\"sleep 1000\""));
+  CHECK_THAT(ps.out, Catch::Contains("\"sleep 4321\""));
 
   RunResult refused = hoist.run({"rm", "sleeper"});
   CHECK(refused.exit_code == 1);
   CHECK_THAT(refused.err, Catch::Contains("running"));
 
   RunResult forced = hoist.run({"rm", "-f", "sleeper"});
-  CHECK(forced.exit_code == 0);
+  REQUIRE(forced.exit_code == 0);  // else the reaper stops it: waitpid below would wait 72 min
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   pid = 0;
