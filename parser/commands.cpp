@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "parser/ascii.h"
 #include "parser/suggest.h"
 
 namespace parser {
@@ -101,23 +102,9 @@ constexpr FlagSupport kSupport[] = {
     {"HEALTHCHECK", "--retries", true, ""},
 };
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  return out;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 // The refusal for `flag` ("--link", "--mount=type=ssh") of `cmd`, or "" when supported.
 std::string refusal(std::string_view cmd, std::string_view flag) {
-  std::string name = upper(cmd);
+  std::string name = ascii_upper(cmd);
   for (const FlagSupport& row : kSupport)
     if (row.instruction == name && row.flag == flag && !row.supported)
       return name + " " + std::string(flag) + " is not supported by hoist: " + std::string(row.why);
@@ -239,7 +226,7 @@ Checked<Mount> parse_mount(std::string_view text, const WordExpander& expand) {
   auto is_fileinfo_type = [&] { return m.type == Mount::Type::Secret || m.type == Mount::Type::Ssh || m.type == Mount::Type::Cache; };
   for (const std::string& field : *fields) {
     size_t eq = field.find('=');
-    std::string key = lower(field.substr(0, eq));
+    std::string key = ascii_lower(field.substr(0, eq));
     if (eq == std::string::npos) {
       if (key == "readonly" || key == "ro") {
         m.read_only = true, ro_auto = false;
@@ -269,7 +256,7 @@ Checked<Mount> parse_mount(std::string_view text, const WordExpander& expand) {
     }
     if (key == "type") {
       static const std::vector<std::string_view> kTypes = {"bind", "cache", "tmpfs", "secret", "ssh"};
-      std::string type = lower(value);
+      std::string type = ascii_lower(value);
       auto at = std::find(kTypes.begin(), kTypes.end(), type);
       if (at == kTypes.end()) {
         std::string hint = nearest(type, kTypes);
@@ -303,7 +290,7 @@ Checked<Mount> parse_mount(std::string_view text, const WordExpander& expand) {
       m.id = value;
     } else if (key == "sharing") {
       static const std::vector<std::string_view> kModes = {"shared", "private", "locked"};
-      std::string mode = lower(value);
+      std::string mode = ascii_lower(value);
       auto at = std::find(kModes.begin(), kModes.end(), mode);
       if (at == kModes.end()) return mount_error("unsupported sharing value \"" + value + "\"");
       m.sharing = static_cast<Mount::Sharing>(at - kModes.begin());
@@ -380,7 +367,7 @@ class Checker {
 
   void run() {
     // Docker registers no flags for HEALTHCHECK NONE and never looks at them.
-    bool is_healthcheck_none = in_.cmd == "healthcheck" && !in_.args.empty() && upper(in_.args[0]) == "NONE";
+    bool is_healthcheck_none = in_.cmd == "healthcheck" && !in_.args.empty() && ascii_upper(in_.args[0]) == "NONE";
     size_t errors_before = errors();
     if (!is_healthcheck_none && !check_flags()) return;
     Command command{in_, NoFlags{}};
@@ -513,11 +500,11 @@ class Checker {
   }
 
   void at_least(size_t n, std::string_view what) {
-    if (in_.args.size() < n) error(upper(in_.cmd) + " requires at least " + std::string(what));
+    if (in_.args.size() < n) error(ascii_upper(in_.cmd) + " requires at least " + std::string(what));
   }
 
   void exactly_one() {
-    if (in_.args.size() != 1) error(upper(in_.cmd) + " requires exactly one argument");
+    if (in_.args.size() != 1) error(ascii_upper(in_.cmd) + " requires exactly one argument");
   }
 
   void check_arguments() {
@@ -525,19 +512,19 @@ class Checker {
     if (cmd == "env" || cmd == "label") {
       at_least(1, "one argument");
       for (size_t i = 0; i < in_.args.size(); i += 2)
-        if (in_.args[i].empty()) error(upper(cmd) + " names can not be blank");
+        if (in_.args[i].empty()) error(ascii_upper(cmd) + " names can not be blank");
     } else if (cmd == "arg" || cmd == "expose" || cmd == "onbuild") {
       at_least(1, "one argument");
     } else if (cmd == "copy" || cmd == "add") {
       if (in_.args.size() < 2) {
-        error(upper(cmd) + " requires at least two arguments, but only one was provided. "
+        error(ascii_upper(cmd) + " requires at least two arguments, but only one was provided. "
                            "Destination could not be determined.");
       } else if (!in_.json && in_.args.back().find("<<") != std::string::npos &&
                  std::any_of(in_.heredocs.begin(), in_.heredocs.end(), [&](const Heredoc& h) {
                    return in_.args.back().ends_with(h.name) || in_.args.back().ends_with(h.name + "'") ||
                           in_.args.back().ends_with(h.name + "\"");
                  })) {
-        error(upper(cmd) + " cannot accept a heredoc as a destination");
+        error(ascii_upper(cmd) + " cannot accept a heredoc as a destination");
       }
     } else if (cmd == "workdir" || cmd == "user" || cmd == "stopsignal" || cmd == "maintainer") {
       exactly_one();
@@ -558,7 +545,7 @@ class Checker {
       error("HEALTHCHECK requires at least one argument");
       return;
     }
-    std::string type = upper(in_.args[0]);
+    std::string type = ascii_upper(in_.args[0]);
     if (type == "NONE") {
       if (in_.args.size() > 1) error("HEALTHCHECK NONE takes no arguments");
     } else if (type == "CMD") {

@@ -3,6 +3,7 @@
 #include <set>
 #include <string>
 
+#include "parser/ascii.h"
 #include "parser/heredoc.h"
 #include "parser/instructions.h"
 #include "parser/split.h"
@@ -11,20 +12,6 @@
 namespace parser {
 
 namespace {
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-std::string to_upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  return out;
-}
 
 // Physical lines, each with its line end, so heredoc bodies keep their bytes as written.
 std::vector<std::string_view> physical_lines(std::string_view text) {
@@ -63,7 +50,7 @@ bool match_directive(std::string_view line, std::string* name, std::string* valu
   if (i == line.size() || !is_alpha(line[i])) return false;
   size_t name_start = i;
   while (i < line.size() && (is_alpha(line[i]) || is_digit(line[i]))) ++i;
-  *name = to_lower(line.substr(name_start, i - name_start));
+  *name = ascii_lower(line.substr(name_start, i - name_start));
   while (i < line.size() && is_re_space(line[i])) ++i;
   if (i == line.size() || line[i] != '=') return false;
   ++i;
@@ -176,7 +163,7 @@ bool Parser::make_instruction(std::string_view text, char escape, Instruction* o
   CommandSplit split = split_command(text);
   std::string_view rest;
   if (!split.rest.empty()) out->flags = extract_flags(split.rest, &rest);
-  out->cmd = to_lower(split.command);
+  out->cmd = ascii_lower(split.command);
   out->original = std::string(text);
   int column = column_of(first_line, split.command);
   int length = static_cast<int>(split.command.size());
@@ -202,7 +189,7 @@ bool Parser::make_instruction(std::string_view text, char escape, Instruction* o
       *diag = {column_of(first_line, word), static_cast<int>(word.size()), {}, {}};
       diag->message = nested.cmd == "onbuild"
                           ? "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
-                          : to_upper(word) + " isn't allowed as an ONBUILD trigger";
+                          : ascii_upper(word) + " isn't allowed as an ONBUILD trigger";
       return false;
     }
   }

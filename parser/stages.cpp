@@ -3,18 +3,12 @@
 #include <algorithm>
 #include <set>
 
+#include "parser/ascii.h"
 #include "parser/suggest.h"
 
 namespace parser {
 
 namespace {
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 // Docker's stage name pattern, on the lower-cased name: ^[a-z][a-z0-9-_.]*$
 bool is_valid_stage_name(std::string_view name) {
@@ -47,7 +41,7 @@ std::optional<std::string> mount_from(std::string_view mount) {
     std::string_view field =
         mount.substr(start, comma == std::string_view::npos ? mount.npos : comma - start);
     size_t eq = field.find('=');
-    if (eq != std::string_view::npos && to_lower(field.substr(0, eq)) == "from")
+    if (eq != std::string_view::npos && ascii_lower(field.substr(0, eq)) == "from")
       return std::string(field.substr(eq + 1));
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -75,7 +69,7 @@ StageGraph StageGraph::build(const Dockerfile& file, std::string_view display_na
   };
   // Stage lookup by name among stages [0, limit): the last one wins, as Docker's name map.
   auto by_name = [&](std::string_view name, size_t limit) -> int {
-    std::string lower = to_lower(name);
+    std::string lower = ascii_lower(name);
     for (size_t i = std::min(limit, graph.stages.size()); i-- > 0;)
       if (!graph.stages[i].name.empty() && graph.stages[i].name == lower) return static_cast<int>(i);
     return -1;
@@ -87,8 +81,8 @@ StageGraph StageGraph::build(const Dockerfile& file, std::string_view display_na
       stage.index = static_cast<int>(graph.stages.size());
       stage.line = in.line;
       stage.platform = flag_value(in, "platform");
-      if (in.args.size() == 3 && to_lower(in.args[1]) == "as") {
-        stage.name = to_lower(in.args[2]);
+      if (in.args.size() == 3 && ascii_lower(in.args[1]) == "as") {
+        stage.name = ascii_lower(in.args[2]);
         if (!is_valid_stage_name(stage.name)) {
           error(in.line, "invalid name for build stage: \"" + in.args[2] +
                              "\", name can't start with a number or contain symbols");
@@ -180,7 +174,7 @@ StageGraph StageGraph::build(const Dockerfile& file, std::string_view display_na
 }
 
 const Stage* StageGraph::find(std::string_view name_or_index) const {
-  std::string lower = to_lower(name_or_index);
+  std::string lower = ascii_lower(name_or_index);
   for (size_t i = stages.size(); i-- > 0;)
     if (!stages[i].name.empty() && stages[i].name == lower) return &stages[i];
   if (auto index = parse_index(name_or_index))
@@ -198,7 +192,7 @@ TargetStages StageGraph::resolve_target(std::string_view target) const {
   if (target.empty()) {
     out.target = static_cast<int>(stages.size()) - 1;
   } else {
-    std::string lower = to_lower(target);
+    std::string lower = ascii_lower(target);
     for (size_t i = stages.size(); i-- > 0;)
       if (stages[i].name == lower) {
         out.target = static_cast<int>(i);
