@@ -378,7 +378,7 @@ class StageRunner {
       RunRequest request;
       request.argv = argv;
       request.env = env;
-      request.cwd = config.working_dir.empty() ? "/" : config.working_dir;
+      request.cwd = step_cwd;
       request.user = config.user;
       request.network = network;
       std::vector<runtime::sandbox::TempDir> bind_sources;  // removed after the step
