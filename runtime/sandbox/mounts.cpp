@@ -115,8 +115,20 @@ Result<void> mount_overlay_legacy(const OverlayLayers& layers, const std::string
 }  // namespace
 
 Result<void> make_mounts_private() {
-  return do_mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr,
-                  "making mounts private");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0) return {};
+  const int err = errno;
+  // Under a plain chroot, "/" is a directory inside the host's mount, not a mount of its
+  // own: its propagation cannot be changed, so mounts made here would reach the host's
+  // namespace, and pivot_root would refuse it anyway. Said plainly, as the probes report it.
+  struct statx st {};
+  if (err == EINVAL && ::statx(AT_FDCWD, "/", 0, STATX_BASIC_STATS, &st) == 0 &&
+      (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+      !(st.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+    return Error(ErrorKind::Unsupported,
+                 "\"/\" is not a mount point (a plain chroot?): its mounts cannot be made "
+                 "private, so the namespace sandbox cannot run here");
+  errno = err;
+  return Error::from_errno("making mounts private at \"/\"");
 }
 
 Result<MountGuard> mount_overlay(const OverlayLayers& layers, const std::string& target) {

@@ -116,6 +116,7 @@ std::string host_address() {
 
 TEST_CASE("hardening: probes from inside the container fail as under Docker",
           "[runtime][sandbox][hardening]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   ProbeContainer c;
   if (!c.ready) {
     HOIST_SKIP("no C compiler to build tests/runtime/probe.c (cc -static)");
@@ -175,6 +176,7 @@ TEST_CASE("hardening: probes from inside the container fail as under Docker",
 }
 
 TEST_CASE("hardening: the host's hostname stays as it was", "[runtime][sandbox][hardening]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   char before[256] = {}, after[256] = {};
   REQUIRE(::gethostname(before, sizeof before - 1) == 0);
@@ -186,6 +188,7 @@ TEST_CASE("hardening: the host's hostname stays as it was", "[runtime][sandbox][
 
 TEST_CASE("hardening: a fork bomb stops at the pids limit by itself",
           "[runtime][sandbox][hardening]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   ProbeContainer c;
   if (!c.ready) {
     HOIST_SKIP("no C compiler to build tests/runtime/probe.c (cc -static)");
@@ -205,6 +208,7 @@ TEST_CASE("hardening: a fork bomb stops at the pids limit by itself",
 
 TEST_CASE("hardening: the default network is a namespace of its own behind slirp4netns",
           "[runtime][sandbox][hardening][network]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   Listener loopback("127.0.0.1");
   const std::string port = std::to_string(loopback.port);
@@ -237,6 +241,7 @@ TEST_CASE("hardening: the default network is a namespace of its own behind slirp
 
 TEST_CASE("hardening: without slirp4netns the default network is refused, never the host's",
           "[runtime][sandbox][hardening][network]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   const char* old_path = std::getenv("PATH");
   const std::string saved = old_path ? old_path : "";

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -16,6 +17,7 @@
 #include "runtime/sandbox/sandbox.h"
 #include "layers/overlay_diff.h"
 #include "tests/support/files.h"
+#include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
 
 namespace sandbox_fixture {
@@ -115,4 +117,27 @@ inline Ran run_ok(SandboxSpec spec) {
   return ran;
 }
 
+// Why the namespace sandbox cannot run on this machine, probed once (probe_namespaces, as
+// `--snapshotter auto` does), or nullopt when it can. Only the limits of the place count:
+// "/" not a mount point (a plain chroot; hoist then picks copy+chroot) or no permission to
+// make namespaces. Any other probe failure is left for the test to fail on.
+inline const std::optional<std::string>& namespace_sandbox_unavailable() {
+  static const std::optional<std::string> why = []() -> std::optional<std::string> {
+    auto probed = runtime::sandbox::probe_namespaces("/tmp");
+    if (probed) return std::nullopt;
+    const layers::Error& e = probed.error();
+    if (e.kind() == layers::ErrorKind::Unsupported || e.sys_errno() == EPERM) return e.describe();
+    return std::nullopt;
+  }();
+  return why;
+}
+
 }  // namespace sandbox_fixture
+
+// At the top of a test case that needs the namespace sandbox: skips it, visibly and with the
+// probe's reason, where hoist itself would use copy+chroot instead.
+#define REQUIRE_NAMESPACE_SANDBOX()                                                        \
+  do {                                                                                     \
+    if (const auto& why_ = ::sandbox_fixture::namespace_sandbox_unavailable())             \
+      HOIST_SKIP("the namespace sandbox cannot run here (hoist picks copy+chroot): " << *why_); \
+  } while (0)

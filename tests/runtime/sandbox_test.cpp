@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/executor.h"
 #include "runtime/sandbox/sandbox.h"
 #include "layers/overlay_diff.h"
 #include "layers/unique_fd.h"
@@ -29,6 +33,7 @@ using Diff = std::vector<std::pair<std::string, DiffEntry::Kind>>;
 }  // namespace
 
 TEST_CASE("sandbox: stdout and stderr reach the caller", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto ran = run_ok(c.spec("echo hello; echo oops >&2"));
   CHECK(*ran.status == 0);
@@ -37,6 +42,7 @@ TEST_CASE("sandbox: stdout and stderr reach the caller", "[builder][sandbox]") {
 }
 
 TEST_CASE("sandbox: stdout can be a plain fd", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   const std::string log = c.dir + "/log";
   layers::UniqueFd fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -49,6 +55,7 @@ TEST_CASE("sandbox: stdout can be a plain fd", "[builder][sandbox]") {
 }
 
 TEST_CASE("sandbox: the exit status is the command's", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   auto [script, code] = GENERATE(table<std::string, int>({
       {"exit 0", 0},
       {"exit 7", 7},
@@ -64,6 +71,7 @@ TEST_CASE("sandbox: the exit status is the command's", "[builder][sandbox]") {
 
 TEST_CASE("sandbox: a command that cannot be executed is an error naming it",
           "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto spec = c.spec("");
   spec.argv = {"/bin/nonexistent", "x"};
@@ -79,6 +87,7 @@ TEST_CASE("sandbox: a command that cannot be executed is an error naming it",
 }
 
 TEST_CASE("sandbox: env and working directory", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto spec = c.spec("echo \"$FOO|$(pwd)|$HOME\"; env | wc -l");
   spec.env = {"PATH=/bin", "FOO=bar baz"};
@@ -93,6 +102,7 @@ TEST_CASE("sandbox: env and working directory", "[builder][sandbox]") {
 
 TEST_CASE("sandbox: HOME comes from the user's passwd entry unless env sets one",
           "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   // As runc 1.1.5 sets it for `docker run` and RUN (checked against Docker 20.10.24): the
   // passwd home, "/" without an entry, a non-empty HOME in env kept, an empty one filled in.
   auto [user, uid, env, expected] = GENERATE(table<std::string, uint32_t, std::vector<std::string>, std::string>({
@@ -119,6 +129,7 @@ TEST_CASE("sandbox: HOME comes from the user's passwd entry unless env sets one"
 }
 
 TEST_CASE("sandbox: USER by number or name", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   auto [user, expected] = GENERATE(table<std::string, std::string>({
       {"", "0 0 0"},
       {"0", "0 0 0"},
@@ -136,6 +147,7 @@ TEST_CASE("sandbox: USER by number or name", "[builder][sandbox]") {
 }
 
 TEST_CASE("sandbox: an unknown USER fails the setup", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   const auto before = mounts_mentioning(c.dir);
   auto spec = c.spec("true");
@@ -148,6 +160,7 @@ TEST_CASE("sandbox: an unknown USER fails the setup", "[builder][sandbox]") {
 }
 
 TEST_CASE("sandbox: numeric uid/gid fields apply without USER", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto spec = c.spec("echo $(id -u) $(id -g) $(id -G)");
   spec.uid = 33;
@@ -158,6 +171,7 @@ TEST_CASE("sandbox: numeric uid/gid fields apply without USER", "[builder][sandb
 }
 
 TEST_CASE("sandbox: changes land in the upper dir as OCI changes", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto ran = run_ok(c.spec("echo new > /newfile && rm /etc/motd && rm -rf /data && mkdir /data && "
                         "echo fresh > /data/fresh"));
@@ -177,6 +191,7 @@ TEST_CASE("sandbox: changes land in the upper dir as OCI changes", "[builder][sa
 
 TEST_CASE("sandbox: the sandbox's own mount points stay out of the layer",
           "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   auto image_has_etc_files = GENERATE(false, true);
   CAPTURE(image_has_etc_files);
   Container c;
@@ -198,6 +213,7 @@ TEST_CASE("sandbox: the sandbox's own mount points stay out of the layer",
 }
 
 TEST_CASE("sandbox: writes to /etc/hosts go to the generated file", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto ran = run_ok(c.spec("echo 1.2.3.4 extra >> /etc/hosts && grep -c extra /etc/hosts"));
   CHECK(ran.out == "1\n");
@@ -205,6 +221,7 @@ TEST_CASE("sandbox: writes to /etc/hosts go to the generated file", "[builder][s
 }
 
 TEST_CASE("sandbox: PID, UTS and network namespaces", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   auto [script, network, expected] =
       GENERATE(table<std::string, runtime::sandbox::Network, std::string>({
           {"echo $$", runtime::sandbox::Network::Host, "1\n"},
@@ -222,6 +239,7 @@ TEST_CASE("sandbox: PID, UTS and network namespaces", "[builder][sandbox]") {
 }
 
 TEST_CASE("sandbox: host network sees the host's interfaces", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto spec = c.spec("cat /proc/net/dev");
   spec.network = runtime::sandbox::Network::Host;
@@ -231,6 +249,7 @@ TEST_CASE("sandbox: host network sees the host's interfaces", "[builder][sandbox
 }
 
 TEST_CASE("sandbox: no mounts are left behind", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   auto script = GENERATE(as<std::string>{}, "true", "exit 3", "sleep 60 & echo started");
   CAPTURE(script);
   Container c;
@@ -245,6 +264,7 @@ TEST_CASE("sandbox: no mounts are left behind", "[builder][sandbox]") {
 }
 
 TEST_CASE("sandbox: bind mounts, read-only and writable", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   const std::string host = c.dir + "/host";
   write_file(host + "/in", "from host\n");
@@ -259,6 +279,7 @@ TEST_CASE("sandbox: bind mounts, read-only and writable", "[builder][sandbox]") 
 }
 
 TEST_CASE("sandbox: a bind target cannot escape through a symlink", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   const std::string host = c.dir + "/host";
   write_file(host + "/in", "x\n");
@@ -275,6 +296,7 @@ TEST_CASE("sandbox: a bind target cannot escape through a symlink", "[builder][s
 
 TEST_CASE("sandbox: a bind target under a dangling symlink is refused, not created outside",
           "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   const std::string outside = c.dir + "/outside";
   fs::create_symlink(outside, c.lower + "/dangling");
@@ -287,6 +309,7 @@ TEST_CASE("sandbox: a bind target under a dangling symlink is refused, not creat
 }
 
 TEST_CASE("sandbox: capabilities, no_new_privs and seccomp", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   auto [user, cap_eff] = GENERATE(table<std::string, std::string>({
       {"0", "00000000a80425fb"},
       {"app", "0000000000000000"},
@@ -305,6 +328,7 @@ TEST_CASE("sandbox: capabilities, no_new_privs and seccomp", "[builder][sandbox]
 
 TEST_CASE("sandbox: the container cannot mount or reach host /proc files",
           "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto ran = run_ok(c.spec("mount -t tmpfs x /tmp 2>/dev/null && echo mounted; "
                         "echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo wrote-sys; "
@@ -313,6 +337,7 @@ TEST_CASE("sandbox: the container cannot mount or reach host /proc files",
 }
 
 TEST_CASE("sandbox: cancellation kills the container and cleans up", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   auto how = GENERATE(as<std::string>{}, "cancel_fd", "SIGINT", "SIGTERM");
   CAPTURE(how);
   Container c;
@@ -340,6 +365,7 @@ TEST_CASE("sandbox: cancellation kills the container and cleans up", "[builder][
 
 TEST_CASE("sandbox: the rootfs fallback changes the dir in place and removes its stubs",
           "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   SandboxSpec spec = c.spec("echo made > /made; cat /etc/hostname; echo $$");
   spec.lower_dirs.clear();
@@ -358,6 +384,7 @@ TEST_CASE("sandbox: the rootfs fallback changes the dir in place and removes its
 
 TEST_CASE("sandbox: FROM scratch (no lower dirs) still runs a bind-mounted tool",
           "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   auto spec = c.spec("");
   spec.lower_dirs.clear();
@@ -382,7 +409,44 @@ TEST_CASE("sandbox: bad specs are refused before anything starts", "[builder][sa
 }
 
 TEST_CASE("sandbox: overlay is supported here", "[builder][sandbox]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   CHECK(runtime::sandbox::overlay_supported("/tmp"));
+}
+
+// Under a plain chroot "/" is not a mount point: the namespace sandbox cannot make its
+// mounts private there, so the probe says why and `--snapshotter auto` picks copy+chroot
+// (README says what that executor does and refuses). Made here in a
+// child: its own mount namespace, then chroot into a directory that is not a mount.
+TEST_CASE("sandbox: under a plain chroot the probe names \"/\" and auto picks copy+chroot",
+          "[builder][sandbox][chroot]") {
+  REQUIRE_NAMESPACE_SANDBOX();
+  hoist_test::TempDir dir("hoist-plain-chroot");
+  fs::create_directories(dir.path() + "/tmp");
+  const std::string report = dir.path() + "/tmp/report";
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::chroot(dir.path().c_str()) != 0 || ::chdir("/") != 0)
+      ::_exit(3);
+    std::string text;
+    auto probed = runtime::sandbox::probe_namespaces("/tmp");
+    text += probed ? "probe: ok\n" : "probe: " + probed.error().describe() + "\n";
+    auto chosen = runtime::choose_run_executor({runtime::Snapshotter::Auto, ""}, "/tmp");
+    text += chosen ? "executor: " + chosen->description + (chosen->chroot ? " [chroot]" : "") + "\n"
+                   : "executor error: " + chosen.error().describe() + "\n";
+    write_file("/tmp/report", text);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  const std::string text = read_file(report);
+  INFO(text);
+  CHECK_THAT(text, Catch::Contains("probe: \"/\" is not a mount point"));
+  CHECK_THAT(text, Catch::Contains("executor: copy+chroot (no mount namespace: \"/\" is not a mount point"));
+  CHECK_THAT(text, Catch::Contains("[chroot]"));
 }
 
 // chroot_only (runtime/sandbox/sandbox.h): for unprivileged containers, no namespaces and
@@ -473,6 +537,7 @@ TEST_CASE("sandbox: chroot_only refuses what needs namespaces or mounts",
 
 TEST_CASE("sandbox: RUN --mount targets (tmpfs, file, bind) exist only during the run",
           "[builder][sandbox][step-mounts]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   const bool overlay = GENERATE(true, false);
   CAPTURE(overlay);
   Container c;
@@ -527,6 +592,7 @@ TEST_CASE("sandbox: RUN --mount targets (tmpfs, file, bind) exist only during th
 
 TEST_CASE("sandbox: a RUN --mount target through a symlink or of the wrong type is refused",
           "[builder][sandbox][step-mounts]") {
+  REQUIRE_NAMESPACE_SANDBOX();
   Container c;
   fs::create_directories(c.lower + "/real");
   fs::create_symlink("/real", c.lower + "/link");
