@@ -36,13 +36,15 @@ Result<SnapshotterChoice> resolve_snapshotter(std::optional<Snapshotter> flag) {
 namespace {
 
 // The copy executor, chrooted when the sandbox's namespaces cannot be created (probed
-// here, once per build: the caller keeps the decision).
-Result<RunExecutor> copy_executor(const std::string& why, const std::string& scratch_dir) {
+// here, once per build: the caller keeps the decision). `asked`: copy was asked for by
+// name, which the chroot's description says too.
+Result<RunExecutor> copy_executor(const std::string& why, bool asked, const std::string& scratch_dir) {
   auto namespaces = sandbox::probe_namespaces(scratch_dir);
   if (namespaces) return RunExecutor{RunExecutor::Kind::Copy, false, "copy (" + why + ")"};
   if (namespaces.error().kind() == ErrorKind::Cancelled) return std::move(namespaces).error();
   return RunExecutor{RunExecutor::Kind::Copy, true,
-                     "copy+chroot (no mount namespace: " + namespaces.error().describe() + ")"};
+                     "copy+chroot (" + (asked ? why + "; " : std::string()) +
+                         "no mount namespace: " + namespaces.error().describe() + ")"};
 }
 
 }  // namespace
@@ -50,7 +52,7 @@ Result<RunExecutor> copy_executor(const std::string& why, const std::string& scr
 Result<RunExecutor> choose_run_executor(const SnapshotterChoice& choice,
                                         const std::string& scratch_dir) {
   if (choice.wanted == Snapshotter::Copy)
-    return copy_executor(choice.asked_by + "copy", scratch_dir);
+    return copy_executor(choice.asked_by + "copy", true, scratch_dir);
   auto probed = sandbox::probe_overlay(scratch_dir);
   if (probed) return RunExecutor{RunExecutor::Kind::Overlay, false, "overlay"};
   if (choice.wanted == Snapshotter::Overlay)
@@ -58,7 +60,7 @@ Result<RunExecutor> choose_run_executor(const SnapshotterChoice& choice,
                  choice.asked_by + "overlay: overlayfs cannot be mounted on " +
                      layers::quoted(scratch_dir) + ": " + probed.error().describe() +
                      " (use " + choice.asked_by + "copy)");
-  return copy_executor("overlayfs unavailable: " + probed.error().describe(), scratch_dir);
+  return copy_executor("overlayfs unavailable: " + probed.error().describe(), false, scratch_dir);
 }
 
 }  // namespace runtime

@@ -15,6 +15,7 @@
 
 #include "tests/builder/hoist_runner.h"
 #include "tests/support/files.h"
+#include "tests/support/skip.h"
 
 namespace build_test {
 
@@ -102,3 +103,12 @@ inline int count_lines_with(const std::string& text, const std::string& needle) 
 }
 
 }  // namespace build_test
+
+// At the top of a test case whose builds need the sandbox's mount namespace (RUN --mount):
+// skips it visibly where `--snapshotter auto` picks copy+chroot, which refuses them.
+#define SKIP_WITHOUT_MOUNT_NAMESPACE(fixture)                                                  \
+  do {                                                                                        \
+    if ((fixture).hoist().chroot_executor())                                                  \
+      HOIST_SKIP("needs the sandbox's mount namespace; RUN executor: "                         \
+                 << (fixture).hoist().auto_executor());                                       \
+  } while (0)

@@ -19,6 +19,11 @@ TEST_CASE(".ci/docker.sh: a dockerd that fails to start leaves no mount and no t
   if (::geteuid() != 0) {
     HOIST_SKIP("mounting the fake dockerd's data root needs root");
   }
+  // A mount namespace whose mounts stay in it needs "/" to be a mount (unshare's
+  // --propagation private); under a plain chroot they would reach the host's namespace.
+  if (hoist_test::run_program({"mountpoint", "-q", "/"}).exit_code != 0) {
+    HOIST_SKIP("\"/\" is not a mount point (a plain chroot): the fake dockerd's mounts cannot be kept private");
+  }
   hoist_test::TempDir bin("hoist-fake-docker");
   hoist_test::write_file(bin / "dockerd",
                          "#!/bin/sh\n"

@@ -2,6 +2,8 @@
 
 #include "tests/support/files.h"
 
+#include <catch2/catch.hpp>
+
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,6 +101,21 @@ RunResult HoistRunner::import_busybox(const std::string& name) const {
   return run({"import", "--change",
               "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--change",
               "CMD [\"sh\"]", busybox_rootfs_tar(), name});
+}
+
+std::string HoistRunner::auto_executor(const std::string& image) const {
+  static const std::string probed = [&] {
+    auto r = run({"build", "--progress", "plain", "--no-cache", "-"},
+                 "FROM " + image + "\nRUN true\n");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const std::string marker = "RUN executor: ";
+    auto at = r.err.find(marker);
+    REQUIRE(at != std::string::npos);
+    at += marker.size();
+    return r.err.substr(at, r.err.find('\n', at) - at);
+  }();
+  return probed;
 }
 
 }  // namespace hoist_test

@@ -67,6 +67,17 @@ class HoistRunner {
   // Imports the busybox rootfs as `name`, with the PATH and CMD ["sh"] of the real
   // busybox image. stdout is the image id.
   RunResult import_busybox(const std::string& name = "busybox:latest") const;
+  // The RUN executor `--snapshotter auto` picks on this machine: the rest of a build's
+  // "RUN executor: " line ("overlay", "copy (overlayfs unavailable: REASON)", "copy+chroot
+  // (no mount namespace: REASON)"). Probed once per test process with a build of its own
+  // (a Dockerfile on stdin, FROM `image`, which must be in this store). Tests of what only
+  // one executor does follow it: they skip visibly, or expect what the other one does.
+  std::string auto_executor(const std::string& image = "busybox:latest") const;
+  // auto_executor() is copy+chroot: no mount namespace, so no binds, RUN --mount, UTS or
+  // network namespace (README, "copy+chroot").
+  bool chroot_executor(const std::string& image = "busybox:latest") const {
+    return auto_executor(image).starts_with("copy+chroot");
+  }
 
  private:
   std::unique_ptr<TempDir> dir_;

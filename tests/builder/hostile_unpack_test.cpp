@@ -175,11 +175,15 @@ TEST_CASE("hostile corpus through import, load, build FROM + RUN, run and ADD",
     }
     untouched();
     const bool hides_shell = c.name == "whiteout-of-symlink";  // an opaque root hides busybox
+    // Where the copy executor unpacks it (contained, as the applier does), the command is
+    // what fails: the shell is gone.
+    auto run_names = names;
+    if (hides_shell) run_names.push_back("setting up the container: executing \"");
     auto built = f.build("FROM " + tag + "\nRUN true\n", "built-" + c.name);
-    check_refused_or_ok(built, names, layer_ok && !hides_shell);
+    check_refused_or_ok(built, run_names, layer_ok && !hides_shell);
     untouched();
     auto ran = f.hoist().run({"run", "--rm", tag, "true"});
-    check_refused_or_ok(ran, names, layer_ok && !hides_shell);
+    check_refused_or_ok(ran, run_names, layer_ok && !hides_shell);
     untouched();
 
     // ADD of the tar: extracted beneath the destination, whiteout names kept as files.
@@ -239,12 +243,16 @@ TEST_CASE("hostile corpus through pull from a real registry, then FROM + RUN and
     const std::vector<std::string> names = {c.apply.entry.empty() ? "\x01" : c.apply.entry,
                                             c.overlay.entry.empty() ? "\x01" : c.overlay.entry};
     const bool hides_shell = c.name == "whiteout-of-symlink";  // an opaque root hides busybox
+    // Where the copy executor unpacks it (contained, as the applier does), the command is
+    // what fails: the shell is gone.
+    auto run_names = names;
+    if (hides_shell) run_names.push_back("setting up the container: executing \"");
     hoist_test::write_file(scratch.path() + "/Dockerfile", "FROM " + ref + "\nRUN true\n");
     auto built = store.run({"build", "--progress", "plain", "-t", "built-" + c.name, scratch.path()});
-    check_refused_or_ok(built, names, layer_ok && !hides_shell);
+    check_refused_or_ok(built, run_names, layer_ok && !hides_shell);
     untouched();
     auto ran = store.run({"run", "--rm", ref, "true"});
-    check_refused_or_ok(ran, names, layer_ok && !hides_shell);
+    check_refused_or_ok(ran, run_names, layer_ok && !hides_shell);
     untouched();
     fsck_clean(store);
   }
@@ -266,7 +274,12 @@ TEST_CASE("the issue's reproduction: FROM an image with whiteouts beneath a syml
   auto built = f.build("FROM evil:latest\nRUN true\n", "evil-child");
   INFO(built.err);
   CHECK(built.exit_code == 1);
-  CHECK_THAT(built.err, Catch::Contains("a/b/.wh.x"));
+  // The overlay form refuses the whiteout; the copy executor's applier contains it (nothing
+  // is written through the symlink) and the image, which has no shell, cannot run RUN.
+  if (f.hoist().auto_executor().starts_with("copy"))
+    CHECK_THAT(built.err, Catch::Contains("executing \"/bin/sh\""));
+  else
+    CHECK_THAT(built.err, Catch::Contains("a/b/.wh.x"));
   struct stat st;
   CHECK(::lstat((canary.dir() + "/b/x").c_str(), &st) == 0);
   CHECK(::lstat((canary.dir() + "/sub/new").c_str(), &st) != 0);

@@ -48,6 +48,7 @@ int files_holding(const std::string& dir, const std::string& needle) {
 TEST_CASE("RUN --mount=type=tmpfs: a fresh tmpfs during the step, nothing in the layer",
           "[builder][run-mounts]") {
   build_test::BuildFixture f;
+  SKIP_WITHOUT_MOUNT_NAMESPACE(f);
   auto rootfs = f.rootfs(
       "FROM busybox:latest\n"
       "WORKDIR /w\n"
@@ -64,6 +65,7 @@ TEST_CASE("RUN --mount=type=tmpfs: a fresh tmpfs during the step, nothing in the
 TEST_CASE("RUN --mount=type=secret: visible to its step only, never stored or shown",
           "[builder][run-mounts]") {
   build_test::BuildFixture f;
+  SKIP_WITHOUT_MOUNT_NAMESPACE(f);
   const std::string token = random_token();
   const std::string secret_file = f.out_dir() + "/token.txt";
   { std::ofstream(secret_file) << token; }
@@ -141,6 +143,7 @@ TEST_CASE("RUN --mount=type=secret: a required secret not given, and bad --secre
 TEST_CASE("RUN --mount=type=cache: kept between builds, never in a layer, pruned on request",
           "[builder][run-mounts]") {
   build_test::BuildFixture f;
+  SKIP_WITHOUT_MOUNT_NAMESPACE(f);
   const std::string dockerfile =
       "FROM busybox:latest\n"
       "RUN --mount=type=cache,target=/root/.cache/app echo run >> /root/.cache/app/log && "
@@ -170,6 +173,7 @@ TEST_CASE("RUN --mount=type=cache: kept between builds, never in a layer, pruned
 
 TEST_CASE("RUN --mount=type=cache,sharing=locked: one step at a time", "[builder][run-mounts]") {
   build_test::BuildFixture f;
+  SKIP_WITHOUT_MOUNT_NAMESPACE(f);
   // Two builds of different contexts into one store, each holding the cache for 2 s and
   // recording whether it ever saw the other inside.
   hoist_test::TempDir other("hoist-ctx2");
@@ -191,6 +195,7 @@ TEST_CASE("RUN --mount=type=cache,sharing=locked: one step at a time", "[builder
 TEST_CASE("RUN --mount=type=bind: the context or a stage, read-only, rw writes discarded, keyed by content",
           "[builder][run-mounts]") {
   build_test::BuildFixture f;
+  SKIP_WITHOUT_MOUNT_NAMESPACE(f);
   f.write("src/a.txt", "from the context\n");
   f.write("src/ignored.txt", "ignored\n");
   f.write("single.txt", "one file\n");
@@ -263,6 +268,7 @@ TEST_CASE("RUN --mount=type=ssh: a real ssh-agent answers through the step's own
   if (hoist_test::run_program({"sh", "-c", "command -v ssh-agent && command -v cc"}).exit_code != 0)
     HOIST_SKIP("ssh-agent or cc missing (Debian packages openssh-client, gcc)");
   build_test::BuildFixture f;
+  SKIP_WITHOUT_MOUNT_NAMESPACE(f);
   const std::string probe_c = f.out_dir() + "/probe.c";
   { std::ofstream(probe_c) << kAgentProbe; }
   auto compiled = hoist_test::run_program({"cc", "-static", "-O1", "-o", f.context() + "/probe", probe_c});

@@ -50,19 +50,9 @@ bool is_empty_dir(const std::string& dir) {
   return std::filesystem::is_empty(dir, ec) && !ec;
 }
 
-// The executor `--snapshotter auto` picks for a RUN in `f`'s store: the rest of the
-// "RUN executor: " line ("overlay", or "copy (overlayfs unavailable: REASON)", ...). Tests
-// that need the overlay executor skip visibly when auto would not pick it.
-std::string auto_executor(const BuildFixture& f) {
-  auto r = f.build("FROM busybox:latest\nRUN echo probe > /probe\n", "probe", {"--no-cache"});
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const std::string marker = "RUN executor: ";
-  auto at = r.err.find(marker);
-  REQUIRE(at != std::string::npos);
-  at += marker.size();
-  return r.err.substr(at, r.err.find('\n', at) - at);
-}
+// The executor `--snapshotter auto` picks (HoistRunner::auto_executor). Tests that need the
+// overlay executor skip visibly when auto would not pick it.
+std::string auto_executor(const BuildFixture& f) { return f.hoist().auto_executor(); }
 
 struct Built {
   std::string image_id;
@@ -176,13 +166,16 @@ TEST_CASE("snapshotter: HOIST_SNAPSHOTTER chooses too; bad values are refused",
   auto r = f.build("FROM busybox:latest\nRUN echo hi > /hi\n", "t", {}, {"HOIST_SNAPSHOTTER=copy"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK_THAT(r.err, Catch::Contains("RUN executor: copy (HOIST_SNAPSHOTTER=copy)"));
+  // "copy (HOIST_SNAPSHOTTER=copy)", or "copy+chroot (HOIST_SNAPSHOTTER=copy; no mount
+  // namespace: ...)" where the sandbox's namespaces cannot be made.
+  const std::string copy = f.hoist().chroot_executor() ? "RUN executor: copy+chroot (" : "RUN executor: copy (";
+  CHECK_THAT(r.err, Catch::Contains(copy + "HOIST_SNAPSHOTTER=copy"));
   // The flag wins over the variable (copy both ways: overlay may not be mountable here).
   auto flag = f.build("FROM busybox:latest\nRUN echo hi > /hi2\n", "t",
                       {"--snapshotter", "copy"}, {"HOIST_SNAPSHOTTER=overlay"});
   INFO(flag.err);
   REQUIRE(flag.exit_code == 0);
-  CHECK_THAT(flag.err, Catch::Contains("RUN executor: copy (--snapshotter copy)"));
+  CHECK_THAT(flag.err, Catch::Contains(copy + "--snapshotter copy"));
   // A build whose RUN steps are all cached needs no executor and names none.
   auto cached =
       f.build("FROM busybox:latest\nRUN echo hi > /hi2\n", "t", {}, {"HOIST_SNAPSHOTTER=copy"});
@@ -384,6 +377,13 @@ TEST_CASE("snapshotter: without CAP_SYS_ADMIN, RUN runs chrooted into the copy",
   const std::string chroot_id = read_file(f.out_dir() + "/chroot.iid");
   CHECK(chroot_id.starts_with("sha256:"));
   CHECK(chroot_id == read_file(f.out_dir() + "/overlay.iid"));
+
+  // RUN --mount needs the sandbox's mount namespace: refused there, by name.
+  std::ofstream(context.path() + "/Dockerfile", std::ios::trunc)
+      << "FROM busybox:latest\nRUN --mount=type=tmpfs,target=/t true\n";
+  auto mount = build("cap_sys_admin", "mount");
+  CHECK(mount.exit_code == 1);
+  CHECK_THAT(mount.err, Catch::Contains("RUN --mount cannot be made here"));
 
   CHECK_FALSE(is_mounted_under(f.hoist().root()));
   CHECK(is_empty_dir(f.hoist().root() + "/hoist-build"));

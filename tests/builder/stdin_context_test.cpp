@@ -86,6 +86,7 @@ TEST_CASE("hoist build -: a hostile context tar is refused, and its Dockerfile r
 TEST_CASE("--build-context NAME=DIR|docker-image://REF for FROM, COPY --from and RUN --mount=from",
           "[builder][named-context]") {
   build_test::BuildFixture f;
+  SKIP_WITHOUT_MOUNT_NAMESPACE(f);
   hoist_test::TempDir libs("hoist-named-ctx");
   fs::create_directories(libs.path() + "/lib");
   std::ofstream(libs.path() + "/lib/x.txt") << "from the named context\n";
