@@ -1,5 +1,7 @@
 #include "parser/build_args.h"
 
+#include "parser/ascii.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -21,17 +23,11 @@ bool valid_part(std::string_view s) {
   });
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // containerd's normalization of architecture and variant.
 void normalize(Platform& p) {
-  p.os = lower(p.os);
+  p.os = ascii_lower(p.os);
   if (p.os == "macos") p.os = "darwin";
-  std::string arch = lower(p.architecture);
+  std::string arch = ascii_lower(p.architecture);
   std::string& v = p.variant;
   if (arch == "i386") {
     arch = "386";

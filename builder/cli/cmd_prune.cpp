@@ -13,14 +13,20 @@ layers::Result<int> cmd_prune(const GlobalOptions& global, const std::vector<std
   ArgParser parser("hoist prune [OPTIONS]",
                    "Remove blobs and unpacked layers that no tagged image uses, and temp files "
                    "left by interrupted writes. Tagged images are never removed.");
-  // Accepted so `docker image prune -af` habits work; hoist has no dangling images to keep.
-  parser.flag("-a,--all", &all, "accepted for docker compatibility");
+  // `docker image prune -a` also removes tagged images no container uses; hoist prune
+  // never removes a tagged image, so -a is refused rather than quietly doing less.
+  parser.flag("-a,--all", &all, "refused: hoist prune never removes tagged images (use hoist rmi)");
   parser.flag("-f,--force", &force, "do not prompt (hoist never prompts)");
   parser.flag("--cache-mounts", &cache_mounts,
               "also remove RUN --mount=type=cache directories no running step uses");
   parser.positionals(0, 0, "");
   std::vector<std::string> positional;
   if (auto done = parser.parse_or_help(args, positional)) return std::move(*done);
+  if (all)
+    return layers::Error(layers::ErrorKind::Usage,
+                         "hoist prune --all is not supported: docker's -a removes tagged images no "
+                         "container uses, hoist prune never removes a tagged image (remove them "
+                         "with hoist rmi)");
   auto store = open_store(global);
   if (!store) return std::move(store).error();
   // Under gc's locks: the scratch of dead builds and container temp dirs too.

@@ -118,3 +118,15 @@ TEST_CASE("prune waits for a build or run holding the gc lock", "[builder][prune
   CHECK((*swept)->temp_files_removed == 1);
   CHECK_FALSE(fs::exists(hoist.root() + "/hoist-build/run-live"));
 }
+
+TEST_CASE("prune -a is refused by name, and removes nothing", "[builder][prune]") {
+  HoistRunner hoist;
+  REQUIRE(hoist.import_busybox().exit_code == 0);
+  for (const char* flag : {"-a", "--all"}) {
+    CAPTURE(flag);
+    auto r = hoist.run({"prune", flag});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("hoist prune --all is not supported") && Catch::Contains("hoist rmi"));
+  }
+  CHECK_THAT(hoist.run({"images"}).out, Catch::Contains("busybox"));
+}
