@@ -65,6 +65,7 @@ struct FromFlags {
 struct RunFlags {
   std::vector<std::string> mounts;     // the --mount values as written (see parse_mount)
   std::optional<NetworkMode> network;  // unset: the build's --network
+  bool is_insecure = false;            // --security=insecure (needs `hoist build --allow security.insecure`)
 };
 
 struct CopyFlags {
