@@ -443,6 +443,7 @@ class StageRunner {
     if (!sources) return std::move(sources).error();
     CopyRequest request;
     request.is_add = is_add;
+    request.parents = flags.parents;
     request.sources = sources->paths;
     request.file_sources = sources->files;
     auto dest = expand(ins.args.back());

@@ -87,7 +87,7 @@ constexpr FlagSupport kSupport[] = {
     {"COPY", "--chmod", true, ""},
     {"COPY", "--exclude", true, ""},
     {"COPY", "--link", false, "layers independent of their base are not implemented yet"},
-    {"COPY", "--parents", false, "not implemented yet"},
+    {"COPY", "--parents", true, ""},
     {"ADD", "--chown", true, ""},
     {"ADD", "--chmod", true, ""},
     {"ADD", "--checksum", true, ""},
@@ -459,6 +459,7 @@ class Checker {
       copy.chown = flag_value(in_, "chown");
       copy.chmod = flag_value(in_, "chmod");
       copy.excludes = flag_values(in_, "exclude");
+      if (auto parents = flag_value(in_, "parents")) copy.parents = parents->empty() || *parse_bool(*parents);
       if (auto checksum = flag_value(in_, "checksum")) {
         size_t colon = checksum->find(':');
         if (colon == std::string::npos || colon == 0 || !is_hex(checksum->substr(colon + 1)))

@@ -73,6 +73,7 @@ struct CopyFlags {
   std::optional<std::string> from, chown, chmod;  // as written
   std::optional<std::string> checksum;            // ADD: "sha256:HEX"
   std::vector<std::string> excludes;              // as written
+  bool parents = false;                           // COPY --parents
 };
 
 struct HealthcheckFlags {

@@ -127,6 +127,16 @@ TEST_CASE("parse_command types each instruction's flags", "[parser][commands]") 
     REQUIRE(plain.command);
     CHECK_FALSE(std::get<parser::RunFlags>(plain.command->flags).network.has_value());
   }
+  SECTION("COPY --parents") {
+    for (const auto& [text, expected] : std::vector<std::pair<std::string, bool>>{
+             {"COPY --parents a /d/", true}, {"COPY --parents=true a /d/", true},
+             {"COPY --parents=false a /d/", false}, {"COPY a /d/", false}}) {
+      CAPTURE(text);
+      auto copy = command_of(text);
+      REQUIRE(copy.command);
+      CHECK(std::get<parser::CopyFlags>(copy.command->flags).parents == expected);
+    }
+  }
   SECTION("RUN --security") {
     auto insecure = command_of("RUN --security=insecure true");
     REQUIRE(insecure.command);
