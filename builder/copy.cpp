@@ -333,8 +333,9 @@ class Planner {
       }
       struct stat st;
       const std::string physical = join_rel(*base_rel, rel);
-      if (::fstatat(root_fd_, physical.empty() ? "." : physical.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return Error::from_errno("reading " + layers::quoted(physical));
+      layers::UniqueFd entry(layers::open_in_root_clamped(root_fd_, physical, O_PATH | O_NOFOLLOW));
+      if (!entry || ::fstat(entry.get(), &st) != 0) return Error::from_errno("reading " + layers::quoted(physical));
+      entry.reset();
       if (special_kind(st.st_mode)) continue;  // left out, as when walking a directory
       if (auto r = add(rel, false); !r) return r;
       if (S_ISDIR(st.st_mode))

@@ -313,7 +313,7 @@ class StageRunner {
         mounts.push_back(*mount);
       }
     }
-    // BuildKit checks the entitlement before it solves anything, cached steps included.
+    // Checked before the cache, as BuildKit checks entitlements before it solves anything.
     if (flags.is_insecure && !s_.options.allows_insecure)
       return Error(ErrorKind::InvalidInput,
                    "--security=insecure: security.insecure is not allowed (grant it with "
