@@ -58,6 +58,7 @@ struct BuildOptions {
   std::string store_root;             // the store to build in
   std::map<std::string, std::string> secrets;     // --secret, by id (builder/run_mounts.h)
   std::map<std::string, std::string> ssh_agents;  // --ssh: id -> agent socket
+  bool allows_insecure = false;  // --allow security.insecure: RUN --security=insecure may run
   // --build-context NAME=DIR|docker-image://REF: what FROM NAME, COPY --from=NAME and
   // RUN --mount=from=NAME read instead of a stage or image of that name.
   std::map<std::string, std::string> build_contexts;

@@ -104,6 +104,8 @@ class Planner {
     if (!dest_is_dir) {
       if (auto st = image_.lookup(dest_rel); st && S_ISDIR(st->st_mode)) dest_is_dir = true;
     }
+    // BuildKit copies the source root's contents, filtered by the source patterns, there.
+    if (request_.parents) dest_is_dir = true;
 
     CopyPlan plan;
     if (!request_.sources.empty()) {
@@ -122,6 +124,7 @@ class Planner {
         return Error(ErrorKind::InvalidInput, "source " + layers::quoted(source) + " is outside the build context");
       while (clean.starts_with('/')) clean.erase(0, 1);
       if (clean == ".") clean.clear();
+      if (request_.parents) continue;  // matched by add_with_parents below
       if (has_wildcard(clean)) {
         std::vector<std::string> found;
         if (auto r = glob(clean, found); !r) return std::move(r).error().context("source " + layers::quoted(source));
@@ -149,6 +152,12 @@ class Planner {
       plan.mode = *mode;
     }
     ContentHasher hasher;
+    if (request_.parents) {
+      std::set<std::string> added;
+      for (const auto& source : request_.sources)
+        if (auto r = add_with_parents(plan, source, dest_rel, hasher, added); !r)
+          return std::move(r).error().context("source " + layers::quoted(source));
+    }
     for (const auto& [source, match] : matches) {
       const std::string what = "source " + layers::quoted(source);
       layers::UniqueFd fd(layers::open_in_root_clamped(root_fd_, match, O_PATH));
@@ -269,6 +278,117 @@ class Planner {
     }  // closed before descending: the depth of a pattern costs no descriptors
     for (const auto& rel : next)
       if (auto r = match_below(parts, i + 1, rel, out); !r) return r;
+    return {};
+  }
+
+  // COPY --parents: what `source` matches, at its path below the pivot (the part of the
+  // source before "/./", else the root), under `dest_rel`, with the directories on the way.
+  // BuildKit copies the pivot directory's contents with the rest as an include pattern.
+  Result<void> add_with_parents(CopyPlan& plan, const std::string& source, const std::string& dest_rel,
+                                ContentHasher& hasher, std::set<std::string>& added) {
+    const size_t pivot = source.find("/./");
+    std::string from = parser::clean_path("/" + (pivot == std::string::npos ? "" : source.substr(0, pivot)));
+    std::string pattern = parser::clean_path("/" + (pivot == std::string::npos ? source : source.substr(pivot + 3)));
+    while (from.starts_with('/')) from.erase(0, 1);
+    while (pattern.starts_with('/')) pattern.erase(0, 1);
+    if (from == ".") from.clear();
+    if (pattern == ".") pattern.clear();
+    layers::UniqueFd base(layers::open_in_root_clamped(root_fd_, from, O_PATH | O_DIRECTORY));
+    if (!base) return Error(ErrorKind::NotFound, layers::quoted("/" + from) + ": not found or not a directory");
+    auto base_rel = path_in_root(root_fd_, base.get());
+    if (!base_rel) return std::move(base_rel).error();
+    base.reset();
+
+    std::vector<std::string> found;  // below the pivot
+    const std::vector<std::string> parts = split_path(pattern);
+    if (parts.empty()) found.emplace_back();  // the pivot directory itself
+    else if (auto r = match_pattern(parts, *base_rel, {}, found); !r) return r;
+    if (found.empty())
+      return Error(ErrorKind::NotFound, has_wildcard(pattern) ? "matches nothing" : "not found");
+
+    // One entry per destination path, parents first: `rel` below the pivot.
+    auto add = [&](const std::string& rel, bool is_parent) -> Result<void> {
+      const std::string dest = join_rel(dest_rel, rel);
+      if (!added.insert(dest).second) return {};
+      const std::string physical = join_rel(*base_rel, rel);
+      if (is_parent || rel.empty()) {
+        // A directory the image has keeps its metadata, as a directory source's does.
+        if (auto existing = image_.lookup(dest); dest.empty() || (existing && S_ISDIR(existing->st_mode))) {
+          hasher.add_text(dest);
+          return {};
+        }
+      }
+      if (auto r = hasher.add(dest, root_fd_, physical); !r) return r;
+      plan.items.push_back({CopyItem::Kind::Entry, physical, dest});
+      return {};
+    };
+    // The destination stands for the pivot directory, as for `COPY dir /newdir`.
+    if (auto r = add("", true); !r) return r;
+    for (const std::string& rel : found) {
+      std::string so_far;
+      const auto components = split_path(rel);
+      for (size_t i = 0; i + 1 < components.size(); ++i) {
+        so_far = join_rel(so_far, components[i]);
+        if (auto r = add(so_far, true); !r) return r;
+      }
+      struct stat st;
+      const std::string physical = join_rel(*base_rel, rel);
+      layers::UniqueFd entry(layers::open_in_root_clamped(root_fd_, physical, O_PATH | O_NOFOLLOW));
+      if (!entry || ::fstat(entry.get(), &st) != 0) return Error::from_errno("reading " + layers::quoted(physical));
+      entry.reset();
+      if (special_kind(st.st_mode)) continue;  // left out, as when walking a directory
+      if (auto r = add(rel, false); !r) return r;
+      if (S_ISDIR(st.st_mode))
+        if (auto r = walk(plan, physical, join_rel(dest_rel, rel), hasher); !r) return r;
+    }
+    return {};
+  }
+
+  // Whether the path `components` matches `parts`, where a "**" part matches any number
+  // of components (none included) and the others one, by Go's filepath.Match rules.
+  static bool matches(const std::vector<std::string>& parts, size_t i, const std::vector<std::string>& components,
+                      size_t j, bool prefix_only) {
+    if (j == components.size() && prefix_only) return i < parts.size();
+    if (i == parts.size()) return j == components.size();
+    if (parts[i] == "**")
+      return matches(parts, i + 1, components, j, prefix_only) ||
+             (j < components.size() && matches(parts, i, components, j + 1, prefix_only));
+    if (j == components.size()) return false;
+    return ::fnmatch(parts[i].c_str(), components[j].c_str(), 0) == 0 &&
+           matches(parts, i + 1, components, j + 1, prefix_only);
+  }
+
+  // Below the real directory `dir_rel` (reached by `components` from the pivot): appends
+  // each entry that matches `parts` (its path below the pivot), and descends only into real
+  // directories that may hold a match. A matched directory is taken whole, not descended.
+  Result<void> match_pattern(const std::vector<std::string>& parts, const std::string& dir_rel,
+                             std::vector<std::string> components, std::vector<std::string>& out) const {
+    std::vector<std::pair<std::string, bool>> children;  // name, is a real directory
+    {
+      layers::UniqueFd dir(layers::open_in_root_clamped(root_fd_, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+      if (!dir) return {};
+      auto names = list_dir(dir.get(), dir_rel.empty() ? "." : dir_rel);
+      if (!names) return std::move(names).error();
+      for (auto& name : *names) {
+        struct stat st;
+        if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        children.emplace_back(std::move(name), S_ISDIR(st.st_mode));
+      }
+    }  // closed before descending
+    for (const auto& [name, is_dir] : children) {
+      components.push_back(name);
+      const std::string rel = join_rel(dir_rel, name);
+      std::string below;
+      for (const auto& c : components) below = join_rel(below, c);
+      const bool excluded = is_excluded(rel) || excludes_.excludes(below);
+      if (matches(parts, 0, components, 0, false)) {
+        if (!excluded) out.push_back(below);
+      } else if (is_dir && matches(parts, 0, components, 0, true) &&
+                 (!excluded || (request_.ignore && request_.ignore->may_include_below(rel)))) {
+        if (auto r = match_pattern(parts, rel, components, out); !r) return r;
+      }
+      components.pop_back();
+    }
     return {};
   }
 

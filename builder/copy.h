@@ -34,6 +34,18 @@
 //     context's .dockerignore.
 //   - ADD of a local tar archive (plain, gzip, bzip2, xz, zstd) extracts it into the
 //     destination directory instead of copying the file.
+//   - --parents (BuildKit's COPY --parents, builder/copy.cpp's add_with_parents): each
+//     source keeps its path below the source root under the destination, which is then
+//     always a directory (`COPY --parents x/a.txt /out` writes /out/x/a.txt). A "/./" in
+//     a source is the pivot: only the part after it is kept (`x/./y/*.txt` -> /out/y/...);
+//     the part before it is resolved inside the root (symlinks followed) and the part
+//     after it is a pattern matched against real entries below it, where a `**`
+//     component matches any number of components, none included. A matched directory
+//     is copied whole, a matched symlink as a link. The directories between the pivot and
+//     a match are copied with their own metadata (and --chown/--chmod), except those the
+//     image already has as directories, which keep theirs. Unlike BuildKit (moby/buildkit
+//     issue 4900, open), a source that matches nothing is an error here, as without
+//     --parents.
 //   - File sources (a here-document's body, an ADD URL's download; builder/copy_sources.h)
 //     follow the rules of a single file named FileSource::name: into a directory
 //     destination under that name, else as the destination itself. They are never
@@ -66,6 +78,7 @@ struct FileSource {
 
 struct CopyRequest {
   bool is_add = false;
+  bool parents = false;              // COPY --parents
   std::vector<std::string> sources;  // expanded
   std::vector<FileSource> file_sources;
   std::string dest;                  // expanded

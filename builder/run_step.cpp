@@ -46,6 +46,7 @@ runtime::sandbox::SandboxSpec spec_for(const RunRequest& request) {
   spec.cwd = request.cwd.empty() ? "/" : request.cwd;
   spec.user = request.user;
   spec.network = request.network;
+  spec.privileged = request.privileged;
   spec.hostname = "buildkitsandbox";
   spec.on_output = request.on_output;
   spec.step_mounts = request.mounts;

@@ -28,6 +28,7 @@ struct RunRequest {
   std::string cwd = "/";
   std::string user;                   // USER spec, resolved inside the container
   runtime::sandbox::Network network = runtime::sandbox::Network::Default;
+  bool privileged = false;              // RUN --security=insecure (SandboxSpec::privileged)
   std::vector<std::string> lower_dirs;  // unpacked layers, top-most first (overlay executor)
   // The copy executor: the stage's root, synced to the image's layers; run_step runs the
   // command in it and leaves it holding the result (or invalidated, on failure).

@@ -313,6 +313,11 @@ class StageRunner {
         mounts.push_back(*mount);
       }
     }
+    // Checked before the cache, as BuildKit checks entitlements before it solves anything.
+    if (flags.is_insecure && !s_.options.allows_insecure)
+      return Error(ErrorKind::InvalidInput,
+                   "--security=insecure: security.insecure is not allowed (grant it with "
+                   "hoist build --allow security.insecure)");
     const std::string step_cwd =
         state_->config.config.working_dir.empty() ? "/" : state_->config.config.working_dir;
     std::string bind_keys;
@@ -365,17 +370,19 @@ class StageRunner {
 
     CacheKeyBuilder argv_key;  // raw bytes: a JSON text would write invalid UTF-8 as U+FFFD
     for (const auto& arg : argv) argv_key.add(arg);
-    auto key = CacheKeyBuilder()
-                   .add(state_->key.str())
-                   .add("run")
-                   .add(argv_key.finish().str())
-                   .add(vars_text(run_args))
-                   .add(network_key(network))
-                   .add(run_mounts_key(mounts, step_cwd))
-                   .add(bind_keys)
-                   .finish();
+    CacheKeyBuilder run_key;
+    run_key.add(state_->key.str())
+        .add("run")
+        .add(argv_key.finish().str())
+        .add(vars_text(run_args))
+        .add(network_key(network))
+        .add(run_mounts_key(mounts, step_cwd))
+        .add(bind_keys);
+    if (flags.is_insecure) run_key.add("security=insecure");  // sandboxed steps keep their keys
+    const layers::Digest key = run_key.finish();
     return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
       RunRequest request;
+      request.privileged = flags.is_insecure;
       request.argv = argv;
       request.env = env;
       request.cwd = step_cwd;
@@ -436,6 +443,7 @@ class StageRunner {
     if (!sources) return std::move(sources).error();
     CopyRequest request;
     request.is_add = is_add;
+    request.parents = flags.parents;
     request.sources = sources->paths;
     request.file_sources = sources->files;
     auto dest = expand(ins.args.back());

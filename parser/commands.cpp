@@ -79,15 +79,15 @@ constexpr FlagSupport kSupport[] = {
     {"RUN", "--mount=type=ssh", true, ""},
     {"RUN", "--network=default", true, ""},
     {"RUN", "--network=none", true, ""},
-    {"RUN", "--network=host", true, ""},
+    {"RUN", "--network=host", true, "hoist build grants network.host, as docker's builder does"},
     {"RUN", "--security=sandbox", true, ""},
-    {"RUN", "--security=insecure", false, "hoist never runs a step privileged"},
+    {"RUN", "--security=insecure", true, "with hoist build --allow security.insecure"},
     {"COPY", "--from", true, ""},
     {"COPY", "--chown", true, ""},
     {"COPY", "--chmod", true, ""},
     {"COPY", "--exclude", true, ""},
     {"COPY", "--link", false, "layers independent of their base are not implemented yet"},
-    {"COPY", "--parents", false, "not implemented yet"},
+    {"COPY", "--parents", true, ""},
     {"ADD", "--chown", true, ""},
     {"ADD", "--chmod", true, ""},
     {"ADD", "--checksum", true, ""},
@@ -439,7 +439,7 @@ class Checker {
         else error("unsupported network mode \"" + *network + "\"", "use default, none or host");
       }
       if (auto security = flag_value(in_, "security")) {
-        if (*security == "insecure") refuse_if_unsupported("--security=insecure");
+        if (*security == "insecure") run.is_insecure = true;
         else if (*security != "sandbox") error("unsupported security mode \"" + *security + "\"", "use sandbox or insecure");
       }
       for (const std::string& text : flag_values(in_, "mount")) {
@@ -459,6 +459,7 @@ class Checker {
       copy.chown = flag_value(in_, "chown");
       copy.chmod = flag_value(in_, "chmod");
       copy.excludes = flag_values(in_, "exclude");
+      if (auto parents = flag_value(in_, "parents")) copy.parents = parents->empty() || *parse_bool(*parents);
       if (auto checksum = flag_value(in_, "checksum")) {
         size_t colon = checksum->find(':');
         if (colon == std::string::npos || colon == 0 || !is_hex(checksum->substr(colon + 1)))

@@ -65,6 +65,7 @@ struct FromFlags {
 struct RunFlags {
   std::vector<std::string> mounts;     // the --mount values as written (see parse_mount)
   std::optional<NetworkMode> network;  // unset: the build's --network
+  bool is_insecure = false;            // --security=insecure (needs `hoist build --allow security.insecure`)
 };
 
 struct CopyFlags {
@@ -72,6 +73,7 @@ struct CopyFlags {
   std::optional<std::string> from, chown, chmod;  // as written
   std::optional<std::string> checksum;            // ADD: "sha256:HEX"
   std::vector<std::string> excludes;              // as written
+  bool parents = false;                           // COPY --parents
 };
 
 struct HealthcheckFlags {

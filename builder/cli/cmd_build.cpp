@@ -40,7 +40,7 @@ layers::Result<std::vector<std::pair<std::string, std::string>>> key_values(cons
 }  // namespace
 
 layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::vector<std::string> tags, build_args, labels, outputs, secrets, ssh, build_contexts;
+  std::vector<std::string> tags, build_args, labels, outputs, secrets, ssh, build_contexts, allow;
   std::string file, target, platform, network = "default", progress_text = "auto", iidfile, compression = "gzip";
   std::string snapshotter;
   bool no_cache = false, pull = false, push = false, reproducible = false, quiet = false;
@@ -63,6 +63,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
                "a named context for FROM NAME, COPY --from=NAME and RUN --mount=from=NAME (repeatable)");
   parser.multi("--ssh", &ssh, "default|ID=SOCKET",
                "an ssh agent for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK) (repeatable)");
+  parser.multi("--allow", &allow, "security.insecure|network.host",
+               "grant an entitlement: security.insecure lets RUN --security=insecure run privileged; "
+               "network.host is granted anyway, as by docker's builder (repeatable)");
   parser.flag("--push", &push, "push the image to its registry after building");
   parser.multi("-o,--output", &outputs, "type=TYPE[,dest=PATH]", "image (default), oci, docker or local (repeatable)");
   parser.option("--progress", &progress_text, "auto|tty|plain|quiet", "how to show progress (default auto)");
@@ -119,6 +122,11 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   if (!parsed_network) return std::move(parsed_network).error();
   options.network = *parsed_network;
   options.push = push;
+  for (const auto& entitlement : allow) {
+    if (entitlement == "security.insecure") options.allows_insecure = true;
+    else if (entitlement != "network.host")
+      return Error(ErrorKind::Usage, "--allow " + entitlement + ": unknown entitlement (want security.insecure or network.host)");
+  }
   auto read_secrets = read_build_secrets(secrets);
   if (!read_secrets) return std::move(read_secrets).error();
   options.secrets = std::move(*read_secrets);

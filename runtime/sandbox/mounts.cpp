@@ -157,10 +157,11 @@ Result<void> set_nodev_recursive(const std::string& target) {
   return {};
 }
 
-Result<void> mount_proc(const std::string& root) {
+Result<void> mount_proc(const std::string& root, bool privileged) {
   const std::string proc = root + "/proc";
   constexpr unsigned long kLocked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
   if (auto r = do_mount("proc", proc, "proc", kLocked, nullptr, "mounting /proc"); !r) return r;
+  if (privileged) return {};
 
   // What Docker hides: files get /dev/null over them, directories an empty read-only tmpfs.
   for (const char* masked : {"asound", "acpi", "kcore", "keys", "latency_stats", "timer_list",
@@ -194,13 +195,14 @@ Result<void> mount_proc(const std::string& root) {
   return {};
 }
 
-Result<void> mount_sys(const std::string& root) {
+Result<void> mount_sys(const std::string& root, bool privileged) {
   const std::string sys = root + "/sys";
   struct stat st;
   if (::lstat(sys.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
   constexpr unsigned long kLocked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  if (auto r = do_mount("sysfs", sys, "sysfs", MS_RDONLY | kLocked, nullptr, "mounting /sys"); !r)
+  if (auto r = do_mount("sysfs", sys, "sysfs", (privileged ? 0 : MS_RDONLY) | kLocked, nullptr, "mounting /sys"); !r)
     return r;
+  if (privileged) return {};
   // Docker's masked /sys paths (firmware tables, power capping): empty read-only tmpfs.
   for (const char* masked : {"firmware", "devices/virtual/powercap"}) {
     const std::string path = sys + "/" + masked;

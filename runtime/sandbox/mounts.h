@@ -50,11 +50,12 @@ inline constexpr const char* kAllowedDevices[] = {"null", "zero", "full", "rando
                                                   "tty"};
 
 // /proc for the new PID namespace, with Docker's masked (kcore, keys, timer_list, ...) and
-// read-only (sys, sysrq-trigger, irq, bus, fs) paths.
-layers::Result<void> mount_proc(const std::string& root);
+// read-only (sys, sysrq-trigger, irq, bus, fs) paths; `privileged`: none of them.
+layers::Result<void> mount_proc(const std::string& root, bool privileged);
 // Read-only sysfs at root/sys, when that directory exists, with Docker's masked paths
-// (firmware, devices/virtual/powercap) hidden under empty tmpfs.
-layers::Result<void> mount_sys(const std::string& root);
+// (firmware, devices/virtual/powercap) hidden under empty tmpfs; `privileged`: writable and
+// unmasked.
+layers::Result<void> mount_sys(const std::string& root, bool privileged);
 // nodev tmpfs /dev with null, zero, full, random, urandom and tty bound from the host's
 // (the only device nodes that open), a private devpts at pts/ (ptmx linked to it), shm/,
 // and the fd, stdin, stdout, stderr links.

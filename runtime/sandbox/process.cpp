@@ -130,14 +130,16 @@ Result<void> make_cwd(const std::string& cwd) {
   return {};
 }
 
-Result<void> drop_privileges(const Credentials& user) {
+Result<void> drop_privileges(const Credentials& user, bool privileged) {
+  // Everything this process holds, for a privileged step: the mask of every capability.
+  const uint64_t granted = privileged ? ~uint64_t(0) : kDefaultCapabilities;
   // The bounding set first: dropping from it needs CAP_SETPCAP, which stays in the default
   // set, and it caps what any later exec (setuid binaries included) can gain.
   // Where this process lacks CAP_SETPCAP (an unprivileged container, chroot_only), the
   // bounding set stays as it is: with no_new_privs set below, no exec can gain anything
   // beyond the permitted set anyway.
   for (int cap = 0; cap < 64; ++cap) {
-    if (kDefaultCapabilities & (uint64_t(1) << cap)) continue;
+    if (granted & (uint64_t(1) << cap)) continue;
     if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1) continue;  // not there (or no such cap)
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL && errno != EPERM)
       return Error::from_errno("dropping capability " + std::to_string(cap));
@@ -159,17 +161,18 @@ Result<void> drop_privileges(const Credentials& user) {
     struct __user_cap_header_struct header {};
     header.version = _LINUX_CAPABILITY_VERSION_3;
     struct __user_cap_data_struct data[2] {};
-    // The default set, less what this process does not hold (a container started with
+    // The granted set, less what this process does not hold (a container started with
     // fewer capabilities, e.g. a Kubernetes pod without NET_RAW): those cannot be granted.
     struct __user_cap_data_struct held[2] {};
     if (::syscall(SYS_capget, &header, held) != 0) return Error::from_errno("capget");
     for (int i = 0; i < 2; ++i) {
       data[i].effective = data[i].permitted =
-          uint32_t(kDefaultCapabilities >> (32 * i)) & held[i].permitted;
+          uint32_t(granted >> (32 * i)) & held[i].permitted;
       data[i].inheritable = 0;  // as Docker since 20.10.14
     }
     if (::syscall(SYS_capset, &header, data) != 0) return Error::from_errno("capset");
   }
+  if (privileged) return {};  // as `docker run --privileged`: execs may gain privileges
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return Error::from_errno("setting no_new_privs");
   return {};

@@ -42,8 +42,9 @@ struct Credentials {
 // Limits the bounding set to Docker's default capabilities (where CAP_SETPCAP allows),
 // switches to the user's ids (which empties the capability sets for a non-root user), sets
 // root's sets to the default ones this process holds, clears ambient capabilities and
-// sets no_new_privs.
-layers::Result<void> drop_privileges(const Credentials& user);
+// sets no_new_privs. `privileged` (RUN --security=insecure): root keeps every capability
+// this process holds, the bounding set stays whole and no_new_privs unset.
+layers::Result<void> drop_privileges(const Credentials& user, bool privileged);
 
 // execve with a PATH lookup in `env` (Docker's default PATH when it has none). Returns
 // only on failure: NotFound when no candidate exists, else the last exec error.

@@ -321,8 +321,8 @@ Result<void> prepare_child(const ChildPlan& plan, std::vector<std::string>* env)
     if (auto r = make_mounts_private(); !r) return r;
     auto layout = mount_rootfs(plan);
     if (!layout) return std::move(layout).error();
-    if (auto r = mount_proc(plan.root); !r) return r;
-    if (auto r = mount_sys(plan.root); !r) return r;
+    if (auto r = mount_proc(plan.root, spec.privileged); !r) return r;
+    if (auto r = mount_sys(plan.root, spec.privileged); !r) return r;
     if (auto r = mount_dev(plan.root); !r) return r;
     if (auto r = mount_etc_files(plan, *layout); !r) return r;
     if (auto r = mount_binds(plan.root, spec.binds); !r) return r;
@@ -340,9 +340,10 @@ Result<void> prepare_child(const ChildPlan& plan, std::vector<std::string>* env)
   if (auto r = make_cwd(spec.cwd); !r) return r;
   const int stdin_fd = plan.chroot_only ? plan.stdin_fd : spec.stdin_fd;
   if (auto r = install_stdio(stdin_fd, plan.stdout_fd, plan.stderr_fd); !r) return r;
-  if (auto r = drop_privileges(*user); !r) return r;
+  if (auto r = drop_privileges(*user, spec.privileged); !r) return r;
   if (::chdir(spec.cwd.c_str()) != 0)
     return Error::from_errno("entering working directory " + quoted(spec.cwd));
+  if (spec.privileged) return {};  // docker run --privileged: seccomp=unconfined
   return install_seccomp_filter();
 }
 
@@ -504,6 +505,12 @@ Result<void> check_spec(const SandboxSpec& spec) {
   if (spec.chroot_only && !spec.step_mounts.empty())
     return Error(ErrorKind::Unsupported,
                  "RUN --mount cannot be made here (no mount namespace: RUN executor copy+chroot)");
+  // With every capability and no namespace, a privileged command's mounts would land in
+  // the caller's mount namespace: no boundary is left to lift, so refuse instead.
+  if (spec.chroot_only && spec.privileged)
+    return Error(ErrorKind::Unsupported,
+                 "a privileged step needs the sandbox's namespaces, which cannot be created here "
+                 "(RUN executor copy+chroot)");
   for (const StepMount& mount : spec.step_mounts) {
     auto rel = normalize_container_path(mount.target);
     if (!rel) return std::move(rel).error().context("RUN --mount target");

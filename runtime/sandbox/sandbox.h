@@ -133,6 +133,12 @@ struct SandboxSpec {
 
   // --- The surroundings. ---
   Network network = Network::Default;
+  // RUN --security=insecure, as BuildKit's insecure mode (`docker run --privileged`): root
+  // keeps every capability this process holds (bounding set untouched, no no_new_privs), no
+  // seccomp filter, /proc without Docker's masked and read-only paths, /sys writable and
+  // unmasked. What stays: the namespaces, the pids cgroup, and /dev (the host's devices are
+  // not added). Refused with chroot_only (no mount namespace to keep its mounts in).
+  bool privileged = false;
   // pids.max of the container's cgroup (a fork bomb stops there); 0: no limit. Applied
   // where a pids cgroup can be made (cgroup v1 pids, or v2 delegating pids to hoist's
   // cgroup); elsewhere the container runs without one.

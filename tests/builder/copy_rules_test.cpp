@@ -117,3 +117,73 @@ TEST_CASE("ADD extracts local tar archives of every compression", "[builder][cop
   struct stat st;
   CHECK(::lstat((root + "/copied/archive.tar").c_str(), &st) == 0);
 }
+
+// COPY --parents as the Dockerfile reference shows it ("COPY --parents"): each source keeps
+// its path under the destination, "/./" is the pivot, `**` spans directories, --from works
+// the same; the directories on the way keep their own metadata.
+TEST_CASE("COPY --parents keeps the sources' parent directories", "[builder][copy][parents]") {
+  BuildFixture f;
+  for (const char* rel : {"x/a.txt", "y/a.txt", "x/y/b.txt", "x/y/c.md", "src/a.txt", "src/x/b.txt",
+                          "src/x/y/c.txt", "src/x/y/d.md", "dir/sub/d.txt", "ignored.txt"})
+    f.write(rel, std::string(rel) + "\n");
+  f.write(".dockerignore", "ignored.txt\n");
+  REQUIRE(::chmod((f.context() + "/dir/sub").c_str(), 0700) == 0);
+  const std::string dockerfile =
+      "FROM busybox:latest AS stage\n"
+      "RUN mkdir -p /opt/app/lib && echo so > /opt/app/lib/l.so && echo no > /opt/app/other\n"
+      "FROM busybox:latest\n"
+      "WORKDIR /w\n"
+      "COPY ./x/a.txt ./y/a.txt /no_parents/\n"
+      "COPY --parents ./x/a.txt ./y/a.txt /parents/\n"
+      "COPY --parents ./x/./y/*.txt /pivot/\n"
+      "COPY --parents ./src/**/*.txt /glob/\n"
+      "COPY --parents x /dirmatch\n"
+      "COPY --parents --from=stage /opt/./app/lib/*.so /from/\n"
+      "COPY --parents dir/sub/d.txt rel/\n"
+      "COPY --parents --exclude=*.md x/y /ex/\n"
+      "COPY --parents=false x/a.txt /off/\n";
+  const std::string root = f.rootfs(dockerfile);
+  auto exists = [&](const std::string& rel) {
+    struct stat st;
+    return ::lstat((root + "/" + rel).c_str(), &st) == 0;
+  };
+  for (const char* present : {"no_parents/a.txt", "parents/x/a.txt", "parents/y/a.txt", "pivot/y/b.txt",
+                              "glob/src/a.txt", "glob/src/x/b.txt", "glob/src/x/y/c.txt", "dirmatch/x/a.txt",
+                              "dirmatch/x/y/b.txt", "dirmatch/x/y/c.md", "from/app/lib/l.so",
+                              "w/rel/dir/sub/d.txt", "ex/x/y/b.txt", "off/a.txt"}) {
+    CAPTURE(present);
+    CHECK(exists(present));
+  }
+  for (const char* absent : {"no_parents/x", "pivot/x", "pivot/b.txt", "pivot/y/c.md", "glob/src/x/y/d.md",
+                             "glob/a.txt", "from/opt", "from/app/other", "ex/x/y/c.md", "off/x"}) {
+    CAPTURE(absent);
+    CHECK_FALSE(exists(absent));
+  }
+  CHECK(hoist_test::read_file(root + "/no_parents/a.txt") == "y/a.txt\n");
+  CHECK(hoist_test::read_file(root + "/parents/x/a.txt") == "x/a.txt\n");
+  struct stat st;
+  REQUIRE(::lstat((root + "/w/rel/dir/sub").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);  // the context's directory, not a made-up 0755
+
+  // The flag changes the result, so it changes the step's cache key.
+  auto plain = f.build("FROM busybox:latest\nCOPY x/a.txt /k/\n");
+  REQUIRE(plain.exit_code == 0);
+  auto parents = f.build("FROM busybox:latest\nCOPY --parents x/a.txt /k/\n");
+  INFO(parents.err);
+  REQUIRE(parents.exit_code == 0);
+  CHECK(build_test::count_lines_with(parents.err, "CACHED") == 0);
+}
+
+TEST_CASE("COPY --parents: a source that names nothing fails naming it", "[builder][copy][parents]") {
+  auto copy = GENERATE(as<std::string>{}, "COPY --parents missing.txt /m/", "COPY --parents nothing* /m/",
+                       "COPY --parents ../a.txt /m/", "COPY --parents ignored.txt /m/",
+                       "COPY --parents missing/./a.txt /m/");
+  CAPTURE(copy);
+  BuildFixture f;
+  f.write("a.txt", "a\n");
+  f.write("ignored.txt", "i\n");
+  f.write(".dockerignore", "ignored.txt\n");
+  auto r = f.build("FROM busybox:latest\n" + copy + "\n");
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("Dockerfile:2"));
+}

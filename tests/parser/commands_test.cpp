@@ -127,6 +127,24 @@ TEST_CASE("parse_command types each instruction's flags", "[parser][commands]") 
     REQUIRE(plain.command);
     CHECK_FALSE(std::get<parser::RunFlags>(plain.command->flags).network.has_value());
   }
+  SECTION("COPY --parents") {
+    for (const auto& [text, expected] : std::vector<std::pair<std::string, bool>>{
+             {"COPY --parents a /d/", true}, {"COPY --parents=true a /d/", true},
+             {"COPY --parents=false a /d/", false}, {"COPY a /d/", false}}) {
+      CAPTURE(text);
+      auto copy = command_of(text);
+      REQUIRE(copy.command);
+      CHECK(std::get<parser::CopyFlags>(copy.command->flags).parents == expected);
+    }
+  }
+  SECTION("RUN --security") {
+    auto insecure = command_of("RUN --security=insecure true");
+    REQUIRE(insecure.command);
+    CHECK(std::get<parser::RunFlags>(insecure.command->flags).is_insecure);
+    auto sandbox = command_of("RUN --security=sandbox true");
+    REQUIRE(sandbox.command);
+    CHECK_FALSE(std::get<parser::RunFlags>(sandbox.command->flags).is_insecure);
+  }
   SECTION("COPY and ADD") {
     auto copy = command_of("COPY --from=build --chown=1:2 --chmod=600 --exclude=*.o --exclude=x a b /d/");
     REQUIRE(copy.command);
