@@ -410,7 +410,10 @@ Result<void> DockerConfig::save() const {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path dir = fs::path(path_).parent_path();
+  const bool made = !fs::exists(dir, ec);
   fs::create_directories(dir, ec);
+  // A directory made here is the owner's only (0700), as docker makes ~/.docker.
+  if (!ec && made) fs::permissions(dir, fs::perms::owner_all, ec);
   if (ec)
     return Error(ErrorKind::Io, "creating " + layers::quoted(dir.string()) + ": " + ec.message());
   std::string tmp = path_ + ".tmp-" + std::to_string(::getpid());

@@ -54,6 +54,8 @@ layers::Result<int> cmd_login(const GlobalOptions& global, const std::vector<std
   if (password_stdin && !password.empty())
     return layers::Error(layers::ErrorKind::Usage,
                          "--password and --password-stdin are mutually exclusive");
+  if (!password.empty())  // docker's warning, word for word
+    std::fputs("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n", stderr);
   if (password_stdin && username.empty())
     return layers::Error(layers::ErrorKind::Usage, "--password-stdin needs --username");
   if (username.empty()) {

@@ -15,10 +15,11 @@ layers::Result<int> cmd_logout(const GlobalOptions&, const std::vector<std::stri
       positional.empty() ? "docker.io" : registry::login_host(positional[0]);
   auto config = registry::DockerConfig::load();
   if (!config) return std::move(config).error();
-  std::printf("Removing login credentials for %s\n", registry::credential_key(host).c_str());
+  // One line, as docker logout: what was removed, or that there was nothing to remove.
+  const std::string key = registry::credential_key(host);
   auto r = config->erase(host);
   if (!r && r.error().kind() != layers::ErrorKind::NotFound) return std::move(r).error();
-  if (!r) std::printf("Not logged in to %s\n", host.c_str());
+  std::printf(r ? "Removing login credentials for %s\n" : "Not logged in to %s\n", key.c_str());
   return 0;
 }
 

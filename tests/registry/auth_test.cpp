@@ -182,6 +182,11 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
 
   auto out = run(hoist + " logout " + server.host());
   CHECK(out.status == 0);
+  CHECK(out.output == "Removing login credentials for " + server.host() + "\n");
+  // Not logged in any more: one line saying so, as docker logout.
+  auto again = run(hoist + " logout " + server.host());
+  CHECK(again.status == 0);
+  CHECK(again.output == "Not logged in to " + server.host() + "\n");
   auto after = registry::DockerConfig::load(docker_config.path());
   REQUIRE(after);
   CHECK_FALSE(after->get(server.host())->has_value());
@@ -189,6 +194,16 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
   CHECK(refused.status == 1);
   CHECK_THAT(refused.output,
              Catch::Contains("401 for push to " + server.host() + "/logged/in: run hoist login"));
+
+  // -p works and warns as docker does; a config directory hoist makes is 0700.
+  const std::string fresh = docker_config.path() + "/fresh";
+  auto with_p = run("DOCKER_CONFIG=" + fresh + " " + hoist_bin() + " --root " + root.path() +
+                    " login -u alice -p s3cret-pass " + server.host());
+  INFO(with_p.output);
+  CHECK(with_p.status == 0);
+  CHECK_THAT(with_p.output, Catch::Contains("WARNING! Using --password via the CLI is insecure. Use --password-stdin."));
+  REQUIRE(::stat(fresh.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
 }
 
 TEST_CASE("token auth: anonymous pull scope, credentials for push, tokens reused",
