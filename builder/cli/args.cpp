@@ -145,7 +145,7 @@ std::optional<layers::Result<int>> ArgParser::parse_or_help(const std::vector<st
 std::string ArgParser::help() const {
   std::ostringstream out;
   out << "Usage: " << usage_ << "\n\n" << summary_ << "\n";
-  if (!specs_.empty()) out << "\nOptions:\n";
+  out << "\nOptions:\n";  // -h, --help at least, so every command's help has the header
   for (const auto& spec : specs_) {
     std::string left = "  ";
     for (size_t i = 0; i < spec.names.size(); ++i) left += (i ? ", " : "") + spec.names[i];

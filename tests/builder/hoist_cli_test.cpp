@@ -241,6 +241,7 @@ TEST_CASE("hoist --help, --version and COMMAND --help", "[builder][hoist_cli]") 
         INFO(r.err);
         CHECK(r.exit_code == 0);
         CHECK_THAT(r.out, Catch::StartsWith("Usage: hoist " + name));
+        CHECK_THAT(r.out, Catch::Contains("\nOptions:\n") && Catch::EndsWith("  -h, --help                    show this help\n"));
         CHECK(r.err.empty());
       }
     }
