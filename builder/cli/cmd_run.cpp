@@ -11,6 +11,7 @@
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
+#include "registry/reference.h"
 #include "runtime/container.h"
 #include "runtime/run.h"
 #include "runtime/sandbox/sandbox.h"
@@ -27,7 +28,24 @@ struct RunOptions {
   bool remove = false;
   std::vector<std::string> env_flags, volumes, entrypoints;
   std::string workdir, user, network = "default", name;
+  std::string pull = "missing";  // --pull missing|always|never
 };
+
+// The image to run, as docker run finds it: `--pull missing` pulls it when the store has no
+// such image ("Unable to find image 'X' locally", the pull's progress on stderr), `always`
+// pulls first, `never` only looks. A text that is no reference (an id prefix) is only looked up.
+Result<layers::Descriptor> find_or_pull(const GlobalOptions& global, layers::Store& store,
+                                        const std::string& text, const std::string& pull) {
+  auto local = resolve_image(store, text);
+  if (pull == "never" || (pull == "missing" && (local || local.error().kind() != ErrorKind::NotFound)))
+    return local;
+  auto reference = registry::Reference::parse(text);
+  if (!reference) return local ? local : std::move(reference).error();
+  if (!local) std::fprintf(stderr, "Unable to find image '%s' locally\n", reference->familiar().c_str());
+  auto pulled = pull_image(global, store, *reference, "", std::nullopt, stderr);
+  if (!pulled) return std::move(pulled).error();
+  return pulled->image;
+}
 
 Result<int> run_container(const GlobalOptions& global, const RunOptions& options,
                           const std::string& image_text, const std::vector<std::string>& args) {
@@ -64,7 +82,7 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
   // The unpacked layers stay in use for the whole run: gc must wait.
   auto gc_lock = store->gc_shared_lock();
   if (!gc_lock) return std::move(gc_lock).error();
-  auto descriptor = resolve_image(*store, image_text);
+  auto descriptor = find_or_pull(global, *store, image_text, options.pull);
   if (!descriptor) return std::move(descriptor).error();
   auto image = store->load_image(*descriptor);
   if (!image) return std::move(image).error().context("reading image " + image_text);
@@ -93,10 +111,14 @@ layers::Result<int> cmd_run(const GlobalOptions& global, const std::vector<std::
                 "host: the host's; none: only loopback");
   parser.multi("-v,--volume", &options.volumes, "HOST:CTR[:ro]", "bind-mount a host path");
   parser.option("--name", &options.name, "NAME", "name the container");
+  parser.option("--pull", &options.pull, "missing|always|never",
+                "pull the image before running: when the store lacks it (default), always, or never");
   parser.stop_at_first_positional();
   parser.positionals(1, -1, "IMAGE [COMMAND] [ARG...]");
   std::vector<std::string> positional;
   if (auto done = parser.parse_or_help(args, positional)) return std::move(*done);
+  if (options.pull != "missing" && options.pull != "always" && options.pull != "never")
+    return Error(ErrorKind::Usage, "--pull " + options.pull + ": want missing, always or never");
   std::vector<std::string> command(positional.begin() + 1, positional.end());
   return run_container(global, options, positional.front(), command);
 }
