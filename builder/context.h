@@ -79,9 +79,10 @@ layers::Result<layers::UniqueFd> open_source_data(int root_fd, const std::string
 // The target of the symlink `entry` (opened by open_source_entry at `rel`).
 layers::Result<std::string> read_source_link(const SourceEntry& entry, const std::string& rel);
 
-// Hashes what a copy reads, so a cache key follows content and metadata but not mtime:
-// add() each (destination, source path) in a fixed order; regular files by their bytes,
-// symlinks by target, everything by type, mode and owner. `rel` is read beneath
+// Hashes what a copy reads, so a cache key follows content and metadata but not mtime
+// (as BuildKit's content hash) nor the source's owner (never written: COPY sets 0:0 or
+// --chown): add() each (destination, source path) in a fixed order; regular files by
+// their bytes, symlinks by target, devices by number, everything by type and mode. `rel` is read beneath
 // `root_fd` as open_source_entry reads it; only a regular file's data is ever read.
 class ContentHasher {
  public:

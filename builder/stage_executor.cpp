@@ -197,7 +197,9 @@ class StageRunner {
       if (!image) return fail(std::move(image).error());
       state.config = image->config;
       state.layers = image->manifest.layers;
-      state.key = CacheKeyBuilder().add("image").add(image->descriptor.digest.str()).finish();
+      // The image id (its config: diff_ids and settings), not the manifest: the same image
+      // stored with other compression (docker load, another registry) keeps its keys.
+      state.key = CacheKeyBuilder().add("image").add(image->id().str()).finish();
     }
     bool has_path = std::any_of(state.config.config.env.begin(), state.config.config.env.end(),
                                 [](const std::string& e) { return e.starts_with("PATH="); });
@@ -320,12 +322,15 @@ class StageRunner {
                    "hoist build --allow security.insecure)");
     const std::string step_cwd =
         state_->config.config.working_dir.empty() ? "/" : state_->config.config.working_dir;
+    // Bind mounts are keyed on the content they show, planned once for key and run.
     std::string bind_keys;
+    std::map<const parser::Mount*, BoundSource> bound;
     for (const parser::Mount& m : mounts) {
       if (m.type != parser::Mount::Type::Bind) continue;
-      auto key = bind_mount_key(m);
-      if (!key) return std::move(key).error().context("--mount=type=bind,source=" + m.source);
-      bind_keys += *key + "\n";
+      auto source = plan_bind_source(m);
+      if (!source) return std::move(source).error().context("--mount=type=bind,source=" + m.source);
+      bind_keys += (m.from.empty() ? "context:" : "from:") + source->plan.content.str() + "\n";
+      bound.emplace(&m, std::move(*source));
     }
     const runtime::sandbox::Network network = !flags.network ? s_.options.network
                                               : *flags.network == parser::NetworkMode::Host ? runtime::sandbox::Network::Host
@@ -389,7 +394,9 @@ class StageRunner {
       request.user = config.user;
       request.network = network;
       std::vector<runtime::sandbox::TempDir> bind_sources;  // removed after the step
-      auto bind = [&](const parser::Mount& m, const std::string& target) { return bind_mount_source(m, target, bind_sources); };
+      auto bind = [&](const parser::Mount& m, const std::string& target) {
+        return bind_mount_source(bound.at(&m), m, target, bind_sources);
+      };
       auto prepared =
           prepare_run_mounts(mounts, step_cwd, {s_.options.secrets, s_.options.ssh_agents, s_.store, s_.scratch_dir, bind});
       if (!prepared) return std::move(prepared).error();
@@ -492,11 +499,13 @@ class StageRunner {
         request.ignore = &named->second.ignore();
         from_text = "named-context:" + *x;
       } else {
+        // Keyed on what is copied (plan->content), not on the stage or image it comes
+        // from, as BuildKit does: a change elsewhere in that stage keeps this step cached.
         auto root = materialize_from(*x, "COPY --from");
         if (!root) return std::move(root).error();
-        request.source_root = root->dir.path();
-        from_text = root->key;
-        from_root.emplace(std::move(root->dir));
+        request.source_root = root->path();
+        from_text = "from";
+        from_root.emplace(std::move(*root));
       }
     } else {
       request.source_root = s_.context.dir();
@@ -531,101 +540,81 @@ class StageRunner {
   }
 
   // The layers of `name` (an earlier stage, else an image, pulled if need be), for COPY
-  // --from and RUN --mount=from; `key` names their content for cache keys.
-  struct FromLayers {
-    std::vector<layers::Descriptor> layers;
-    std::string key;
-  };
-  Result<FromLayers> resolve_from(const std::string& name, std::string_view what) {
+  // --from and RUN --mount=from.
+  Result<std::vector<layers::Descriptor>> resolve_from(const std::string& name, std::string_view what) {
     if (auto named = s_.named_images.find(name); named != s_.named_images.end()) {
       auto image = find_image(s_, named->second);
       if (!image) return std::move(image).error().context("--build-context " + name);
-      return FromLayers{image->manifest.layers, "image:" + image->descriptor.digest.str()};
+      return image->manifest.layers;
     }
     const parser::Stage* stage = s_.graph.find(name);
     if (stage && stage->index < index_) {
       auto it = s_.finished.find(stage->index);
       if (it == s_.finished.end()) return Error(ErrorKind::InvalidInput, "stage " + layers::quoted(name) + " was not built");
-      return FromLayers{it->second.layers, "stage:" + it->second.key.str()};
+      return it->second.layers;
     }
     if (stage) return Error(ErrorKind::InvalidInput, std::string(what) + "=" + name + " names this stage or a later one");
     auto from_image = find_image(s_, name);
     if (!from_image) return std::move(from_image).error();
-    return FromLayers{from_image->manifest.layers, "image:" + from_image->descriptor.digest.str()};
+    return from_image->manifest.layers;
   }
 
   // The root filesystem of `name` (see resolve_from) in a scratch dir.
-  struct FromRoot {
-    runtime::sandbox::TempDir dir;
-    std::string key;
-  };
-  Result<FromRoot> materialize_from(const std::string& name, std::string_view what) {
+  Result<runtime::sandbox::TempDir> materialize_from(const std::string& name, std::string_view what) {
     auto from = resolve_from(name, what);
     if (!from) return std::move(from).error();
     auto root = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "from-");
     if (!root) return std::move(root).error();
-    if (auto r = runtime::materialize_rootfs(s_.store, from->layers, root->path()); !r) return std::move(r).error();
-    return FromRoot{std::move(*root), from->key};
+    if (auto r = runtime::materialize_rootfs(s_.store, *from, root->path()); !r) return std::move(r).error();
+    return root;
   }
 
-  // The COPY request that selects a bind mount's `source` (default the root) from `root`.
-  Result<CopyRequest> bind_copy_request(const parser::Mount& m, const std::string& root,
-                                        const parser::IgnoreRules* ignore) {
-    if (root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
-    CopyRequest request;
-    request.sources = {m.source.empty() ? "/" : m.source};
-    request.dest = "/m";
-    request.source_root = root;
-    request.ignore = ignore;
-    return request;
-  }
-
-  // What a bind mount adds to its step's cache key: the content it shows. From the context,
-  // the digest of what the COPY rules select; from a stage or image, its key and the path.
-  Result<std::string> bind_mount_key(const parser::Mount& m) {
-    const auto named = s_.named_dirs.find(m.from);
-    if (!m.from.empty() && named == s_.named_dirs.end()) {
-      auto from = resolve_from(m.from, "RUN --mount=from");
-      if (!from) return std::move(from).error();
-      return from->key + " " + m.source;
-    }
-    const BuildContext& context = named == s_.named_dirs.end() ? s_.context : named->second;
-    auto request = bind_copy_request(m, context.dir(), &context.ignore());
-    if (!request) return std::move(request).error();
-    auto empty = runtime::view_of(s_.store, {}, {});
-    if (!empty) return std::move(empty).error();
-    auto plan = plan_copy(*request, *empty);
-    if (!plan) return std::move(plan).error();
-    return "context:" + plan->content.str();
-  }
-
-  // RUN --mount=type=bind: `source` (default the root) of the context, or of `from`'s root,
-  // copied by the COPY rules (resolved beneath its root, .dockerignore applied for the
-  // context) into a scratch dir that is bound at the target; writes with rw land in that
-  // copy and are thrown away with it, as BuildKit discards them.
-  Result<runtime::sandbox::StepMount> bind_mount_source(const parser::Mount& m, const std::string& target,
-                                                         std::vector<runtime::sandbox::TempDir>& keep) {
+  // A bind mount's source: the COPY plan that selects `source` (default the root) of the
+  // context, or of `from`'s root, materialized in `root` (resolved beneath its root,
+  // .dockerignore applied for the context). Its content digest is the mount's cache key.
+  struct BoundSource {
+    std::optional<runtime::sandbox::TempDir> root;
+    CopyPlan plan;
+  };
+  Result<BoundSource> plan_bind_source(const parser::Mount& m) {
     const auto named = s_.named_dirs.find(m.from);
     std::string source_root = named == s_.named_dirs.end() ? s_.context.dir() : named->second.dir();
     const parser::IgnoreRules* ignore = named == s_.named_dirs.end() ? &s_.context.ignore() : &named->second.ignore();
+    BoundSource bound;
     if (!m.from.empty() && named == s_.named_dirs.end()) {
       auto root = materialize_from(m.from, "RUN --mount=from");
       if (!root) return std::move(root).error();
-      source_root = root->dir.path();
+      source_root = root->path();
       ignore = nullptr;
-      keep.push_back(std::move(root->dir));
+      bound.root.emplace(std::move(*root));
     }
-    auto request = bind_copy_request(m, source_root, ignore);
-    if (!request) return std::move(request).error();
+    if (source_root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
+    CopyRequest request;
+    request.sources = {m.source.empty() ? "/" : m.source};
+    request.dest = "/m";
+    request.source_root = source_root;
+    request.ignore = ignore;
     auto empty = runtime::view_of(s_.store, {}, {});
     if (!empty) return std::move(empty).error();
-    auto plan = plan_copy(*request, *empty);
+    auto plan = plan_copy(request, *empty);
     if (!plan) return std::move(plan).error();
+    bound.plan = std::move(*plan);
+    return bound;
+  }
+
+  // RUN --mount=type=bind: the planned source copied by the COPY rules into a scratch dir
+  // that is bound at the target; writes with rw land in that copy and are thrown away
+  // with it, as BuildKit discards them.
+  Result<runtime::sandbox::StepMount> bind_mount_source(const BoundSource& source, const parser::Mount& m,
+                                                         const std::string& target,
+                                                         std::vector<runtime::sandbox::TempDir>& keep) {
+    auto empty = runtime::view_of(s_.store, {}, {});
+    if (!empty) return std::move(empty).error();
     auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "bind-");
     if (!scratch) return std::move(scratch).error();
     const std::string root = scratch->path() + "/root";
     if (::mkdir(root.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(root));
-    if (auto r = execute_copy(*plan, *empty, root); !r) return std::move(r).error();
+    if (auto r = execute_copy(source.plan, *empty, root); !r) return std::move(r).error();
     runtime::sandbox::StepMount mount{runtime::sandbox::StepMount::Kind::Bind, target};
     mount.host_path = root + "/m";
     mount.read_only = m.read_only;
