@@ -50,12 +50,6 @@ std::string short_key(const std::string& key) {
   return key.substr(colon == std::string::npos ? 0 : colon + 1, 12);
 }
 
-std::string octal_mode(uint32_t mode) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%04o", mode & 07777);
-  return text;
-}
-
 // What changed about one file, or "" when nothing did.
 std::string file_change(const std::optional<EntryInput>& before, const std::optional<EntryInput>& now) {
   if (!before) return "added";
@@ -70,6 +64,12 @@ std::string file_change(const std::optional<EntryInput>& before, const std::opti
 }
 
 }  // namespace
+
+std::string octal_mode(uint32_t mode) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%04o", mode & 07777);
+  return text;
+}
 
 void StepInputs::set_files(const EntryInputs& entries) {
   if (entries.size() > kMaxListedFiles) files.reset();

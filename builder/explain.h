@@ -40,6 +40,10 @@ struct StepInputs {
 // ("an earlier step changed", "file src/a.txt: content changed", "build-arg V changed").
 std::vector<std::string> changed_inputs(const StepInputs& before, const StepInputs& now);
 
+// The permission bits of `mode` as four octal digits ("0755"), as --explain and hoist diff
+// show them.
+std::string octal_mode(uint32_t mode);
+
 class StepLog {
  public:
   // `dir` is Store::cache_dir().

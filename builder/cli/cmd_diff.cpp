@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "builder/explain.h"
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
@@ -102,12 +103,6 @@ Result<Listing> list_layer(const layers::Store& store, const layers::Descriptor&
   return listing;
 }
 
-std::string octal(uint32_t mode) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%04o", mode & 07777);
-  return text;
-}
-
 const char* type_name(uint32_t mode) {
   switch (mode & S_IFMT) {
     case S_IFREG: return "file";
@@ -131,7 +126,7 @@ std::string entry_change(const layers::LayerEntry& a, const layers::LayerEntry& 
   if (a.link_target != b.link_target)
     parts.push_back("link target " + printable(a.link_target) + " -> " + printable(b.link_target));
   if (a.rdev_major != b.rdev_major || a.rdev_minor != b.rdev_minor) parts.push_back("device number");
-  if ((a.mode & 07777) != (b.mode & 07777)) parts.push_back("mode " + octal(a.mode) + " -> " + octal(b.mode));
+  if ((a.mode & 07777) != (b.mode & 07777)) parts.push_back("mode " + octal_mode(a.mode) + " -> " + octal_mode(b.mode));
   if (a.uid != b.uid || a.gid != b.gid)
     parts.push_back("owner " + std::to_string(a.uid) + ":" + std::to_string(a.gid) + " -> " + std::to_string(b.uid) +
                     ":" + std::to_string(b.gid));

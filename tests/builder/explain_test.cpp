@@ -14,17 +14,10 @@ using build_test::count_lines_with;
 
 namespace {
 
-// The "#N not cached: ..." line of the step whose title contains `title`, or "".
+// The "not cached: ..." line of the step whose title contains `title`, or "".
 std::string why_not_cached(const std::string& progress, const std::string& title) {
-  std::string number;
-  std::istringstream lines(progress);
-  for (std::string line; std::getline(lines, line);) {
-    if (number.empty()) {
-      if (line.starts_with('#') && line.find(title) != std::string::npos) number = line.substr(0, line.find(' '));
-    } else if (line.starts_with(number + " not cached: ")) {
-      return line.substr(number.size() + 1);
-    }
-  }
+  for (const auto& line : build_test::step_lines(progress, title))
+    if (line.starts_with("not cached: ")) return line;
   return "";
 }
 
