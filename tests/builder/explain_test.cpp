@@ -99,3 +99,23 @@ TEST_CASE("explain: a changed build-arg is named, never its value", "[builder][e
   auto third = f.build(dockerfile, "t", {"--build-arg", "X=secret-two", "--no-cache", "--explain"});
   CHECK(why_not_cached(third.err, "RUN echo") == "not cached: --no-cache");
 }
+
+TEST_CASE("explain: a new base image is named on the FROM line", "[builder][explain]") {
+  BuildFixture f;
+  const char* dockerfile = "FROM busybox:latest\nRUN echo hi > /hi\n";
+  auto first = f.build(dockerfile, "t", {"--explain"});
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+  // Another import of the same tree is another image (its created time differs).
+  auto reimported = f.hoist().run({"import", "--change", "CMD [\"sh\"]", hoist_test::busybox_rootfs_tar(), "busybox:latest"},
+                                  "", {"SOURCE_DATE_EPOCH=12345"});
+  INFO(reimported.err);
+  REQUIRE(reimported.exit_code == 0);
+  auto r = f.build(dockerfile, "t", {"--explain"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string new_id = reimported.out.substr(0, reimported.out.find('\n'));
+  CHECK_THAT(why_not_cached(r.err, "FROM busybox"),
+             Catch::StartsWith("not cached: base image changed: sha256:") && Catch::EndsWith(" -> " + new_id));
+  CHECK_THAT(why_not_cached(r.err, "RUN echo"), Catch::StartsWith("not cached: an earlier step changed"));
+}
