@@ -42,6 +42,7 @@ struct BuildOptions {
   std::vector<std::pair<std::string, std::string>> labels;      // --label K=V
   std::string target;                 // --target
   bool no_cache = false;
+  bool explain = false;               // --explain: say why each step that runs is not cached
   bool pull = false;                  // --pull: always ask the registry for FROM images
   std::string platform;               // --platform; only the host's is accepted
   // --network: default (own namespace, slirp4netns), host, none.

@@ -181,17 +181,23 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
   auto entry = open_source_entry(root_fd, rel);
   if (!entry) return std::move(entry).error().context("hashing");
   const struct stat& st = entry->st;
+  // Not the owner: a copy writes --chown's (0:0 by default), never the source's, and the
+  // checkout's owner differs between machines that must compute the same key.
   char meta[128];
-  std::snprintf(meta, sizeof meta, "%o %u %u %lld", st.st_mode, st.st_uid, st.st_gid,
+  std::snprintf(meta, sizeof meta, "%o %lld", st.st_mode,
                 static_cast<long long>(S_ISREG(st.st_mode) ? st.st_size : 0));
   add_text(dest_rel);
   add_text(meta);
+  EntryInput& listed = entries_[rel.empty() ? "." : rel];
+  listed.mode = st.st_mode;
   if (S_ISLNK(st.st_mode)) {
     auto target = read_source_link(*entry, rel);
     if (!target) return std::move(target).error();
     add_text(*target);
+    listed.digest = layers::Digest::of(*target).str();
   } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
     add_text(std::to_string(st.st_rdev));
+    listed.digest = layers::Digest::of(std::to_string(st.st_rdev)).str();
   } else if (S_ISREG(st.st_mode)) {
     auto fd = open_source_data(root_fd, rel, st);
     if (!fd) return std::move(fd).error().context("hashing");
@@ -206,7 +212,8 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
       if (n == 0) break;
       file_hash.update(std::span<const std::byte>(buf.data(), static_cast<size_t>(n)));
     }
-    add_text(file_hash.finish().str());
+    listed.digest = file_hash.finish().str();
+    add_text(listed.digest);
   }
   return {};
 }

@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,18 +80,30 @@ layers::Result<layers::UniqueFd> open_source_data(int root_fd, const std::string
 // The target of the symlink `entry` (opened by open_source_entry at `rel`).
 layers::Result<std::string> read_source_link(const SourceEntry& entry, const std::string& rel);
 
-// Hashes what a copy reads, so a cache key follows content and metadata but not mtime:
-// add() each (destination, source path) in a fixed order; regular files by their bytes,
-// symlinks by target, everything by type, mode and owner. `rel` is read beneath
+// Hashes what a copy reads, so a cache key follows content and metadata but not mtime
+// (as BuildKit's content hash) nor the source's owner (never written: COPY sets 0:0 or
+// --chown): add() each (destination, source path) in a fixed order; regular files by
+// their bytes, symlinks by target, devices by number, everything by type and mode. `rel` is read beneath
 // `root_fd` as open_source_entry reads it; only a regular file's data is ever read.
+// Each entry added is also listed by its source path ("." for the root), for
+// `hoist build --explain` to name the file that changed.
+struct EntryInput {
+  uint32_t mode = 0;   // st_mode: type and permissions
+  std::string digest;  // of a file's bytes, a link's target, a device's number; "" for a directory
+  bool operator==(const EntryInput&) const = default;
+};
+using EntryInputs = std::map<std::string, EntryInput>;
+
 class ContentHasher {
  public:
   layers::Result<void> add(std::string_view dest_rel, int root_fd, const std::string& rel);
   void add_text(std::string_view text);
   layers::Digest finish() { return hash_.finish(); }
+  const EntryInputs& entries() const { return entries_; }
 
  private:
   layers::Sha256 hash_;
+  EntryInputs entries_;
 };
 
 }  // namespace builder

@@ -216,11 +216,13 @@ class Planner {
       if (target.empty()) return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
       hasher.add_text("file " + target);
       hasher.add_text(file.key);
+      plan.entries["<<" + file.name] = {S_IFREG, layers::Digest::of(file.key).str()};
       plan.items.push_back({CopyItem::Kind::Entry, file.host_path, target, /*is_file_source=*/true});
     }
     hasher.add_text(request_.chmod.value_or(""));
     hasher.add_text(std::to_string(request_.uid) + ":" + std::to_string(request_.gid));
     plan.content = hasher.finish();
+    plan.entries.insert(hasher.entries().begin(), hasher.entries().end());
     return plan;
   }
 

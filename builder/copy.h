@@ -59,6 +59,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/context.h"
 #include "runtime/layer_dirs.h"
 #include "layers/digest.h"
 #include "layers/error.h"
@@ -108,6 +109,7 @@ struct CopyPlan {
   std::vector<std::shared_ptr<layers::UniqueFd>> held;  // the archives of ExtractTar items
   std::vector<CopyItem> items;  // parents before children
   layers::Digest content = layers::Digest::of("");  // what the items read, for the cache key
+  EntryInputs entries;  // the same by source path ("<<NAME" for a file source), for --explain
   std::optional<uint32_t> mode;
   uint32_t uid = 0, gid = 0;
 };

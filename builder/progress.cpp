@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <string>
+
 namespace builder {
 
 namespace {
@@ -99,6 +101,10 @@ void Progress::finish_step(int step, std::string_view state, bool show_time) {
     std::fprintf(out_, "#%d %.*s\n", step, static_cast<int>(state.size()), state.data());
   }
   std::fflush(out_);
+}
+
+void Progress::explain(int step, std::string_view why) {
+  note("#" + std::to_string(step) + " not cached: " + std::string(why));
 }
 
 void Progress::note(std::string_view line) {

@@ -31,6 +31,8 @@ class Progress {
   void cached(int step);
   void done(int step);
   void failed(int step, std::string_view message);
+  // Why step `step` is not cached (hoist build --explain): "#N not cached: WHY", one line.
+  void explain(int step, std::string_view why);
   // A line that belongs to no step ("writing image sha256:..."); in the tty view it is
   // printed above the running step, which stays in view.
   void note(std::string_view line);

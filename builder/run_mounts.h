@@ -19,7 +19,8 @@
 //                0600 and uid:gid 0:0 unless set; SSH_AUTH_SOCK names the first. An agent
 //                not given leaves the mount out, or fails the step with `required`.
 // A relative target is taken from the working directory, as BuildKit does. What a mount
-// adds to the step's cache key is its spec (type, target, id, ...), never its content.
+// adds to the step's cache key is its spec (type, target, id, ...), never its content;
+// the stage executor adds a bind mount's content (what it shows, not where it came from).
 
 #include <functional>
 #include <map>

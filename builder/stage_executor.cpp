@@ -9,6 +9,7 @@
 
 #include "builder/copy.h"
 #include "builder/copy_sources.h"
+#include "builder/explain.h"
 #include "runtime/layer_dirs.h"
 #include "builder/metadata.h"
 #include "builder/root_copy.h"
@@ -133,6 +134,7 @@ class StageRunner {
       if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
       int step = s_.next_step++;
       s_.progress.begin(step, label(static_cast<int>(i) + 2) + ins.original);
+      identity_ = step_identity(static_cast<int>(i) + 1, ins.cmd);
       auto r = dispatch(instructions[i], step);
       std::string where = s_.display_name + ":" + std::to_string(ins.line) + ": " + ins.original;
       if (!r) {
@@ -145,6 +147,13 @@ class StageRunner {
   }
 
  private:
+  // The step across builds, for --explain: its stage (name, else index), its place in the
+  // stage and its instruction; nothing of the context, so a fresh checkout finds it again.
+  std::string step_identity(int n, std::string_view cmd) const {
+    return "stage " + (stage_.name.empty() ? std::to_string(index_) : stage_.name) + " step " + std::to_string(n) + " " +
+           std::string(cmd);
+  }
+
   std::string label(int n) const {
     std::string name = stage_.name.empty() ? (s_.total_stages > 1 ? stage_.display_name() : "") : stage_.name;
     return "[" + (name.empty() ? "" : name + " ") + std::to_string(n) + "/" + std::to_string(total_) + "] ";
@@ -176,18 +185,21 @@ class StageRunner {
       return std::move(e).context(s_.display_name + ":" + std::to_string(stage_.line) + ": FROM " + base);
     };
     StageState state{layers::ImageConfig{}, {}, s_.global_scope.stage(), layers::Digest::of(""), false};
+    StepInputs inputs;
     if (base_stage >= 0) {
       auto it = s_.finished.find(base_stage);
       if (it == s_.finished.end()) return fail(Error(ErrorKind::InvalidInput, "stage " + layers::quoted(base) + " was not built"));
       state.config = it->second.config;
       state.layers = it->second.layers;
       state.key = CacheKeyBuilder().add("stage").add(it->second.key.str()).finish();
+      inputs.base = "stage " + base + " (key " + it->second.key.str() + ")";
     } else if (base == "scratch") {
       auto host = layers::Platform::host();
       state.config.architecture = host.architecture;
       state.config.os = host.os;
       state.config.variant = host.variant;
       state.key = CacheKeyBuilder().add("scratch").finish();
+      inputs.base = "scratch";
     } else if (s_.named_dirs.count(base)) {
       return fail(Error(ErrorKind::Unsupported, "FROM " + base + ": a directory given with --build-context cannot be a "
                                                                   "base in hoist (use it with COPY --from)"));
@@ -197,7 +209,10 @@ class StageRunner {
       if (!image) return fail(std::move(image).error());
       state.config = image->config;
       state.layers = image->manifest.layers;
-      state.key = CacheKeyBuilder().add("image").add(image->descriptor.digest.str()).finish();
+      // The image id (its config: diff_ids and settings), not the manifest: the same image
+      // stored with other compression (docker load, another registry) keeps its keys.
+      state.key = CacheKeyBuilder().add("image").add(image->id().str()).finish();
+      inputs.base = image->id().str();
     }
     bool has_path = std::any_of(state.config.config.env.begin(), state.config.config.env.end(),
                                 [](const std::string& e) { return e.starts_with("PATH="); });
@@ -207,14 +222,27 @@ class StageRunner {
                     .add(std::string(layers::compression_name(s_.options.compression)))
                     .add(s_.source_date_epoch ? std::to_string(*s_.source_date_epoch) : "")
                     .finish();
+    inputs.instruction = "FROM " + base;
+    inputs.settings = {{"compression", std::string(layers::compression_name(s_.options.compression))},
+                       {"SOURCE_DATE_EPOCH", s_.source_date_epoch ? std::to_string(*s_.source_date_epoch) : ""}};
+    // FROM always runs; with --explain it says when its key moved, which every later step
+    // of the stage then reports as "an earlier step changed".
+    identity_ = step_identity(0, "from");
+    if (s_.options.explain) {
+      auto last = log_.last_key(identity_);
+      if (last && *last != state.key) s_.progress.explain(step, log_.explain(identity_, state.key, inputs));
+    }
+    if (auto r = remember(state.key, inputs); !r) return fail(std::move(r).error());
     state_.emplace(std::move(state));
     s_.progress.done(step);
     return {};
   }
 
   // The step's common end: reuse the cached result for `key`, or produce it and record it.
-  Result<void> commit(int step, const layers::Digest& key, const std::string& created_by,
+  // `inputs` name what went into `key`, for --explain (builder/explain.h).
+  Result<void> commit(int step, const layers::Digest& key, StepInputs inputs, const std::string& created_by,
                       const std::function<Result<std::optional<LayerResult>>()>& produce) {
+    inputs.parent = state_->key.str();
     if (!s_.options.no_cache) {
       if (auto record = s_.cache.lookup(key)) {
         if (record->layer) {
@@ -224,10 +252,13 @@ class StageRunner {
         state_->config.history.push_back({record->created, created_by, "", "", !record->layer.has_value()});
         state_->key = key;
         ++s_.cached_steps;
+        if (auto r = log_.save_last_key(identity_, key); !r) return r;
         s_.progress.cached(step);
         return {};
       }
     }
+    if (s_.options.explain)
+      s_.progress.explain(step, s_.options.no_cache ? "--no-cache" : log_.explain(identity_, key, inputs));
     auto produced = produce();
     if (!produced) return std::move(produced).error();
     CacheRecord record;
@@ -239,10 +270,17 @@ class StageRunner {
       state_->config.diff_ids.push_back(*record.diff_id);
     }
     if (auto r = s_.cache.save(key, record); !r) return r;
+    if (auto r = remember(key, inputs); !r) return r;
     state_->config.history.push_back({record.created, created_by, "", "", !record.layer.has_value()});
     state_->key = key;
     s_.progress.done(step);
     return {};
+  }
+
+  // Keeps what --explain compares a later build of this step with.
+  Result<void> remember(const layers::Digest& key, const StepInputs& inputs) {
+    if (auto r = log_.save(key, inputs); !r) return r;
+    return log_.save_last_key(identity_, key);
   }
 
   LayerWriteOptions layer_options() const { return {s_.options.compression, s_.source_date_epoch}; }
@@ -272,9 +310,12 @@ class StageRunner {
     std::string created_by = ins.cmd == "workdir" || ins.cmd == "arg" || ins.cmd == "env" || ins.cmd == "label"
                                  ? *described
                                  : ins.original;
-    if (ins.cmd != "workdir") return commit(step, key, created_by, [] { return std::optional<LayerResult>(); });
+    StepInputs inputs;
+    inputs.instruction = *described;
+    inputs.settings = {{"the image config", layers::Digest::of(only_config.to_json()).str()}};
+    if (ins.cmd != "workdir") return commit(step, key, inputs, created_by, [] { return std::optional<LayerResult>(); });
     // WORKDIR creates its directory when the image lacks it.
-    return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
+    return commit(step, key, inputs, created_by, [&]() -> Result<std::optional<LayerResult>> {
       std::string dir = state_->config.config.working_dir;
       auto image = view();
       if (!image) return std::move(image).error();
@@ -320,12 +361,17 @@ class StageRunner {
                    "hoist build --allow security.insecure)");
     const std::string step_cwd =
         state_->config.config.working_dir.empty() ? "/" : state_->config.config.working_dir;
+    // Bind mounts are keyed on the content they show, planned once for key and run.
     std::string bind_keys;
+    EntryInputs bind_files;
+    std::map<const parser::Mount*, BoundSource> bound;
     for (const parser::Mount& m : mounts) {
       if (m.type != parser::Mount::Type::Bind) continue;
-      auto key = bind_mount_key(m);
-      if (!key) return std::move(key).error().context("--mount=type=bind,source=" + m.source);
-      bind_keys += *key + "\n";
+      auto source = plan_bind_source(m);
+      if (!source) return std::move(source).error().context("--mount=type=bind,source=" + m.source);
+      bind_keys += (m.from.empty() ? "context:" : "from:") + source->plan.content.str() + "\n";
+      for (const auto& [path, entry] : source->plan.entries) bind_files.emplace((m.from.empty() ? "" : m.from + ":") + path, entry);
+      bound.emplace(&m, std::move(*source));
     }
     const runtime::sandbox::Network network = !flags.network ? s_.options.network
                                               : *flags.network == parser::NetworkMode::Host ? runtime::sandbox::Network::Host
@@ -380,7 +426,13 @@ class StageRunner {
         .add(bind_keys);
     if (flags.is_insecure) run_key.add("security=insecure");  // sandboxed steps keep their keys
     const layers::Digest key = run_key.finish();
-    return commit(step, key, created_by, [&]() -> Result<std::optional<LayerResult>> {
+    StepInputs inputs;
+    inputs.instruction = "RUN " + joined;
+    for (const auto& [k, v] : run_args) inputs.args[k] = layers::Digest::of(v).str();
+    inputs.settings = {{"--network", network_key(network)}, {"the mounts", run_mounts_key(mounts, step_cwd)}};
+    if (flags.is_insecure) inputs.settings["--security"] = "insecure";
+    inputs.set_files(bind_files);
+    return commit(step, key, inputs, created_by, [&]() -> Result<std::optional<LayerResult>> {
       RunRequest request;
       request.privileged = flags.is_insecure;
       request.argv = argv;
@@ -389,7 +441,9 @@ class StageRunner {
       request.user = config.user;
       request.network = network;
       std::vector<runtime::sandbox::TempDir> bind_sources;  // removed after the step
-      auto bind = [&](const parser::Mount& m, const std::string& target) { return bind_mount_source(m, target, bind_sources); };
+      auto bind = [&](const parser::Mount& m, const std::string& target) {
+        return bind_mount_source(bound.at(&m), m, target, bind_sources);
+      };
       auto prepared =
           prepare_run_mounts(mounts, step_cwd, {s_.options.secrets, s_.options.ssh_agents, s_.store, s_.scratch_dir, bind});
       if (!prepared) return std::move(prepared).error();
@@ -492,11 +546,13 @@ class StageRunner {
         request.ignore = &named->second.ignore();
         from_text = "named-context:" + *x;
       } else {
+        // Keyed on what is copied (plan->content), not on the stage or image it comes
+        // from, as BuildKit does: a change elsewhere in that stage keeps this step cached.
         auto root = materialize_from(*x, "COPY --from");
         if (!root) return std::move(root).error();
-        request.source_root = root->dir.path();
-        from_text = root->key;
-        from_root.emplace(std::move(root->dir));
+        request.source_root = root->path();
+        from_text = "from";
+        from_root.emplace(std::move(*root));
       }
     } else {
       request.source_root = s_.context.dir();
@@ -519,7 +575,11 @@ class StageRunner {
                    .add(from_text)
                    .add(plan->content.str())
                    .finish();
-    return commit(step, key, ins.original + " # buildkit", [&]() -> Result<std::optional<LayerResult>> {
+    StepInputs inputs;
+    inputs.instruction = described;
+    inputs.settings = {{"WORKDIR", request.workdir}, {"the source", from_text}};
+    inputs.set_files(plan->entries);
+    return commit(step, key, inputs, ins.original + " # buildkit", [&]() -> Result<std::optional<LayerResult>> {
       auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "copy-");
       if (!scratch) return std::move(scratch).error();
       std::string root = scratch->path() + "/root";
@@ -531,101 +591,81 @@ class StageRunner {
   }
 
   // The layers of `name` (an earlier stage, else an image, pulled if need be), for COPY
-  // --from and RUN --mount=from; `key` names their content for cache keys.
-  struct FromLayers {
-    std::vector<layers::Descriptor> layers;
-    std::string key;
-  };
-  Result<FromLayers> resolve_from(const std::string& name, std::string_view what) {
+  // --from and RUN --mount=from.
+  Result<std::vector<layers::Descriptor>> resolve_from(const std::string& name, std::string_view what) {
     if (auto named = s_.named_images.find(name); named != s_.named_images.end()) {
       auto image = find_image(s_, named->second);
       if (!image) return std::move(image).error().context("--build-context " + name);
-      return FromLayers{image->manifest.layers, "image:" + image->descriptor.digest.str()};
+      return image->manifest.layers;
     }
     const parser::Stage* stage = s_.graph.find(name);
     if (stage && stage->index < index_) {
       auto it = s_.finished.find(stage->index);
       if (it == s_.finished.end()) return Error(ErrorKind::InvalidInput, "stage " + layers::quoted(name) + " was not built");
-      return FromLayers{it->second.layers, "stage:" + it->second.key.str()};
+      return it->second.layers;
     }
     if (stage) return Error(ErrorKind::InvalidInput, std::string(what) + "=" + name + " names this stage or a later one");
     auto from_image = find_image(s_, name);
     if (!from_image) return std::move(from_image).error();
-    return FromLayers{from_image->manifest.layers, "image:" + from_image->descriptor.digest.str()};
+    return from_image->manifest.layers;
   }
 
   // The root filesystem of `name` (see resolve_from) in a scratch dir.
-  struct FromRoot {
-    runtime::sandbox::TempDir dir;
-    std::string key;
-  };
-  Result<FromRoot> materialize_from(const std::string& name, std::string_view what) {
+  Result<runtime::sandbox::TempDir> materialize_from(const std::string& name, std::string_view what) {
     auto from = resolve_from(name, what);
     if (!from) return std::move(from).error();
     auto root = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "from-");
     if (!root) return std::move(root).error();
-    if (auto r = runtime::materialize_rootfs(s_.store, from->layers, root->path()); !r) return std::move(r).error();
-    return FromRoot{std::move(*root), from->key};
+    if (auto r = runtime::materialize_rootfs(s_.store, *from, root->path()); !r) return std::move(r).error();
+    return root;
   }
 
-  // The COPY request that selects a bind mount's `source` (default the root) from `root`.
-  Result<CopyRequest> bind_copy_request(const parser::Mount& m, const std::string& root,
-                                        const parser::IgnoreRules* ignore) {
-    if (root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
-    CopyRequest request;
-    request.sources = {m.source.empty() ? "/" : m.source};
-    request.dest = "/m";
-    request.source_root = root;
-    request.ignore = ignore;
-    return request;
-  }
-
-  // What a bind mount adds to its step's cache key: the content it shows. From the context,
-  // the digest of what the COPY rules select; from a stage or image, its key and the path.
-  Result<std::string> bind_mount_key(const parser::Mount& m) {
-    const auto named = s_.named_dirs.find(m.from);
-    if (!m.from.empty() && named == s_.named_dirs.end()) {
-      auto from = resolve_from(m.from, "RUN --mount=from");
-      if (!from) return std::move(from).error();
-      return from->key + " " + m.source;
-    }
-    const BuildContext& context = named == s_.named_dirs.end() ? s_.context : named->second;
-    auto request = bind_copy_request(m, context.dir(), &context.ignore());
-    if (!request) return std::move(request).error();
-    auto empty = runtime::view_of(s_.store, {}, {});
-    if (!empty) return std::move(empty).error();
-    auto plan = plan_copy(*request, *empty);
-    if (!plan) return std::move(plan).error();
-    return "context:" + plan->content.str();
-  }
-
-  // RUN --mount=type=bind: `source` (default the root) of the context, or of `from`'s root,
-  // copied by the COPY rules (resolved beneath its root, .dockerignore applied for the
-  // context) into a scratch dir that is bound at the target; writes with rw land in that
-  // copy and are thrown away with it, as BuildKit discards them.
-  Result<runtime::sandbox::StepMount> bind_mount_source(const parser::Mount& m, const std::string& target,
-                                                         std::vector<runtime::sandbox::TempDir>& keep) {
+  // A bind mount's source: the COPY plan that selects `source` (default the root) of the
+  // context, or of `from`'s root, materialized in `root` (resolved beneath its root,
+  // .dockerignore applied for the context). Its content digest is the mount's cache key.
+  struct BoundSource {
+    std::optional<runtime::sandbox::TempDir> root;
+    CopyPlan plan;
+  };
+  Result<BoundSource> plan_bind_source(const parser::Mount& m) {
     const auto named = s_.named_dirs.find(m.from);
     std::string source_root = named == s_.named_dirs.end() ? s_.context.dir() : named->second.dir();
     const parser::IgnoreRules* ignore = named == s_.named_dirs.end() ? &s_.context.ignore() : &named->second.ignore();
+    BoundSource bound;
     if (!m.from.empty() && named == s_.named_dirs.end()) {
       auto root = materialize_from(m.from, "RUN --mount=from");
       if (!root) return std::move(root).error();
-      source_root = root->dir.path();
+      source_root = root->path();
       ignore = nullptr;
-      keep.push_back(std::move(root->dir));
+      bound.root.emplace(std::move(*root));
     }
-    auto request = bind_copy_request(m, source_root, ignore);
-    if (!request) return std::move(request).error();
+    if (source_root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
+    CopyRequest request;
+    request.sources = {m.source.empty() ? "/" : m.source};
+    request.dest = "/m";
+    request.source_root = source_root;
+    request.ignore = ignore;
     auto empty = runtime::view_of(s_.store, {}, {});
     if (!empty) return std::move(empty).error();
-    auto plan = plan_copy(*request, *empty);
+    auto plan = plan_copy(request, *empty);
     if (!plan) return std::move(plan).error();
+    bound.plan = std::move(*plan);
+    return bound;
+  }
+
+  // RUN --mount=type=bind: the planned source copied by the COPY rules into a scratch dir
+  // that is bound at the target; writes with rw land in that copy and are thrown away
+  // with it, as BuildKit discards them.
+  Result<runtime::sandbox::StepMount> bind_mount_source(const BoundSource& source, const parser::Mount& m,
+                                                         const std::string& target,
+                                                         std::vector<runtime::sandbox::TempDir>& keep) {
+    auto empty = runtime::view_of(s_.store, {}, {});
+    if (!empty) return std::move(empty).error();
     auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "bind-");
     if (!scratch) return std::move(scratch).error();
     const std::string root = scratch->path() + "/root";
     if (::mkdir(root.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(root));
-    if (auto r = execute_copy(*plan, *empty, root); !r) return std::move(r).error();
+    if (auto r = execute_copy(source.plan, *empty, root); !r) return std::move(r).error();
     runtime::sandbox::StepMount mount{runtime::sandbox::StepMount::Kind::Bind, target};
     mount.host_path = root + "/m";
     mount.read_only = m.read_only;
@@ -639,6 +679,8 @@ class StageRunner {
   int total_ = 0;
   std::optional<StageState> state_;
   std::optional<RootCopy> root_copy_;  // the copy executor's root, kept across RUN steps
+  StepLog log_{s_.store.cache_dir()};
+  std::string identity_;  // the running step's, for --explain (step_identity)
 };
 
 }  // namespace

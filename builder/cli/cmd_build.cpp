@@ -43,7 +43,7 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   std::vector<std::string> tags, build_args, labels, outputs, secrets, ssh, build_contexts, allow;
   std::string file, target, platform, network = "default", progress_text = "auto", iidfile, compression = "gzip";
   std::string snapshotter;
-  bool no_cache = false, pull = false, push = false, reproducible = false, quiet = false;
+  bool no_cache = false, explain = false, pull = false, push = false, reproducible = false, quiet = false;
   ArgParser parser("hoist build [OPTIONS] CONTEXT",
                    "Build an image from a Dockerfile, as docker build does, with no daemon.");
   parser.multi("-t,--tag", &tags, "NAME[:TAG]", "name the image (repeatable)");
@@ -52,6 +52,7 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   parser.option("--target", &target, "STAGE", "build this stage and what it needs");
   parser.multi("--label", &labels, "KEY=VALUE", "add a label to the image (repeatable)");
   parser.flag("--no-cache", &no_cache, "do not use the build cache");
+  parser.flag("--explain", &explain, "say for each step that is not cached which input changed since its last build");
   parser.flag("--pull", &pull, "always pull FROM images from their registry");
   parser.option("--platform", &platform, "OS/ARCH", "the target platform (only this machine's for now)");
   parser.option("--network", &network, "default|host|none",
@@ -116,6 +117,7 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   options.labels = std::move(*parsed_labels);
   options.target = target;
   options.no_cache = no_cache;
+  options.explain = explain;
   options.pull = pull;
   options.platform = platform;
   auto parsed_network = runtime::sandbox::parse_network(network);

@@ -1,8 +1,9 @@
 #pragma once
 // The hoist command table. Each command lives in its own file (builder/cli/cmd_NAME.cpp),
 // parses its own flags with ArgParser, and returns the process exit code or an Error.
-// Only main.cpp prints errors and picks exit codes: 0 ok, 1 failure, 2 usage
-// (an Error of kind Usage). A command that runs a container returns the container's code.
+// Only main.cpp prints errors and picks exit codes: 0 ok, 1 failure (or the command's
+// error_exit), 2 usage (an Error of kind Usage). A command that runs a container returns
+// the container's code.
 
 #include <span>
 #include <string>
@@ -23,6 +24,7 @@ struct Command {
   std::string_view name;
   std::string_view summary;
   layers::Result<int> (*run)(const GlobalOptions& global, const std::vector<std::string>& args);
+  int error_exit = 1;  // the exit code of a failure (diff, like diff(1), says 1 for "differ")
 };
 
 // Every command, in the order `hoist --help` lists them.
@@ -49,5 +51,6 @@ layers::Result<int> cmd_build(const GlobalOptions&, const std::vector<std::strin
 layers::Result<int> cmd_run(const GlobalOptions&, const std::vector<std::string>&);
 layers::Result<int> cmd_ps(const GlobalOptions&, const std::vector<std::string>&);
 layers::Result<int> cmd_rm(const GlobalOptions&, const std::vector<std::string>&);
+layers::Result<int> cmd_diff(const GlobalOptions&, const std::vector<std::string>&);
 
 }  // namespace builder::cli

@@ -19,6 +19,7 @@ std::span<const Command> commands() {
       {"tag", "Give an image another name", cmd_tag},
       {"rmi", "Remove images", cmd_rmi},
       {"history", "Show the history of an image", cmd_history},
+      {"diff", "Explain why two images differ: config fields, then paths per layer", cmd_diff, 2},
       {"import", "Create an image from a root filesystem tarball", cmd_import},
       {"save", "Write images to a tar archive (docker-archive or OCI)", cmd_save},
       {"load", "Load images from a tar archive", cmd_load},

@@ -35,9 +35,9 @@ void print_main_help() {
   std::printf("\nRun 'hoist COMMAND --help' for more on a command.\n");
 }
 
-int fail(const layers::Error& error) {
+int fail(const layers::Error& error, int error_exit = 1) {
   std::fprintf(stderr, "hoist: error: %s\n", error.describe().c_str());
-  return error.kind() == layers::ErrorKind::Usage ? 2 : 1;
+  return error.kind() == layers::ErrorKind::Usage ? 2 : error_exit;
 }
 
 }  // namespace
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     if (c.name != command_name) continue;
     std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
     auto result = c.run(global, rest);
-    if (!result) return fail(result.error());
+    if (!result) return fail(result.error(), c.error_exit);
     return *result;
   }
   std::string msg = "unknown command \"" + command_name + "\"";

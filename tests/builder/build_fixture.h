@@ -102,6 +102,35 @@ inline int count_lines_with(const std::string& text, const std::string& needle) 
   return n;
 }
 
+// The lines of the step whose title (in `--progress plain` output) contains `title`, each
+// without its "#N " prefix, the title line first; empty when no such step is found. Found
+// by title, not by number.
+inline std::vector<std::string> step_lines(const std::string& progress, const std::string& title) {
+  std::string number;
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < progress.size()) {
+    size_t end = progress.find('\n', start);
+    if (end == std::string::npos) end = progress.size();
+    const std::string line = progress.substr(start, end - start);
+    start = end + 1;
+    if (!line.starts_with('#')) continue;
+    const std::string head = line.substr(0, line.find(' '));
+    const std::string rest = line.substr(std::min(line.size(), head.size() + 1));
+    if (number.empty() && rest.starts_with('[') && rest.find(title) != std::string::npos) number = head;
+    if (!number.empty() && head == number) out.push_back(rest);
+  }
+  return out;
+}
+
+// How that step ended: "CACHED", "DONE", "ERROR", or "" when no such step is found.
+inline std::string step_outcome(const std::string& progress, const std::string& title) {
+  for (const auto& line : step_lines(progress, title))
+    for (const char* state : {"CACHED", "DONE", "ERROR"})
+      if (line.starts_with(state)) return state;
+  return "";
+}
+
 }  // namespace build_test
 
 // At the top of a test case whose builds need the sandbox's mount namespace (RUN --mount):

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "layers/layer_entries.h"
 #include "layers/layer_size.h"
 #include "layers/store.h"
 #include "layers/unique_fd.h"
@@ -68,6 +69,30 @@ TEST_CASE("layer content size counts regular files once, nothing else", "[layers
   auto size = layers::layer_content_size(fd.get());
   REQUIRE(size);
   CHECK(*size == 5);
+}
+
+// layer_content_size is a walk of layers/layer_entries.h; its listing is checked here too.
+TEST_CASE("layer entries: each entry with its metadata, a file's content digest", "[layers][size]") {
+  bool gzip = GENERATE(false, true);
+  CAPTURE(gzip);
+  auto fd = memfd_of(sample_tar(gzip));
+  std::vector<layers::LayerEntry> entries;
+  auto walked = layers::for_each_layer_entry(fd.get(), true, [&](const layers::LayerEntry& e) -> layers::Result<void> {
+    entries.push_back(e);
+    return {};
+  });
+  REQUIRE(walked);
+  REQUIRE(entries.size() == 5);
+  CHECK(entries[0].path == "a");
+  CHECK(entries[0].mode == (S_IFREG | 0644));
+  CHECK(entries[0].size == 5);
+  CHECK(entries[0].content == layers::Digest::of("hello"));
+  CHECK(entries[1].path == "dir");
+  CHECK((entries[1].mode & S_IFMT) == S_IFDIR);
+  CHECK(entries[2].hardlink == "a");
+  CHECK_FALSE(entries[2].content);
+  CHECK(entries[3].link_target == "abc");
+  CHECK((entries[4].mode & S_IFMT) == S_IFIFO);
 }
 
 TEST_CASE("layer content size: damaged data is Corrupt", "[layers][size]") {

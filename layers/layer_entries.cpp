@@ -1,0 +1,115 @@
+#include "layers/layer_entries.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "layers/compress.h"
+#include "layers/tar_apply.h"
+
+namespace layers {
+namespace {
+
+struct ArchiveFree {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+
+struct Source {
+  DecompressingReader reader;
+  std::vector<std::byte> buffer = std::vector<std::byte>(128 * 1024);
+  std::optional<Error> error;
+
+  static la_ssize_t read_cb(archive* a, void* self_ptr, const void** out) {
+    auto* self = static_cast<Source*>(self_ptr);
+    auto n = self->reader.read(self->buffer);
+    if (!n) {
+      self->error = std::move(n).error();
+      archive_set_error(a, EIO, "layer input failed");
+      return -1;
+    }
+    *out = self->buffer.data();
+    return la_ssize_t(*n);
+  }
+};
+
+std::string clean_name(const char* utf8, const char* raw) {
+  std::string name = utf8 ? utf8 : raw ? raw : "";
+  while (name.starts_with("./")) name.erase(0, 2);
+  while (name.starts_with('/')) name.erase(0, 1);
+  while (name.size() > 1 && name.ends_with('/')) name.pop_back();
+  return name;
+}
+
+}  // namespace
+
+Result<void> for_each_layer_entry(int fd, bool hash_content,
+                                  const std::function<Result<void>(const LayerEntry&)>& visit) {
+  auto reader = DecompressingReader::open(fd);
+  if (!reader) return std::move(reader).error();
+  Source source{std::move(*reader)};
+  std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
+  if (!a) return Error(ErrorKind::Io, "libarchive: out of memory");
+  archive_read_support_format_tar(a.get());
+  archive_read_support_format_empty(a.get());
+  auto failed = [&](std::string_view what) -> Error {
+    if (source.error) return source.error->context(what);
+    const char* msg = archive_error_string(a.get());
+    return Error(ErrorKind::Corrupt, std::string(what) + ": " + (msg ? msg : "libarchive error"));
+  };
+  if (archive_read_open(a.get(), &source, nullptr, &Source::read_cb, nullptr) != ARCHIVE_OK)
+    return failed("reading the layer");
+  uint64_t count = 0;
+  for (;;) {
+    archive_entry* e = nullptr;
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) return failed("reading the layer");
+    if (++count > kDefaultMaxUnpackEntries)
+      return Error(ErrorKind::InvalidInput, "the layer has more than " + std::to_string(kDefaultMaxUnpackEntries) + " entries");
+    LayerEntry entry;
+    entry.path = clean_name(archive_entry_pathname_utf8(e), archive_entry_pathname(e));
+    entry.mode = static_cast<uint32_t>(archive_entry_mode(e));
+    entry.uid = static_cast<uint32_t>(archive_entry_uid(e));
+    entry.gid = static_cast<uint32_t>(archive_entry_gid(e));
+    entry.mtime_sec = archive_entry_mtime(e);
+    entry.mtime_nsec = archive_entry_mtime_nsec(e);
+    if (const char* hard = archive_entry_hardlink(e)) {
+      entry.hardlink = clean_name(archive_entry_hardlink_utf8(e), hard);
+    } else if (archive_entry_filetype(e) == AE_IFLNK) {
+      const char* target = archive_entry_symlink_utf8(e);
+      if (!target) target = archive_entry_symlink(e);
+      entry.link_target = target ? target : "";
+    } else if (archive_entry_filetype(e) == AE_IFCHR || archive_entry_filetype(e) == AE_IFBLK) {
+      entry.rdev_major = archive_entry_rdevmajor(e);
+      entry.rdev_minor = archive_entry_rdevminor(e);
+    } else if (archive_entry_filetype(e) == AE_IFREG) {
+      entry.size = archive_entry_size(e);
+    }
+    archive_entry_xattr_reset(e);
+    const char* xname = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK)
+      entry.xattrs.emplace_back(xname ? xname : "", std::string(static_cast<const char*>(value), size));
+    std::sort(entry.xattrs.begin(), entry.xattrs.end());
+    if (hash_content && entry.hardlink.empty() && archive_entry_filetype(e) == AE_IFREG) {
+      Sha256 hash;
+      const void* block = nullptr;
+      size_t length = 0;
+      la_int64_t offset = 0;
+      for (;;) {
+        int d = archive_read_data_block(a.get(), &block, &length, &offset);
+        if (d == ARCHIVE_EOF) break;
+        if (d < ARCHIVE_WARN) return failed("reading " + quoted(entry.path) + " in the layer");
+        hash.update(std::span<const std::byte>(static_cast<const std::byte*>(block), length));
+      }
+      entry.content = hash.finish();
+    }
+    if (auto v = visit(entry); !v) return v;
+  }
+  return {};
+}
+
+}  // namespace layers

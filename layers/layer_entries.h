@@ -1,0 +1,39 @@
+#pragma once
+// The entries of a layer tar with their metadata, read with libarchive as the layer
+// applier reads them (layers/tar_apply.h), without writing anything: for `hoist diff`
+// and for counting a layer's size (layers/layer_size.h).
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "layers/digest.h"
+#include "layers/error.h"
+
+namespace layers {
+
+struct LayerEntry {
+  std::string path;         // as in the tar, without a leading "./" or "/" or a trailing "/"
+  uint32_t mode = 0;        // file type and permission bits, as st_mode
+  uint32_t uid = 0, gid = 0;
+  int64_t size = 0;         // regular files
+  int64_t mtime_sec = 0, mtime_nsec = 0;
+  std::string link_target;  // a symlink's target
+  std::string hardlink;     // a hardlink's target path (then mode is of a regular file)
+  uint64_t rdev_major = 0, rdev_minor = 0;
+  std::vector<std::pair<std::string, std::string>> xattrs;  // every xattr in the tar, sorted
+  std::optional<Digest> content;  // a regular file's sha256, when asked for
+};
+
+// Calls `visit` for each entry of the layer tar read from `fd` (plain, gzip or zstd) to
+// its end, in tar order. With `hash_content` each regular file's data is read and hashed,
+// else skipped. More than kDefaultMaxUnpackEntries entries is InvalidInput; damaged
+// compression or tar data is Corrupt; an error from `visit` stops the walk and is
+// returned. Names are bytes, as tar_apply reads them (UTF-8 when the tar says so).
+Result<void> for_each_layer_entry(int fd, bool hash_content,
+                                  const std::function<Result<void>(const LayerEntry&)>& visit);
+
+}  // namespace layers
