@@ -1,9 +1,17 @@
 #include "registry/http.h"
 
+#include "layers/unique_fd.h"
+
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <cctype>
 #include <condition_variable>
 #include <cstdlib>
@@ -52,6 +60,61 @@ bool split_host_port(const std::string& authority, const std::string& scheme, st
     *port = p;
   }
   return true;
+}
+
+// What the HTTP library's bare error word ("Connection", "Read") meant, in words a user can
+// act on. A connection that failed is tried once more by hand (resolve, then a TCP connect
+// of at most 3 s per address) to say why: the name did not resolve, the port refused, or
+// the connect timed out.
+std::string connect_failure(const Url& url) {
+  std::string host;
+  int port = 0;
+  if (!split_host_port(url.host, url.scheme, &host, &port)) return "cannot connect";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0)
+    return "cannot resolve " + host + ": " + ::gai_strerror(rc);
+  std::string why = "cannot connect";
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    layers::UniqueFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
+    if (!fd) continue;
+    int err = 0;
+    if (::connect(fd.get(), a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd p{fd.get(), POLLOUT, 0};
+        if (::poll(&p, 1, 3000) == 1) {
+          socklen_t len = sizeof err;
+          ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+        } else {
+          err = ETIMEDOUT;
+        }
+      }
+    }
+    if (err == 0) {
+      why = "the connection failed (it connects now: a passing failure?)";
+      break;
+    }
+    why = "cannot connect: " + std::string(std::strerror(err));
+  }
+  ::freeaddrinfo(found);
+  return why;
+}
+
+std::string transport_failure(httplib::Error error, const Url& url) {
+  switch (error) {
+    case httplib::Error::Connection: return connect_failure(url);
+    case httplib::Error::ConnectionTimeout: return "connecting timed out";
+    case httplib::Error::Read: return "the connection broke while reading the reply";
+    case httplib::Error::Write: return "the connection broke while sending the request";
+    case httplib::Error::SSLConnection: return "the TLS handshake failed (is it an HTTPS port?)";
+    case httplib::Error::SSLLoadingCerts: return "the CA certificates could not be loaded";
+    case httplib::Error::ExceedRedirectCount: return "too many redirects";
+    case httplib::Error::Canceled: return "the request was cancelled";
+    case httplib::Error::Compression: return "the reply could not be decompressed";
+    default: return httplib::to_string(error);
+  }
 }
 
 std::string host_without_port(std::string_view authority) {
@@ -417,11 +480,12 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
     if (receiver_failed)
       return Error(ErrorKind::InvalidInput,
                    request.method + " " + url.display() + ": cancelled by the receiver");
-    std::string why = httplib::to_string(result.error());
+    std::string why = transport_failure(result.error(), url);
     if (result.error() == httplib::Error::SSLServerVerification)
       why = "the server's TLS certificate is not trusted (use --tls-ca FILE or " + tls_.certs_dir +
             "/" + url.host + "/ca.crt)";
-    return Error(ErrorKind::Network, request.method + " " + url.display() + ": " + why);
+    return Error(ErrorKind::Network, "registry " + url.host + ": " + why + " (" + request.method +
+                                         " " + url.display() + ")");
   }
   out.status = result->status;
   out.headers = result->headers;

@@ -290,3 +290,14 @@ TEST_CASE("TLS: the test CA is required, then push and pull work", "[registry][t
     CHECK(r->status == 200);
   }
 }
+
+TEST_CASE("a registry that cannot be reached is named with the reason, not the HTTP library's word",
+          "[registry][http][cli]") {
+  TempDir docker_config, root;
+  const std::string host = "127.0.0.1:" + std::to_string(hoist_test::free_port());  // nothing listens
+  auto r = run("DOCKER_CONFIG=" + docker_config.path() + " " + hoist_bin() +
+               " --root " + root.path() + " pull " + host + "/nobody/here:v1");
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("registry " + host + ": cannot connect: Connection refused (GET http://" + host + "/v2/"));
+}
