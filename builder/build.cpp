@@ -233,6 +233,7 @@ Result<BuildResult> build(const BuildOptions& options) {
       session.named_dirs.emplace(name, std::move(*opened));
     }
   }
+  if (!options.no_cache) import_shared_caches(options.cache_from, options, *store, session.cache, progress);
   for (int index : target.stages)
     if (auto r = run_stage(session, index); !r) return std::move(r).error();
   if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
@@ -243,6 +244,7 @@ Result<BuildResult> build(const BuildOptions& options) {
   for (const auto& [k, v] : options.labels) config.config.labels[k] = v;
   config.created = config.history.empty() ? session.now() : config.history.back().created;
   if (source_date_epoch) config.created = layers::format_rfc3339(*source_date_epoch);
+  if (auto r = session.cache.ensure_blobs(final_state.layers); !r) return std::move(r).error().context("writing the image");
   auto manifest = store->put_image(config, final_state.layers);
   if (!manifest) return std::move(manifest).error().context("writing the image");
   auto image = store->load_image(*manifest);
@@ -284,6 +286,13 @@ Result<BuildResult> build(const BuildOptions& options) {
   }
   if (options.push)
     if (auto r = push_image(options, *store, *manifest, progress); !r) return std::move(r).error();
+  for (const CacheSpec& to : options.cache_to) {
+    std::map<layers::Digest, CacheRecord> records = final_state.records;
+    if (to.max)
+      for (const auto& [index, state] : session.finished) records.insert(state.records.begin(), state.records.end());
+    if (auto r = export_shared_cache(to, records, options, *store, session.cache, progress); !r)
+      return std::move(r).error().context("--cache-to");
+  }
   progress.note("writing image " + image->id().str());
   for (const auto& tag : options.tags) progress.note("naming to " + tag);
   if (auto unused = build_args.unused(); !unused.empty()) {

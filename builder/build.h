@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "builder/progress.h"
+#include "builder/shared_cache.h"
 #include "runtime/executor.h"
 #include "runtime/sandbox/sandbox.h"
 #include "layers/compress.h"
@@ -61,6 +62,8 @@ struct BuildOptions {
   // --build-context NAME=DIR|docker-image://REF: what FROM NAME, COPY --from=NAME and
   // RUN --mount=from=NAME read instead of a stage or image of that name.
   std::map<std::string, std::string> build_contexts;
+  std::vector<CacheSpec> cache_to;    // --cache-to (builder/shared_cache.h)
+  std::vector<CacheSpec> cache_from;  // --cache-from
 };
 
 struct BuildResult {

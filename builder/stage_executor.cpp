@@ -181,6 +181,7 @@ class StageRunner {
       if (it == s_.finished.end()) return fail(Error(ErrorKind::InvalidInput, "stage " + layers::quoted(base) + " was not built"));
       state.config = it->second.config;
       state.layers = it->second.layers;
+      state.records = it->second.records;
       state.key = CacheKeyBuilder().add("stage").add(it->second.key.str()).finish();
     } else if (base == "scratch") {
       auto host = layers::Platform::host();
@@ -223,6 +224,7 @@ class StageRunner {
         }
         state_->config.history.push_back({record->created, created_by, "", "", !record->layer.has_value()});
         state_->key = key;
+        state_->records.insert_or_assign(key, *record);
         ++s_.cached_steps;
         s_.progress.cached(step);
         return {};
@@ -241,13 +243,19 @@ class StageRunner {
     if (auto r = s_.cache.save(key, record); !r) return r;
     state_->config.history.push_back({record.created, created_by, "", "", !record.layer.has_value()});
     state_->key = key;
+    state_->records.insert_or_assign(key, record);
     s_.progress.done(step);
     return {};
   }
 
   LayerWriteOptions layer_options() const { return {s_.options.compression, s_.source_date_epoch}; }
 
-  Result<runtime::LayerView> view() { return runtime::view_of(s_.store, state_->layers, state_->config.diff_ids); }
+  // The stage's root as layers unpacked. Layers found in an imported cache are fetched
+  // here, when a step needs the filesystem (and by build() for the final image).
+  Result<runtime::LayerView> view() {
+    if (auto r = s_.cache.ensure_blobs(state_->layers); !r) return std::move(r).error();
+    return runtime::view_of(s_.store, state_->layers, state_->config.diff_ids);
+  }
 
   Result<void> dispatch(const parser::Command& command, int step) {
     const parser::Instruction& ins = command.in;
@@ -400,6 +408,7 @@ class StageRunner {
           if (!made) return std::move(made).error();
           root_copy_.emplace(std::move(*made));
         }
+        if (auto r = s_.cache.ensure_blobs(state_->layers); !r) return std::move(r).error();
         if (auto r = root_copy_->sync(s_.store, state_->layers, state_->config.diff_ids); !r)
           return std::move(r).error().context("copying the root filesystem for RUN");
         request.root_copy = &*root_copy_;
@@ -556,6 +565,7 @@ class StageRunner {
     if (!from) return std::move(from).error();
     auto root = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "from-");
     if (!root) return std::move(root).error();
+    if (auto r = s_.cache.ensure_blobs(from->layers); !r) return std::move(r).error();
     if (auto r = runtime::materialize_rootfs(s_.store, from->layers, root->path()); !r) return std::move(r).error();
     return FromRoot{std::move(*root), from->key};
   }
