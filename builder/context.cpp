@@ -181,9 +181,10 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
   auto entry = open_source_entry(root_fd, rel);
   if (!entry) return std::move(entry).error().context("hashing");
   const struct stat& st = entry->st;
+  // Not the source's owner: a copy writes the request's (0:0, or --chown), so two
+  // checkouts owned by different users must give one key.
   char meta[128];
-  std::snprintf(meta, sizeof meta, "%o %u %u %lld", st.st_mode, st.st_uid, st.st_gid,
-                static_cast<long long>(S_ISREG(st.st_mode) ? st.st_size : 0));
+  std::snprintf(meta, sizeof meta, "%o %lld", st.st_mode, static_cast<long long>(S_ISREG(st.st_mode) ? st.st_size : 0));
   add_text(dest_rel);
   add_text(meta);
   if (S_ISLNK(st.st_mode)) {

@@ -81,7 +81,7 @@ layers::Result<std::string> read_source_link(const SourceEntry& entry, const std
 
 // Hashes what a copy reads, so a cache key follows content and metadata but not mtime:
 // add() each (destination, source path) in a fixed order; regular files by their bytes,
-// symlinks by target, everything by type, mode and owner. `rel` is read beneath
+// symlinks by target, everything by type and mode (not owner: a copy writes its own). `rel` is read beneath
 // `root_fd` as open_source_entry reads it; only a regular file's data is ever read.
 class ContentHasher {
  public:
