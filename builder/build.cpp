@@ -56,14 +56,8 @@ Result<void> push_image(const BuildOptions& options, const layers::Store& store,
 
 }  // namespace
 
-Result<OutputSpec> parse_output_spec(std::string_view text) {
-  OutputSpec spec;
-  if (text.find('=') == std::string_view::npos) {
-    spec.type = OutputSpec::Type::Local;
-    spec.dest = std::string(text);
-    return spec;
-  }
-  bool has_type = false;
+Result<std::vector<std::pair<std::string, std::string>>> split_key_values(std::string_view flag, std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
@@ -73,8 +67,23 @@ Result<OutputSpec> parse_output_spec(std::string_view text) {
     if (part.empty()) continue;
     size_t eq = part.find('=');
     if (eq == std::string_view::npos)
-      return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": want KEY=VALUE, got " + layers::quoted(part));
-    std::string_view key = part.substr(0, eq), value = part.substr(eq + 1);
+      return Error(ErrorKind::Usage, std::string(flag) + " " + layers::quoted(text) + ": want KEY=VALUE, got " + layers::quoted(part));
+    out.emplace_back(part.substr(0, eq), part.substr(eq + 1));
+  }
+  return out;
+}
+
+Result<OutputSpec> parse_output_spec(std::string_view text) {
+  OutputSpec spec;
+  if (text.find('=') == std::string_view::npos) {
+    spec.type = OutputSpec::Type::Local;
+    spec.dest = std::string(text);
+    return spec;
+  }
+  bool has_type = false;
+  auto pairs = split_key_values("--output", text);
+  if (!pairs) return std::move(pairs).error();
+  for (const auto& [key, value] : *pairs) {
     if (key == "type") {
       has_type = true;
       if (value == "image") spec.type = OutputSpec::Type::Image;

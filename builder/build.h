@@ -30,6 +30,12 @@ struct OutputSpec {
   std::string dest;  // a directory, or a file ending in ".tar" (oci); a file (docker)
 };
 
+// Splits a flag's "KEY=VALUE[,KEY=VALUE]..." value (--output, --cache-to, --cache-from) into
+// its pairs, in order; empty parts are skipped. Usage naming `flag` and the part that is
+// not KEY=VALUE.
+layers::Result<std::vector<std::pair<std::string, std::string>>> split_key_values(std::string_view flag,
+                                                                                  std::string_view text);
+
 // Parses "type=image|oci|docker|local[,dest=PATH]" (the value of --output); a bare path
 // means type=local,dest=PATH, as Docker reads `-o DIR`. InvalidInput naming the value.
 layers::Result<OutputSpec> parse_output_spec(std::string_view text);

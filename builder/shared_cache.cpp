@@ -146,16 +146,9 @@ Result<CacheSpec> parse_cache_spec(std::string_view text, bool to) {
     spec.location = std::string(text);
   } else {
     std::optional<std::string> type, dest, src, ref, mode;
-    size_t start = 0;
-    while (start <= text.size()) {
-      size_t comma = text.find(',', start);
-      if (comma == std::string_view::npos) comma = text.size();
-      std::string_view part = text.substr(start, comma - start);
-      start = comma + 1;
-      size_t eq = part.find('=');
-      if (eq == std::string_view::npos) return usage("want KEY=VALUE, got " + layers::quoted(part));
-      std::string_view key = part.substr(0, eq);
-      std::string value(part.substr(eq + 1));
+    auto pairs = split_key_values(flag, text);
+    if (!pairs) return std::move(pairs).error();
+    for (auto& [key, value] : *pairs) {
       std::optional<std::string>* slot = key == "type" ? &type
                                          : key == "ref" ? &ref
                                          : key == "dest" && to ? &dest
