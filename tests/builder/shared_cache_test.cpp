@@ -7,6 +7,8 @@
 
 #include <unistd.h>
 
+#include <set>
+
 #include "tests/builder/build_fixture.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/support/skip.h"
@@ -212,4 +214,42 @@ TEST_CASE("shared cache: what hoist does not implement is refused, naming it", "
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains(c.flag) && Catch::Contains(c.named));
   }
+}
+
+TEST_CASE("shared cache: an imported layer is fetched only when the build needs it", "[builder][shared_cache]") {
+  Context context(kDockerfile);
+  hoist_test::TempDir cache("hoist-cache");
+  Runner a;
+  auto built = a.build(context.path(), {"--cache-to", "type=local,dest=" + cache.path()});
+  INFO(built.err);
+  REQUIRE(built.exit_code == 0);
+
+  // Runner B builds the first three steps only: all CACHED, and the cache's other layers
+  // (COPY b.txt, the RUN after it) never reach its store.
+  write_file(context.path() + "/Dockerfile", "FROM busybox:latest\nCOPY a.txt /a.txt\n"
+                                             "RUN cat /a.txt > /a.copy && echo \"RAN:\"a\n");
+  Runner b;
+  std::string iid;
+  auto r = b.build(context.path(), {"-t", "prefix", "--cache-from", "type=local,src=" + cache.path()}, &iid);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(runs(r) == 0);
+  auto inspected = b.hoist().run({"inspect", "prefix"});
+  REQUIRE(inspected.exit_code == 0);
+  auto image = nlohmann::json::parse(inspected.out);
+  if (image.is_array()) image = image.at(0);
+  std::set<std::string> in_image;
+  for (const auto& l : image.at("Manifest").at("layers")) in_image.insert(l.at("digest").get<std::string>());
+  auto index = nlohmann::json::parse(read_file(cache.path() + "/index.json"));
+  auto manifest = nlohmann::json::parse(read_file(
+      cache.path() + "/blobs/sha256/" + index["manifests"][0]["digest"].get<std::string>().substr(7)));
+  int not_needed = 0;
+  for (const auto& l : manifest.at("layers")) {
+    const std::string digest = l.at("digest").get<std::string>();
+    const bool fetched = ::access((b.hoist().root() + "/blobs/sha256/" + digest.substr(7)).c_str(), F_OK) == 0;
+    INFO(digest);
+    CHECK(fetched == (in_image.count(digest) == 1));
+    not_needed += in_image.count(digest) == 0;
+  }
+  CHECK(not_needed == 2);
 }
