@@ -38,7 +38,7 @@ parser::Platform host_platform() {
 }
 
 Result<void> push_image(const BuildOptions& options, const layers::Store& store, const layers::Descriptor& manifest,
-                        Progress& progress) {
+                        const CacheMounts& cache_mounts, Progress& progress) {
   if (options.tags.empty()) return Error(ErrorKind::Usage, "--push needs a name: give -t NAME:TAG");
   for (const auto& tag : options.tags) {
     auto reference = registry::Reference::parse(tag);
@@ -47,7 +47,10 @@ Result<void> push_image(const BuildOptions& options, const layers::Store& store,
     if (!client_options) return std::move(client_options).error();
     registry::Client client(reference->domain(), std::move(*client_options));
     progress.note("pushing " + reference->str());
-    auto pushed = registry::push(client, store, *reference, manifest);
+    registry::PushOptions push_options;
+    if (auto mounts = cache_mounts.find(reference->domain()); mounts != cache_mounts.end())
+      push_options.mount_from = mounts->second;
+    auto pushed = registry::push(client, store, *reference, manifest, push_options);
     if (!pushed) return std::move(pushed).error().context("pushing " + reference->str());
     progress.note("pushed " + reference->str() + "@" + pushed->str());
   }
@@ -242,7 +245,8 @@ Result<BuildResult> build(const BuildOptions& options) {
       session.named_dirs.emplace(name, std::move(*opened));
     }
   }
-  if (!options.no_cache) import_shared_caches(options.cache_from, options, *store, session.cache, progress);
+  CacheMounts cache_mounts;
+  if (!options.no_cache) cache_mounts = import_shared_caches(options.cache_from, options, *store, session.cache, progress);
   for (int index : target.stages)
     if (auto r = run_stage(session, index); !r) return std::move(r).error();
   if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
@@ -294,7 +298,7 @@ Result<BuildResult> build(const BuildOptions& options) {
       if (auto r = store->set_tag(tag, *manifest); !r) return std::move(r).error();
   }
   if (options.push)
-    if (auto r = push_image(options, *store, *manifest, progress); !r) return std::move(r).error();
+    if (auto r = push_image(options, *store, *manifest, cache_mounts, progress); !r) return std::move(r).error();
   for (const CacheSpec& to : options.cache_to) {
     std::map<layers::Digest, CacheRecord> records = final_state.records;
     if (to.max)

@@ -180,8 +180,9 @@ Result<CacheSpec> parse_cache_spec(std::string_view text, bool to) {
   return spec;
 }
 
-void import_shared_caches(const std::vector<CacheSpec>& from, const BuildOptions& options, const layers::Store& store,
-                          BuildCache& cache, Progress& progress) {
+CacheMounts import_shared_caches(const std::vector<CacheSpec>& from, const BuildOptions& options,
+                                 const layers::Store& store, BuildCache& cache, Progress& progress) {
+  CacheMounts mounts;
   for (const CacheSpec& spec : from) {
     auto read = spec.type == CacheSpec::Type::Local ? read_local(spec.location, store)
                                                     : read_registry(spec.location, options, store);
@@ -192,8 +193,13 @@ void import_shared_caches(const std::vector<CacheSpec>& from, const BuildOptions
       continue;
     }
     for (const auto& [key, record] : *records) cache.add_imported(key, record, read->second);
+    if (spec.type == CacheSpec::Type::Registry)
+      if (auto reference = registry::Reference::parse(spec.location))
+        for (const auto& layer : read->first.manifest.layers)
+          mounts[reference->domain()].emplace(layer.digest, reference->path());
     progress.note("importing cache from " + describe(spec) + ": " + std::to_string(records->size()) + " records");
   }
+  return mounts;
 }
 
 Result<void> export_shared_cache(const CacheSpec& to, const std::map<layers::Digest, CacheRecord>& records,

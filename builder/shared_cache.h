@@ -24,7 +24,8 @@
 // Import reads the manifest and config (each verified against its digest) and adds the
 // records to BuildCache's imported layer. A layer blob is fetched only when the build
 // needs it (BuildCache::ensure_blobs), verified against its digest and diff_id. A missing
-// or damaged cache is a warning naming it; the build goes on without it.
+// or damaged cache is a warning naming it; the build goes on without it. A --push to a
+// registry cache's registry mounts its layers from the cache's repository (CacheMounts).
 
 #include <map>
 #include <string>
@@ -57,9 +58,13 @@ struct CacheSpec {
 // as buildx reads it. Any other type or key is refused, naming it (Usage).
 layers::Result<CacheSpec> parse_cache_spec(std::string_view text, bool to);
 
+// Where imported layers are on registries: by registry domain, blob -> repository path. A
+// --push to that registry mounts them from there instead of uploading them.
+using CacheMounts = std::map<std::string, std::map<layers::Digest, std::string>>;
+
 // Imports every spec of `from` into `cache`. Never fails: a cache that cannot be read is a
-// warning naming it.
-void import_shared_caches(const std::vector<CacheSpec>& from, const BuildOptions& options, const layers::Store& store,
+// warning naming it. Returns the registry caches' layers for CacheMounts.
+CacheMounts import_shared_caches(const std::vector<CacheSpec>& from, const BuildOptions& options, const layers::Store& store,
                           BuildCache& cache, Progress& progress);
 
 // Exports `records` (by step key) as `to` says. Layer blobs the store lacks are fetched

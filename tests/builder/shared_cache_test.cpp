@@ -253,3 +253,31 @@ TEST_CASE("shared cache: an imported layer is fetched only when the build needs 
   }
   CHECK(not_needed == 2);
 }
+
+TEST_CASE("shared cache: --push to the cache's registry mounts the cached layers instead of uploading them",
+          "[builder][shared_cache][push]") {
+  if (!have_registry()) HOIST_SKIP("docker-registry not installed (Debian package docker-registry)");
+  hoist_test::RegistryServer registry({});
+  REQUIRE(registry.start_error() == "");
+  const std::string cache_ref = registry.host() + "/hoist/cache:v1", app = registry.host() + "/hoist/app:v1";
+  Context context(kDockerfile);
+  Runner a, b;
+  auto built = a.build(context.path(), {"--cache-to", "type=registry,ref=" + cache_ref});
+  INFO(built.err);
+  REQUIRE(built.exit_code == 0);
+
+  hoist_test::TempDir out("hoist-out");
+  auto pushed = b.hoist().run({"--debug", "build", "--progress", "plain", "--cache-from", "type=registry,ref=" + cache_ref,
+                               "--push", "-t", app, context.path()});
+  INFO(pushed.err);
+  REQUIRE(pushed.exit_code == 0);
+  CHECK(runs(pushed) == 0);
+  // The four cached layers are mounted from hoist/cache (a POST that answers 201); only
+  // the base layer and the config are uploaded (202, then PUT).
+  CHECK(count_lines_with(pushed.err, "/v2/hoist/app/blobs/uploads/ -> 201") == 4);
+  CHECK(count_lines_with(pushed.err, "/v2/hoist/app/blobs/uploads/ -> 202") == 2);
+  hoist_test::HoistRunner c;
+  auto pulled = c.run({"pull", app});
+  INFO(pulled.err);
+  CHECK(pulled.exit_code == 0);
+}
