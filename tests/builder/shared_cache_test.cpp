@@ -105,6 +105,21 @@ void check_two_runners(const std::string& to, const std::string& from) {
 
 bool have_registry() { return ::access("/usr/bin/docker-registry", X_OK) == 0; }
 
+// A runner of its own builds `context` and exports its cache to `dir`.
+void export_local(const Context& context, const std::string& dir) {
+  Runner a;
+  auto built = a.build(context.path(), {"--cache-to", "type=local,dest=" + dir});
+  INFO(built.err);
+  REQUIRE(built.exit_code == 0);
+}
+
+// The cache manifest a type=local directory's index.json tags.
+nlohmann::json cache_manifest(const std::string& dir) {
+  auto index = nlohmann::json::parse(read_file(dir + "/index.json"));
+  const std::string digest = index.at("manifests").at(0).at("digest").get<std::string>();
+  return nlohmann::json::parse(read_file(dir + "/blobs/sha256/" + digest.substr(7)));
+}
+
 }  // namespace
 
 TEST_CASE("shared cache: type=local, runner B runs no RUN step and gets runner A's image",
@@ -155,10 +170,7 @@ TEST_CASE("shared cache: a missing or damaged cache warns, naming it, and the bu
           "[builder][shared_cache]") {
   Context context(kDockerfile);
   hoist_test::TempDir cache("hoist-cache");
-  Runner a;
-  auto built = a.build(context.path(), {"--cache-to", "type=local,dest=" + cache.path()});
-  INFO(built.err);
-  REQUIRE(built.exit_code == 0);
+  export_local(context, cache.path());
 
   SECTION("missing directory") {
     Runner b;
@@ -170,10 +182,7 @@ TEST_CASE("shared cache: a missing or damaged cache warns, naming it, and the bu
     CHECK(runs(r) == 2);
   }
   SECTION("a layer blob damaged: nothing of that cache is trusted") {
-    auto manifest_digest = nlohmann::json::parse(read_file(cache.path() + "/index.json"))["manifests"][0]["digest"];
-    auto manifest = nlohmann::json::parse(
-        read_file(cache.path() + "/blobs/sha256/" + manifest_digest.get<std::string>().substr(7)));
-    const std::string layer = manifest["layers"][0]["digest"].get<std::string>().substr(7);
+    const std::string layer = cache_manifest(cache.path())["layers"][0]["digest"].get<std::string>().substr(7);
     write_file(cache.path() + "/blobs/sha256/" + layer, "not the layer");
     Runner b;
     auto r = b.build(context.path(), {"--cache-from", "type=local,src=" + cache.path()});
@@ -219,10 +228,7 @@ TEST_CASE("shared cache: what hoist does not implement is refused, naming it", "
 TEST_CASE("shared cache: an imported layer is fetched only when the build needs it", "[builder][shared_cache]") {
   Context context(kDockerfile);
   hoist_test::TempDir cache("hoist-cache");
-  Runner a;
-  auto built = a.build(context.path(), {"--cache-to", "type=local,dest=" + cache.path()});
-  INFO(built.err);
-  REQUIRE(built.exit_code == 0);
+  export_local(context, cache.path());
 
   // Runner B builds the first three steps only: all CACHED, and the cache's other layers
   // (COPY b.txt, the RUN after it) never reach its store.
@@ -240,9 +246,7 @@ TEST_CASE("shared cache: an imported layer is fetched only when the build needs 
   if (image.is_array()) image = image.at(0);
   std::set<std::string> in_image;
   for (const auto& l : image.at("Manifest").at("layers")) in_image.insert(l.at("digest").get<std::string>());
-  auto index = nlohmann::json::parse(read_file(cache.path() + "/index.json"));
-  auto manifest = nlohmann::json::parse(read_file(
-      cache.path() + "/blobs/sha256/" + index["manifests"][0]["digest"].get<std::string>().substr(7)));
+  const nlohmann::json manifest = cache_manifest(cache.path());
   int not_needed = 0;
   for (const auto& l : manifest.at("layers")) {
     const std::string digest = l.at("digest").get<std::string>();
