@@ -38,7 +38,7 @@ parser::Platform host_platform() {
 }
 
 Result<void> push_image(const BuildOptions& options, const layers::Store& store, const layers::Descriptor& manifest,
-                        Progress& progress) {
+                        const CacheMounts& cache_mounts, Progress& progress) {
   if (options.tags.empty()) return Error(ErrorKind::Usage, "--push needs a name: give -t NAME:TAG");
   for (const auto& tag : options.tags) {
     auto reference = registry::Reference::parse(tag);
@@ -47,7 +47,10 @@ Result<void> push_image(const BuildOptions& options, const layers::Store& store,
     if (!client_options) return std::move(client_options).error();
     registry::Client client(reference->domain(), std::move(*client_options));
     progress.note("pushing " + reference->str());
-    auto pushed = registry::push(client, store, *reference, manifest);
+    registry::PushOptions push_options;
+    if (auto mounts = cache_mounts.find(reference->domain()); mounts != cache_mounts.end())
+      push_options.mount_from = mounts->second;
+    auto pushed = registry::push(client, store, *reference, manifest, push_options);
     if (!pushed) return std::move(pushed).error().context("pushing " + reference->str());
     progress.note("pushed " + reference->str() + "@" + pushed->str());
   }
@@ -56,14 +59,8 @@ Result<void> push_image(const BuildOptions& options, const layers::Store& store,
 
 }  // namespace
 
-Result<OutputSpec> parse_output_spec(std::string_view text) {
-  OutputSpec spec;
-  if (text.find('=') == std::string_view::npos) {
-    spec.type = OutputSpec::Type::Local;
-    spec.dest = std::string(text);
-    return spec;
-  }
-  bool has_type = false;
+Result<std::vector<std::pair<std::string, std::string>>> split_key_values(std::string_view flag, std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
@@ -73,8 +70,23 @@ Result<OutputSpec> parse_output_spec(std::string_view text) {
     if (part.empty()) continue;
     size_t eq = part.find('=');
     if (eq == std::string_view::npos)
-      return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": want KEY=VALUE, got " + layers::quoted(part));
-    std::string_view key = part.substr(0, eq), value = part.substr(eq + 1);
+      return Error(ErrorKind::Usage, std::string(flag) + " " + layers::quoted(text) + ": want KEY=VALUE, got " + layers::quoted(part));
+    out.emplace_back(part.substr(0, eq), part.substr(eq + 1));
+  }
+  return out;
+}
+
+Result<OutputSpec> parse_output_spec(std::string_view text) {
+  OutputSpec spec;
+  if (text.find('=') == std::string_view::npos) {
+    spec.type = OutputSpec::Type::Local;
+    spec.dest = std::string(text);
+    return spec;
+  }
+  bool has_type = false;
+  auto pairs = split_key_values("--output", text);
+  if (!pairs) return std::move(pairs).error();
+  for (const auto& [key, value] : *pairs) {
     if (key == "type") {
       has_type = true;
       if (value == "image") spec.type = OutputSpec::Type::Image;
@@ -233,6 +245,8 @@ Result<BuildResult> build(const BuildOptions& options) {
       session.named_dirs.emplace(name, std::move(*opened));
     }
   }
+  CacheMounts cache_mounts;
+  if (!options.no_cache) cache_mounts = import_shared_caches(options.cache_from, options, *store, session.cache, progress);
   for (int index : target.stages)
     if (auto r = run_stage(session, index); !r) return std::move(r).error();
   if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
@@ -243,6 +257,7 @@ Result<BuildResult> build(const BuildOptions& options) {
   for (const auto& [k, v] : options.labels) config.config.labels[k] = v;
   config.created = config.history.empty() ? session.now() : config.history.back().created;
   if (source_date_epoch) config.created = layers::format_rfc3339(*source_date_epoch);
+  if (auto r = session.cache.ensure_blobs(final_state.layers); !r) return std::move(r).error().context("writing the image");
   auto manifest = store->put_image(config, final_state.layers);
   if (!manifest) return std::move(manifest).error().context("writing the image");
   auto image = store->load_image(*manifest);
@@ -283,7 +298,14 @@ Result<BuildResult> build(const BuildOptions& options) {
       if (auto r = store->set_tag(tag, *manifest); !r) return std::move(r).error();
   }
   if (options.push)
-    if (auto r = push_image(options, *store, *manifest, progress); !r) return std::move(r).error();
+    if (auto r = push_image(options, *store, *manifest, cache_mounts, progress); !r) return std::move(r).error();
+  for (const CacheSpec& to : options.cache_to) {
+    std::map<layers::Digest, CacheRecord> records = final_state.records;
+    if (to.max)
+      for (const auto& [index, state] : session.finished) records.insert(state.records.begin(), state.records.end());
+    if (auto r = export_shared_cache(to, records, options, *store, session.cache, progress); !r)
+      return std::move(r).error().context("--cache-to");
+  }
   progress.note("writing image " + image->id().str());
   for (const auto& tag : options.tags) progress.note("naming to " + tag);
   if (auto unused = build_args.unused(); !unused.empty()) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "builder/progress.h"
+#include "builder/shared_cache.h"
 #include "runtime/executor.h"
 #include "runtime/sandbox/sandbox.h"
 #include "layers/compress.h"
@@ -28,6 +29,12 @@ struct OutputSpec {
   Type type = Type::Image;
   std::string dest;  // a directory, or a file ending in ".tar" (oci); a file (docker)
 };
+
+// Splits a flag's "KEY=VALUE[,KEY=VALUE]..." value (--output, --cache-to, --cache-from) into
+// its pairs, in order; empty parts are skipped. Usage naming `flag` and the part that is
+// not KEY=VALUE.
+layers::Result<std::vector<std::pair<std::string, std::string>>> split_key_values(std::string_view flag,
+                                                                                  std::string_view text);
 
 // Parses "type=image|oci|docker|local[,dest=PATH]" (the value of --output); a bare path
 // means type=local,dest=PATH, as Docker reads `-o DIR`. InvalidInput naming the value.
@@ -63,6 +70,8 @@ struct BuildOptions {
   // --build-context NAME=DIR|docker-image://REF: what FROM NAME, COPY --from=NAME and
   // RUN --mount=from=NAME read instead of a stage or image of that name.
   std::map<std::string, std::string> build_contexts;
+  std::vector<CacheSpec> cache_to;    // --cache-to (builder/shared_cache.h)
+  std::vector<CacheSpec> cache_from;  // --cache-from
 };
 
 struct BuildResult {

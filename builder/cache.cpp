@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "layers/compress.h"
 #include "layers/json_text.h"
 
 namespace builder {
@@ -18,18 +19,24 @@ CacheKeyBuilder& CacheKeyBuilder::add(std::string_view field) {
   return *this;
 }
 
-std::optional<CacheRecord> BuildCache::lookup(const layers::Digest& key) const {
-  auto text = layers::read_file(dir_ + "/" + std::string(key.hex()) + ".json", kMaxRecordBytes);
-  if (!text) return std::nullopt;
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+nlohmann::json record_to_json(const CacheRecord& record) {
+  nlohmann::json j = {{"created", record.created}, {"layer", nullptr}};
+  if (record.layer && record.diff_id) {
+    j["layer"] = layers::descriptor_to_json(*record.layer);
+    j["diff_id"] = record.diff_id->str();
+  }
+  return j;
+}
+
+std::optional<CacheRecord> record_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return std::nullopt;
   CacheRecord record;
   auto created = j.find("created");
   if (created == j.end() || !created->is_string()) return std::nullopt;
   record.created = created->get<std::string>();
   if (auto layer = j.find("layer"); layer != j.end() && !layer->is_null()) {
     auto descriptor = layers::descriptor_from_json(*layer, "cache record");
-    if (!descriptor || !blobs_.has(descriptor->digest)) return std::nullopt;
+    if (!descriptor) return std::nullopt;
     auto diff_id = j.find("diff_id");
     if (diff_id == j.end() || !diff_id->is_string()) return std::nullopt;
     auto parsed = layers::Digest::parse(diff_id->get<std::string>());
@@ -40,15 +47,52 @@ std::optional<CacheRecord> BuildCache::lookup(const layers::Digest& key) const {
   return record;
 }
 
+std::optional<CacheRecord> BuildCache::lookup(const layers::Digest& key) const {
+  if (auto text = layers::read_file(dir_ + "/" + std::string(key.hex()) + ".json", kMaxRecordBytes)) {
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    auto record = j.is_discarded() ? std::nullopt : record_from_json(j);
+    if (record && (!record->layer || blobs_.has(record->layer->digest))) return record;
+  }
+  if (auto it = imported_.find(key); it != imported_.end()) return it->second;
+  return std::nullopt;
+}
+
 Result<void> BuildCache::save(const layers::Digest& key, const CacheRecord& record) const {
   if (auto r = layers::make_dirs(dir_); !r) return r;
-  nlohmann::json j = {{"created", record.created}, {"layer", nullptr}};
-  if (record.layer && record.diff_id) {
-    j["layer"] = layers::descriptor_to_json(*record.layer);
-    j["diff_id"] = record.diff_id->str();
-  }
-  auto saved = layers::write_file_atomic(dir_ + "/" + std::string(key.hex()) + ".json", layers::dump_json(j));
+  auto saved = layers::write_file_atomic(dir_ + "/" + std::string(key.hex()) + ".json", layers::dump_json(record_to_json(record)));
   if (!saved) return std::move(saved).error().context("saving a build cache record");
+  return {};
+}
+
+void BuildCache::add_imported(const layers::Digest& key, const CacheRecord& record,
+                              std::shared_ptr<const LayerFetcher> fetch) {
+  if (!imported_.emplace(key, record).second || !record.layer) return;
+  fetchers_.emplace(record.layer->digest, ImportedLayer{std::move(fetch), *record.diff_id});
+}
+
+Result<void> BuildCache::ensure_blobs(const std::vector<layers::Descriptor>& layers) const {
+  for (const auto& layer : layers) {
+    if (blobs_.has(layer.digest)) continue;
+    auto fetcher = fetchers_.find(layer.digest);
+    if (fetcher == fetchers_.end())
+      return layers::Error(layers::ErrorKind::NotFound, "layer " + layer.digest.str() + " is not in the store");
+    const std::string what = "cached layer " + layer.digest.str();
+    if (auto r = (*fetcher->second.fetch)(layer); !r) return std::move(r).error().context("fetching " + what);
+    auto fd = blobs_.open_read(layer.digest);
+    if (!fd) return std::move(fd).error().context(what);
+    layers::Sha256 content;
+    auto decompressed = layers::decompress(fd->get(), [&](std::span<const std::byte> data) -> Result<void> {
+      content.update(data);
+      return {};
+    });
+    const layers::Digest diff_id = content.finish();
+    if (!decompressed || diff_id != fetcher->second.diff_id) {
+      (void)blobs_.remove(layer.digest);
+      if (!decompressed) return std::move(decompressed).error().context(what);
+      return layers::Error(layers::ErrorKind::Corrupt, what + " holds content " + diff_id.str() + ", its record says " +
+                                                           fetcher->second.diff_id.str());
+    }
+  }
   return {};
 }
 

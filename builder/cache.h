@@ -8,10 +8,19 @@
 // the store's cache dir as <key hex>.json, each written atomically; a record whose layer
 // blob has gone (pruned) is a miss. Records are never trusted for more than a hint: they
 // are parsed strictly, and a malformed one is a miss.
+//
+// Records imported from a shared cache (--cache-from, builder/shared_cache.h) sit in a
+// second layer that lookup() consults when the store has no record; their layer blobs are
+// fetched (and verified) only when ensure_blobs() is asked for them.
 
+#include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "layers/blob_store.h"
 #include "layers/digest.h"
@@ -36,6 +45,15 @@ struct CacheRecord {
   std::optional<layers::Digest> diff_id;
 };
 
+// A record as JSON: {"created": T, "layer": DESCRIPTOR|null[, "diff_id": D]}, the form of
+// the store's record files and of the shared cache's config.
+nlohmann::json record_to_json(const CacheRecord& record);
+// nullopt when `j` is not such an object.
+std::optional<CacheRecord> record_from_json(const nlohmann::json& j);
+
+// Puts a layer blob of an imported cache into the store, verifying its digest.
+using LayerFetcher = std::function<layers::Result<void>(const layers::Descriptor& layer)>;
+
 // What the last download of an ADD URL gave: the server's ETag (sent back as
 // If-None-Match, so an unchanged file is not downloaded again), the content digest and
 // the Last-Modified time. BuildKit keeps the same three per URL.
@@ -50,7 +68,8 @@ class BuildCache {
   // `dir` is Store::cache_dir(); created when missing on the first save.
   BuildCache(std::string dir, const layers::BlobStore& blobs) : dir_(std::move(dir)), blobs_(blobs) {}
 
-  // The record for `key`, or nullopt (missing, malformed, or its layer blob is gone).
+  // The record for `key`, or nullopt (missing, malformed, or its layer blob is gone);
+  // when the store has none, the imported record for `key`, whose blob may be elsewhere.
   std::optional<CacheRecord> lookup(const layers::Digest& key) const;
   layers::Result<void> save(const layers::Digest& key, const CacheRecord& record) const;
 
@@ -59,9 +78,23 @@ class BuildCache {
   std::optional<UrlRecord> lookup_url(std::string_view url) const;
   layers::Result<void> save_url(std::string_view url, const UrlRecord& record) const;
 
+  // Adds a record of an imported cache; `fetch` brings its layer when ensure_blobs needs
+  // it. The first import of a key wins.
+  void add_imported(const layers::Digest& key, const CacheRecord& record, std::shared_ptr<const LayerFetcher> fetch);
+  // Fetches the blobs of `layers` the store lacks from the imported caches that listed
+  // them, and checks each one's content against the record's diff_id (Corrupt, and the
+  // blob removed, when it differs). NotFound naming the blob when no imported cache has it.
+  layers::Result<void> ensure_blobs(const std::vector<layers::Descriptor>& layers) const;
+
  private:
   std::string dir_;
   const layers::BlobStore& blobs_;
+  std::map<layers::Digest, CacheRecord> imported_;
+  struct ImportedLayer {
+    std::shared_ptr<const LayerFetcher> fetch;
+    layers::Digest diff_id;
+  };
+  std::map<layers::Digest, ImportedLayer> fetchers_;  // by layer digest
 };
 
 }  // namespace builder

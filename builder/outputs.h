@@ -18,6 +18,11 @@ namespace builder {
 layers::Result<void> write_oci_output(const layers::Store& store, const layers::Descriptor& manifest,
                                       const std::vector<std::string>& names, const std::string& dest);
 
+// The directory case of write_oci_output, for any manifest (an image, or the build cache's
+// artifact, builder/shared_cache.h): copies it and the blobs it lists, each verified.
+layers::Result<void> write_layout_dir(const layers::Store& store, const layers::Descriptor& manifest,
+                                      const std::vector<std::string>& names, const std::string& dest);
+
 // Writes a tar that `docker load` reads, the same bytes `hoist save` writes for the image
 // (layers::write_image_archive_file): manifest.json with RepoTags (familiar names,
 // "busybox:latest"), the config and each layer uncompressed.

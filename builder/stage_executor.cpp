@@ -191,6 +191,7 @@ class StageRunner {
       if (it == s_.finished.end()) return fail(Error(ErrorKind::InvalidInput, "stage " + layers::quoted(base) + " was not built"));
       state.config = it->second.config;
       state.layers = it->second.layers;
+      state.records = it->second.records;
       state.key = CacheKeyBuilder().add("stage").add(it->second.key.str()).finish();
       inputs.base = "stage " + base + " (key " + it->second.key.str() + ")";
     } else if (base == "scratch") {
@@ -251,6 +252,7 @@ class StageRunner {
         }
         state_->config.history.push_back({record->created, created_by, "", "", !record->layer.has_value()});
         state_->key = key;
+        state_->records.insert_or_assign(key, *record);
         ++s_.cached_steps;
         if (auto r = log_.save_last_key(identity_, key); !r) return r;
         s_.progress.cached(step);
@@ -273,6 +275,7 @@ class StageRunner {
     if (auto r = remember(key, inputs); !r) return r;
     state_->config.history.push_back({record.created, created_by, "", "", !record.layer.has_value()});
     state_->key = key;
+    state_->records.insert_or_assign(key, record);
     s_.progress.done(step);
     return {};
   }
@@ -285,7 +288,12 @@ class StageRunner {
 
   LayerWriteOptions layer_options() const { return {s_.options.compression, s_.source_date_epoch}; }
 
-  Result<runtime::LayerView> view() { return runtime::view_of(s_.store, state_->layers, state_->config.diff_ids); }
+  // The stage's root as layers unpacked. Layers found in an imported cache are fetched
+  // here, when a step needs the filesystem (and by build() for the final image).
+  Result<runtime::LayerView> view() {
+    if (auto r = s_.cache.ensure_blobs(state_->layers); !r) return std::move(r).error();
+    return runtime::view_of(s_.store, state_->layers, state_->config.diff_ids);
+  }
 
   Result<void> dispatch(const parser::Command& command, int step) {
     const parser::Instruction& ins = command.in;
@@ -461,6 +469,7 @@ class StageRunner {
           if (!made) return std::move(made).error();
           root_copy_.emplace(std::move(*made));
         }
+        if (auto r = s_.cache.ensure_blobs(state_->layers); !r) return std::move(r).error();
         if (auto r = root_copy_->sync(s_.store, state_->layers, state_->config.diff_ids); !r)
           return std::move(r).error().context("copying the root filesystem for RUN");
         request.root_copy = &*root_copy_;
@@ -616,6 +625,7 @@ class StageRunner {
     if (!from) return std::move(from).error();
     auto root = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "from-");
     if (!root) return std::move(root).error();
+    if (auto r = s_.cache.ensure_blobs(*from); !r) return std::move(r).error();
     if (auto r = runtime::materialize_rootfs(s_.store, *from, root->path()); !r) return std::move(r).error();
     return root;
   }

@@ -27,6 +27,9 @@ struct StageState {
   parser::ArgScope args;
   layers::Digest key = layers::Digest::of("");  // the cache key of the last step
   bool sets_cmd = false;                        // CMD was set in this stage
+  // The cache records of this stage's steps and of the stages it is FROM, by key: what
+  // --cache-to mode=min exports for the final stage (builder/shared_cache.h).
+  std::map<layers::Digest, CacheRecord> records;
 };
 
 // What every stage of one build shares.

@@ -254,6 +254,27 @@ Result<Digest> BlobStore::put_bytes(std::string_view data) const {
   return writer->commit(digest);
 }
 
+Result<void> BlobStore::copy_from(const BlobStore& source, const Digest& digest) const {
+  if (has(digest)) return {};
+  auto data = source.open_read(digest);
+  if (!data) return std::move(data).error();
+  auto writer = begin_write();
+  if (!writer) return std::move(writer).error();
+  std::unique_ptr<std::byte[]> buf(new std::byte[1 << 16]);
+  while (true) {
+    ssize_t n = ::read(data->get(), buf.get(), 1 << 16);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::from_errno("reading blob " + digest.str() + " in " + layers::quoted(source.root()));
+    }
+    if (n == 0) break;
+    if (auto r = writer->write(std::span<const std::byte>(buf.get(), static_cast<size_t>(n))); !r) return r;
+  }
+  auto committed = writer->commit(digest);
+  if (!committed) return std::move(committed).error().context("copying blob " + digest.str() + " from " + layers::quoted(source.root()));
+  return {};
+}
+
 Result<void> BlobStore::verify(const Digest& digest) const {
   auto fd = open_read(digest);
   if (!fd) return std::move(fd).error();

@@ -82,6 +82,10 @@ class BlobStore {
 
   Result<Digest> put_bytes(std::string_view data) const;
   Result<BlobWriter> begin_write() const;
+  // Copies blob `digest` from `source` (another store, an OCI layout) into this one,
+  // streamed and verified: Corrupt when its bytes are not `digest`, and nothing lands.
+  // A no-op when this store has it already.
+  Result<void> copy_from(const BlobStore& source, const Digest& digest) const;
 
   // Re-hashes a stored blob: Corrupt if its bytes do not match its name.
   Result<void> verify(const Digest& digest) const;

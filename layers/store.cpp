@@ -82,6 +82,10 @@ void walk(const BlobStore& blobs, const Descriptor& d, const std::string& where,
   note_blob(blobs, manifest->config, where + " config", reach, true);
   for (const auto& layer : manifest->layers)
     note_blob(blobs, layer, where + " layer", reach, true);
+  // An artifact (the build cache's, builder/shared_cache.h) has a config of its own
+  // kind: its blobs are reached, but it names no diff_ids.
+  const std::string& config_type = manifest->config.media_type;
+  if (config_type != media_type::kOciConfig && config_type != media_type::kDockerConfig) return;
   auto config_text = blobs.read_all(manifest->config.digest, kMaxConfigBytes);
   if (!config_text) return;  // already reported as missing, or reported by fsck's verify
   auto config = parse_image_config(*config_text, "config " + manifest->config.digest.str());

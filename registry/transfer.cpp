@@ -326,7 +326,8 @@ Result<Digest> push(Client& client, const layers::Store& store, const Reference&
   const std::string target = reference.tag().empty() ? image.digest.str() : reference.tag();
   auto top = store.blobs().read_all(image.digest, layers::kMaxManifestBytes);
   if (!top) return std::move(top).error().context("pushing " + reference.familiar());
-  const auto sources = mount_sources(store, reference);
+  auto sources = mount_sources(store, reference);
+  sources.insert(options.mount_from.begin(), options.mount_from.end());
   Reporter report(options.observer);
 
   if (layers::is_index_type(image.media_type)) {

@@ -16,6 +16,7 @@
 //   and can be rerun.
 
 #include <cstdint>
+#include <map>
 #include <functional>
 #include <optional>
 #include <string>
@@ -59,6 +60,9 @@ layers::Result<layers::Descriptor> choose_platform(const layers::Index& index,
 struct PushOptions {
   int parallel = 3;
   TransferObserver observer;
+  // More repositories of the target's registry known to hold a blob (a build cache imported
+  // from there), tried for a cross-repository mount as local tags' are.
+  std::map<layers::Digest, std::string> mount_from;
 };
 
 // Pushes `image` (a manifest or index descriptor in `store`) as `reference` (its tag, or

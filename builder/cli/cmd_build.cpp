@@ -40,7 +40,8 @@ layers::Result<std::vector<std::pair<std::string, std::string>>> key_values(cons
 }  // namespace
 
 layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std::string>& args) {
-  std::vector<std::string> tags, build_args, labels, outputs, secrets, ssh, build_contexts, allow;
+  std::vector<std::string> tags, build_args, labels, outputs, secrets, ssh, build_contexts, allow, cache_to,
+      cache_from;
   std::string file, target, platform, network = "default", progress_text = "auto", iidfile, compression = "gzip";
   std::string snapshotter;
   bool no_cache = false, explain = false, pull = false, push = false, reproducible = false, quiet = false;
@@ -69,6 +70,10 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
                "network.host is granted anyway, as by docker's builder (repeatable)");
   parser.flag("--push", &push, "push the image to its registry after building");
   parser.multi("-o,--output", &outputs, "type=TYPE[,dest=PATH]", "image (default), oci, docker or local (repeatable)");
+  parser.multi("--cache-to", &cache_to, "type=local,dest=DIR|type=registry,ref=REF[,mode=min|max]",
+               "export the build cache to a directory (an OCI layout) or a registry (repeatable)");
+  parser.multi("--cache-from", &cache_from, "type=local,src=DIR|type=registry,ref=REF",
+               "import a build cache exported with --cache-to; layers are fetched when needed (repeatable)");
   parser.option("--progress", &progress_text, "auto|tty|plain|quiet", "how to show progress (default auto)");
   parser.option("--iidfile", &iidfile, "FILE", "write the image id to FILE");
   parser.option("--compression", &compression, "gzip|zstd", "layer compression (default gzip)");
@@ -142,6 +147,13 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
     auto spec = parse_output_spec(out);
     if (!spec) return std::move(spec).error();
     options.outputs.push_back(*spec);
+  }
+  for (const auto& [texts, to] : {std::pair{&cache_to, true}, std::pair{&cache_from, false}}) {
+    for (const auto& text : *texts) {
+      auto spec = parse_cache_spec(text, to);
+      if (!spec) return std::move(spec).error();
+      (to ? options.cache_to : options.cache_from).push_back(*spec);
+    }
   }
   options.iidfile = iidfile;
   auto c = layers::parse_compression(compression);

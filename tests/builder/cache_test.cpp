@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <utime.h>
 
 #include <filesystem>
@@ -65,6 +66,12 @@ TEST_CASE("cache: a second build is all CACHED and gives the same image id", "[b
     CHECK_THAT(err, !Catch::Contains("#3 CACHED"));     // COPY a.txt
     CHECK_THAT(err, !Catch::Contains("#4 CACHED"));     // RUN after it
     CHECK_THAT(err, !Catch::Contains("#5 CACHED"));     // COPY c.txt, unchanged but after
+  }
+  SECTION("another owner of a context file keeps the cache (COPY writes 0:0), as on another runner") {
+    REQUIRE(::chown((f.context() + "/a.txt").c_str(), 1234, 1234) == 0);
+    std::string err;
+    CHECK(build_id(f, &err) == first);
+    CHECK(count_lines_with(err, "CACHED") == 4);
   }
   SECTION("changing a file's mode rebuilds") {
     REQUIRE(::chmod((f.context() + "/c.txt").c_str(), 0600) == 0);

@@ -97,10 +97,11 @@ RunResult HoistRunner::run(const std::vector<std::string>& args, const std::stri
   return run_program(argv, all_env, stdin_text);
 }
 
-RunResult HoistRunner::import_busybox(const std::string& name) const {
+RunResult HoistRunner::import_busybox(const std::string& name, const std::vector<std::string>& env) const {
   return run({"import", "--change",
               "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--change",
-              "CMD [\"sh\"]", busybox_rootfs_tar(), name});
+              "CMD [\"sh\"]", busybox_rootfs_tar(), name},
+             "", env);
 }
 
 std::string HoistRunner::auto_executor(const std::string& image) const {

@@ -65,8 +65,9 @@ class HoistRunner {
   RunResult run(const std::vector<std::string>& args, const std::string& stdin_text = "",
                 const std::vector<std::string>& env = {}) const;
   // Imports the busybox rootfs as `name`, with the PATH and CMD ["sh"] of the real
-  // busybox image. stdout is the image id.
-  RunResult import_busybox(const std::string& name = "busybox:latest") const;
+  // busybox image. stdout is the image id. `env` as for run() (SOURCE_DATE_EPOCH makes
+  // two stores' imports the same image).
+  RunResult import_busybox(const std::string& name = "busybox:latest", const std::vector<std::string>& env = {}) const;
   // The RUN executor `--snapshotter auto` picks on this machine: the rest of a build's
   // "RUN executor: " line ("overlay", "copy (overlayfs unavailable: REASON)", "copy+chroot
   // (no mount namespace: REASON)"). Probed once per test process with a build of its own

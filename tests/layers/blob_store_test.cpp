@@ -153,3 +153,29 @@ TEST_CASE("blob store: only dead temp files are swept", "[layers][blob_store]") 
   REQUIRE(d);
   CHECK(*d == layers::Digest::of("still writing"));
 }
+
+TEST_CASE("blob store: copy_from copies a blob between stores, verified", "[layers][blob_store]") {
+  TempDir from_dir, to_dir;
+  auto from = layers::BlobStore::open(from_dir.path);
+  auto to = layers::BlobStore::open(to_dir.path);
+  REQUIRE(from);
+  REQUIRE(to);
+  auto good = from->put_bytes("good bytes");
+  auto bad = from->put_bytes("bad bytes");
+  REQUIRE(good);
+  REQUIRE(bad);
+  REQUIRE(to->copy_from(*from, *good));
+  CHECK(to->has(*good));
+  CHECK(to->verify(*good));
+
+  // A blob whose bytes are not its name never lands.
+  std::ofstream(from->path_of(*bad), std::ios::trunc) << "tampered";
+  auto copied = to->copy_from(*from, *bad);
+  REQUIRE_FALSE(copied);
+  CHECK(copied.error().kind() == layers::ErrorKind::Corrupt);
+  CHECK_FALSE(to->has(*bad));
+  // Missing in the source: NotFound.
+  auto missing = to->copy_from(*from, layers::Digest::of("nowhere"));
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().kind() == layers::ErrorKind::NotFound);
+}

@@ -274,3 +274,34 @@ TEST_CASE("store: concurrent taggers never lose each other's tags", "[layers][st
   REQUIRE(entries);
   CHECK(entries->size() == size_t(kProcs * kTags));
 }
+
+TEST_CASE("store: an artifact manifest (a config of its own type) keeps its blobs through gc and fsck",
+          "[layers][store]") {
+  TempDir dir;
+  auto store = layers::Store::open(dir.path);
+  REQUIRE(store);
+  const std::string config_text = "{\"records\": {}}", layer_text = "a layer";
+  auto config = store->blobs().put_bytes(config_text);
+  auto layer = store->blobs().put_bytes(layer_text);
+  REQUIRE(config);
+  REQUIRE(layer);
+  layers::Manifest manifest;
+  manifest.config = {"application/vnd.example.config.v1+json", *config, static_cast<int64_t>(config_text.size())};
+  manifest.layers = {{std::string(layers::media_type::kOciLayerGzip), *layer, static_cast<int64_t>(layer_text.size())}};
+  const std::string text = manifest.to_json();
+  auto digest = store->blobs().put_bytes(text);
+  REQUIRE(digest);
+  REQUIRE(store->set_tag("latest", {std::string(layers::media_type::kOciManifest), *digest,
+                                     static_cast<int64_t>(text.size())}));
+  (void)store->blobs().put_bytes("unreferenced");
+
+  auto fsck = store->fsck();
+  REQUIRE(fsck);
+  CHECK(fsck->problems.empty());
+  auto report = store->gc();
+  REQUIRE(report);
+  REQUIRE(*report);
+  CHECK((*report)->blobs_removed == 1);
+  CHECK(store->blobs().has(*config));
+  CHECK(store->blobs().has(*layer));
+}
