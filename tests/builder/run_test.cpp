@@ -258,7 +258,9 @@ TEST_CASE("run: output, exit code and stdin", "[builder][run][e2e]") {
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.err, Catch::Contains("no-such-program"));
 
-  RunResult no_image = hoist.run({"run", "--rm", "nosuchimage"});
+  // --pull never: the default would ask Docker Hub (a pull of a missing image is
+  // build_push_test.cpp's, from a loopback registry).
+  RunResult no_image = hoist.run({"run", "--rm", "--pull", "never", "nosuchimage"});
   CHECK(no_image.exit_code == 1);
   CHECK_THAT(no_image.err, Catch::Contains("no such image"));
 
