@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <variant>
 
 #include "layers/json_text.h"
@@ -46,7 +47,52 @@ std::vector<std::string> command_of(const parser::Instruction& ins, size_t first
 
 std::string json_list(const std::vector<std::string>& v) { return layers::dump_json(nlohmann::json(v)); }
 
+// Go's strconv.Quote for the bytes a Dockerfile word holds (UTF-8 text kept as is).
+std::string go_quoted(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\a': out += "\\a"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\v': out += "\\v"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char hex[5];
+          std::snprintf(hex, sizeof hex, "\\x%02x", c);
+          out += hex;
+        } else {
+          out += char(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
 }  // namespace
+
+std::string metadata_history(const parser::Instruction& ins, const layers::ContainerConfig& config,
+                             const std::string& described) {
+  const std::string& cmd = ins.cmd;
+  if (cmd == "workdir" || cmd == "arg" || cmd == "env" || cmd == "label") return described;
+  std::string out = upper(cmd) + " [";
+  if (cmd == "cmd" || cmd == "entrypoint") {
+    const auto& argv = cmd == "cmd" ? config.cmd : config.entrypoint;
+    for (size_t i = 0; argv && i < argv->size(); ++i) out += (i ? " " : "") + go_quoted((*argv)[i]);
+  } else if (cmd == "shell") {
+    for (size_t i = 0; i < config.shell.size(); ++i) out += (i ? " " : "") + config.shell[i];
+  } else if (cmd == "volume") {
+    out += described.substr(std::min(described.size(), cmd.size() + 1));  // "VOLUME /a /b"
+  } else {
+    return ins.original;
+  }
+  return out + "]";
+}
 
 bool is_metadata_instruction(std::string_view cmd) {
   static const std::string_view kNames[] = {"env",   "arg",        "label",      "workdir", "user",

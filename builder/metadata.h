@@ -30,4 +30,13 @@ void set_env(std::vector<std::string>& env, const std::string& key, const std::s
 layers::Result<std::string> apply_metadata(const parser::Command& command, StageState& state,
                                            char escape);
 
+// The history's created_by for a metadata instruction that apply_metadata applied to
+// `config`, returning `described`, as BuildKit writes it: ENV, ARG, LABEL and WORKDIR as
+// described; CMD and ENTRYPOINT as Go's %q of the resulting argv,
+// `CMD ["/bin/sh" "-c" "echo hi"]` (control bytes, quotes and backslashes escaped as Go
+// does, other bytes kept); SHELL and VOLUME as Go's %v of the list, `VOLUME [/a /b]`; the
+// rest as written.
+std::string metadata_history(const parser::Instruction& ins, const layers::ContainerConfig& config,
+                             const std::string& described);
+
 }  // namespace builder

@@ -315,9 +315,7 @@ class StageRunner {
                    .add(ins.original)
                    .add(only_config.to_json())
                    .finish();
-    std::string created_by = ins.cmd == "workdir" || ins.cmd == "arg" || ins.cmd == "env" || ins.cmd == "label"
-                                 ? *described
-                                 : ins.original;
+    std::string created_by = metadata_history(ins, state_->config.config, *described);
     StepInputs inputs;
     inputs.instruction = *described;
     inputs.settings = {{"the image config", layers::Digest::of(only_config.to_json()).str()}};

@@ -8,13 +8,12 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "tests/builder/build_fixture.h"
+#include "tests/builder/docker_engine.h"
 #include "tests/builder/hoist_runner.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/support/skip.h"
@@ -22,25 +21,8 @@
 using hoist_test::HoistRunner;
 using hoist_test::RunResult;
 
-namespace {
-
-// Why no Docker engine answers, or "" when one does.
-std::string docker_engine_error() {
-  if (const char* error = std::getenv("HOIST_DOCKER_ERROR"); error && *error) return error;
-  const char* host = std::getenv("DOCKER_HOST");
-  if ((!host || !*host) && !std::filesystem::exists("/var/run/docker.sock"))
-    return "no Docker engine (set DOCKER_HOST or start dockerd; .ci/run starts one)";
-  RunResult version = hoist_test::run_program({"docker", "version"});
-  if (version.exit_code == 0) return "";
-  return "docker version failed (exit " + std::to_string(version.exit_code) + "): " + version.err;
-}
-
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-}  // namespace
+using hoist_test::docker_engine_error;
+using hoist_test::trimmed;
 
 TEST_CASE("docker load reads hoist save's docker-archive", "[builder][interop][docker]") {
   if (auto why = docker_engine_error(); !why.empty()) HOIST_SKIP(why);

@@ -53,6 +53,28 @@ TEST_CASE("metadata: ENTRYPOINT resets an inherited CMD but not one set in the s
   CHECK(f.config()["config"]["Cmd"] == nlohmann::json({"a"}));
 }
 
+TEST_CASE("metadata: CMD, ENTRYPOINT, SHELL and VOLUME are in the history as BuildKit writes them",
+          "[builder][metadata]") {
+  // CMD and ENTRYPOINT as Go's %q of the resulting argv (no commas, the shell form through
+  // SHELL), SHELL and VOLUME as Go's %v of the list: what docker 20.10's BuildKit wrote for
+  // this Dockerfile (buildkit_sxs_test.cpp compares a build with it).
+  BuildFixture f;
+  auto r = f.build(
+      "FROM busybox:latest\nCMD echo \"hi\"\tthere\nSHELL [\"/bin/sh\", \"-ec\"]\nENTRYPOINT [\"a b\", \"c\\\\d\"]\n"
+      "ENTRYPOINT echo x\nENTRYPOINT []\nVOLUME /data /logs\nVOLUME [\"/j\"]\n");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto history = f.config()["history"];
+  REQUIRE(history.size() == 8);
+  CHECK(history[1]["created_by"] == "CMD [\"/bin/sh\" \"-c\" \"echo \\\"hi\\\"\\tthere\"]");
+  CHECK(history[2]["created_by"] == "SHELL [/bin/sh -ec]");
+  CHECK(history[3]["created_by"] == "ENTRYPOINT [\"a b\" \"c\\\\d\"]");
+  CHECK(history[4]["created_by"] == "ENTRYPOINT [\"/bin/sh\" \"-ec\" \"echo x\"]");
+  CHECK(history[5]["created_by"] == "ENTRYPOINT []");
+  CHECK(history[6]["created_by"] == "VOLUME [/data /logs]");
+  CHECK(history[7]["created_by"] == "VOLUME [/j]");
+}
+
 TEST_CASE("metadata: WORKDIR creates the directory; USER applies to RUN", "[builder][metadata]") {
   BuildFixture f;
   std::string root = f.rootfs(
