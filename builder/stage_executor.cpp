@@ -75,12 +75,9 @@ std::string vars_text(const parser::Vars& vars) {
 
 // Pulls `reference` into the store through the registry client, as `hoist pull` does.
 Result<layers::Descriptor> pull_image(BuildSession& s, const registry::Reference& reference) {
-  auto client_options =
-      registry::client_options({s.options.insecure_registries, "", s.options.debug}, reference.domain());
-  if (!client_options) return std::move(client_options).error();
-  registry::Client client(reference.domain(), std::move(*client_options));
   s.progress.note("pulling " + reference.str());
-  auto pulled = registry::pull(client, s.store, reference);
+  auto pulled = registry::pull_reference({s.options.insecure_registries, "", s.options.debug}, s.store,
+                                         reference, std::nullopt, nullptr);
   if (!pulled) return std::move(pulled).error();
   return pulled->image;
 }

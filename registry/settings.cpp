@@ -145,4 +145,30 @@ TransferObserver progress_printer(std::FILE* out, bool pushing) {
   return observer;
 }
 
+layers::Result<PullResult> pull_reference(const Settings& settings, layers::Store& store,
+                                          const Reference& reference,
+                                          const std::optional<layers::Platform>& platform,
+                                          std::FILE* progress) {
+  auto client_settings = client_options(settings, reference.domain());
+  if (!client_settings) return std::move(client_settings).error();
+  Client client(reference.domain(), std::move(*client_settings));
+  PullOptions options;
+  options.platform = platform;
+  if (progress) {
+    options.observer = progress_printer(progress, /*pushing=*/false);
+    std::fprintf(progress, "%s: Pulling from %s\n",
+                 reference.tag().empty() ? reference.digest()->str().c_str() : reference.tag().c_str(),
+                 reference.path().c_str());
+  }
+  auto pulled = pull(client, store, reference, options);
+  if (!pulled) return std::move(pulled).error();
+  if (progress) {
+    std::fprintf(progress, "Digest: %s\n", pulled->digest.str().c_str());
+    std::fprintf(progress, "Status: %s for %s\n",
+                 pulled->was_up_to_date ? "Image is up to date" : "Downloaded newer image",
+                 reference.familiar().c_str());
+  }
+  return pulled;
+}
+
 }  // namespace registry

@@ -8,6 +8,7 @@
 // InvalidInput naming the file.
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,5 +33,13 @@ layers::Result<std::vector<std::string>> configured_insecure_registries();
 // A TransferObserver that prints one line per blob as docker does ("<id>: Pull complete"),
 // and, when `out` is a terminal, bytes and speed updated in place.
 TransferObserver progress_printer(std::FILE* out, bool pushing);
+
+// Pulls `reference` into `store` with a client made from `settings` (client_options), as
+// `hoist pull`, `hoist run` and a build's FROM do: progress in docker's words on `progress`
+// ("TAG: Pulling from REPO", a line per layer, "Digest:", "Status:") unless null.
+layers::Result<PullResult> pull_reference(const Settings& settings, layers::Store& store,
+                                          const Reference& reference,
+                                          const std::optional<layers::Platform>& platform,
+                                          std::FILE* progress);
 
 }  // namespace registry

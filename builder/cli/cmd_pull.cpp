@@ -4,6 +4,7 @@
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
 #include "registry/reference.h"
+#include "registry/settings.h"
 
 namespace builder::cli {
 
@@ -31,7 +32,8 @@ layers::Result<int> cmd_pull(const GlobalOptions& global, const std::vector<std:
   }
   auto store = open_store(global);
   if (!store) return std::move(store).error();
-  auto pulled = pull_image(global, *store, *reference, tls_ca, platform, quiet ? nullptr : stdout);
+  auto pulled = registry::pull_reference({global.insecure_registries, tls_ca, global.debug}, *store, *reference,
+                                         platform, quiet ? nullptr : stdout);
   if (!pulled) return std::move(pulled).error();
   std::printf("%s\n", pulled->name.c_str());
   return 0;

@@ -12,6 +12,7 @@
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
 #include "registry/reference.h"
+#include "registry/settings.h"
 #include "runtime/container.h"
 #include "runtime/run.h"
 #include "runtime/sandbox/sandbox.h"
@@ -42,7 +43,8 @@ Result<layers::Descriptor> find_or_pull(const GlobalOptions& global, layers::Sto
   auto reference = registry::Reference::parse(text);
   if (!reference) return local ? local : std::move(reference).error();
   if (!local) std::fprintf(stderr, "Unable to find image '%s' locally\n", reference->familiar().c_str());
-  auto pulled = pull_image(global, store, *reference, "", std::nullopt, stderr);
+  auto pulled = registry::pull_reference({global.insecure_registries, "", global.debug}, store, *reference,
+                                         std::nullopt, stderr);
   if (!pulled) return std::move(pulled).error();
   return pulled->image;
 }

@@ -4,8 +4,6 @@
 #include <cstdio>
 #include <ctime>
 
-#include "registry/client.h"
-#include "registry/settings.h"
 
 namespace builder::cli {
 
@@ -16,34 +14,6 @@ using layers::Result;
 Result<layers::Store> open_store(const GlobalOptions& global) {
   std::string root = global.root.empty() ? layers::Store::default_root() : global.root;
   return layers::Store::open(root);
-}
-
-Result<registry::PullResult> pull_image(const GlobalOptions& global, layers::Store& store,
-                                       const registry::Reference& reference,
-                                       const std::string& tls_ca,
-                                       const std::optional<layers::Platform>& platform,
-                                       std::FILE* progress) {
-  auto client_options = registry::client_options({global.insecure_registries, tls_ca, global.debug},
-                                                 reference.domain());
-  if (!client_options) return std::move(client_options).error();
-  registry::Client client(reference.domain(), std::move(*client_options));
-  registry::PullOptions options;
-  options.platform = platform;
-  if (progress) {
-    options.observer = registry::progress_printer(progress, /*pushing=*/false);
-    std::fprintf(progress, "%s: Pulling from %s\n",
-                 reference.tag().empty() ? reference.digest()->str().c_str() : reference.tag().c_str(),
-                 reference.path().c_str());
-  }
-  auto pulled = registry::pull(client, store, reference, options);
-  if (!pulled) return std::move(pulled).error();
-  if (progress) {
-    std::fprintf(progress, "Digest: %s\n", pulled->digest.str().c_str());
-    std::fprintf(progress, "Status: %s for %s\n",
-                 pulled->was_up_to_date ? "Image is up to date" : "Downloaded newer image",
-                 reference.familiar().c_str());
-  }
-  return pulled;
 }
 
 Result<std::string> normalized_name(std::string_view text, bool allow_digest) {

@@ -3,8 +3,6 @@
 // the user typed into an image, and printing names, sizes and times the way docker does.
 
 #include <cstdint>
-#include <cstdio>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,7 +11,6 @@
 #include "layers/error.h"
 #include "layers/store.h"
 #include "registry/reference.h"
-#include "registry/transfer.h"
 
 namespace builder::cli {
 
@@ -25,16 +22,6 @@ layers::Result<layers::Store> open_store(const GlobalOptions& global);
 // normalized and looked up by tag (or by digest for "name@sha256:..."); otherwise the text
 // is tried as an image id or manifest digest prefix. NotFound: "no such image: TEXT".
 layers::Result<layers::Descriptor> resolve_image(const layers::Store& store, std::string_view text);
-
-// Pulls `reference` into `store` as `hoist pull` does: the client from the global options
-// (insecure registries, --debug) plus `tls_ca`, progress in docker's words on `progress`
-// ("TAG: Pulling from REPO", a line per layer, "Digest:", "Status:") unless null. Returns
-// what was pulled.
-layers::Result<registry::PullResult> pull_image(const GlobalOptions& global, layers::Store& store,
-                                              const registry::Reference& reference,
-                                              const std::string& tls_ca,
-                                              const std::optional<layers::Platform>& platform,
-                                              std::FILE* progress);
 
 // The normalized name to store a tag under: Reference::parse(text).str(). InvalidInput for
 // a malformed reference (with the reason), or one that has a digest when `allow_digest` is

@@ -33,6 +33,14 @@ TEST_CASE("build: --push to a local registry, pulled into an empty store and run
   INFO(ran.err);
   CHECK(ran.exit_code == 0);
   CHECK_THAT(ran.out, Catch::Contains("pushed-and-pulled"));
+
+  // A build FROM the pushed image in an empty store pulls it first (the FROM path).
+  BuildFixture third;
+  auto child = third.build("FROM " + name + "\nRUN sh /hello.sh > /out\n", "child");
+  INFO(child.err);
+  REQUIRE(child.exit_code == 0);
+  CHECK_THAT(child.err, Catch::Contains("pulling " + name));
+  CHECK(hoist_test::read_file(third.rootfs("FROM child\n") + "/out") == "pushed-and-pulled\n");
 }
 
 TEST_CASE("run: --pull missing (the default) pulls an image the store lacks; always and never",
