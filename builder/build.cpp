@@ -37,20 +37,18 @@ parser::Platform host_platform() {
   return parser::Platform{host.os, host.architecture, host.variant};
 }
 
-Result<void> push_image(const BuildOptions& options, const layers::Store& store, const layers::Descriptor& manifest,
+Result<void> push_image(const BuildOptions& options, layers::Store& store, const layers::Descriptor& manifest,
                         const CacheMounts& cache_mounts, Progress& progress) {
   if (options.tags.empty()) return Error(ErrorKind::Usage, "--push needs a name: give -t NAME:TAG");
   for (const auto& tag : options.tags) {
     auto reference = registry::Reference::parse(tag);
     if (!reference) return std::move(reference).error();
-    auto client_options = registry::client_options({options.insecure_registries, "", options.debug}, reference->domain());
-    if (!client_options) return std::move(client_options).error();
-    registry::Client client(reference->domain(), std::move(*client_options));
     progress.note("pushing " + reference->str());
     registry::PushOptions push_options;
     if (auto mounts = cache_mounts.find(reference->domain()); mounts != cache_mounts.end())
       push_options.mount_from = mounts->second;
-    auto pushed = registry::push(client, store, *reference, manifest, push_options);
+    auto pushed = registry::push_reference({options.insecure_registries, "", options.debug}, store, *reference,
+                                           manifest, push_options);
     if (!pushed) return std::move(pushed).error().context("pushing " + reference->str());
     progress.note("pushed " + reference->str() + "@" + pushed->str());
   }

@@ -50,6 +50,8 @@ inline constexpr std::string_view kRefName = "org.opencontainers.image.ref.name"
 inline constexpr std::string_view kCreated = "org.opencontainers.image.created";
 // What containerd and `docker save` put beside ref.name; hoist writes and reads it too.
 inline constexpr std::string_view kContainerdImageName = "io.containerd.image.name";
+// hoist's own, on the store's index entries: docker's RepoDigests, "REPO@DIGEST,...".
+inline constexpr std::string_view kRepoDigests = "io.hoist.repo-digests";
 }  // namespace annotation
 
 // Size limits for JSON documents read from anywhere untrusted.

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -293,11 +294,68 @@ Result<void> Store::update_index(const std::function<Result<void>(Index&)>& chan
   return {};
 }
 
+namespace {
+
+std::vector<std::string> split_repo_digests(const Descriptor& entry) {
+  std::vector<std::string> out;
+  auto it = entry.annotations.find(std::string(annotation::kRepoDigests));
+  if (it == entry.annotations.end()) return out;
+  std::string_view rest = it->second;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view one = rest.substr(0, comma);
+    if (!one.empty()) out.emplace_back(one);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return out;
+}
+
+// Every repo digest of the entries pointing at `digest`, in first-seen order.
+std::vector<std::string> repo_digests_in(const Index& index, const Digest& digest) {
+  std::vector<std::string> out;
+  for (const auto& d : index.manifests) {
+    if (d.digest != digest) continue;
+    for (auto& one : split_repo_digests(d))
+      if (std::find(out.begin(), out.end(), one) == out.end()) out.push_back(std::move(one));
+  }
+  return out;
+}
+
+void set_repo_digests(Descriptor& entry, const std::vector<std::string>& repo_digests) {
+  std::string joined;
+  for (const auto& one : repo_digests) joined += (joined.empty() ? "" : ",") + one;
+  if (joined.empty())
+    entry.annotations.erase(std::string(annotation::kRepoDigests));
+  else
+    entry.annotations[std::string(annotation::kRepoDigests)] = joined;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Store::repo_digests_of(const Digest& manifest_digest) const {
+  auto index = read_index();
+  if (!index) return std::move(index).error();
+  return repo_digests_in(*index, manifest_digest);
+}
+
+Result<void> Store::add_repo_digest(const Digest& manifest_digest, std::string_view repo_digest) {
+  return update_index([&](Index& index) -> Result<void> {
+    std::vector<std::string> all = repo_digests_in(index, manifest_digest);
+    if (std::find(all.begin(), all.end(), repo_digest) != all.end()) return {};
+    all.emplace_back(repo_digest);
+    for (auto& d : index.manifests)
+      if (d.digest == manifest_digest) set_repo_digests(d, all);
+    return {};
+  });
+}
+
 Result<void> Store::set_tag(std::string_view name, const Descriptor& descriptor) {
   if (name.empty()) return Error(ErrorKind::InvalidInput, "tagging an image: empty name");
   return update_index([&](Index& index) -> Result<void> {
+    const std::vector<std::string> repo_digests = repo_digests_in(index, descriptor.digest);
     std::erase_if(index.manifests, [&](const Descriptor& d) { return d.ref_name() == name; });
     Descriptor tagged = descriptor;
+    set_repo_digests(tagged, repo_digests);
     tagged.annotations[std::string(annotation::kRefName)] = std::string(name);
     index.manifests.push_back(std::move(tagged));
     return {};

@@ -127,8 +127,16 @@ class Store {
   // All tags whose image has this manifest digest.
   Result<std::vector<std::string>> names_of(const Digest& manifest_digest) const;
 
+  // Docker's RepoDigests: the "REPO@DIGEST" names a registry serves this image under, as
+  // a push or a pull learnt them; kept on the image's index entries (kRepoDigests), so they
+  // go when the image goes. An image never pushed or pulled has none.
+  Result<std::vector<std::string>> repo_digests_of(const Digest& manifest_digest) const;
+  // Adds `repo_digest` unless the image has it; does nothing when no entry points at
+  // `manifest_digest`.
+  Result<void> add_repo_digest(const Digest& manifest_digest, std::string_view repo_digest);
+
   // Points `name` at `descriptor` (replacing what it pointed at). Sets the ref.name
-  // annotation on the stored descriptor.
+  // annotation on the stored descriptor; keeps the image's repo digests.
   Result<void> set_tag(std::string_view name, const Descriptor& descriptor);
   // NotFound when the tag does not exist. Returns what it pointed at.
   Result<Descriptor> remove_tag(std::string_view name);

@@ -93,9 +93,11 @@ TransferObserver progress_printer(std::FILE* out, bool pushing) {
   state->tty = ::isatty(::fileno(out));
   state->pushing = pushing;
   TransferObserver observer;
-  observer.on_blob = [state](const layers::Descriptor& blob, TransferObserver::State s,
-                             uint64_t done) {
+  observer.on_blob = [state](const layers::Descriptor& blob, TransferObserver::State s, uint64_t done,
+                             std::string_view mounted_from) {
     using S = TransferObserver::State;
+    // Layers only, as docker lists them: the config blob travels too, unnamed.
+    if (!layers::is_layer_type(blob.media_type)) return;
     const std::string id = blob.digest.short_id();
     auto now = std::chrono::steady_clock::now();
     auto line = [&](const std::string& text) {
@@ -116,7 +118,7 @@ TransferObserver progress_printer(std::FILE* out, bool pushing) {
           line(state->pushing ? "Layer already exists" : "Already exists");
         break;
       case S::Mounted:
-        line("Mounted from another repository");
+        line("Mounted from " + std::string(mounted_from));
         break;
       case S::Running: {
         if (!state->started.contains(id)) {
@@ -169,6 +171,19 @@ layers::Result<PullResult> pull_reference(const Settings& settings, layers::Stor
                  reference.familiar().c_str());
   }
   return pulled;
+}
+
+layers::Result<layers::Digest> push_reference(const Settings& settings, layers::Store& store,
+                                              const Reference& reference, const layers::Descriptor& image,
+                                              const PushOptions& options) {
+  auto client_settings = client_options(settings, reference.domain());
+  if (!client_settings) return std::move(client_settings).error();
+  Client client(reference.domain(), std::move(*client_settings));
+  auto pushed = push(client, store, reference, image, options);
+  if (!pushed) return std::move(pushed).error();
+  if (auto r = store.add_repo_digest(image.digest, reference.repository() + "@" + pushed->str()); !r)
+    return std::move(r).error().context("recording the digest of " + reference.familiar());
+  return pushed;
 }
 
 }  // namespace registry

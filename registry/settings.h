@@ -30,8 +30,9 @@ layers::Result<ClientOptions> client_options(const Settings& settings, const std
 // Reads the insecure-registries list of the config file.
 layers::Result<std::vector<std::string>> configured_insecure_registries();
 
-// A TransferObserver that prints one line per blob as docker does ("<id>: Pull complete"),
-// and, when `out` is a terminal, bytes and speed updated in place.
+// A TransferObserver that prints one line per layer as docker does ("<id>: Pull complete",
+// "<id>: Mounted from REPO"; the config blob is not listed), and, when `out` is a
+// terminal, bytes and speed updated in place. Every line is flushed as it is printed.
 TransferObserver progress_printer(std::FILE* out, bool pushing);
 
 // Pulls `reference` into `store` with a client made from `settings` (client_options), as
@@ -41,5 +42,12 @@ layers::Result<PullResult> pull_reference(const Settings& settings, layers::Stor
                                           const Reference& reference,
                                           const std::optional<layers::Platform>& platform,
                                           std::FILE* progress);
+
+// Pushes `image` as `reference` with a client made from `settings`, as `hoist push` and
+// `hoist build --push` do, and records REPO@DIGEST among the image's repo digests.
+// Returns the pushed digest.
+layers::Result<layers::Digest> push_reference(const Settings& settings, layers::Store& store,
+                                              const Reference& reference, const layers::Descriptor& image,
+                                              const PushOptions& options);
 
 }  // namespace registry

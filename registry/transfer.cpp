@@ -65,10 +65,10 @@ std::vector<Descriptor> blobs_of(const layers::Manifest& manifest) {
 class Reporter {
  public:
   explicit Reporter(const TransferObserver& observer) : observer_(observer) {}
-  void operator()(const Descriptor& d, State s, uint64_t done) {
+  void operator()(const Descriptor& d, State s, uint64_t done, std::string_view mounted_from = {}) {
     if (!observer_.on_blob) return;
     std::lock_guard lock(mu_);
-    observer_.on_blob(d, s, done);
+    observer_.on_blob(d, s, done, mounted_from);
   }
 
  private:
@@ -251,6 +251,8 @@ Result<PullResult> pull(Client& client, layers::Store& store, const Reference& r
                                       image_config->variant, {}, {}};
   if (auto r = store.set_tag(result.name, image); !r)
     return std::move(r).error().context("tagging " + result.name);
+  if (auto r = store.add_repo_digest(image.digest, reference.repository() + "@" + result.digest.str()); !r)
+    return std::move(r).error().context("recording the digest of " + result.name);
   result.image = image;
   return result;
 }
@@ -297,7 +299,7 @@ Result<void> push_blobs(Client& client, const layers::Store& store, const Refere
           auto mounted = client.mount_blob(path, b.digest, from->second);
           if (!mounted) return std::move(mounted).error();
           if (*mounted) {
-            report(b, State::Mounted, static_cast<uint64_t>(b.size));
+            report(b, State::Mounted, static_cast<uint64_t>(b.size), from->second);
             return {};
           }
         }

@@ -20,6 +20,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "layers/digest.h"
 #include "layers/error.h"
@@ -31,9 +32,11 @@
 namespace registry {
 
 // What a pull or push reports as it goes; called from worker threads, one call at a time.
+// `mounted_from` is the repository a Mounted blob came from, empty for other states.
 struct TransferObserver {
   enum class State { Waiting, Skipped, Mounted, Running, Done };
-  std::function<void(const layers::Descriptor& blob, State state, uint64_t done)> on_blob;
+  std::function<void(const layers::Descriptor& blob, State state, uint64_t done, std::string_view mounted_from)>
+      on_blob;
 };
 
 struct PullOptions {

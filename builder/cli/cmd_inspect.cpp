@@ -23,11 +23,10 @@ layers::Result<json> describe(const layers::Store& store, const std::string& tex
   auto names = store.names_of(d->digest);
   if (!names) return std::move(names).error();
   json tags = json::array(), digests = json::array();
-  for (const auto& n : *names) {
-    tags.push_back(familiar_name(n));
-    if (auto ref = registry::Reference::parse(n))
-      digests.push_back(ref->familiar_repository() + "@" + image->descriptor.digest.str());
-  }
+  for (const auto& n : *names) tags.push_back(familiar_name(n));
+  auto repo_digests = store.repo_digests_of(d->digest);
+  if (!repo_digests) return std::move(repo_digests).error();
+  for (const auto& r : *repo_digests) digests.push_back(familiar_name(r));
   json config = json::parse(image->config.to_json(), nullptr, false);
   json manifest = json::parse(image->manifest.to_json(), nullptr, false);
   json layers = json::array();

@@ -26,16 +26,13 @@ layers::Result<int> cmd_push(const GlobalOptions& global, const std::vector<std:
   if (!store) return std::move(store).error();
   auto image = resolve_image(*store, positional[0]);
   if (!image) return std::move(image).error();
-  auto client_options = registry::client_options({global.insecure_registries, tls_ca, global.debug},
-                                                 reference->domain());
-  if (!client_options) return std::move(client_options).error();
-  registry::Client client(reference->domain(), std::move(*client_options));
   registry::PushOptions options;
   if (!quiet) {
     options.observer = registry::progress_printer(stdout, /*pushing=*/true);
     std::printf("The push refers to repository [%s]\n", reference->familiar_repository().c_str());
   }
-  auto digest = registry::push(client, *store, *reference, *image, options);
+  auto digest =
+      registry::push_reference({global.insecure_registries, tls_ca, global.debug}, *store, *reference, *image, options);
   if (!digest) return std::move(digest).error().context("pushing " + reference->familiar());
   if (!quiet && !reference->tag().empty())
     std::printf("%s: digest: %s size: %lld\n", reference->tag().c_str(), digest->str().c_str(),

@@ -36,6 +36,9 @@ void print_main_help() {
 }
 
 int fail(const layers::Error& error, int error_exit = 1) {
+  // What the command printed to stdout goes first: in a log of both streams the error
+  // comes after the progress that led to it.
+  std::fflush(stdout);
   std::fprintf(stderr, "hoist: error: %s\n", error.describe().c_str());
   return error.kind() == layers::ErrorKind::Usage ? 2 : error_exit;
 }

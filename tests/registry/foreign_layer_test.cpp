@@ -106,7 +106,7 @@ TEST_CASE("foreign layers: push skips them, pull fetches them from their URLs an
 
   std::map<layers::Digest, State> last_state;
   registry::PushOptions push_options;
-  push_options.observer.on_blob = [&](const layers::Descriptor& d, State s, uint64_t) {
+  push_options.observer.on_blob = [&](const layers::Descriptor& d, State s, uint64_t, std::string_view) {
     last_state[d.digest] = s;
   };
   auto pushed = registry::push(client, *store, target, top, push_options);

@@ -61,7 +61,7 @@ TEST_CASE("token auth: pushing to a second repository mounts every blob from the
 
   int mounted = 0, uploaded = 0;
   registry::PushOptions push_options;
-  push_options.observer.on_blob = [&](const layers::Descriptor&, State s, uint64_t) {
+  push_options.observer.on_blob = [&](const layers::Descriptor&, State s, uint64_t, std::string_view) {
     if (s == State::Mounted) ++mounted;
     if (s == State::Done) ++uploaded;
   };

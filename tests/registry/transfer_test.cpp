@@ -78,7 +78,7 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
     int uploaded = 0;
     registry::PushOptions push_options;
     push_options.observer.on_blob = [&](const layers::Descriptor&,
-                                        registry::TransferObserver::State s, uint64_t) {
+                                        registry::TransferObserver::State s, uint64_t, std::string_view) {
       if (s == registry::TransferObserver::State::Done) ++uploaded;
     };
     REQUIRE(registry::push(client, *store_a, target, image.manifest, push_options));
@@ -111,7 +111,7 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
     int mounted = 0, uploaded = 0;
     registry::PushOptions push_options;
     push_options.observer.on_blob = [&](const layers::Descriptor&,
-                                        registry::TransferObserver::State s, uint64_t) {
+                                        registry::TransferObserver::State s, uint64_t, std::string_view) {
       if (s == registry::TransferObserver::State::Mounted) ++mounted;
       if (s == registry::TransferObserver::State::Done) ++uploaded;
     };
