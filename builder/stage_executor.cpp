@@ -183,7 +183,7 @@ class StageRunner {
 
   // A step stopped because another stage failed (or Ctrl-C) is not an error of its own.
   void report_failure(int step, const Error& error) {
-    if (error.kind() == ErrorKind::Cancelled && s_.cancel.is_requested()) s_.progress.canceled(step);
+    if (error.kind() == ErrorKind::Cancelled) s_.progress.canceled(step);
     else s_.progress.failed(step, error.describe());
   }
 
