@@ -1,6 +1,7 @@
 #include "builder/stage_scheduler.h"
 
 #include <algorithm>
+#include <system_error>
 
 namespace builder {
 
@@ -10,25 +11,33 @@ using layers::Result;
 
 StageScheduler::StageScheduler(const parser::StageGraph& graph, std::vector<int> order, int jobs, CancelToken& cancel)
     : graph_(graph), order_(std::move(order)), jobs_(std::max(1, jobs)), cancel_(cancel) {
+  // Only earlier stages: a stage may use no later one (FROM cannot name one, and COPY
+  // --from or RUN --mount=from a later stage fails when the step gets there), so every
+  // wait, await() included, points to a lower index and none can close a cycle.
   for (int index : order_) {
     states_[index] = State::Pending;
     std::vector<int>& needs = needs_[index];
     for (const parser::StageDependency& dep : graph_.stages[static_cast<size_t>(index)].dependencies)
-      if (dep.stage >= 0 && dep.stage != index && std::find(needs.begin(), needs.end(), dep.stage) == needs.end())
+      if (dep.stage >= 0 && dep.stage < index && std::find(needs.begin(), needs.end(), dep.stage) == needs.end())
         needs.push_back(dep.stage);
   }
 }
 
 Result<void> StageScheduler::run(const RunStage& run_stage) {
   run_stage_ = &run_stage;
+  // The calling thread is one of the workers. A thread the system refuses leaves the
+  // build with fewer at once, never without one.
   const size_t threads = std::min(static_cast<size_t>(jobs_), order_.size());
-  if (threads <= 1) {
-    work();
-  } else {
-    std::vector<std::thread> workers;
-    for (size_t i = 0; i < threads; ++i) workers.emplace_back([this] { work(); });
-    for (auto& worker : workers) worker.join();
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < threads; ++i) {
+    try {
+      workers.emplace_back([this] { work(); });
+    } catch (const std::system_error&) {
+      break;
+    }
   }
+  work();
+  for (auto& worker : workers) worker.join();
   if (first_error_) return *first_error_;
   if (cancel_.is_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
   return {};

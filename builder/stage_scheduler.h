@@ -2,8 +2,8 @@
 // Which stage runs when: the stages a target needs, up to `jobs` at once, each as soon as
 // the stages it needs are built. What a stage needs is parser::StageGraph's edges: its
 // FROM <stage>, COPY --from=<stage> and RUN --mount=...,from=<stage>. Independent stages
-// run at the same time on their own threads; with jobs 1 the stages run one after
-// another, in the order given, on the calling thread.
+// run at the same time on up to `jobs` threads, the calling one included; with jobs 1 the
+// stages run one after another, in the order given, on the calling thread.
 //
 // The first stage to fail stops the build: its error is kept, the build's CancelToken is
 // requested (so the other stages stop at their next step, and a running RUN at once), no
