@@ -140,7 +140,6 @@ class CancelOnSignal {
 };
 
 Result<BuildResult> build(const BuildOptions& options) {
-  if (options.jobs < 1) return Error(ErrorKind::Usage, "--jobs " + std::to_string(options.jobs) + ": want 1 or more");
   Progress progress(options.progress, stderr);
   // Ctrl-C stops the build between steps and a running RUN at once, so temp dirs are
   // removed by their owners and nothing is tagged.

@@ -74,7 +74,8 @@ struct BuildOptions {
   std::vector<CacheSpec> cache_to;    // --cache-to (builder/shared_cache.h)
   std::vector<CacheSpec> cache_from;  // --cache-from
   // --jobs: how many stages may build at once (builder/stage_scheduler.h); 1 builds them
-  // one after another. The image is the same either way.
+  // one after another. The image is the same either way. `hoist build` defaults to the
+  // number of cores and refuses less than 1.
   int jobs = 1;
 };
 

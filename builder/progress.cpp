@@ -30,6 +30,7 @@ Progress::Progress(ProgressMode mode, std::FILE* out) : mode_(mode), out_(out) {
 }
 
 void Progress::begin(int step, std::string title) {
+  if (mode_ == ProgressMode::Quiet) return;
   std::lock_guard lock(mutex_);
   Running& running = running_[step];
   running = Running{std::move(title), "", {}, std::chrono::steady_clock::now()};
