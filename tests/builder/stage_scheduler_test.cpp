@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -25,6 +26,18 @@ parser::StageGraph graph_of(const std::string& text) {
   REQUIRE(!parser::has_errors(graph.diagnostics));
   return graph;
 }
+
+// A scheduler of the stages `text`'s target needs (or of `order`), with its own cancel token.
+struct Scheduled {
+  Scheduled(const std::string& text, int jobs, std::optional<std::vector<int>> order = std::nullopt)
+      : graph(graph_of(text)) {
+    REQUIRE(cancel.open());
+    scheduler.emplace(graph, order ? *order : graph.resolve_target("").stages, jobs, cancel);
+  }
+  parser::StageGraph graph;
+  builder::CancelToken cancel;
+  std::optional<builder::StageScheduler> scheduler;
+};
 
 // What the stages did, in the order they did it: "+N" when stage N started, "-N" when it ended.
 class Journal {
@@ -61,30 +74,23 @@ const char* kDiamond =
 
 TEST_CASE("stage scheduler: jobs 1 builds the target's stages in order on the calling thread",
           "[builder][parallel][scheduler]") {
-  const auto graph = graph_of(kDiamond);
-  const auto target = graph.resolve_target("");
-  builder::CancelToken cancel;
-  REQUIRE(cancel.open());
-  builder::StageScheduler scheduler(graph, target.stages, 1, cancel);
+  Scheduled s(kDiamond, 1);
   std::vector<int> ran;
   const auto caller = std::this_thread::get_id();
-  auto r = scheduler.run([&](int index) -> Result<void> {
+  auto r = s.scheduler->run([&](int index) -> Result<void> {
     CHECK(std::this_thread::get_id() == caller);
     ran.push_back(index);
     return {};
   });
   CHECK(r);
-  CHECK(ran == target.stages);
+  CHECK(ran == s.graph.resolve_target("").stages);
 }
 
 TEST_CASE("stage scheduler: with jobs 4 each stage starts after the stages it needs have ended",
           "[builder][parallel][scheduler]") {
-  const auto graph = graph_of(kDiamond);
-  builder::CancelToken cancel;
-  REQUIRE(cancel.open());
-  builder::StageScheduler scheduler(graph, graph.resolve_target("").stages, 4, cancel);
+  Scheduled s(kDiamond, 4);
   Journal journal;
-  auto r = scheduler.run([&](int index) -> Result<void> {
+  auto r = s.scheduler->run([&](int index) -> Result<void> {
     journal.add("+" + std::to_string(index));
     journal.add("-" + std::to_string(index));
     return {};
@@ -98,17 +104,16 @@ TEST_CASE("stage scheduler: with jobs 4 each stage starts after the stages it ne
 
 TEST_CASE("stage scheduler: the first failure cancels the others and is the error returned",
           "[builder][parallel][scheduler]") {
-  const auto graph = graph_of(
+  Scheduled s(
       "FROM busybox AS waits\n"
       "FROM busybox AS fails\n"
       "FROM busybox\n"
       "COPY --from=waits / /w\n"
-      "COPY --from=fails / /f\n");
-  builder::CancelToken cancel;
-  REQUIRE(cancel.open());
-  builder::StageScheduler scheduler(graph, graph.resolve_target("").stages, 2, cancel);
+      "COPY --from=fails / /f\n",
+      2);
+  builder::CancelToken& cancel = s.cancel;
   Journal journal;
-  auto r = scheduler.run([&](int index) -> Result<void> {
+  auto r = s.scheduler->run([&](int index) -> Result<void> {
     journal.add("+" + std::to_string(index));
     if (index == 1) return Error(ErrorKind::InvalidInput, "stage 1 broke");
     // Stage 0 runs until the build is cancelled (bounded, so a bug fails instead of hanging).
@@ -124,14 +129,13 @@ TEST_CASE("stage scheduler: the first failure cancels the others and is the erro
 TEST_CASE("stage scheduler: await builds a stage that has not started on the calling thread",
           "[builder][parallel][scheduler]") {
   // `copies` needs `makes` through a --from the graph cannot see (a stage ARG names it).
-  const auto graph = graph_of(
+  Scheduled s(
       "FROM busybox AS makes\n"
       "FROM busybox AS copies\n"
       "ARG SOURCE=makes\n"
-      "COPY --from=${SOURCE} / /\n");
-  builder::CancelToken cancel;
-  REQUIRE(cancel.open());
-  builder::StageScheduler scheduler(graph, {1, 0}, 1, cancel);
+      "COPY --from=${SOURCE} / /\n",
+      1, std::vector<int>{1, 0});
+  builder::StageScheduler& scheduler = *s.scheduler;
   Journal journal;
   auto r = scheduler.run([&](int index) -> Result<void> {
     journal.add("+" + std::to_string(index));
