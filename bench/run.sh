@@ -2,7 +2,7 @@
 # hoist's speed and memory measurements; what each one means and why its target is what it
 # is: bench/README.md.
 #
-#   bash bench/run.sh [--quick] [--save] [--only a,b,c,d,e,f] [--keep] [--runs N]
+#   bash bench/run.sh [--quick] [--save] [--only a,b,c,d,e,f,g] [--keep] [--runs N]
 #
 # Offline; the registry measurements talk to a docker-registry on 127.0.0.1 only. RUN
 # steps need root (namespaces, overlayfs). Prints one table (name, value, unit, target,
@@ -17,9 +17,9 @@ usage: bash bench/run.sh [--quick] [--save] [--only LIST] [--keep] [--runs N]
 
   --quick      smaller sizes (base 10 MB vs 200 MB, context 40 MB); under ~2 minutes
   --save       also write bench/results/<date>-<host>.json
-  --only LIST  run only these measurements (comma-separated letters: a,b,c,d,e,f)
+  --only LIST  run only these measurements (comma-separated letters: a,b,c,d,e,f,g)
   --keep       keep the work directory (stores, logs) and print where it is
-  --runs N     timed repetitions for the RUN and cache-hit builds (default 5, quick 3)
+  --runs N     timed repetitions for the RUN, cache-hit and multistage builds (default 5, quick 3)
 
 Environment:
   HOIST_BIN              the hoist binary to measure (default: build one, see below)
@@ -29,7 +29,7 @@ Environment:
 EOF
 }
 
-quick=0 save=0 keep=0 only="a,b,c,d,e,f" runs=""
+quick=0 save=0 keep=0 only="a,b,c,d,e,f,g" runs=""
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
@@ -76,6 +76,7 @@ t_push_mbs=20            # MB/s, push of the context image, at least
 t_pull_mbs=20            # MB/s, pull of it into an empty store, at least
 t_xfer_rss=64            # MiB, peak RSS of push or pull, at most
 t_parse_ms=50            # ms of CPU per `hoist parse` of a real-world Dockerfile (process included)
+t_multistage=4.5         # s, two independent stages each sleeping 3 s, built at once, at most
 
 # ---- the hoist binary ---------------------------------------------------------------------
 if [[ -n ${HOIST_BIN:-} ]]; then
@@ -479,6 +480,30 @@ bench_f() {
   result "f.parse_big_file_rss" "$T_RSS" MiB - info
 }
 
+# ---- (g) parallel stages ------------------------------------------------------------------
+bench_g() {
+  echo "(g) parallel stages: two independent stages each RUN sleep 3, a final stage copying from both, --no-cache --jobs 2, median of $runs"
+  busybox_tar || return 1
+  if ! h inspect busybox >/dev/null 2>&1; then
+    h import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      "$work/busybox.tar" busybox:latest >/dev/null || return 1
+  fi
+  local ctx=$work/ctx-multistage times=() i
+  mkdir -p "$ctx"
+  printf '%s\n' 'FROM busybox AS one' 'RUN sleep 3 && echo one > /one' 'FROM busybox AS two' \
+    'RUN sleep 3 && echo two > /two' 'FROM busybox' 'COPY --from=one /one /one' 'COPY --from=two /two /two' \
+    >"$ctx/Dockerfile"
+  # The warm-up unpacks busybox, as (a)'s does.
+  timed "$work/logs/multistage-first.log" "${H[@]}" build --no-cache --jobs 2 --progress plain -t multistage "$ctx" || return 1
+  for ((i = 1; i <= runs; i++)); do
+    timed "$work/logs/multistage-$i.log" "${H[@]}" build --no-cache --jobs 2 --progress plain -t multistage "$ctx" || return 1
+    times+=("$T_WALL")
+  done
+  timed "$work/logs/multistage-sequential.log" "${H[@]}" build --no-cache --jobs 1 --progress plain -t multistage "$ctx" || return 1
+  result "g.multistage_two_sleep3_jobs2" "$(median "${times[@]}")" s "$t_multistage" max
+  result "g.multistage_two_sleep3_jobs1" "$T_WALL" s - info
+}
+
 # ---- main ---------------------------------------------------------------------------------
 host=$(hostname -s 2>/dev/null || hostname)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -487,13 +512,13 @@ echo "hoist bench: $("$hoist" version 2>/dev/null | head -n 1) ($build_note)"
 echo "  host $host, $(nproc) cores, load $load_start, $( ((quick)) && echo quick || echo full) sizes, work dir $work"
 echo "  peak RSS: $rss_tool"
 if ((EUID != 0)); then
-  echo "  not root: RUN steps cannot run, so (a) and (d) are skipped"
+  echo "  not root: RUN steps cannot run, so (a), (d) and (g) are skipped"
 fi
 echo
 printf '  %-34s %12s %-6s %-10s %s\n' name value unit target status
-for m in a b c d e f; do
+for m in a b c d e f g; do
   wanted "$m" || continue
-  if ((EUID != 0)) && [[ $m == a || $m == d ]]; then
+  if ((EUID != 0)) && [[ $m == a || $m == d || $m == g ]]; then
     note_row "$m" skipped "needs root"
     continue
   fi

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 
@@ -108,13 +109,20 @@ Result<OutputSpec> parse_output_spec(std::string_view text) {
   return spec;
 }
 
-// Restores the previous SIGINT/SIGTERM handlers when the build ends.
+namespace {
+std::atomic<CancelToken*> g_signalled_build = nullptr;
+}
+
+// Routes SIGINT/SIGTERM to the build's CancelToken; restores the previous handlers when
+// the build ends.
 class CancelOnSignal {
  public:
-  CancelOnSignal() {
-    reset_cancel();
+  explicit CancelOnSignal(CancelToken& token) {
+    g_signalled_build = &token;
     struct sigaction action = {};
-    action.sa_handler = [](int) { request_cancel(); };
+    action.sa_handler = [](int) {
+      if (CancelToken* token = g_signalled_build.load()) token->request();
+    };
     sigemptyset(&action.sa_mask);
     ::sigaction(SIGINT, &action, &old_int_);
     ::sigaction(SIGTERM, &action, &old_term_);
@@ -122,6 +130,7 @@ class CancelOnSignal {
   ~CancelOnSignal() {
     ::sigaction(SIGINT, &old_int_, nullptr);
     ::sigaction(SIGTERM, &old_term_, nullptr);
+    g_signalled_build = nullptr;
   }
 
  private:
@@ -130,9 +139,11 @@ class CancelOnSignal {
 
 Result<BuildResult> build(const BuildOptions& options) {
   Progress progress(options.progress, stderr);
-  // Ctrl-C stops the build between steps (the sandbox stops a running RUN itself), so
-  // temp dirs are removed by their owners and nothing is tagged.
-  CancelOnSignal cancel_on_signal;
+  // Ctrl-C stops the build between steps and a running RUN at once, so temp dirs are
+  // removed by their owners and nothing is tagged.
+  CancelToken cancel;
+  if (auto r = cancel.open(); !r) return r.error();
+  CancelOnSignal cancel_on_signal(cancel);
 
   // The Dockerfile.
   std::string display_name = "Dockerfile";
@@ -220,13 +231,22 @@ Result<BuildResult> build(const BuildOptions& options) {
   std::string scratch = store->root() + "/hoist-build";
   if (auto r = layers::make_dirs(scratch); !r) return std::move(r).error();
 
-  BuildSession session{options,      *store,      BuildCache(store->cache_dir(), store->blobs()),
-                       progress,     context,     build_args,
-                       global,       global_vars, graph,
-                       escape,       display_name, source_date_epoch,
-                       scratch,      {},          1,
-                       0,            static_cast<int>(target.stages.size())};
-  session.snapshotter = *snapshotter;
+  BuildSession session{.options = options,
+                       .store = *store,
+                       .cache = BuildCache(store->cache_dir(), store->blobs()),
+                       .progress = progress,
+                       .cancel = cancel,
+                       .context = context,
+                       .build_args = build_args,
+                       .global_scope = global,
+                       .global_vars = global_vars,
+                       .graph = graph,
+                       .escape = escape,
+                       .display_name = display_name,
+                       .source_date_epoch = source_date_epoch,
+                       .scratch_dir = scratch,
+                       .total_stages = static_cast<int>(target.stages.size()),
+                       .snapshotter = *snapshotter};
   for (const auto& [name, value] : options.build_contexts) {
     const std::string what = "--build-context " + name + "=" + value;
     for (const auto& stage : graph.stages)
@@ -245,12 +265,15 @@ Result<BuildResult> build(const BuildOptions& options) {
   }
   CacheMounts cache_mounts;
   if (!options.no_cache) cache_mounts = import_shared_caches(options.cache_from, options, *store, session.cache, progress);
-  for (int index : target.stages)
-    if (auto r = run_stage(session, index); !r) return std::move(r).error();
-  if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
+  plan_steps(session, target.stages);
+  StageScheduler scheduler(graph, target.stages, options.jobs, cancel);
+  session.scheduler = &scheduler;
+  auto built = scheduler.run([&](int index) { return run_stage(session, index); });
+  session.scheduler = nullptr;
+  if (!built) return std::move(built).error();
 
   // The image.
-  StageState& final_state = session.finished.at(target.target);
+  const StageState& final_state = session.finished.at(target.target);
   layers::ImageConfig config = final_state.config;
   for (const auto& [k, v] : options.labels) config.config.labels[k] = v;
   config.created = config.history.empty() ? session.now() : config.history.back().created;
@@ -317,7 +340,7 @@ Result<BuildResult> build(const BuildOptions& options) {
   BuildResult result;
   result.image_id = image->id();
   result.manifest_digest = manifest->digest;
-  result.steps = session.next_step - 1;
+  result.steps = session.steps;
   result.cached_steps = session.cached_steps;
   return result;
 }

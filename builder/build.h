@@ -2,12 +2,13 @@
 // `hoist build`: a Dockerfile and a context in, an image out.
 //
 // build() reads and parses the Dockerfile (every parse and strict-check error is
-// reported with its place), picks the stages the target needs, runs them in order
-// (builder/stage_executor.h), and writes the outputs: the local store under every tag
-// (default), a registry (push), an OCI layout or archive, a `docker load` archive, or the
-// final root filesystem as a directory. It holds the store's gc_shared_lock from the
-// first layer written until the image is tagged, so an interrupted build leaves no tag and
-// at worst unreferenced blobs and cache records (which prune removes).
+// reported with its place), picks the stages the target needs, runs them, independent
+// ones at once up to --jobs (builder/stage_scheduler.h, builder/stage_executor.h), and
+// writes the outputs: the local store under every tag (default), a registry (push), an
+// OCI layout or archive, a `docker load` archive, or the final root filesystem as a
+// directory. It holds the store's gc_shared_lock from the first layer written until the
+// image is tagged, so an interrupted build leaves no tag and at worst unreferenced blobs
+// and cache records (which prune removes).
 
 #include <map>
 #include <optional>
@@ -72,6 +73,10 @@ struct BuildOptions {
   std::map<std::string, std::string> build_contexts;
   std::vector<CacheSpec> cache_to;    // --cache-to (builder/shared_cache.h)
   std::vector<CacheSpec> cache_from;  // --cache-from
+  // --jobs: how many stages may build at once (builder/stage_scheduler.h); 1 builds them
+  // one after another. The image is the same either way. `hoist build` defaults to the
+  // number of cores and refuses less than 1.
+  int jobs = 1;
 };
 
 struct BuildResult {

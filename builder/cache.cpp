@@ -71,6 +71,7 @@ void BuildCache::add_imported(const layers::Digest& key, const CacheRecord& reco
 }
 
 Result<void> BuildCache::ensure_blobs(const std::vector<layers::Descriptor>& layers) const {
+  std::lock_guard lock(fetch_mutex_);
   for (const auto& layer : layers) {
     if (blobs_.has(layer.digest)) continue;
     auto fetcher = fetchers_.find(layer.digest);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,6 +85,8 @@ class BuildCache {
   // Fetches the blobs of `layers` the store lacks from the imported caches that listed
   // them, and checks each one's content against the record's diff_id (Corrupt, and the
   // blob removed, when it differs). NotFound naming the blob when no imported cache has it.
+  // Stages running at once fetch one at a time (a fetcher's registry client serves one
+  // request at a time).
   layers::Result<void> ensure_blobs(const std::vector<layers::Descriptor>& layers) const;
 
  private:
@@ -95,6 +98,7 @@ class BuildCache {
     layers::Digest diff_id;
   };
   std::map<layers::Digest, ImportedLayer> fetchers_;  // by layer digest
+  mutable std::mutex fetch_mutex_;                    // ensure_blobs
 };
 
 }  // namespace builder

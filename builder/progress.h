@@ -3,13 +3,19 @@
 //   plain (logs, `--progress plain`): one line per event, "#N TITLE", "#N CACHED",
 //     "#N DONE 0.3s", and each line of a step's output as "#N <line>";
 //   tty (a terminal, `--progress tty`, or auto on a terminal): a compact live view like
-//     BuildKit's: the running step with its elapsed time and the last few lines of its
+//     BuildKit's: each running step with its elapsed time and the last few lines of its
 //     output, replaced by one summary line ("#N TITLE  DONE 0.3s") when it ends.
-// Output goes to one FILE (stderr for `hoist build`); not thread-safe.
+// Stages that build at once (hoist build --jobs) run steps at the same time: every line
+// names its step ("#N"), and a step's title names its stage ("[builder 2/4] RUN make"),
+// so interleaved lines stay readable, as in BuildKit's plain progress. A step's partial
+// output line is held for that step alone.
+// Output goes to one FILE (stderr for `hoist build`); every call is thread-safe.
 
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -31,30 +37,35 @@ class Progress {
   void cached(int step);
   void done(int step);
   void failed(int step, std::string_view message);
+  // The step was stopped because the build was cancelled (another stage failed, Ctrl-C).
+  void canceled(int step);
   // Why step `step` is not cached (hoist build --explain): "#N not cached: WHY", one line.
   void explain(int step, std::string_view why);
   // A line that belongs to no step ("writing image sha256:..."); in the tty view it is
-  // printed above the running step, which stays in view.
+  // printed above the running steps, which stay in view.
   void note(std::string_view line);
 
   bool is_tty() const { return mode_ == ProgressMode::Tty; }
 
  private:
+  struct Running {
+    std::string title;
+    std::string partial;
+    std::deque<std::string> tail;  // tty: the last lines of its output
+    std::chrono::steady_clock::time_point started;
+  };
+
+  // The callers of these hold mutex_.
+  void print_lines(int step, Running& running, std::string_view bytes);
   void finish_step(int step, std::string_view state, bool show_time);
-  void flush_partial(int step);
   void redraw();
   void erase_live();
-  double elapsed() const;
 
   ProgressMode mode_;
   std::FILE* out_;
-  int step_ = 0;
-  std::string title_;
-  std::string partial_;
-  std::deque<std::string> tail_;  // tty: the last lines of the running step
-  int live_lines_ = 0;            // tty: lines of the live view currently on screen
-  bool is_running_ = false;       // a step has begun and not ended
-  std::chrono::steady_clock::time_point started_;
+  std::mutex mutex_;
+  std::map<int, Running> running_;  // the steps that have begun and not ended, by number
+  int live_lines_ = 0;              // tty: lines of the live view currently on screen
 };
 
 }  // namespace builder

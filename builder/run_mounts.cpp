@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -144,7 +145,9 @@ Result<std::string> open_cache_mount(const parser::Mount& m, const std::string& 
     return dir;
   }
   // Made beside, then renamed: an interrupted creation never leaves a half-set directory.
-  const std::string tmp = dir + ".new-" + std::to_string(::getpid());
+  // Named per call too: stages building at once (hoist build --jobs) may create one id.
+  static std::atomic<unsigned> made{0};
+  const std::string tmp = dir + ".new-" + std::to_string(::getpid()) + "-" + std::to_string(made++);
   std::filesystem::remove_all(tmp);
   if (::mkdir(tmp.c_str(), 0700) != 0) return Error::from_errno("creating " + layers::quoted(tmp));
   if (::chown(tmp.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0 || ::chmod(tmp.c_str(), m.mode.value_or(0755)) != 0)

@@ -49,6 +49,7 @@ runtime::sandbox::SandboxSpec spec_for(const RunRequest& request) {
   spec.privileged = request.privileged;
   spec.hostname = "buildkitsandbox";
   spec.on_output = request.on_output;
+  spec.cancel_fd = request.cancel_fd;
   spec.step_mounts = request.mounts;
   return spec;
 }

@@ -37,6 +37,7 @@ struct RunRequest {
   std::vector<runtime::sandbox::StepMount> mounts;  // RUN --mount (builder/run_mounts.h)
   std::string scratch_dir;              // on the store's filesystem
   std::function<void(int stream, std::string_view bytes)> on_output;
+  int cancel_fd = -1;  // readable: stop the command (the build's CancelToken); -1: none
 };
 
 struct LayerResult {

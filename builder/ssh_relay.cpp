@@ -124,7 +124,11 @@ Result<SshRelay> SshRelay::start(const std::string& agent, const std::string& di
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
-    relay_main(listener.get(), agent);
+    // Only the listener: another stage's sandbox (hoist build --jobs) may have had pipes
+    // open at the fork, whose readers wait until every writer has gone.
+    if (::dup2(listener.get(), 3) < 0) ::_exit(1);
+    ::close_range(4, ~0U, 0);
+    relay_main(3, agent);
   }
   return SshRelay(path, pid);
 }

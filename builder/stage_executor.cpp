@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cctype>
 #include <functional>
 
@@ -47,16 +46,24 @@ const char* network_key(runtime::sandbox::Network network) {
 
 }  // namespace
 
-namespace {
-volatile std::sig_atomic_t g_cancelled = 0;
-}
-
-void request_cancel() { g_cancelled = 1; }
-bool cancel_requested() { return g_cancelled != 0; }
-void reset_cancel() { g_cancelled = 0; }
-
 std::string BuildSession::now() const {
   return layers::format_rfc3339(source_date_epoch ? *source_date_epoch : layers::creation_time());
+}
+
+void BuildSession::finish_stage(int index, StageState state) {
+  std::lock_guard lock(finished_mutex);
+  finished.insert_or_assign(index, std::move(state));
+}
+
+Result<const StageState*> BuildSession::finished_stage(int index) {
+  if (scheduler)
+    if (auto r = scheduler->await(index); !r) return std::move(r).error();
+  std::lock_guard lock(finished_mutex);
+  auto it = finished.find(index);
+  if (it == finished.end())
+    return Error(ErrorKind::NotFound,
+                 "stage " + layers::quoted(graph.stages[static_cast<size_t>(index)].display_name()) + " was not built");
+  return &it->second;  // map entries stay where they are; a built stage is never changed
 }
 
 namespace {
@@ -82,9 +89,24 @@ Result<layers::Descriptor> pull_image(BuildSession& s, const registry::Reference
   return pulled->image;
 }
 
+// The stage `stage` is FROM: the index of a stage of the Dockerfile, else -1 and the
+// base's text (an image, "scratch", or a --build-context name).
+std::pair<int, std::string> base_of(const parser::Stage& stage) {
+  std::pair<int, std::string> base{-1, stage.base};
+  for (const auto& dep : stage.dependencies)
+    if (dep.kind == parser::StageDependency::Kind::Base) base = {dep.stage, dep.reference};
+  return base;
+}
+
+// Whether `base` (not a stage) is an image to look up.
+bool is_image_base(const BuildSession& s, const std::string& base) {
+  return base != "scratch" && !s.named_dirs.count(base);
+}
+
 class StageRunner {
  public:
-  StageRunner(BuildSession& s, int index) : s_(s), stage_(s.graph.stages[static_cast<size_t>(index)]), index_(index) {}
+  StageRunner(BuildSession& s, int index)
+      : s_(s), stage_(s.graph.stages[static_cast<size_t>(index)]), index_(index), next_step_(s.first_step.at(index)) {}
 
   Result<void> run() {
     auto base = start_from_base();
@@ -128,18 +150,17 @@ class StageRunner {
     total_ = static_cast<int>(instructions.size()) + 1;
     for (size_t i = 0; i < instructions.size(); ++i) {
       const auto& ins = instructions[i].in;
-      if (cancel_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
-      int step = s_.next_step++;
-      s_.progress.begin(step, label(static_cast<int>(i) + 2) + ins.original);
+      if (s_.cancel.is_requested()) return Error(ErrorKind::Cancelled, "build interrupted");
+      int step = begin_step(label(static_cast<int>(i) + 2) + ins.original);
       identity_ = step_identity(static_cast<int>(i) + 1, ins.cmd);
       auto r = dispatch(instructions[i], step);
       std::string where = s_.display_name + ":" + std::to_string(ins.line) + ": " + ins.original;
       if (!r) {
-        s_.progress.failed(step, r.error().describe());
+        report_failure(step, r.error());
         return std::move(r).error().context(where);
       }
     }
-    s_.finished.insert_or_assign(index_, std::move(*state_));
+    s_.finish_stage(index_, std::move(*state_));
     return {};
   }
 
@@ -151,20 +172,28 @@ class StageRunner {
            std::string(cmd);
   }
 
+  // Steps are numbered in the stage's own range (BuildSession::first_step), so numbers do
+  // not depend on which stage runs first.
+  int begin_step(std::string title) {
+    const int step = next_step_++;
+    ++s_.steps;
+    s_.progress.begin(step, std::move(title));
+    return step;
+  }
+
+  // A step stopped because another stage failed (or Ctrl-C) is not an error of its own.
+  void report_failure(int step, const Error& error) {
+    if (error.kind() == ErrorKind::Cancelled) s_.progress.canceled(step);
+    else s_.progress.failed(step, error.describe());
+  }
+
   std::string label(int n) const {
     std::string name = stage_.name.empty() ? (s_.total_stages > 1 ? stage_.display_name() : "") : stage_.name;
     return "[" + (name.empty() ? "" : name + " ") + std::to_string(n) + "/" + std::to_string(total_) + "] ";
   }
 
   Result<void> start_from_base() {
-    std::string base = stage_.base;
-    int base_stage = -1;
-    for (const auto& dep : stage_.dependencies) {
-      if (dep.kind == parser::StageDependency::Kind::Base) {
-        base = dep.reference;
-        base_stage = dep.stage;
-      }
-    }
+    auto [base_stage, base] = base_of(stage_);
     if (stage_.platform) {
       auto platform = parser::expand_word(*stage_.platform, s_.global_vars, s_.escape);
       if (!platform) return Error(ErrorKind::InvalidInput, platform.error());
@@ -174,23 +203,23 @@ class StageRunner {
         return Error(ErrorKind::Unsupported, "FROM --platform=" + *platform + ": building for a platform other than " +
                                                  layers::Platform::host().str() + " is not supported yet");
     }
-    int step = s_.next_step++;
     total_ = static_cast<int>(stage_.instructions.size()) + 1;
-    s_.progress.begin(step, label(1) + "FROM " + base);
+    int step = begin_step(label(1) + "FROM " + base);
     auto fail = [&](Error e) {
-      s_.progress.failed(step, e.describe());
+      report_failure(step, e);
       return std::move(e).context(s_.display_name + ":" + std::to_string(stage_.line) + ": FROM " + base);
     };
     StageState state{layers::ImageConfig{}, {}, s_.global_scope.stage(), layers::Digest::of(""), false};
     StepInputs inputs;
     if (base_stage >= 0) {
-      auto it = s_.finished.find(base_stage);
-      if (it == s_.finished.end()) return fail(Error(ErrorKind::InvalidInput, "stage " + layers::quoted(base) + " was not built"));
-      state.config = it->second.config;
-      state.layers = it->second.layers;
-      state.records = it->second.records;
-      state.key = CacheKeyBuilder().add("stage").add(it->second.key.str()).finish();
-      inputs.base = "stage " + base + " (key " + it->second.key.str() + ")";
+      auto built = s_.finished_stage(base_stage);
+      if (!built) return fail(std::move(built).error());
+      const StageState& from = **built;
+      state.config = from.config;
+      state.layers = from.layers;
+      state.records = from.records;
+      state.key = CacheKeyBuilder().add("stage").add(from.key.str()).finish();
+      inputs.base = "stage " + base + " (key " + from.key.str() + ")";
     } else if (base == "scratch") {
       auto host = layers::Platform::host();
       state.config.architecture = host.architecture;
@@ -202,9 +231,8 @@ class StageRunner {
       return fail(Error(ErrorKind::Unsupported, "FROM " + base + ": a directory given with --build-context cannot be a "
                                                                   "base in hoist (use it with COPY --from)"));
     } else {
-      auto named = s_.named_images.find(base);
-      auto image = find_image(s_, named == s_.named_images.end() ? base : named->second);
-      if (!image) return fail(std::move(image).error());
+      const auto& image = s_.base_images.at(index_);
+      if (!image) return fail(image.error());
       state.config = image->config;
       state.layers = image->manifest.layers;
       // The image id (its config: diff_ids and settings), not the manifest: the same image
@@ -298,7 +326,10 @@ class StageRunner {
     if (auto* flags = std::get_if<parser::CopyFlags>(&command.flags)) return copy(ins, *flags, step);
     if (ins.cmd == "from") return Error(ErrorKind::InvalidInput, "FROM inside a stage");
     if (!is_metadata_instruction(ins.cmd)) return Error(ErrorKind::InvalidInput, "unknown instruction " + layers::quoted(ins.cmd));
-    auto described = apply_metadata(command, *state_, s_.escape);
+    auto described = [&] {
+      std::lock_guard lock(s_.args_mutex);  // ARG marks the build args it uses
+      return apply_metadata(command, *state_, s_.escape);
+    }();
     if (!described) return std::move(described).error();
     layers::ImageConfig only_config;
     only_config.config = state_->config.config;
@@ -455,7 +486,10 @@ class StageRunner {
         const size_t eq = entry.find('=');
         set_env(request.env, entry.substr(0, eq), entry.substr(eq + 1));
       }
-      auto executor = executor_for_build(s_.run_executor, s_.snapshotter, s_.scratch_dir, s_.progress);
+      auto executor = [&] {
+        std::lock_guard lock(s_.executor_mutex);
+        return executor_for_build(s_.run_executor, s_.snapshotter, s_.scratch_dir, s_.progress);
+      }();
       if (!executor) return std::move(executor).error();
       if (executor->kind == runtime::RunExecutor::Kind::Copy) {
         // One copy of the root serves every RUN of the stage (builder/root_copy.h).
@@ -475,6 +509,7 @@ class StageRunner {
         request.lower_dirs = image->dirs();
       }
       request.scratch_dir = s_.scratch_dir;
+      request.cancel_fd = s_.cancel.fd();
       request.on_output = [&](int, std::string_view bytes) { s_.progress.output(step, bytes); };
       auto outcome = run_step(s_.store, request, layer_options());
       if (!outcome) return std::move(outcome).error();
@@ -604,9 +639,9 @@ class StageRunner {
     }
     const parser::Stage* stage = s_.graph.find(name);
     if (stage && stage->index < index_) {
-      auto it = s_.finished.find(stage->index);
-      if (it == s_.finished.end()) return Error(ErrorKind::InvalidInput, "stage " + layers::quoted(name) + " was not built");
-      return it->second.layers;
+      auto built = s_.finished_stage(stage->index);
+      if (!built) return std::move(built).error();
+      return (*built)->layers;
     }
     if (stage) return Error(ErrorKind::InvalidInput, std::string(what) + "=" + name + " names this stage or a later one");
     auto from_image = find_image(s_, name);
@@ -681,6 +716,7 @@ class StageRunner {
   BuildSession& s_;
   const parser::Stage& stage_;
   int index_;
+  int next_step_;
   int total_ = 0;
   std::optional<StageState> state_;
   std::optional<RootCopy> root_copy_;  // the copy executor's root, kept across RUN steps
@@ -709,6 +745,28 @@ Result<layers::Image> find_image(BuildSession& s, const std::string& name) {
   auto image = s.store.load_image(*descriptor);
   if (!image) return std::move(image).error().context("loading " + layers::quoted(name));
   return image;
+}
+
+void plan_steps(BuildSession& s, const std::vector<int>& order) {
+  int next = 1;
+  for (int index : order) {
+    const parser::Stage& stage = s.graph.stages[static_cast<size_t>(index)];
+    s.first_step[index] = next;
+    size_t triggers = 0;
+    auto [base_stage, base] = base_of(stage);
+    if (base_stage >= 0) {
+      // A stage's ONBUILD list is its own ONBUILD instructions (start_from_base clears
+      // what its base had), so its children's trigger steps are known without building it.
+      for (const auto& ins : s.graph.stages[static_cast<size_t>(base_stage)].instructions)
+        if (ins.cmd == "onbuild") ++triggers;
+    } else if (is_image_base(s, base)) {
+      auto named = s.named_images.find(base);
+      auto image = find_image(s, named == s.named_images.end() ? base : named->second);
+      if (image) triggers = image->config.config.on_build.size();
+      s.base_images.emplace(index, std::move(image));
+    }
+    next += 1 + static_cast<int>(stage.instructions.size() + triggers);
+  }
 }
 
 Result<void> run_stage(BuildSession& session, int index) { return StageRunner(session, index).run(); }

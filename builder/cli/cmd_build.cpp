@@ -1,7 +1,10 @@
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <optional>
+#include <thread>
 
 #include "builder/build.h"
 #include "builder/context.h"
@@ -44,6 +47,7 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
       cache_from;
   std::string file, target, platform, network = "default", progress_text = "auto", iidfile, compression = "gzip";
   std::string snapshotter;
+  std::string jobs = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
   bool no_cache = false, explain = false, pull = false, push = false, reproducible = false, quiet = false;
   ArgParser parser("hoist build [OPTIONS] CONTEXT",
                    "Build an image from a Dockerfile, as docker build does, with no daemon.");
@@ -80,6 +84,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   parser.option("--snapshotter", &snapshotter, "auto|overlay|copy",
                 "how RUN records its changes: an overlayfs upper dir, or a copy of the root and a diff "
                 "(default auto: overlay where it can be mounted; or $HOIST_SNAPSHOTTER)");
+  parser.option("--jobs", &jobs, "N",
+                "build up to N independent stages at once (default: the number of cores; 1 builds them one "
+                "after another)");
   parser.flag("--reproducible", &reproducible, "clamp times to SOURCE_DATE_EPOCH (0 when unset)");
   parser.flag("-q,--quiet", &quiet, "show no progress; print the image id");
   parser.positionals(1, 1, "CONTEXT");
@@ -160,6 +167,11 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   if (!c) return Error(ErrorKind::Usage, "--compression: " + c.error().message());
   options.compression = *c;
   options.reproducible = reproducible;
+  int parsed_jobs = 0;
+  auto [end, error] = std::from_chars(jobs.data(), jobs.data() + jobs.size(), parsed_jobs);
+  if (error != std::errc() || end != jobs.data() + jobs.size() || parsed_jobs < 1)
+    return Error(ErrorKind::Usage, "--jobs " + layers::quoted(jobs) + ": want a number of stages, 1 or more");
+  options.jobs = parsed_jobs;
   if (!parse_progress_mode(progress_text, &options.progress))
     return Error(ErrorKind::Usage, "--progress " + progress_text + ": want auto, tty, plain or quiet");
   if (quiet) options.progress = ProgressMode::Quiet;
