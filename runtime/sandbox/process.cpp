@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "runtime/sandbox/sandbox.h"
@@ -176,6 +177,22 @@ Result<void> drop_privileges(const Credentials& user, bool privileged) {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return Error::from_errno("setting no_new_privs");
   return {};
+}
+
+std::optional<std::string> find_host_program(std::string_view name) {
+  const char* env_path = std::getenv("PATH");
+  const std::string path = env_path && *env_path ? env_path : std::string(kDefaultPath);
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    start = end + 1;
+    if (dir.empty()) continue;
+    std::string candidate = dir + "/" + std::string(name);
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return std::nullopt;
 }
 
 Error exec_command(const std::vector<std::string>& argv, const std::vector<std::string>& env) {

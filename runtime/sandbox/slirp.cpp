@@ -47,19 +47,7 @@ std::string read_all(int fd) {
 }  // namespace
 
 Result<std::string> find_slirp4netns() {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string dir = dirs.substr(start, end - start);
-    if (!dir.empty()) {
-      std::string candidate = dir + "/slirp4netns";
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    start = end + 1;
-  }
+  if (auto found = find_host_program("slirp4netns")) return *found;
   return Error(ErrorKind::Unsupported,
                "the default network (a network namespace of its own) needs slirp4netns, which "
                "is not installed: install it (apt-get install slirp4netns) or pass "
