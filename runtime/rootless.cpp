@@ -8,10 +8,14 @@
 
 #include <cerrno>
 #include <charconv>
+#include <sstream>
 
 #include "layers/blob_store.h"
+#include "layers/overlay_xattr.h"
 #include "layers/unique_fd.h"
+#include "runtime/sandbox/cgroup.h"
 #include "runtime/sandbox/process.h"
+#include "runtime/sandbox/sandbox.h"
 
 namespace runtime {
 
@@ -195,6 +199,24 @@ Result<void> enter_rootless_namespace() {
     return Error(ErrorKind::Unsupported,
                  "rootless hoist: uid " + std::to_string(uid) + " is not mapped to 0 after newuidmap");
   return {};
+}
+
+std::string describe_rootless() {
+  if (layers::in_initial_user_namespace()) return "";
+  std::string maps;
+  auto text = layers::read_file("/proc/self/uid_map", kMaxIdFileBytes);
+  std::istringstream in(text ? *text : std::string());
+  for (uint64_t inside, outside, count; in >> inside >> outside >> count;) {
+    if (!maps.empty()) maps += ", ";
+    auto span = [count](uint64_t first) {
+      return count == 1 ? std::to_string(first) : std::to_string(first) + "-" + std::to_string(first + count - 1);
+    };
+    maps += span(inside) + (count == 1 ? " is uid " : " are ") + span(outside);
+  }
+  std::string line = "rootless: user namespace (uid " + maps + ")";
+  auto cgroup = sandbox::PidsCgroup::create(sandbox::kDefaultPidsLimit);
+  if (!cgroup) line += "; no pids limit for RUN (" + cgroup.error().describe() + ")";
+  return line;
 }
 
 }  // namespace runtime

@@ -38,4 +38,9 @@ std::vector<std::string> id_map_arguments(uint32_t id, const std::vector<IdRange
 // --add-subuids/--add-subgids), or user namespaces (disabled by the kernel's settings).
 layers::Result<void> enter_rootless_namespace();
 
+// For a build's progress, once: "" for root in the initial user namespace, else one line
+// saying what rootless mode means here, e.g. "rootless: user namespace (uid 0 is uid
+// 1001, 1-65536 are 100000-165535); no pids limit for RUN (no pids cgroup: REASON)".
+std::string describe_rootless();
+
 }  // namespace runtime
