@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "runtime/sandbox/process.h"
@@ -47,6 +48,13 @@ std::string read_all(int fd) {
 }  // namespace
 
 Result<std::string> find_slirp4netns() {
+  // slirp4netns opens the tun device as hoist's user: rootless, a host that keeps it root's
+  // (mode 0600; udev makes it 0666) cannot give a container this network.
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0)
+    return Error(ErrorKind::Unsupported,
+                 "the default network (a network namespace of its own) needs /dev/net/tun, "
+                 "which this user cannot open (" + std::string(std::strerror(errno)) +
+                     "): pass --network none or --network host (or make it mode 0666, as udev does)");
   if (auto found = find_host_program("slirp4netns")) return *found;
   return Error(ErrorKind::Unsupported,
                "the default network (a network namespace of its own) needs slirp4netns, which "
