@@ -42,21 +42,6 @@ struct IdFile {
   std::vector<IdRange> ranges;
 };
 
-std::string read_all(int fd) {
-  std::string out;
-  char buf[1024];
-  while (out.size() < 4096) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, size_t(n));
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  for (char& c : out)
-    if (c == '\n') c = ' ';
-  return out;
-}
-
 // Runs in the helper child, which stays in the caller's namespaces: waits until the
 // parent has unshared, then maps its ids. Exits 0 when both maps are written; the
 // helpers' own messages go to `err_fd`.
@@ -183,7 +168,9 @@ Result<void> enter_rootless_namespace() {
   const char byte = 1;
   if (::write(go_write.get(), &byte, 1) != 1) return Error::from_errno("starting newuidmap");
   go_write.reset();
-  const std::string messages = read_all(err_read.get());
+  std::string messages = sandbox::read_helper_messages(err_read.get());
+  for (char& c : messages)
+    if (c == '\n') c = ' ';
   const int status = reap();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     const int which = WIFEXITED(status) ? WEXITSTATUS(status) - 2 : 0;

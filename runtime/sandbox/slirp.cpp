@@ -32,19 +32,6 @@ Result<PipeFds> make_pipe() {
   return PipeFds{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-std::string read_all(int fd) {
-  std::string out;
-  char buf[1024];
-  while (out.size() < 4096) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, size_t(n));
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
 }  // namespace
 
 Result<std::string> find_slirp4netns() {
@@ -120,7 +107,7 @@ Result<void> Slirp::start() {
     return {};
   }
   // It exited without reporting ready: its stderr says why.
-  std::string why = read_all(err_read_.get());
+  std::string why = read_helper_messages(err_read_.get());
   return Error(ErrorKind::Io, "slirp4netns could not set up the container's network" +
                                   (why.empty() ? std::string() : ": " + why));
 }
