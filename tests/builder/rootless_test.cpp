@@ -36,6 +36,9 @@ std::string rootless_unavailable() {
     long value = 1;
     if (in >> value && value == 0) return std::string("user namespaces are disabled (") + knob + " is 0)";
   }
+  std::ifstream apparmor("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+  if (long value = 0; apparmor >> value && value == 1)
+    return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)";
   return "";
 }
 
@@ -91,6 +94,8 @@ class UserSpace {
     REQUIRE(::chmod(busybox_tar().c_str(), 0644) == 0);
     REQUIRE(::mkdir(home().c_str(), 0700) == 0);
     REQUIRE(::chown(home().c_str(), user.uid(), user.gid()) == 0);
+    INFO("the user cannot reach " << bin() << ": every directory above $TMPDIR must be searchable by others");
+    REQUIRE(run_program({"runuser", "-u", user.name(), "--", "test", "-x", bin()}).exit_code == 0);
   }
   std::string bin() const { return dir_ / "hoist"; }
   std::string busybox_tar() const { return dir_ / "busybox.tar"; }
@@ -149,7 +154,8 @@ TEST_CASE("rootless: a non-root user builds with RUN and runs the image", "[buil
   auto built = space.hoist({"build", "--progress", "plain", "--network", "none", "-t", "rl", "."});
   INFO(built.err);
   REQUIRE(built.exit_code == 0);
-  CHECK_THAT(built.err, Catch::Contains("rootless"));
+  CHECK_THAT(built.err, Catch::Contains("rootless: user namespace (uid 0 is uid " + std::to_string(user.uid()) +
+                                        ", 1-65536 are " + std::to_string(user.subuid_start()) + "-"));
 
   auto ran = space.hoist({"run", "--rm", "--pull", "never", "--network", "none", "rl", "sh", "-c",
                           "stat -c '%u:%g %n' /f; cat /f /uid; ls /home; test -e /etc/group || echo no-group"});
