@@ -13,7 +13,8 @@
 namespace layers {
 
 // Whether this process is in the initial user namespace (/proc/self/uid_map maps every id
-// to itself). Read once.
+// to itself). Read once, at the first call: rootless hoist enters its namespace before
+// anything asks (builder/cli/main.cpp).
 bool in_initial_user_namespace();
 
 // overlay_xattr("opaque") -> "trusted.overlay.opaque", or "user.overlay.opaque" rootless.
