@@ -21,7 +21,6 @@ namespace runtime {
 
 using layers::Error;
 using layers::ErrorKind;
-using layers::quoted;
 using layers::Result;
 using layers::UniqueFd;
 
