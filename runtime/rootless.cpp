@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <sstream>
 
 #include "layers/blob_store.h"
@@ -36,7 +37,6 @@ bool parse_u32(std::string_view text, uint32_t* out) {
 struct IdFile {
   const char* path;    // /etc/subuid
   const char* helper;  // newuidmap
-  const char* flag;    // usermod's --add-subuids
   uint32_t id;
   std::vector<IdRange> ranges;
 };
@@ -116,8 +116,8 @@ Result<void> enter_rootless_namespace() {
       (user_name.empty() ? "uid " + std::to_string(uid) : user_name + " (uid " + std::to_string(uid) + ")");
   const std::string usermod_name = user_name.empty() ? std::to_string(uid) : user_name;
 
-  std::vector<IdFile> files = {{"/etc/subuid", "newuidmap", "--add-subuids", uint32_t(uid), {}},
-                               {"/etc/subgid", "newgidmap", "--add-subgids", uint32_t(gid), {}}};
+  std::vector<IdFile> files = {{"/etc/subuid", "newuidmap", uint32_t(uid), {}},
+                               {"/etc/subgid", "newgidmap", uint32_t(gid), {}}};
   std::vector<std::string> helpers;
   for (IdFile& f : files) {
     auto helper = sandbox::find_host_program(f.helper);
@@ -160,12 +160,19 @@ Result<void> enter_rootless_namespace() {
     const int e = errno;
     go_write.reset();
     reap();
-    return Error::from_errno(e, "creating a user namespace for rootless hoist (are unprivileged "
-                                "user namespaces disabled? see sysctl user.max_user_namespaces "
-                                "and kernel.unprivileged_userns_clone)");
+    return Error(ErrorKind::Unsupported,
+                 "creating a user namespace for rootless hoist: " + std::string(std::strerror(e)) +
+                     " (are unprivileged user namespaces disabled? see sysctl "
+                     "user.max_user_namespaces, kernel.unprivileged_userns_clone and "
+                     "kernel.apparmor_restrict_unprivileged_userns)");
   }
   const char byte = 1;
-  if (::write(go_write.get(), &byte, 1) != 1) return Error::from_errno("starting newuidmap");
+  if (::write(go_write.get(), &byte, 1) != 1) {
+    const int e = errno;
+    go_write.reset();
+    reap();
+    return Error::from_errno(e, "starting newuidmap");
+  }
   go_write.reset();
   std::string messages = sandbox::read_helper_messages(err_read.get());
   for (char& c : messages)
@@ -174,7 +181,7 @@ Result<void> enter_rootless_namespace() {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     const int which = WIFEXITED(status) ? WEXITSTATUS(status) - 2 : 0;
     const IdFile& f = files[which == 1 ? 1 : 0];
-    return Error(ErrorKind::Unsupported,
+    return Error(ErrorKind::Io,
                  std::string("mapping ids for rootless hoist: ") + f.helper + " failed" +
                      (messages.empty() ? "" : ": " + messages) + " (check " + f.path + " for " +
                      shown_user + ", and that " + helpers[which == 1 ? 1 : 0] +
@@ -182,7 +189,7 @@ Result<void> enter_rootless_namespace() {
   }
   // The maps are written: this process is now root in its namespace (its ids read as 0).
   if (::geteuid() != 0)
-    return Error(ErrorKind::Unsupported,
+    return Error(ErrorKind::Io,
                  "rootless hoist: uid " + std::to_string(uid) + " is not mapped to 0 after newuidmap");
   return {};
 }

@@ -34,8 +34,10 @@ std::vector<std::string> id_map_arguments(uint32_t id, const std::vector<IdRange
 // Unshares a user namespace and a mount namespace, has newuidmap and newgidmap map them as
 // above, and leaves this process root in them (full capabilities over what the namespace
 // owns). Call it single-threaded, before the store is opened. Errors name what is missing
-// and how to fix it: the uidmap package, the user's subordinate ranges (usermod
-// --add-subuids/--add-subgids), or user namespaces (disabled by the kernel's settings).
+// and how to fix it: Unsupported, with this process unchanged, for the uidmap package, the
+// user's subordinate ranges (usermod --add-subuids/--add-subgids), or user namespaces
+// (disabled by the kernel's settings); Io when the maps could not be written after the
+// namespace was made (the process is then in a namespace without ids: it must stop).
 layers::Result<void> enter_rootless_namespace();
 
 // For a build's progress, once: "" for root in the initial user namespace, else one line

@@ -51,7 +51,7 @@ layers::Result<void> enter_rootless_namespace(const Command& c, GlobalOptions& g
   if (global.root.empty()) global.root = layers::Store::default_root();
   auto entered = runtime::enter_rootless_namespace();
   if (entered) return {};
-  if (c.rootless == builder::cli::Rootless::Required)
+  if (c.rootless == builder::cli::Rootless::Required || entered.error().kind() != layers::ErrorKind::Unsupported)
     return std::move(entered).error().context("hoist " + std::string(c.name) +
                                               " as a non-root user needs rootless mode");
   if (global.debug)
