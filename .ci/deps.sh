@@ -27,8 +27,10 @@ if [[ "${1:-}" == "--test" ]]; then
   #   libclang-rt-14-dev   libFuzzer and the ASan/UBSan runtimes (only a Recommends of clang)
   #   llvm-14          llvm-symbolizer, for file:line in sanitizer reports
   #   openssh-client   ssh-agent, the real agent RUN --mount=type=ssh is relayed to
+  #   uidmap           newuidmap/newgidmap: rootless hoist as a user the test creates
+  #                    (tests/builder/rootless_test.cpp; useradd and runuser are Essential)
   packages+=(docker-registry skopeo umoci apache2-utils openssl zstd bzip2 xz-utils libcap2-bin docker.io
-    python3 clang libclang-rt-14-dev llvm-14 openssh-client)
+    python3 clang libclang-rt-14-dev llvm-14 openssh-client uidmap)
 fi
 missing=()
 for p in "${packages[@]}"; do

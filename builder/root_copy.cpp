@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "layers/blob_store.h"
+#include "layers/overlay_xattr.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 
@@ -67,19 +68,13 @@ Result<void> empty_dir(const std::string& path) {
 bool is_whiteout(const std::string& path, const struct stat& st) {
   if (S_ISCHR(st.st_mode) && st.st_rdev == ::makedev(0, 0)) return true;
   return S_ISREG(st.st_mode) && st.st_size == 0 &&
-         ::lgetxattr(path.c_str(), "trusted.overlay.whiteout", nullptr, 0) >= 0;
+         ::lgetxattr(path.c_str(), layers::overlay_xattr("whiteout").c_str(), nullptr, 0) >= 0;
 }
 
 bool is_opaque(const std::string& dir) {
   char value[2];
-  return ::lgetxattr(dir.c_str(), "trusted.overlay.opaque", value, sizeof value) == 1 &&
+  return ::lgetxattr(dir.c_str(), layers::overlay_xattr("opaque").c_str(), value, sizeof value) == 1 &&
          value[0] == 'y';
-}
-
-// The xattrs a layer carries (what layers/tar_writer.h keeps); trusted.overlay.* is
-// overlay's bookkeeping and stays behind.
-bool is_kept_xattr(std::string_view name) {
-  return name.starts_with("user.") || name == "security.capability";
 }
 
 Result<void> copy_xattrs(int from_fd, int to_fd, const std::string& shown) {
@@ -95,7 +90,7 @@ Result<void> copy_xattrs(int from_fd, int to_fd, const std::string& shown) {
   for (size_t start = 0; start < names.size();) {
     std::string name = names.c_str() + start;
     start += name.size() + 1;
-    if (!is_kept_xattr(name)) continue;
+    if (!layers::is_layer_xattr(name)) continue;  // overlay's bookkeeping stays behind
     ssize_t vlen = ::fgetxattr(from_fd, name.c_str(), nullptr, 0);
     if (vlen < 0)
       return Error::from_errno("reading xattr " + name + " of " + layers::quoted(shown));

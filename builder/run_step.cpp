@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "runtime/layer_dirs.h"
+#include "runtime/rootless.h"
 #include "runtime/sandbox/temp_dir.h"
 #include "layers/overlay_diff.h"
 #include "layers/tree_index.h"
@@ -143,6 +144,7 @@ Result<runtime::RunExecutor> executor_for_build(std::optional<runtime::RunExecut
   auto chosen = runtime::choose_run_executor(choice, scratch_dir);
   if (!chosen) return std::move(chosen).error();
   progress.note("RUN executor: " + chosen->description);
+  if (std::string rootless = runtime::describe_rootless(); !rootless.empty()) progress.note(rootless);
   decided = *chosen;
   return *chosen;
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "layers/overlay_xattr.h"
 #include "layers/same_entry.h"
 #include "layers/unique_fd.h"
 
@@ -34,8 +35,8 @@ Result<bool> has_xattr(const std::string& path, const char* name) {
 
 // Refuses entries that only make sense together with a lower layer.
 Result<void> refuse_lower_references(const std::string& path, const std::string& rel) {
-  for (const char* name : {"trusted.overlay.redirect", "trusted.overlay.metacopy"}) {
-    auto has = has_xattr(path, name);
+  for (const std::string& name : {overlay_xattr("redirect"), overlay_xattr("metacopy")}) {
+    auto has = has_xattr(path, name.c_str());
     if (!has) return std::move(has).error();
     if (*has) {
       return Error(ErrorKind::Unsupported,
@@ -73,7 +74,7 @@ class UpperWalker {
         if (auto r = refuse_lower_references(child_path, child_rel); !r) return r;
       }
       if (S_ISREG(st.st_mode) && st.st_size == 0) {
-        auto xwhiteout = has_xattr(child_path, "trusted.overlay.whiteout");
+        auto xwhiteout = has_xattr(child_path, overlay_xattr("whiteout").c_str());
         if (!xwhiteout) return std::move(xwhiteout).error();
         if (*xwhiteout) {
           out_.entries.push_back({child_rel, DiffEntry::Kind::Delete});
@@ -83,7 +84,7 @@ class UpperWalker {
       out_.entries.push_back({child_rel, DiffEntry::Kind::AddOrChange});
       if (!S_ISDIR(st.st_mode)) continue;
 
-      auto opaque = get_xattr(child_path, "trusted.overlay.opaque");
+      auto opaque = get_xattr(child_path, overlay_xattr("opaque").c_str());
       if (!opaque) return std::move(opaque).error();
       // "y" hides the lower directory; "x" (kernel >= 6.7) only marks a directory holding
       // xwhiteouts, which we already turn into Deletes one by one.

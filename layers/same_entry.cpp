@@ -9,14 +9,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "layers/overlay_xattr.h"
 #include "layers/unique_fd.h"
 
 namespace layers {
 namespace {
-
-bool is_layer_xattr(std::string_view name) {
-  return name.starts_with("user.") || name == "security.capability";
-}
 
 Result<std::string> link_target(const std::string& path, size_t size) {
   std::string target(size + 1, '\0');

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "layers/compress.h"
+#include "layers/overlay_xattr.h"
 #include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
 
@@ -71,10 +72,6 @@ std::pair<std::string, std::string> split(const std::string& rel) {
 
 std::string join(const std::string& dir, std::string_view name) {
   return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
-}
-
-bool is_kept_xattr(std::string_view name) {
-  return name.starts_with("user.") || name == "security.capability";
 }
 
 std::string proc_path(int dir_fd, const std::string& base) {
@@ -388,7 +385,7 @@ class Unpacker {
     if (base == kOpaqueMarker) {
       UniqueFd fd(::openat(dir->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!fd) return Error::from_errno("entry " + layers::quoted(entry) + ": opening");
-      if (::fsetxattr(fd.get(), "trusted.overlay.opaque", "y", 1, 0) != 0)
+      if (::fsetxattr(fd.get(), overlay_xattr("opaque").c_str(), "y", 1, 0) != 0)
         return Error::from_errno("entry " + layers::quoted(entry) + ": marking opaque");
       return {};
     }
@@ -428,7 +425,7 @@ class Unpacker {
     const void* value;
     size_t size;
     while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
-      if (!is_kept_xattr(xname)) {
+      if (!is_layer_xattr(xname)) {
         warn("entry " + layers::quoted(entry) + ": skipping xattr " + layers::quoted(xname));
         continue;
       }
@@ -511,7 +508,7 @@ class Unpacker {
       // /proc/self/fd/N names the parent already resolved in the root; the l* call does
       // not follow the final component.
       while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
-        if (!is_kept_xattr(xname)) {
+        if (!is_layer_xattr(xname)) {
           warn("entry " + layers::quoted(entry) + ": skipping xattr " + layers::quoted(xname));
           continue;
         }

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 
+#include "layers/overlay_xattr.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 #include "layers/unpacked_cache.h"
@@ -55,7 +56,7 @@ Presence look_in_layer(const std::string& dir, const std::string& rel, struct st
       // Missing here; an opaque directory still hides the lower layers' entry.
       char value[2];
       std::string via = "/proc/self/fd/" + std::to_string(cur.get());
-      if (::getxattr(via.c_str(), "trusted.overlay.opaque", value, sizeof value) == 1 && value[0] == 'y')
+      if (::getxattr(via.c_str(), layers::overlay_xattr("opaque").c_str(), value, sizeof value) == 1 && value[0] == 'y')
         return Presence::Hidden;
       return Presence::Absent;
     }

@@ -20,11 +20,21 @@ struct GlobalOptions {
   std::vector<std::string> insecure_registries;  // --insecure-registry HOST
 };
 
+// What a non-root user's command needs of rootless hoist's user namespace
+// (runtime/rootless.h), entered before the command runs.
+enum class Rootless {
+  Required,   // runs containers (build, run): refused, naming what is missing, without it
+  Preferred,  // uses the store: entered when possible (the store may hold files owned by
+              // subordinate ids), else the command runs as the plain user (said with --debug)
+  None,       // touches no store (version, parse, login, logout)
+};
+
 struct Command {
   std::string_view name;
   std::string_view summary;
   layers::Result<int> (*run)(const GlobalOptions& global, const std::vector<std::string>& args);
   int error_exit = 1;  // the exit code of a failure (diff, like diff(1), says 1 for "differ")
+  Rootless rootless = Rootless::Preferred;
 };
 
 // Every command, in the order `hoist --help` lists them.

@@ -8,8 +8,12 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
+#include "layers/store.h"
+#include "runtime/rootless.h"
 #include "hoist_version.h"
 
 namespace {
@@ -41,6 +45,22 @@ int fail(const layers::Error& error, int error_exit = 1) {
   std::fflush(stdout);
   std::fprintf(stderr, "hoist: error: %s\n", error.describe().c_str());
   return error.kind() == layers::ErrorKind::Usage ? 2 : error_exit;
+}
+
+// A non-root user's hoist runs as root of a user namespace of its own (runtime/rootless.h).
+// The store's location is settled first: inside, the default would be root's.
+layers::Result<void> enter_rootless_namespace(const Command& c, GlobalOptions& global) {
+  if (::geteuid() == 0 || c.rootless == builder::cli::Rootless::None) return {};
+  if (global.root.empty()) global.root = layers::Store::default_root();
+  auto entered = runtime::enter_rootless_namespace();
+  if (entered) return {};
+  if (c.rootless == builder::cli::Rootless::Required || entered.error().kind() != layers::ErrorKind::Unsupported)
+    return std::move(entered).error().context("hoist " + std::string(c.name) +
+                                              " as a non-root user needs rootless mode");
+  if (global.debug)
+    std::fprintf(stderr, "hoist: debug: no rootless user namespace, running as uid %u: %s\n",
+                 unsigned(::geteuid()), entered.error().describe().c_str());
+  return {};
 }
 
 }  // namespace
@@ -105,6 +125,7 @@ int main(int argc, char** argv) {
   for (const Command& c : builder::cli::commands()) {
     if (c.name != command_name) continue;
     std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+    if (auto r = enter_rootless_namespace(c, global); !r) return fail(r.error());
     auto result = c.run(global, rest);
     if (!result) return fail(result.error(), c.error_exit);
     return *result;

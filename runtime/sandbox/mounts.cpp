@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "layers/overlay_xattr.h"
 #include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
 
@@ -73,7 +74,13 @@ Result<void> mount_overlay_new_api(const OverlayLayers& layers, const std::strin
     if (auto r = set("upperdir", layers.upper_dir); !r) return r;
     if (auto r = set("workdir", layers.work_dir); !r) return r;
   }
-  for (const char* key : {"redirect_dir", "metacopy", "index"}) {
+  // Rootless (layers/overlay_xattr.h): bookkeeping in user.overlay.*, where redirects are
+  // never followed ("off" would still follow them).
+  const bool userxattr = !layers::in_initial_user_namespace();
+  if (userxattr && ::fsconfig(fs.get(), FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0)
+    return Error::from_errno("overlay option userxattr (" + fs_context_log(fs.get()) + ")");
+  if (auto r = set("redirect_dir", userxattr ? "nofollow" : "off"); !r) return r;
+  for (const char* key : {"metacopy", "index"}) {
     if (auto r = set(key, "off"); !r) return r;
   }
   if (::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
@@ -103,7 +110,8 @@ Result<void> mount_overlay_legacy(const OverlayLayers& layers, const std::string
   std::string options = "lowerdir=" + lower;
   if (!layers.upper_dir.empty())
     options += ",upperdir=" + layers.upper_dir + ",workdir=" + layers.work_dir;
-  options += ",redirect_dir=off,metacopy=off,index=off";
+  options += layers::in_initial_user_namespace() ? ",redirect_dir=off,metacopy=off,index=off"
+                                                  : ",userxattr,redirect_dir=nofollow,metacopy=off,index=off";
   if (options.size() >= size_t(::getpagesize())) {
     return Error(ErrorKind::Unsupported, "overlay options for " +
                                              std::to_string(layers.lower_dirs.size()) +
@@ -200,8 +208,20 @@ Result<void> mount_sys(const std::string& root, bool privileged) {
   struct stat st;
   if (::lstat(sys.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
   constexpr unsigned long kLocked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  if (auto r = do_mount("sysfs", sys, "sysfs", (privileged ? 0 : MS_RDONLY) | kLocked, nullptr, "mounting /sys"); !r)
-    return r;
+  if (auto r = do_mount("sysfs", sys, "sysfs", (privileged ? 0 : MS_RDONLY) | kLocked, nullptr, "mounting /sys"); !r) {
+    // Rootless with the host's network: a sysfs belongs to the network namespace's owner,
+    // which is not ours. The host's /sys, bound read-only, stands in, as runc does.
+    if (r.error().sys_errno() != EPERM || layers::in_initial_user_namespace()) return r;
+    UniqueFd tree(::open_tree(AT_FDCWD, "/sys", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (!tree) return Error::from_errno("binding the host's /sys (rootless, no sysfs of our own)");
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                    (privileged ? 0 : MOUNT_ATTR_RDONLY);
+    if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+      return Error::from_errno("making the host's /sys read-only");
+    if (::move_mount(tree.get(), "", AT_FDCWD, sys.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+      return Error::from_errno("binding the host's /sys at " + quoted(sys));
+  }
   if (privileged) return {};
   // Docker's masked /sys paths (firmware tables, power capping): empty read-only tmpfs.
   for (const char* masked : {"firmware", "devices/virtual/powercap"}) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "runtime/sandbox/sandbox.h"
@@ -178,6 +179,47 @@ Result<void> drop_privileges(const Credentials& user, bool privileged) {
   return {};
 }
 
+namespace {
+
+// The directories of a PATH value, in order; an empty entry is the current directory.
+std::vector<std::string> path_dirs(const std::string& path) {
+  std::vector<std::string> dirs;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    dirs.push_back(dir.empty() ? "." : dir);
+    start = end + 1;
+  }
+  return dirs;
+}
+
+}  // namespace
+
+std::optional<std::string> find_host_program(std::string_view name) {
+  const char* env_path = std::getenv("PATH");
+  for (const std::string& dir : path_dirs(env_path && *env_path ? env_path : std::string(kDefaultPath))) {
+    if (dir == ".") continue;
+    std::string candidate = dir + "/" + std::string(name);
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return std::nullopt;
+}
+
+std::string read_helper_messages(int fd) {
+  std::string out;
+  char buf[1024];
+  while (out.size() < 4096) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
 Error exec_command(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   if (argv.empty() || argv[0].empty()) return Error(ErrorKind::InvalidInput, "empty command");
   std::vector<char*> args, envp;
@@ -196,13 +238,8 @@ Error exec_command(const std::vector<std::string>& argv, const std::vector<std::
     return Error::from_errno("executing " + quoted(name));
   }
   int last_errno = ENOENT;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    start = end + 1;
-    const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+  for (const std::string& dir : path_dirs(path)) {
+    const std::string candidate = dir + "/" + name;
     ::execve(candidate.c_str(), args.data(), envp.data());
     // Like execvp: keep looking past directories that lack it, remember a real refusal.
     if (errno != ENOENT && errno != ENOTDIR) last_errno = errno;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "layers/error.h"
@@ -45,6 +46,12 @@ struct Credentials {
 // sets no_new_privs. `privileged` (RUN --security=insecure): root keeps every capability
 // this process holds, the bounding set stays whole and no_new_privs unset.
 layers::Result<void> drop_privileges(const Credentials& user, bool privileged);
+
+// The host program `name` as an executable path found in this process's PATH (Docker's
+// default PATH when unset), for helpers hoist runs itself (slirp4netns, newuidmap).
+std::optional<std::string> find_host_program(std::string_view name);
+// What a helper wrote to a pipe until it closed (the first 4 KiB), trailing blanks removed.
+std::string read_helper_messages(int fd);
 
 // execve with a PATH lookup in `env` (Docker's default PATH when it has none). Returns
 // only on failure: NotFound when no candidate exists, else the last exec error.

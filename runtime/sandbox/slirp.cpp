@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "runtime/sandbox/process.h"
@@ -31,35 +32,17 @@ Result<PipeFds> make_pipe() {
   return PipeFds{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-std::string read_all(int fd) {
-  std::string out;
-  char buf[1024];
-  while (out.size() < 4096) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, size_t(n));
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
 }  // namespace
 
 Result<std::string> find_slirp4netns() {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string dir = dirs.substr(start, end - start);
-    if (!dir.empty()) {
-      std::string candidate = dir + "/slirp4netns";
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    start = end + 1;
-  }
+  // slirp4netns opens the tun device as hoist's user: rootless, a host that keeps it root's
+  // (mode 0600; udev makes it 0666) cannot give a container this network.
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0)
+    return Error(ErrorKind::Unsupported,
+                 "the default network (a network namespace of its own) needs /dev/net/tun, "
+                 "which this user cannot open (" + std::string(std::strerror(errno)) +
+                     "): pass --network none or --network host (or make it mode 0666, as udev does)");
+  if (auto found = find_host_program("slirp4netns")) return *found;
   return Error(ErrorKind::Unsupported,
                "the default network (a network namespace of its own) needs slirp4netns, which "
                "is not installed: install it (apt-get install slirp4netns) or pass "
@@ -124,7 +107,7 @@ Result<void> Slirp::start() {
     return {};
   }
   // It exited without reporting ready: its stderr says why.
-  std::string why = read_all(err_read_.get());
+  std::string why = read_helper_messages(err_read_.get());
   return Error(ErrorKind::Io, "slirp4netns could not set up the container's network" +
                                   (why.empty() ? std::string() : ": " + why));
 }
