@@ -102,6 +102,8 @@ Result<int> run_container(const layers::Store& store, const layers::Image& image
   spec.user = user;
   spec.network = request.network;
   spec.binds = request.binds;
+  spec.capabilities = request.capabilities;
+  spec.read_only_root = request.read_only;
   spec.stdin_fd = request.stdin_fd;
   spec.stdout_fd = request.stdout_fd;
   spec.stderr_fd = request.stderr_fd;

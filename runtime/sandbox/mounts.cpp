@@ -157,6 +157,14 @@ Result<void> set_nodev_recursive(const std::string& target) {
   return {};
 }
 
+Result<void> set_read_only(const std::string& target) {
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  if (::mount_setattr(AT_FDCWD, target.c_str(), 0, &attr, sizeof attr) != 0)
+    return Error::from_errno("making " + quoted(target) + " read-only");
+  return {};
+}
+
 Result<void> mount_proc(const std::string& root, bool privileged) {
   const std::string proc = root + "/proc";
   constexpr unsigned long kLocked = MS_NOSUID | MS_NODEV | MS_NOEXEC;

@@ -327,6 +327,9 @@ Result<void> prepare_child(const ChildPlan& plan, std::vector<std::string>* env)
     if (auto r = mount_etc_files(plan, *layout); !r) return r;
     if (auto r = mount_binds(plan.root, spec.binds); !r) return r;
     if (auto r = mount_step_mounts(plan.root, spec.step_mounts); !r) return r;
+    if (spec.read_only_root) {
+      if (auto r = set_read_only(plan.root); !r) return r;
+    }
     if (auto r = set_hostname(spec.hostname); !r) return r;
     if (spec.network != Network::Host) {
       if (auto r = bring_up_loopback(); !r) return r;
@@ -340,7 +343,7 @@ Result<void> prepare_child(const ChildPlan& plan, std::vector<std::string>* env)
   if (auto r = make_cwd(spec.cwd); !r) return r;
   const int stdin_fd = plan.chroot_only ? plan.stdin_fd : spec.stdin_fd;
   if (auto r = install_stdio(stdin_fd, plan.stdout_fd, plan.stderr_fd); !r) return r;
-  if (auto r = drop_privileges(*user, spec.privileged); !r) return r;
+  if (auto r = drop_privileges(*user, spec.capabilities, spec.privileged); !r) return r;
   if (::chdir(spec.cwd.c_str()) != 0)
     return Error::from_errno("entering working directory " + quoted(spec.cwd));
   if (spec.privileged) return {};  // docker run --privileged: seccomp=unconfined
@@ -501,7 +504,10 @@ Result<void> check_spec(const SandboxSpec& spec) {
                  "(RUN executor copy+chroot)");
   if (spec.chroot_only && !spec.binds.empty())
     return Error(ErrorKind::Unsupported,
-                 "bind mounts cannot be made here (no mount namespace: chroot only)");
+                 "-v/--volume: bind mounts cannot be made here (no mount namespace: chroot only)");
+  if (spec.chroot_only && spec.read_only_root)
+    return Error(ErrorKind::Unsupported,
+                 "--read-only cannot be applied here (no mount namespace: chroot only)");
   if (spec.chroot_only && !spec.step_mounts.empty())
     return Error(ErrorKind::Unsupported,
                  "RUN --mount cannot be made here (no mount namespace: RUN executor copy+chroot)");

@@ -80,6 +80,11 @@ struct StepMount {
 // "default", "host" or "none" (the --network values of hoist build and hoist run).
 layers::Result<Network> parse_network(std::string_view text);
 
+// Docker's default capability set (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW,
+// SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE) as
+// the bit mask /proc/PID/status shows in CapEff.
+inline constexpr uint64_t kDefaultCapabilities = 0xa80425fbull;
+
 // The pids.max of a container's cgroup unless the spec says otherwise.
 inline constexpr long kDefaultPidsLimit = 4096;
 
@@ -139,6 +144,13 @@ struct SandboxSpec {
   // unmasked. What stays: the namespaces, the pids cgroup, and /dev (the host's devices are
   // not added). Refused with chroot_only (no mount namespace to keep its mounts in).
   bool privileged = false;
+  // What root in the container holds, as the mask CapEff shows (`hoist run --cap-add/
+  // --cap-drop`, runtime/capabilities.h), less what this process does not hold itself; the
+  // bounding set is cut to it too. Ignored when privileged. A non-root user gets none.
+  uint64_t capabilities = kDefaultCapabilities;
+  // `hoist run --read-only`: the root is mounted read-only; /proc, /dev, the /etc files,
+  // binds and RUN --mount targets keep their own flags. Refused with chroot_only.
+  bool read_only_root = false;
   // pids.max of the container's cgroup (a fork bomb stops there); 0: no limit. Applied
   // where a pids cgroup can be made (cgroup v1 pids, or v2 delegating pids to hoist's
   // cgroup); elsewhere the container runs without one.
@@ -199,9 +211,5 @@ inline constexpr const char* kChrootEtcFiles[] = {"etc/hosts", "etc/resolv.conf"
 inline constexpr std::string_view kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-// Docker's default capability set (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW,
-// SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE) as
-// the bit mask /proc/PID/status shows in CapEff.
-inline constexpr uint64_t kDefaultCapabilities = 0xa80425fbull;
 
 }  // namespace runtime::sandbox

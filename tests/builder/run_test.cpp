@@ -510,7 +510,7 @@ TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e
     // No mount or network namespace: both are refused, by name.
     RunResult bind = hoist.run({"run", "--rm", "-v", "/tmp:/data", "busybox", "true"});
     CHECK(bind.exit_code == 1);
-    CHECK_THAT(bind.err, Catch::Contains("bind mounts cannot be made here"));
+    CHECK_THAT(bind.err, Catch::Contains("-v/--volume: bind mounts cannot be made here"));
     RunResult none = hoist.run({"run", "--rm", "--network", "none", "busybox", "true"});
     CHECK(none.exit_code == 1);
     CHECK_THAT(none.err, Catch::Contains("--network none"));
@@ -554,4 +554,79 @@ TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e
   CHECK(lines_of(host_net.out) == host_interfaces);
   CHECK(mounts_under(hoist.root()).empty());
   CHECK(mounts_under(host.path()).empty());
+}
+
+TEST_CASE("run: --cap-add and --cap-drop set what root in the container holds",
+          "[builder][run][e2e][capabilities]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  // The effect: chown to another owner needs CAP_CHOWN.
+  const std::string chown = "touch /f && chown 1 /f && echo chowned";
+  RunResult kept = hoist.run({"run", "--rm", "busybox", "sh", "-c", chown});
+  INFO(kept.err);
+  CHECK(kept.out == "chowned\n");
+  RunResult dropped = hoist.run({"run", "--rm", "--cap-drop", "chown", "busybox", "sh", "-c", chown});
+  CHECK(dropped.exit_code != 0);
+  CHECK(dropped.out.empty());
+  CHECK_THAT(dropped.err, Catch::Contains("Operation not permitted"));
+  RunResult only = hoist.run(
+      {"run", "--rm", "--cap-drop", "ALL", "--cap-add", "CAP_CHOWN", "busybox", "sh", "-c", chown});
+  CHECK(only.out == "chowned\n");
+
+  if (hoist.chroot_executor()) HOIST_SKIP("no /proc under copy+chroot to read CapEff from");
+  auto caps = [&](const std::vector<std::string>& flags) {
+    std::vector<std::string> argv = {"run", "--rm"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    for (const char* word : {"busybox", "sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status"})
+      argv.push_back(word);
+    RunResult r = hoist.run(argv);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    return r.out;
+  };
+  CHECK(caps({}) == "CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n");
+  // NET_RAW (13) out, NET_ADMIN (12) in.
+  CHECK(caps({"--cap-drop", "NET_RAW", "--cap-add", "net_admin"}) ==
+        "CapEff:\t00000000a80415fb\nCapBnd:\t00000000a80415fb\n");
+  CHECK(caps({"--cap-drop", "ALL", "--cap-add", "SYS_CHROOT,KILL"}) ==
+        "CapEff:\t0000000000040020\nCapBnd:\t0000000000040020\n");
+}
+
+TEST_CASE("run: unknown capabilities and adds hoist cannot honour are refused by name",
+          "[builder][run][capabilities]") {
+  HoistRunner hoist;
+  for (const auto& [flag, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--cap-add", "CAP_FOO", "--cap-add FOO: unknown capability"},
+           {"--cap-drop", "bogus", "--cap-drop BOGUS: unknown capability"},
+           {"--cap-add", "SYS_ADMIN", "--cap-add SYS_ADMIN: not supported"},
+       }) {
+    RunResult r = hoist.run({"run", "--rm", "--pull", "never", flag, value, "busybox", "true"});
+    CAPTURE(flag, value);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains(message));
+  }
+}
+
+TEST_CASE("run: --read-only mounts the root read-only, volumes and /dev stay writable",
+          "[builder][run][e2e][read-only]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  if (hoist.chroot_executor()) {
+    RunResult r = hoist.run({"run", "--rm", "--read-only", "busybox", "true"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("--read-only cannot be applied here"));
+    HOIST_SKIP("--read-only needs the sandbox's mount namespace; RUN executor: " << hoist.auto_executor());
+  }
+  hoist_test::TempDir host("hoist-run-ro");
+  RunResult r = hoist.run({"run", "--rm", "--read-only", "-v", host.path() + ":/work", "busybox", "sh",
+                           "-c",
+                           "touch /x 2>&1; touch /tmp/x 2>&1; echo in > /work/made && "
+                           "echo > /dev/null && echo ok"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out ==
+        "touch: /x: Read-only file system\ntouch: /tmp/x: Read-only file system\nok\n");
+  CHECK(read_file(host.path() + "/made") == "in\n");
+  RunResult writable = hoist.run({"run", "--rm", "busybox", "sh", "-c", "touch /x && echo ok"});
+  CHECK(writable.out == "ok\n");
 }
