@@ -565,6 +565,7 @@ struct ChrootChanges {
   std::vector<std::string> stubs;      // created, relative; removed deepest first
   std::vector<std::string> etc_files;  // written for the run, relative
   std::vector<std::pair<std::string, std::string>> set_aside;  // relative path, saved at
+  std::vector<std::string> dev_files;  // regular files standing in for /dev nodes, relative
 };
 
 constexpr struct {
@@ -626,10 +627,25 @@ Result<void> prepare_chroot_root(const ChildPlan& plan, const std::string& saved
     const std::string path = plan.root + "/" + dev.rel;
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0 || errno != ENOENT) continue;
-    // Refused without CAP_MKNOD or by a device cgroup: the command then lacks this node.
-    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(1, dev.minor)) != 0) continue;
-    ::chmod(path.c_str(), 0666);
-    changes->stubs.push_back(dev.rel);
+    // Refused without CAP_MKNOD or by a device cgroup; and a node made on a nodev mount (a
+    // volume of `hoist run`, which is nodev) does not open (EACCES): the node is not kept.
+    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(1, dev.minor)) == 0) {
+      ::chmod(path.c_str(), 0666);
+      UniqueFd opened(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (opened) {
+        changes->stubs.push_back(dev.rel);
+        continue;
+      }
+      ::unlink(path.c_str());
+    }
+    // Without a real /dev/null, `> /dev/null` would leave a file in the layer and
+    // `< /dev/null` fail: an empty regular file (0666) stands in for it during the step and
+    // is removed after, whatever was written to it. The other nodes are left missing.
+    if (std::string_view(dev.rel) != "dev/null") continue;
+    UniqueFd file(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+    if (!file) return Error::from_errno("creating " + quoted(path) + " (standing in for /dev/null)");
+    ::fchmod(file.get(), 0666);
+    changes->dev_files.push_back(dev.rel);
   }
   restore_parents();
   return {};
@@ -648,6 +664,11 @@ void undo_chroot_root(const std::string& root, const ChrootChanges& changes) {
     const std::string path = root + "/" + rel;
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) ::unlink(path.c_str());
+  }
+  for (const std::string& rel : changes.dev_files) {
+    const std::string path = root + "/" + rel;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) ::unlink(path.c_str());
   }
   for (const auto& [rel, saved] : changes.set_aside) {
     const std::string path = root + "/" + rel;

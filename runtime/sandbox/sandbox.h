@@ -107,7 +107,9 @@ struct SandboxSpec {
   // directory, capability set, no_new_privs and seccomp filter. It gets no /proc, /sys
   // or devpts (nothing is mounted); /dev holds only what the root has, plus
   // null, zero, full, random and urandom created (mknod) for the run where missing and
-  // permitted, and removed after. With mount_etc_files, /etc/hosts, /etc/resolv.conf and
+  // permitted (and the node opens: not on a nodev mount), and removed after; where a
+  // /dev/null node cannot be had, an empty regular file (0666) stands in for it during
+  // the run and is removed after. With mount_etc_files, /etc/hosts, /etc/resolv.conf and
   // /etc/hostname are written into the root for the run (the root's own files are set
   // aside in scratch_dir, which must be on rootfs_dir's filesystem, and put back after;
   // a diff must ignore these three paths: their ctime moves). The hostname is the host's,
