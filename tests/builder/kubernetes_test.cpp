@@ -10,7 +10,11 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
+
+#include <httplib.h>
 
 #include "tests/builder/build_fixture.h"
 #include "tests/builder/hoist_runner.h"
@@ -63,7 +67,88 @@ struct Pod {
   }
 };
 
+// What `kubectl apply --dry-run=client` asks of an API server, answered on 127.0.0.1 for the
+// kinds the example uses (Job, Secret): API discovery, and 404 for every object (none
+// exists yet). It serves no OpenAPI schema: kubectl's field validation needs a real cluster's.
+class DiscoveryServer {
+ public:
+  DiscoveryServer() {
+    auto json = [](const std::string& body) {
+      return [body](const httplib::Request&, httplib::Response& res) {
+        res.set_content(body, "application/json");
+      };
+    };
+    server_.Get("/api", json(R"({"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[]})"));
+    server_.Get("/apis", json(R"({"kind":"APIGroupList","apiVersion":"v1","groups":[{"name":"batch",)"
+                              R"("versions":[{"groupVersion":"batch/v1","version":"v1"}],)"
+                              R"("preferredVersion":{"groupVersion":"batch/v1","version":"v1"}}]})"));
+    const std::string verbs = R"("verbs":["create","delete","get","list","patch","update","watch"])";
+    server_.Get("/api/v1", json(R"({"kind":"APIResourceList","groupVersion":"v1","resources":[)"
+                                R"({"name":"secrets","singularName":"secret","namespaced":true,"kind":"Secret",)" +
+                                verbs + R"(},{"name":"namespaces","singularName":"namespace","namespaced":false,)"
+                                R"("kind":"Namespace",)" + verbs + "}]}"));
+    server_.Get("/apis/batch/v1", json(R"({"kind":"APIResourceList","apiVersion":"v1","groupVersion":"batch/v1",)"
+                                       R"("resources":[{"name":"jobs","singularName":"job","namespaced":true,)"
+                                       R"("kind":"Job",)" + verbs + "}]}"));
+    server_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      res.set_content(R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound",)"
+                      R"("message":"not found: )" + req.path + R"(","code":404})",
+                      "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~DiscoveryServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
 }  // namespace
+
+TEST_CASE("kubernetes: kubectl takes the example's manifests (client dry run)", "[builder][kubernetes]") {
+  if (hoist_test::run_program({"sh", "-c", "command -v kubectl"}).exit_code != 0)
+    HOIST_SKIP("kubectl not installed: the manifests were not checked");
+  DiscoveryServer server;
+  hoist_test::TempDir home("hoist-kubectl");
+  // Only this loopback server, whatever the caller's kubeconfig says.
+  write_file(home.path() + "/config",
+             "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: " + server.url() +
+                 "\ncontexts:\n- name: local\n  context:\n    cluster: local\n    namespace: default\n"
+                 "current-context: local\nusers: []\n");
+  const std::vector<std::string> env = {"KUBECONFIG=" + home.path() + "/config", "HOME=" + home.path()};
+  const std::string manifest = hoist_test::source_root() + kExample + "/job.yaml";
+  RunResult applied = hoist_test::run_program(
+      {"kubectl", "apply", "--dry-run=client", "--validate=false", "-f", manifest}, env);
+  INFO(applied.out << applied.err);
+  CHECK(applied.exit_code == 0);
+  CHECK_THAT(applied.out, Catch::Contains("job.batch/hoist-build created (dry run)"));
+  // The Job as kubectl decoded it: the fields that make the profile.
+  RunResult decoded = hoist_test::run_program(
+      {"kubectl", "create", "--dry-run=client", "--validate=false", "-o", "json", "-f", manifest}, env);
+  INFO(decoded.err);
+  CHECK(decoded.exit_code == 0);
+  for (const char* field : {"\"readOnlyRootFilesystem\": true", "\"allowPrivilegeEscalation\": false",
+                            "\"privileged\": false", "\"secretName\": \"registry-credentials\"",
+                            "\"path\": \"config.json\"", "\"value\": \"/etc/hoist/docker\""}) {
+    CAPTURE(field);
+    CHECK_THAT(decoded.out, Catch::Contains(field));
+  }
+  CHECK_THAT(decoded.out, !Catch::Contains("SYS_ADMIN"));
+  // Field validation needs the cluster's OpenAPI schema, which no offline machine has.
+  RunResult strict = hoist_test::run_program({"kubectl", "apply", "--dry-run=client", "-f", manifest}, env);
+  if (strict.exit_code != 0)
+    HOIST_SKIP("kubectl's schema validation (--validate=strict) needs a cluster's OpenAPI schema: "
+               << strict.err.substr(0, strict.err.find('\n')));
+  CHECK_THAT(strict.out, Catch::Contains("created (dry run)"));
+}
 
 TEST_CASE("kubernetes: the example's Dockerfiles parse strictly", "[builder][kubernetes]") {
   HoistRunner hoist;
