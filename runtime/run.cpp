@@ -42,6 +42,9 @@ Result<void> prepare_root(const layers::Store& store, const layers::Image& image
   }
   spec.rootfs_dir = container_dir + "/rootfs";
   spec.chroot_only = executor->chroot;
+  if (spec.chroot_only && !spec.step_mounts.empty())
+    return Error(ErrorKind::Unsupported,
+                 "--tmpfs cannot be mounted here (no mount namespace: chroot only)");
   if (::mkdir(spec.rootfs_dir.c_str(), 0755) != 0)
     return Error::from_errno("creating " + layers::quoted(spec.rootfs_dir));
   return materialize_rootfs(store, image.manifest.layers, spec.rootfs_dir);
@@ -104,6 +107,7 @@ Result<int> run_container(const layers::Store& store, const layers::Image& image
   spec.binds = request.binds;
   spec.capabilities = request.capabilities;
   spec.read_only_root = request.read_only;
+  spec.step_mounts = request.tmpfs;
   spec.stdin_fd = request.stdin_fd;
   spec.stdout_fd = request.stdout_fd;
   spec.stderr_fd = request.stderr_fd;

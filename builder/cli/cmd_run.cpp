@@ -28,7 +28,7 @@ namespace {
 
 struct RunOptions {
   bool remove = false;
-  std::vector<std::string> env_flags, volumes, entrypoints, cap_adds, cap_drops;
+  std::vector<std::string> env_flags, volumes, tmpfs, entrypoints, cap_adds, cap_drops;
   bool read_only = false;
   std::string workdir, user, network = "default", name;
   std::string pull = "missing";  // --pull missing|always|never
@@ -62,6 +62,11 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
     auto bind = runtime::parse_bind(volume);
     if (!bind) return std::move(bind).error();
     request.binds.push_back(*bind);
+  }
+  for (const auto& text : options.tmpfs) {
+    auto mount = runtime::parse_tmpfs(text);
+    if (!mount) return std::move(mount).error();
+    request.tmpfs.push_back(*mount);
   }
   auto capabilities = runtime::resolve_capabilities(options.cap_adds, options.cap_drops);
   if (!capabilities) return std::move(capabilities).error();
@@ -118,6 +123,8 @@ layers::Result<int> cmd_run(const GlobalOptions& global, const std::vector<std::
                 "default: a network namespace of its own, outbound through slirp4netns; "
                 "host: the host's; none: only loopback");
   parser.multi("-v,--volume", &options.volumes, "HOST:CTR[:ro]", "bind-mount a host path");
+  parser.multi("--tmpfs", &options.tmpfs, "PATH[:OPTIONS]",
+               "mount a fresh tmpfs (noexec, nosuid, nodev unless OPTIONS: rw, ro, exec, size=N[k|m|g])");
   parser.multi("--cap-add", &options.cap_adds, "CAP",
                "add a capability to Docker's default set (repeatable, or a comma list)");
   parser.multi("--cap-drop", &options.cap_drops, "CAP",

@@ -64,14 +64,16 @@ enum class Network { Default, Host, None };
 struct StepMount {
   enum class Kind {
     Bind,   // host_path (a file or directory) bound at target, nodev, read_only as asked
-    Tmpfs,  // a fresh tmpfs at target (mode 1777, nosuid, nodev), size_bytes when > 0
+    Tmpfs,  // a fresh tmpfs at target (mode 1777, nosuid, nodev), size_bytes when > 0,
+            // read_only and is_noexec as asked (`hoist run --tmpfs`)
     File,   // `content` as a file of `mode`, uid:gid, on a tmpfs private to the container,
             // bound read-only at target: the bytes never touch a disk (secrets)
   };
   Kind kind = Kind::Bind;
   std::string target;     // absolute, in the container
   std::string host_path;  // Bind
-  bool read_only = false;  // Bind
+  bool read_only = false;  // Bind, Tmpfs
+  bool is_noexec = false;  // Tmpfs
   int64_t size_bytes = 0;  // Tmpfs; 0: the kernel's default
   std::string content;     // File
   uint32_t mode = 0400, uid = 0, gid = 0;  // File

@@ -1,7 +1,8 @@
 // examples/kubernetes on one machine: hoist's image (examples/kubernetes/local, the host's own
 // build of hoist and its shared libraries on the busybox base) runs under `hoist run` with the
 // profile of the example's Job (no capability beyond Docker's default set, no CAP_SYS_ADMIN,
-// a read-only root but for the workspace volume, credentials from a read-only config.json),
+// a read-only root but for the workspace volume and /tmp, credentials from a read-only
+// config.json),
 // builds a Dockerfile with RUN steps there and pushes it, with its build cache, to a loopback
 // registry; the image is then pulled and run outside. A second "pod" with an empty store
 // builds again from the registry's cache without running a step.
@@ -54,7 +55,7 @@ struct Pod {
                 const std::vector<std::string>& args, const std::string& entrypoint = "") const {
     std::vector<std::string> argv = {
         "run", "--rm", "--pull", "never", "--network", "host",  // 127.0.0.1 is the registry
-        "--cap-drop", "ALL", "--cap-add", kJobCapabilities, "--read-only",
+        "--cap-drop", "ALL", "--cap-add", kJobCapabilities, "--read-only", "--tmpfs", "/tmp",
         "-v", workspace.path() + ":/workspace", "-v", docker_config + ":/etc/hoist/docker:ro",
         "-e", "DOCKER_CONFIG=/etc/hoist/docker"};
     if (!entrypoint.empty()) {

@@ -188,6 +188,37 @@ TEST_CASE("run: -v values", "[builder][run]") {
   CHECK(bind->read_only == read_only);
 }
 
+TEST_CASE("run: --tmpfs values", "[builder][run][tmpfs]") {
+  // error: "" when accepted, else what the message names.
+  auto [text, error, target, read_only, noexec, size] =
+      GENERATE(table<std::string, std::string, std::string, bool, bool, int64_t>({
+          {"/run", "", "/run", false, true, 0},  // Docker's defaults: noexec, nosuid, nodev
+          {"/run:rw,noexec,nosuid,size=65536k", "", "/run", false, true, 65536 * 1024},
+          {"/cache:exec,size=2m", "", "/cache", false, false, 2 << 20},
+          {"/cache:ro,nodev,size=1G", "", "/cache", true, true, int64_t(1) << 30},
+          {"/cache:size=4096", "", "/cache", false, true, 4096},
+          {"run", "the path must be absolute", "", false, false, 0},
+          {"/", "cannot mount over the container's root", "", false, false, 0},
+          {"/run:suid", "option \"suid\" is not supported", "", false, false, 0},
+          {"/run:mode=1770", "option \"mode=1770\" is not supported", "", false, false, 0},
+          {"/run:size=50%", "\"size=50%\" is not supported", "", false, false, 0},
+          {"/run:size=", "\"size=\" is not supported", "", false, false, 0},
+      }));
+  CAPTURE(text);
+  auto mount = runtime::parse_tmpfs(text);
+  if (!error.empty()) {
+    REQUIRE_FALSE(mount);
+    CHECK_THAT(mount.error().describe(), Catch::Contains(error) && Catch::Contains("--tmpfs"));
+    return;
+  }
+  REQUIRE(mount);
+  CHECK(mount->kind == runtime::sandbox::StepMount::Kind::Tmpfs);
+  CHECK(mount->target == target);
+  CHECK(mount->read_only == read_only);
+  CHECK(mount->is_noexec == noexec);
+  CHECK(mount->size_bytes == size);
+}
+
 TEST_CASE("run: container names", "[builder][run]") {
   auto [name, ok] = GENERATE(table<std::string, bool>({
       {"web", true},
@@ -629,4 +660,30 @@ TEST_CASE("run: --read-only mounts the root read-only, volumes and /dev stay wri
   CHECK(read_file(host.path() + "/made") == "in\n");
   RunResult writable = hoist.run({"run", "--rm", "busybox", "sh", "-c", "touch /x && echo ok"});
   CHECK(writable.out == "ok\n");
+}
+
+TEST_CASE("run: --tmpfs mounts a fresh tmpfs, noexec unless exec, writable under --read-only",
+          "[builder][run][e2e][tmpfs]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  if (hoist.chroot_executor()) {
+    RunResult r = hoist.run({"run", "--rm", "--tmpfs", "/tmp", "busybox", "true"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("--tmpfs cannot be mounted here"));
+    HOIST_SKIP("--tmpfs needs the sandbox's mount namespace; RUN executor: " << hoist.auto_executor());
+  }
+  RunResult r = hoist.run(
+      {"run", "--rm", "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/scratch:exec,size=8m", "busybox", "sh", "-c",
+       "echo data > /tmp/f && cat /tmp/f && cp /bin/busybox /tmp/echo && cp /bin/busybox /scratch/echo && "
+       "/scratch/echo exec-ok && { /tmp/echo ran-from-noexec 2>/dev/null || echo noexec-refused; } && "
+       "grep -E ' /(tmp|scratch) ' /proc/mounts | cut -d' ' -f2-4 && touch /x 2>&1"});
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.out, Catch::StartsWith("data\nexec-ok\nnoexec-refused\n"));
+  CHECK_THAT(r.out, Catch::Contains("/tmp tmpfs rw,nosuid,nodev,noexec,"));
+  CHECK_THAT(r.out, Catch::Contains("/scratch tmpfs rw,nosuid,nodev,") && Catch::Contains("size=8192k"));
+  CHECK_THAT(r.out, Catch::EndsWith("touch: /x: Read-only file system\n"));
+  // A fresh one each run: the image's /tmp is untouched.
+  RunResult after = hoist.run({"run", "--rm", "busybox", "ls", "-A", "/tmp"});
+  CHECK(after.out.empty());
 }
