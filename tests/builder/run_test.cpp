@@ -541,7 +541,7 @@ TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e
     // No mount or network namespace: both are refused, by name.
     RunResult bind = hoist.run({"run", "--rm", "-v", "/tmp:/data", "busybox", "true"});
     CHECK(bind.exit_code == 1);
-    CHECK_THAT(bind.err, Catch::Contains("-v/--volume: bind mounts cannot be made here"));
+    CHECK_THAT(bind.err, Catch::Contains("-v/--volume cannot be honoured here"));
     RunResult none = hoist.run({"run", "--rm", "--network", "none", "busybox", "true"});
     CHECK(none.exit_code == 1);
     CHECK_THAT(none.err, Catch::Contains("--network none"));
@@ -645,7 +645,7 @@ TEST_CASE("run: --read-only mounts the root read-only, volumes and /dev stay wri
   if (hoist.chroot_executor()) {
     RunResult r = hoist.run({"run", "--rm", "--read-only", "busybox", "true"});
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.err, Catch::Contains("--read-only cannot be applied here"));
+    CHECK_THAT(r.err, Catch::Contains("--read-only cannot be honoured here"));
     HOIST_SKIP("--read-only needs the sandbox's mount namespace; RUN executor: " << hoist.auto_executor());
   }
   hoist_test::TempDir host("hoist-run-ro");
@@ -669,7 +669,7 @@ TEST_CASE("run: --tmpfs mounts a fresh tmpfs, noexec unless exec, writable under
   if (hoist.chroot_executor()) {
     RunResult r = hoist.run({"run", "--rm", "--tmpfs", "/tmp", "busybox", "true"});
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.err, Catch::Contains("--tmpfs cannot be mounted here"));
+    CHECK_THAT(r.err, Catch::Contains("--tmpfs cannot be honoured here"));
     HOIST_SKIP("--tmpfs needs the sandbox's mount namespace; RUN executor: " << hoist.auto_executor());
   }
   RunResult r = hoist.run(
@@ -686,4 +686,37 @@ TEST_CASE("run: --tmpfs mounts a fresh tmpfs, noexec unless exec, writable under
   // A fresh one each run: the image's /tmp is untouched.
   RunResult after = hoist.run({"run", "--rm", "busybox", "ls", "-A", "/tmp"});
   CHECK(after.out.empty());
+}
+
+// A default `docker run` or Kubernetes pod around hoist: no CAP_SYS_ADMIN (capsh drops it),
+// so containers run chrooted into a copy. Flags that need a mount or a namespace are refused
+// by name before anything is copied; capabilities still apply; /proc is the image's empty
+// directory, /dev/null works.
+TEST_CASE("run: without CAP_SYS_ADMIN, flags that need namespaces are refused by name",
+          "[builder][run][chroot]") {
+  if (hoist_test::run_program({"sh", "-c", "command -v capsh"}).exit_code != 0)
+    HOIST_SKIP("capsh missing (Debian package libcap2-bin; run .ci/deps.sh --test)");
+  HoistRunner hoist;
+  import_images(hoist);
+  hoist.set_launcher({"capsh", "--drop=cap_sys_admin", "--", "-c", "exec \"$0\" \"$@\""});
+  hoist_test::TempDir host("hoist-run-chroot");
+  for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
+           {"-v", host.path() + ":/data"}, {"--tmpfs", "/tmp"}, {"--read-only"}, {"--network", "none"}}) {
+    std::vector<std::string> argv = {"run", "--rm"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), {"busybox", "true"});
+    RunResult r = hoist.run(argv);
+    CAPTURE(flags);
+    CHECK(r.exit_code == 1);
+    const std::string flag = flags[0] == "-v" ? "-v/--volume" : flags[0] == "--network" ? "--network none" : flags[0];
+    CHECK_THAT(r.err, Catch::Contains(flag + " cannot be honoured here: no mount or network namespace can be made "
+                                             "(copy+chroot (no mount namespace: "));
+  }
+  RunResult ran = hoist.run({"run", "--rm", "--cap-drop", "CHOWN", "busybox", "sh", "-c",
+                             "ls -A /proc | wc -l; echo x > /dev/null && cat /dev/null; "
+                             "touch /f && chown 1 /f || echo chown-refused"});
+  INFO(ran.err);
+  CHECK(ran.exit_code == 0);
+  CHECK(ran.out == "0\nchown-refused\n");
+  CHECK(container_dirs(hoist) == 0);
 }
