@@ -34,7 +34,7 @@ namespace {
 const std::string kExample = "/examples/kubernetes";
 
 // The Job's capabilities (examples/kubernetes/job.yaml): Docker's default set without
-// NET_RAW and NET_BIND_SERVICE, which is what Kubernetes' baseline policy allows.
+// NET_RAW and NET_BIND_SERVICE (within Kubernetes' baseline Pod Security level).
 const std::string kJobCapabilities =
     "CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,MKNOD,SETGID,SETUID,SETPCAP,SETFCAP,SYS_CHROOT,AUDIT_WRITE";
 
