@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
@@ -135,6 +136,53 @@ Result<sandbox::BindMount> parse_bind(std::string_view text) {
   if (bind.container_path.find_first_not_of('/') == std::string::npos)
     return bad("cannot mount over the container's root");
   return bind;
+}
+
+Result<sandbox::StepMount> parse_tmpfs(std::string_view text) {
+  auto bad = [&](std::string why) {
+    return Error(ErrorKind::InvalidInput, "invalid --tmpfs " + layers::quoted(text) + ": " + why);
+  };
+  const size_t colon = text.find(':');
+  sandbox::StepMount mount{sandbox::StepMount::Kind::Tmpfs, std::string(text.substr(0, colon))};
+  mount.is_noexec = true;  // Docker's defaults: noexec, nosuid, nodev
+  if (mount.target.empty() || mount.target[0] != '/') return bad("the path must be absolute");
+  if (mount.target.find_first_not_of('/') == std::string::npos)
+    return bad("cannot mount over the container's root");
+  std::string_view options = colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
+  while (!options.empty()) {
+    const size_t comma = options.find(',');
+    const std::string_view option = options.substr(0, comma);
+    options = comma == std::string_view::npos ? std::string_view() : options.substr(comma + 1);
+    if (option == "rw" || option == "ro") {
+      mount.read_only = option == "ro";
+    } else if (option == "exec" || option == "noexec") {
+      mount.is_noexec = option == "noexec";
+    } else if (option == "nosuid" || option == "nodev") {
+      // Always so.
+    } else if (option.starts_with("size=")) {
+      // The kernel's own syntax (memparse), which Docker passes through: N with k, m or g.
+      std::string_view size = option.substr(5);
+      int64_t scale = 1;
+      if (const size_t unit = size.empty() ? std::string_view::npos
+                                           : std::string_view("kmg").find(char(size.back() | 0x20));
+          unit != std::string_view::npos) {
+        scale = int64_t(1) << (10 * (unit + 1));
+        size.remove_suffix(1);
+      }
+      int64_t value = 0;
+      auto [end, ec] = std::from_chars(size.data(), size.data() + size.size(), value);
+      if (size.empty() || ec != std::errc() || end != size.data() + size.size() || value <= 0 ||
+          value > (int64_t(1) << 50) / scale)
+        return Error(ErrorKind::Unsupported, "--tmpfs " + layers::quoted(text) + ": " +
+                                                 layers::quoted(option) + " is not supported (size=N[k|m|g])");
+      mount.size_bytes = value * scale;
+    } else {
+      return Error(ErrorKind::Unsupported, "--tmpfs " + layers::quoted(text) + ": option " +
+                                               layers::quoted(option) +
+                                               " is not supported (rw, ro, exec, noexec, nosuid, nodev, size=)");
+    }
+  }
+  return mount;
 }
 
 Result<void> check_container_name(std::string_view name) {

@@ -63,6 +63,13 @@ std::vector<std::string> container_env(const std::vector<std::string>& image_env
 // named volume: Unsupported), CTR not "/"; InvalidInput naming the value otherwise.
 layers::Result<sandbox::BindMount> parse_bind(std::string_view text);
 
+// Parses `--tmpfs PATH[:OPTIONS]` as `docker run` takes it: a fresh tmpfs at PATH
+// (absolute, not "/"), mounted noexec, nosuid and nodev unless OPTIONS (comma-separated)
+// say otherwise: rw, ro, exec, noexec, nosuid, nodev, size=N[k|m|g]. Options hoist cannot
+// honour (suid, dev, mode=, uid=, size in %, ...) are Unsupported, naming the option;
+// InvalidInput naming the value otherwise.
+layers::Result<sandbox::StepMount> parse_tmpfs(std::string_view text);
+
 // Docker's container names: [a-zA-Z0-9][a-zA-Z0-9_.-]*. InvalidInput otherwise.
 layers::Result<void> check_container_name(std::string_view name);
 

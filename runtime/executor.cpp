@@ -44,7 +44,8 @@ Result<RunExecutor> copy_executor(const std::string& why, bool asked, const std:
   if (namespaces.error().kind() == ErrorKind::Cancelled) return std::move(namespaces).error();
   return RunExecutor{RunExecutor::Kind::Copy, true,
                      "copy+chroot (" + (asked ? why + "; " : std::string()) +
-                         "no mount namespace: " + namespaces.error().describe() + ")"};
+                         "no mount namespace: " + namespaces.error().describe() +
+                         "; RUN sees no /proc, /sys or devpts)"};
 }
 
 }  // namespace

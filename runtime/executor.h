@@ -36,8 +36,8 @@ struct RunExecutor {
   bool chroot = false;
   // What the build prints after "RUN executor: ": "overlay", "copy (overlayfs
   // unavailable: <reason>)", "copy (--snapshotter copy)", or, where the sandbox's
-  // namespaces cannot be made, "copy+chroot (no mount namespace: <reason>)" (after
-  // "--snapshotter copy; " when copy was asked for).
+  // namespaces cannot be made, "copy+chroot (no mount namespace: <reason>; RUN sees no
+  // /proc, /sys or devpts)" (after "--snapshotter copy; " when copy was asked for).
   std::string description;
 };
 

@@ -42,6 +42,19 @@ Result<void> prepare_root(const layers::Store& store, const layers::Image& image
   }
   spec.rootfs_dir = container_dir + "/rootfs";
   spec.chroot_only = executor->chroot;
+  // Chrooted, nothing can be mounted and no namespace made: a flag that needs either is
+  // refused by name, before the image is copied.
+  if (spec.chroot_only) {
+    const char* flag = !spec.binds.empty()                       ? "-v/--volume"
+                       : !spec.step_mounts.empty()               ? "--tmpfs"
+                       : spec.read_only_root                     ? "--read-only"
+                       : spec.network == sandbox::Network::None ? "--network none"
+                                                                 : nullptr;
+    if (flag)
+      return Error(ErrorKind::Unsupported, std::string(flag) +
+                                               " cannot be honoured here: no mount or network "
+                                               "namespace can be made (" + executor->description + ")");
+  }
   if (::mkdir(spec.rootfs_dir.c_str(), 0755) != 0)
     return Error::from_errno("creating " + layers::quoted(spec.rootfs_dir));
   return materialize_rootfs(store, image.manifest.layers, spec.rootfs_dir);
@@ -102,6 +115,9 @@ Result<int> run_container(const layers::Store& store, const layers::Image& image
   spec.user = user;
   spec.network = request.network;
   spec.binds = request.binds;
+  spec.capabilities = request.capabilities;
+  spec.read_only_root = request.read_only;
+  spec.step_mounts = request.tmpfs;
   spec.stdin_fd = request.stdin_fd;
   spec.stdout_fd = request.stdout_fd;
   spec.stderr_fd = request.stderr_fd;

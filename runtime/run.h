@@ -28,6 +28,9 @@ struct ContainerRequest {
   std::string user;                       // a USER spec, or "" for the image's
   sandbox::Network network = sandbox::Network::Default;
   std::vector<sandbox::BindMount> binds;  // a missing host directory is created, as Docker does
+  uint64_t capabilities = sandbox::kDefaultCapabilities;  // --cap-add/--cap-drop (resolve_capabilities)
+  bool read_only = false;                 // --read-only: the root is mounted read-only
+  std::vector<sandbox::StepMount> tmpfs;  // --tmpfs (parse_tmpfs)
   std::string name;                       // "" for a generated one
   bool remove = false;                    // --rm
   int stdin_fd = -1, stdout_fd = 1, stderr_fd = 2;  // stdin -1: /dev/null

@@ -13,6 +13,7 @@
 #include "builder/cli/store_access.h"
 #include "registry/reference.h"
 #include "registry/settings.h"
+#include "runtime/capabilities.h"
 #include "runtime/container.h"
 #include "runtime/run.h"
 #include "runtime/sandbox/sandbox.h"
@@ -27,7 +28,8 @@ namespace {
 
 struct RunOptions {
   bool remove = false;
-  std::vector<std::string> env_flags, volumes, entrypoints;
+  std::vector<std::string> env_flags, volumes, tmpfs, entrypoints, cap_adds, cap_drops;
+  bool read_only = false;
   std::string workdir, user, network = "default", name;
   std::string pull = "missing";  // --pull missing|always|never
 };
@@ -61,6 +63,15 @@ Result<int> run_container(const GlobalOptions& global, const RunOptions& options
     if (!bind) return std::move(bind).error();
     request.binds.push_back(*bind);
   }
+  for (const auto& text : options.tmpfs) {
+    auto mount = runtime::parse_tmpfs(text);
+    if (!mount) return std::move(mount).error();
+    request.tmpfs.push_back(*mount);
+  }
+  auto capabilities = runtime::resolve_capabilities(options.cap_adds, options.cap_drops);
+  if (!capabilities) return std::move(capabilities).error();
+  request.capabilities = *capabilities;
+  request.read_only = options.read_only;
   auto env = runtime::resolve_env_flags(options.env_flags, [](const std::string& key) {
     const char* value = std::getenv(key.c_str());
     return value ? std::optional<std::string>(value) : std::nullopt;
@@ -112,6 +123,14 @@ layers::Result<int> cmd_run(const GlobalOptions& global, const std::vector<std::
                 "default: a network namespace of its own, outbound through slirp4netns; "
                 "host: the host's; none: only loopback");
   parser.multi("-v,--volume", &options.volumes, "HOST:CTR[:ro]", "bind-mount a host path");
+  parser.multi("--tmpfs", &options.tmpfs, "PATH[:OPTIONS]",
+               "mount a fresh tmpfs (noexec, nosuid, nodev unless OPTIONS: rw, ro, exec, size=N[k|m|g])");
+  parser.multi("--cap-add", &options.cap_adds, "CAP",
+               "add a capability to Docker's default set (repeatable, or a comma list)");
+  parser.multi("--cap-drop", &options.cap_drops, "CAP",
+               "drop a capability from the default set (ALL: keep only --cap-add's)");
+  parser.flag("--read-only", &options.read_only,
+              "mount the container's root read-only (volumes keep their own mode)");
   parser.option("--name", &options.name, "NAME", "name the container");
   parser.option("--pull", &options.pull, "missing|always|never",
                 "pull the image before running: when the store lacks it (default), always, or never");

@@ -165,6 +165,14 @@ Result<void> set_nodev_recursive(const std::string& target) {
   return {};
 }
 
+Result<void> set_read_only(const std::string& target) {
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  if (::mount_setattr(AT_FDCWD, target.c_str(), 0, &attr, sizeof attr) != 0)
+    return Error::from_errno("making " + quoted(target) + " read-only");
+  return {};
+}
+
 Result<void> mount_proc(const std::string& root, bool privileged) {
   const std::string proc = root + "/proc";
   constexpr unsigned long kLocked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
@@ -415,8 +423,16 @@ Result<UniqueFd> make_step_mount(const StepMount& mount) {
         return std::move(r).error();
       return tree;
     }
-    case StepMount::Kind::Tmpfs:
-      return new_tmpfs(mount.size_bytes, "1777");
+    case StepMount::Kind::Tmpfs: {
+      auto fs = new_tmpfs(mount.size_bytes, "1777");
+      if (!fs) return fs;
+      const uint64_t extra = (mount.read_only ? MOUNT_ATTR_RDONLY : 0) | (mount.is_noexec ? MOUNT_ATTR_NOEXEC : 0);
+      if (extra != 0) {
+        if (auto r = set_mount_flags(fs->get(), MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | extra); !r)
+          return std::move(r).error();
+      }
+      return fs;
+    }
     case StepMount::Kind::File: {
       // The file lives on a tmpfs of its own that only this mount namespace ever sees.
       auto fs = new_tmpfs(static_cast<int64_t>(mount.content.size()) + 4096, "0700");
@@ -449,7 +465,7 @@ Result<void> mount_step_mounts(const std::string& root, const std::vector<StepMo
   UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd) return Error::from_errno("opening the container root " + quoted(root));
   for (const StepMount& mount : mounts) {
-    const std::string what = "RUN --mount target " + quoted(mount.target);
+    const std::string what = "mount target " + quoted(mount.target);  // RUN --mount, --tmpfs
     auto rel = normalize_container_path(mount.target);
     if (!rel) return std::move(rel).error().context(what);
     auto tree = make_step_mount(mount);

@@ -44,6 +44,9 @@ layers::Result<void> bind_root_onto_itself(const std::string& root);
 // Sets nodev on the mount at `target` and every mount beneath it.
 layers::Result<void> set_nodev_recursive(const std::string& target);
 
+// Makes the mount at `target` read-only (only it: the mounts beneath keep their flags).
+layers::Result<void> set_read_only(const std::string& target);
+
 // The host device nodes a container can open, as Docker's default device cgroup allows
 // (plus its pts/ and ptmx, from the container's own devpts).
 inline constexpr const char* kAllowedDevices[] = {"null", "zero", "full", "random", "urandom",

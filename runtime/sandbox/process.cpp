@@ -131,11 +131,11 @@ Result<void> make_cwd(const std::string& cwd) {
   return {};
 }
 
-Result<void> drop_privileges(const Credentials& user, bool privileged) {
+Result<void> drop_privileges(const Credentials& user, uint64_t capabilities, bool privileged) {
   // Everything this process holds, for a privileged step: the mask of every capability.
-  const uint64_t granted = privileged ? ~uint64_t(0) : kDefaultCapabilities;
-  // The bounding set first: dropping from it needs CAP_SETPCAP, which stays in the default
-  // set, and it caps what any later exec (setuid binaries included) can gain.
+  const uint64_t granted = privileged ? ~uint64_t(0) : capabilities;
+  // The bounding set first: dropping from it needs CAP_SETPCAP (held here even when
+  // `capabilities` lacks it, as it is dropped last, with the bounding set), and it caps what any later exec (setuid binaries included) can gain.
   // Where this process lacks CAP_SETPCAP (an unprivileged container, chroot_only), the
   // bounding set stays as it is: with no_new_privs set below, no exec can gain anything
   // beyond the permitted set anyway.

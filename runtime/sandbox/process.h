@@ -40,12 +40,13 @@ struct Credentials {
   uint32_t uid = 0, gid = 0;
   std::vector<uint32_t> groups;
 };
-// Limits the bounding set to Docker's default capabilities (where CAP_SETPCAP allows),
+// Limits the bounding set to `capabilities` (a CapEff mask; where CAP_SETPCAP allows),
 // switches to the user's ids (which empties the capability sets for a non-root user), sets
-// root's sets to the default ones this process holds, clears ambient capabilities and
-// sets no_new_privs. `privileged` (RUN --security=insecure): root keeps every capability
-// this process holds, the bounding set stays whole and no_new_privs unset.
-layers::Result<void> drop_privileges(const Credentials& user, bool privileged);
+// root's sets to those of `capabilities` this process holds, clears ambient capabilities
+// and sets no_new_privs. `privileged` (RUN --security=insecure): root keeps every
+// capability this process holds, the bounding set stays whole and no_new_privs unset.
+layers::Result<void> drop_privileges(const Credentials& user, uint64_t capabilities,
+                                     bool privileged);
 
 // The host program `name` as an executable path found in this process's PATH (Docker's
 // default PATH when unset), for helpers hoist runs itself (slirp4netns, newuidmap).

@@ -327,6 +327,9 @@ Result<void> prepare_child(const ChildPlan& plan, std::vector<std::string>* env)
     if (auto r = mount_etc_files(plan, *layout); !r) return r;
     if (auto r = mount_binds(plan.root, spec.binds); !r) return r;
     if (auto r = mount_step_mounts(plan.root, spec.step_mounts); !r) return r;
+    if (spec.read_only_root) {
+      if (auto r = set_read_only(plan.root); !r) return r;
+    }
     if (auto r = set_hostname(spec.hostname); !r) return r;
     if (spec.network != Network::Host) {
       if (auto r = bring_up_loopback(); !r) return r;
@@ -340,7 +343,7 @@ Result<void> prepare_child(const ChildPlan& plan, std::vector<std::string>* env)
   if (auto r = make_cwd(spec.cwd); !r) return r;
   const int stdin_fd = plan.chroot_only ? plan.stdin_fd : spec.stdin_fd;
   if (auto r = install_stdio(stdin_fd, plan.stdout_fd, plan.stderr_fd); !r) return r;
-  if (auto r = drop_privileges(*user, spec.privileged); !r) return r;
+  if (auto r = drop_privileges(*user, spec.capabilities, spec.privileged); !r) return r;
   if (::chdir(spec.cwd.c_str()) != 0)
     return Error::from_errno("entering working directory " + quoted(spec.cwd));
   if (spec.privileged) return {};  // docker run --privileged: seccomp=unconfined
@@ -501,7 +504,10 @@ Result<void> check_spec(const SandboxSpec& spec) {
                  "(RUN executor copy+chroot)");
   if (spec.chroot_only && !spec.binds.empty())
     return Error(ErrorKind::Unsupported,
-                 "bind mounts cannot be made here (no mount namespace: chroot only)");
+                 "-v/--volume: bind mounts cannot be made here (no mount namespace: chroot only)");
+  if (spec.chroot_only && spec.read_only_root)
+    return Error(ErrorKind::Unsupported,
+                 "--read-only cannot be applied here (no mount namespace: chroot only)");
   if (spec.chroot_only && !spec.step_mounts.empty())
     return Error(ErrorKind::Unsupported,
                  "RUN --mount cannot be made here (no mount namespace: RUN executor copy+chroot)");
@@ -559,6 +565,7 @@ struct ChrootChanges {
   std::vector<std::string> stubs;      // created, relative; removed deepest first
   std::vector<std::string> etc_files;  // written for the run, relative
   std::vector<std::pair<std::string, std::string>> set_aside;  // relative path, saved at
+  std::vector<std::string> dev_files;  // regular files standing in for /dev nodes, relative
 };
 
 constexpr struct {
@@ -620,10 +627,25 @@ Result<void> prepare_chroot_root(const ChildPlan& plan, const std::string& saved
     const std::string path = plan.root + "/" + dev.rel;
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0 || errno != ENOENT) continue;
-    // Refused without CAP_MKNOD or by a device cgroup: the command then lacks this node.
-    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(1, dev.minor)) != 0) continue;
-    ::chmod(path.c_str(), 0666);
-    changes->stubs.push_back(dev.rel);
+    // Refused without CAP_MKNOD or by a device cgroup; and a node made on a nodev mount (a
+    // volume of `hoist run`, which is nodev) does not open (EACCES): the node is not kept.
+    if (::mknod(path.c_str(), S_IFCHR | 0666, makedev(1, dev.minor)) == 0) {
+      ::chmod(path.c_str(), 0666);
+      UniqueFd opened(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (opened) {
+        changes->stubs.push_back(dev.rel);
+        continue;
+      }
+      ::unlink(path.c_str());
+    }
+    // Without a real /dev/null, `> /dev/null` would leave a file in the layer and
+    // `< /dev/null` fail: an empty regular file (0666) stands in for it during the step and
+    // is removed after, whatever was written to it. The other nodes are left missing.
+    if (std::string_view(dev.rel) != "dev/null") continue;
+    UniqueFd file(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+    if (!file) return Error::from_errno("creating " + quoted(path) + " (standing in for /dev/null)");
+    ::fchmod(file.get(), 0666);
+    changes->dev_files.push_back(dev.rel);
   }
   restore_parents();
   return {};
@@ -642,6 +664,11 @@ void undo_chroot_root(const std::string& root, const ChrootChanges& changes) {
     const std::string path = root + "/" + rel;
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) ::unlink(path.c_str());
+  }
+  for (const std::string& rel : changes.dev_files) {
+    const std::string path = root + "/" + rel;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) ::unlink(path.c_str());
   }
   for (const auto& [rel, saved] : changes.set_aside) {
     const std::string path = root + "/" + rel;

@@ -64,14 +64,16 @@ enum class Network { Default, Host, None };
 struct StepMount {
   enum class Kind {
     Bind,   // host_path (a file or directory) bound at target, nodev, read_only as asked
-    Tmpfs,  // a fresh tmpfs at target (mode 1777, nosuid, nodev), size_bytes when > 0
+    Tmpfs,  // a fresh tmpfs at target (mode 1777, nosuid, nodev), size_bytes when > 0,
+            // read_only and is_noexec as asked (`hoist run --tmpfs`)
     File,   // `content` as a file of `mode`, uid:gid, on a tmpfs private to the container,
             // bound read-only at target: the bytes never touch a disk (secrets)
   };
   Kind kind = Kind::Bind;
   std::string target;     // absolute, in the container
   std::string host_path;  // Bind
-  bool read_only = false;  // Bind
+  bool read_only = false;  // Bind, Tmpfs
+  bool is_noexec = false;  // Tmpfs
   int64_t size_bytes = 0;  // Tmpfs; 0: the kernel's default
   std::string content;     // File
   uint32_t mode = 0400, uid = 0, gid = 0;  // File
@@ -79,6 +81,11 @@ struct StepMount {
 
 // "default", "host" or "none" (the --network values of hoist build and hoist run).
 layers::Result<Network> parse_network(std::string_view text);
+
+// Docker's default capability set (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW,
+// SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE) as
+// the bit mask /proc/PID/status shows in CapEff.
+inline constexpr uint64_t kDefaultCapabilities = 0xa80425fbull;
 
 // The pids.max of a container's cgroup unless the spec says otherwise.
 inline constexpr long kDefaultPidsLimit = 4096;
@@ -102,7 +109,9 @@ struct SandboxSpec {
   // directory, capability set, no_new_privs and seccomp filter. It gets no /proc, /sys
   // or devpts (nothing is mounted); /dev holds only what the root has, plus
   // null, zero, full, random and urandom created (mknod) for the run where missing and
-  // permitted, and removed after. With mount_etc_files, /etc/hosts, /etc/resolv.conf and
+  // permitted (and the node opens: not on a nodev mount), and removed after; where a
+  // /dev/null node cannot be had, an empty regular file (0666) stands in for it during
+  // the run and is removed after. With mount_etc_files, /etc/hosts, /etc/resolv.conf and
   // /etc/hostname are written into the root for the run (the root's own files are set
   // aside in scratch_dir, which must be on rootfs_dir's filesystem, and put back after;
   // a diff must ignore these three paths: their ctime moves). The hostname is the host's,
@@ -139,6 +148,13 @@ struct SandboxSpec {
   // unmasked. What stays: the namespaces, the pids cgroup, and /dev (the host's devices are
   // not added). Refused with chroot_only (no mount namespace to keep its mounts in).
   bool privileged = false;
+  // What root in the container holds, as the mask CapEff shows (`hoist run --cap-add/
+  // --cap-drop`, runtime/capabilities.h), less what this process does not hold itself; the
+  // bounding set is cut to it too. Ignored when privileged. A non-root user gets none.
+  uint64_t capabilities = kDefaultCapabilities;
+  // `hoist run --read-only`: the root is mounted read-only; /proc, /dev, the /etc files,
+  // binds and RUN --mount targets keep their own flags. Refused with chroot_only.
+  bool read_only_root = false;
   // pids.max of the container's cgroup (a fork bomb stops there); 0: no limit. Applied
   // where a pids cgroup can be made (cgroup v1 pids, or v2 delegating pids to hoist's
   // cgroup); elsewhere the container runs without one.
@@ -199,9 +215,5 @@ inline constexpr const char* kChrootEtcFiles[] = {"etc/hosts", "etc/resolv.conf"
 inline constexpr std::string_view kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-// Docker's default capability set (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW,
-// SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE) as
-// the bit mask /proc/PID/status shows in CapEff.
-inline constexpr uint64_t kDefaultCapabilities = 0xa80425fbull;
 
 }  // namespace runtime::sandbox

@@ -188,6 +188,37 @@ TEST_CASE("run: -v values", "[builder][run]") {
   CHECK(bind->read_only == read_only);
 }
 
+TEST_CASE("run: --tmpfs values", "[builder][run][tmpfs]") {
+  // error: "" when accepted, else what the message names.
+  auto [text, error, target, read_only, noexec, size] =
+      GENERATE(table<std::string, std::string, std::string, bool, bool, int64_t>({
+          {"/run", "", "/run", false, true, 0},  // Docker's defaults: noexec, nosuid, nodev
+          {"/run:rw,noexec,nosuid,size=65536k", "", "/run", false, true, 65536 * 1024},
+          {"/cache:exec,size=2m", "", "/cache", false, false, 2 << 20},
+          {"/cache:ro,nodev,size=1G", "", "/cache", true, true, int64_t(1) << 30},
+          {"/cache:size=4096", "", "/cache", false, true, 4096},
+          {"run", "the path must be absolute", "", false, false, 0},
+          {"/", "cannot mount over the container's root", "", false, false, 0},
+          {"/run:suid", "option \"suid\" is not supported", "", false, false, 0},
+          {"/run:mode=1770", "option \"mode=1770\" is not supported", "", false, false, 0},
+          {"/run:size=50%", "\"size=50%\" is not supported", "", false, false, 0},
+          {"/run:size=", "\"size=\" is not supported", "", false, false, 0},
+      }));
+  CAPTURE(text);
+  auto mount = runtime::parse_tmpfs(text);
+  if (!error.empty()) {
+    REQUIRE_FALSE(mount);
+    CHECK_THAT(mount.error().describe(), Catch::Contains(error) && Catch::Contains("--tmpfs"));
+    return;
+  }
+  REQUIRE(mount);
+  CHECK(mount->kind == runtime::sandbox::StepMount::Kind::Tmpfs);
+  CHECK(mount->target == target);
+  CHECK(mount->read_only == read_only);
+  CHECK(mount->is_noexec == noexec);
+  CHECK(mount->size_bytes == size);
+}
+
 TEST_CASE("run: container names", "[builder][run]") {
   auto [name, ok] = GENERATE(table<std::string, bool>({
       {"web", true},
@@ -510,7 +541,7 @@ TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e
     // No mount or network namespace: both are refused, by name.
     RunResult bind = hoist.run({"run", "--rm", "-v", "/tmp:/data", "busybox", "true"});
     CHECK(bind.exit_code == 1);
-    CHECK_THAT(bind.err, Catch::Contains("bind mounts cannot be made here"));
+    CHECK_THAT(bind.err, Catch::Contains("-v/--volume cannot be honoured here"));
     RunResult none = hoist.run({"run", "--rm", "--network", "none", "busybox", "true"});
     CHECK(none.exit_code == 1);
     CHECK_THAT(none.err, Catch::Contains("--network none"));
@@ -554,4 +585,138 @@ TEST_CASE("run: -v binds, read-only binds and --network none", "[builder][run][e
   CHECK(lines_of(host_net.out) == host_interfaces);
   CHECK(mounts_under(hoist.root()).empty());
   CHECK(mounts_under(host.path()).empty());
+}
+
+TEST_CASE("run: --cap-add and --cap-drop set what root in the container holds",
+          "[builder][run][e2e][capabilities]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  // The effect: chown to another owner needs CAP_CHOWN.
+  const std::string chown = "touch /f && chown 1 /f && echo chowned";
+  RunResult kept = hoist.run({"run", "--rm", "busybox", "sh", "-c", chown});
+  INFO(kept.err);
+  CHECK(kept.out == "chowned\n");
+  RunResult dropped = hoist.run({"run", "--rm", "--cap-drop", "chown", "busybox", "sh", "-c", chown});
+  CHECK(dropped.exit_code != 0);
+  CHECK(dropped.out.empty());
+  CHECK_THAT(dropped.err, Catch::Contains("Operation not permitted"));
+  RunResult only = hoist.run(
+      {"run", "--rm", "--cap-drop", "ALL", "--cap-add", "CAP_CHOWN", "busybox", "sh", "-c", chown});
+  CHECK(only.out == "chowned\n");
+
+  if (hoist.chroot_executor()) HOIST_SKIP("no /proc under copy+chroot to read CapEff from");
+  auto caps = [&](const std::vector<std::string>& flags) {
+    std::vector<std::string> argv = {"run", "--rm"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    for (const char* word : {"busybox", "sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status"})
+      argv.push_back(word);
+    RunResult r = hoist.run(argv);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    return r.out;
+  };
+  CHECK(caps({}) == "CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n");
+  // NET_RAW (13) out, NET_ADMIN (12) in.
+  CHECK(caps({"--cap-drop", "NET_RAW", "--cap-add", "net_admin"}) ==
+        "CapEff:\t00000000a80415fb\nCapBnd:\t00000000a80415fb\n");
+  CHECK(caps({"--cap-drop", "ALL", "--cap-add", "SYS_CHROOT,KILL"}) ==
+        "CapEff:\t0000000000040020\nCapBnd:\t0000000000040020\n");
+}
+
+TEST_CASE("run: unknown capabilities and adds hoist cannot honour are refused by name",
+          "[builder][run][capabilities]") {
+  HoistRunner hoist;
+  for (const auto& [flag, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--cap-add", "CAP_FOO", "--cap-add FOO: unknown capability"},
+           {"--cap-drop", "bogus", "--cap-drop BOGUS: unknown capability"},
+           {"--cap-add", "SYS_ADMIN", "--cap-add SYS_ADMIN: not supported"},
+       }) {
+    RunResult r = hoist.run({"run", "--rm", "--pull", "never", flag, value, "busybox", "true"});
+    CAPTURE(flag, value);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains(message));
+  }
+}
+
+TEST_CASE("run: --read-only mounts the root read-only, volumes and /dev stay writable",
+          "[builder][run][e2e][read-only]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  if (hoist.chroot_executor()) {
+    RunResult r = hoist.run({"run", "--rm", "--read-only", "busybox", "true"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("--read-only cannot be honoured here"));
+    HOIST_SKIP("--read-only needs the sandbox's mount namespace; RUN executor: " << hoist.auto_executor());
+  }
+  hoist_test::TempDir host("hoist-run-ro");
+  RunResult r = hoist.run({"run", "--rm", "--read-only", "-v", host.path() + ":/work", "busybox", "sh",
+                           "-c",
+                           "touch /x 2>&1; touch /tmp/x 2>&1; echo in > /work/made && "
+                           "echo > /dev/null && echo ok"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out ==
+        "touch: /x: Read-only file system\ntouch: /tmp/x: Read-only file system\nok\n");
+  CHECK(read_file(host.path() + "/made") == "in\n");
+  RunResult writable = hoist.run({"run", "--rm", "busybox", "sh", "-c", "touch /x && echo ok"});
+  CHECK(writable.out == "ok\n");
+}
+
+TEST_CASE("run: --tmpfs mounts a fresh tmpfs, noexec unless exec, writable under --read-only",
+          "[builder][run][e2e][tmpfs]") {
+  HoistRunner hoist;
+  import_images(hoist);
+  if (hoist.chroot_executor()) {
+    RunResult r = hoist.run({"run", "--rm", "--tmpfs", "/tmp", "busybox", "true"});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("--tmpfs cannot be honoured here"));
+    HOIST_SKIP("--tmpfs needs the sandbox's mount namespace; RUN executor: " << hoist.auto_executor());
+  }
+  RunResult r = hoist.run(
+      {"run", "--rm", "--read-only", "--tmpfs", "/tmp", "--tmpfs", "/scratch:exec,size=8m", "busybox", "sh", "-c",
+       "echo data > /tmp/f && cat /tmp/f && cp /bin/busybox /tmp/echo && cp /bin/busybox /scratch/echo && "
+       "/scratch/echo exec-ok && { /tmp/echo ran-from-noexec 2>/dev/null || echo noexec-refused; } && "
+       "grep -E ' /(tmp|scratch) ' /proc/mounts | cut -d' ' -f2-4 && touch /x 2>&1"});
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.out, Catch::StartsWith("data\nexec-ok\nnoexec-refused\n"));
+  CHECK_THAT(r.out, Catch::Contains("/tmp tmpfs rw,nosuid,nodev,noexec,"));
+  CHECK_THAT(r.out, Catch::Contains("/scratch tmpfs rw,nosuid,nodev,") && Catch::Contains("size=8192k"));
+  CHECK_THAT(r.out, Catch::EndsWith("touch: /x: Read-only file system\n"));
+  // A fresh one each run: the image's /tmp is untouched.
+  RunResult after = hoist.run({"run", "--rm", "busybox", "ls", "-A", "/tmp"});
+  CHECK(after.out.empty());
+}
+
+// A default `docker run` or Kubernetes pod around hoist: no CAP_SYS_ADMIN (capsh drops it),
+// so containers run chrooted into a copy. Flags that need a mount or a namespace are refused
+// by name before anything is copied; capabilities still apply; /proc is the image's empty
+// directory, /dev/null works.
+TEST_CASE("run: without CAP_SYS_ADMIN, flags that need namespaces are refused by name",
+          "[builder][run][chroot]") {
+  if (hoist_test::run_program({"sh", "-c", "command -v capsh"}).exit_code != 0)
+    HOIST_SKIP("capsh missing (Debian package libcap2-bin; run .ci/deps.sh --test)");
+  HoistRunner hoist;
+  import_images(hoist);
+  hoist.set_launcher({"capsh", "--drop=cap_sys_admin", "--", "-c", "exec \"$0\" \"$@\""});
+  hoist_test::TempDir host("hoist-run-chroot");
+  for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
+           {"-v", host.path() + ":/data"}, {"--tmpfs", "/tmp"}, {"--read-only"}, {"--network", "none"}}) {
+    std::vector<std::string> argv = {"run", "--rm"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), {"busybox", "true"});
+    RunResult r = hoist.run(argv);
+    CAPTURE(flags);
+    CHECK(r.exit_code == 1);
+    const std::string flag = flags[0] == "-v" ? "-v/--volume" : flags[0] == "--network" ? "--network none" : flags[0];
+    CHECK_THAT(r.err, Catch::Contains(flag + " cannot be honoured here: no mount or network namespace can be made "
+                                             "(copy+chroot (no mount namespace: "));
+  }
+  RunResult ran = hoist.run({"run", "--rm", "--cap-drop", "CHOWN", "busybox", "sh", "-c",
+                             "ls -A /proc | wc -l; echo x > /dev/null && cat /dev/null; "
+                             "touch /f && chown 1 /f || echo chown-refused"});
+  INFO(ran.err);
+  CHECK(ran.exit_code == 0);
+  CHECK(ran.out == "0\nchown-refused\n");
+  CHECK(container_dirs(hoist) == 0);
 }
