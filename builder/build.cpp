@@ -9,6 +9,7 @@
 #include "builder/outputs.h"
 #include "builder/stage_executor.h"
 #include "layers/blob_store.h"
+#include "layers/compressed_layers.h"
 #include "layers/store.h"
 #include "layers/tar_writer.h"
 #include "parser/dockerfile.h"
@@ -262,6 +263,16 @@ Result<BuildResult> build(const BuildOptions& options) {
   if (!manifest) return std::move(manifest).error().context("writing the image");
   auto image = store->load_image(*manifest);
   if (!image) return std::move(image).error();
+  // The store keeps the layers uncompressed; what leaves the machine (a push, an OCI
+  // layout) has them compressed with --compression, once for all those outputs.
+  std::optional<layers::Descriptor> leaving;
+  auto compressed = [&]() -> Result<layers::Descriptor> {
+    if (leaving) return *leaving;
+    auto packed = layers::compressed_image(*store, *manifest, options.compression);
+    if (!packed) return std::move(packed).error().context("compressing the image's layers");
+    leaving = *packed;
+    return *packed;
+  };
 
   bool to_store = options.outputs.empty();
   for (const auto& out : options.outputs) {
@@ -269,11 +280,14 @@ Result<BuildResult> build(const BuildOptions& options) {
       case OutputSpec::Type::Image:
         to_store = true;
         break;
-      case OutputSpec::Type::Oci:
-        if (auto r = write_oci_output(*store, *manifest, options.tags, out.dest); !r)
+      case OutputSpec::Type::Oci: {
+        auto packed = compressed();
+        if (!packed) return std::move(packed).error().context("--output type=oci");
+        if (auto r = write_oci_output(*store, *packed, options.tags, out.dest); !r)
           return std::move(r).error().context("--output type=oci");
         progress.note("exported the image to " + out.dest);
         break;
+      }
       case OutputSpec::Type::Docker: {
         std::vector<std::string> repo_tags;
         for (const auto& t : options.tags)
@@ -297,8 +311,11 @@ Result<BuildResult> build(const BuildOptions& options) {
     for (const auto& tag : options.tags)
       if (auto r = store->set_tag(tag, *manifest); !r) return std::move(r).error();
   }
-  if (options.push)
-    if (auto r = push_image(options, *store, *manifest, cache_mounts, progress); !r) return std::move(r).error();
+  if (options.push) {
+    auto packed = compressed();
+    if (!packed) return std::move(packed).error();
+    if (auto r = push_image(options, *store, *packed, cache_mounts, progress); !r) return std::move(r).error();
+  }
   for (const CacheSpec& to : options.cache_to) {
     std::map<layers::Digest, CacheRecord> records = final_state.records;
     if (to.max)

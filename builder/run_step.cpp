@@ -21,7 +21,7 @@ Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDi
   if (!writer) return std::move(writer).error();
   layers::BlobWriter& blob = *writer;
   layers::WriteOptions write_options;
-  write_options.compression = options.compression;
+  write_options.compression = layers::Compression::None;
   write_options.source_date_epoch = options.source_date_epoch;
   auto digests = layers::write_layer(diff, write_options,
                                      [&blob](std::span<const std::byte> data) { return blob.write(data); });
@@ -29,7 +29,7 @@ Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDi
   auto digest = blob.commit(digests->digest);
   if (!digest) return std::move(digest).error().context("storing the layer");
   LayerResult result;
-  result.layer.media_type = std::string(layers::oci_layer_media_type(options.compression));
+  result.layer.media_type = std::string(layers::oci_layer_media_type(layers::Compression::None));
   result.layer.digest = *digest;
   result.layer.size = static_cast<int64_t>(digests->size);
   result.diff_id = digests->diff_id;

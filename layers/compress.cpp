@@ -226,8 +226,7 @@ Result<void> LayerEncoder::write(std::span<const std::byte> data) {
   s.plain_hash.update(data);
   Result<void> r;
   switch (s.compression) {
-    case Compression::None:
-      s.packed_hash.update(data);
+    case Compression::None:  // the digest is the diff_id: one hash pass, not two
       s.packed_size += data.size();
       if (!data.empty()) r = s.out(data);
       break;
@@ -255,7 +254,7 @@ Result<LayerDigests> LayerEncoder::finish() {
   d.uncompressed_size = s.plain_hash.bytes();
   d.diff_id = s.plain_hash.finish();
   d.size = s.packed_size;
-  d.digest = s.packed_hash.finish();
+  d.digest = s.compression == Compression::None ? d.diff_id : s.packed_hash.finish();
   return d;
 }
 
