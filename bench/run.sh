@@ -510,9 +510,9 @@ bench_g() {
   result "g.big_run_build_minus_step" "$(awk -v a="$med" -v b="$step" 'BEGIN { printf "%.2f", a - b }')" s - info
   result "g.big_run_build_rss" "$(maxof "${rss[@]}")" MiB "$t_run_rss" max
 
-  local diff_id blob bytes
-  diff_id=$(h inspect big-run | jq -r '(if type == "array" then .[0] else . end).RootFS.Layers[-1]')
-  blob=$store/blobs/sha256/${diff_id#sha256:}
+  local layer blob bytes
+  layer=$(h inspect big-run | jq -r '(if type == "array" then .[0] else . end).Manifest.layers[-1].digest')
+  blob=$store/blobs/sha256/${layer#sha256:}
   bytes=$(stat -c %s "$blob") || return 1
   timed "$work/logs/big-run-save.log" sh -c '"$@" > /dev/null' save "${H[@]}" save --format oci big-run || return 1
   local hoist_mbs
