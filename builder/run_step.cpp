@@ -17,7 +17,8 @@ using layers::Result;
 
 Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDiff& diff,
                                 const LayerWriteOptions& options) {
-  auto writer = store.blobs().begin_write();
+  // The tar is hashed once, by the layer writer (its digest is the diff_id).
+  auto writer = store.blobs().begin_write(layers::Hashing::ByCaller);
   if (!writer) return std::move(writer).error();
   layers::BlobWriter& blob = *writer;
   layers::WriteOptions write_options;

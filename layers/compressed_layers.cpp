@@ -54,7 +54,8 @@ Result<Descriptor> compressed_layer(const Store& store, const Descriptor& layer,
 
   auto in = store.blobs().open_read(layer.digest);
   if (!in) return std::move(in).error();
-  auto writer = store.blobs().begin_write();
+  // The encoder hashes both streams: the source (checked below) and what it stores.
+  auto writer = store.blobs().begin_write(Hashing::ByCaller);
   if (!writer) return std::move(writer).error();
   BlobWriter& blob = *writer;
   auto encoder = LayerEncoder::create(c, [&blob](std::span<const std::byte> data) { return blob.write(data); });
