@@ -142,7 +142,7 @@ TEST_CASE("build: layers are stored uncompressed and pushed compressed, once, to
   CHECK(one.hoist.run({"push", "--compression", "lzma", zstd_name}).exit_code == 2);
 }
 
-TEST_CASE("build: -o type=oci writes compressed layers, as --compression says; the store's stay plain",
+TEST_CASE("build: -o type=oci and --cache-to write compressed layers, as --compression says; the store's stay plain",
           "[builder][compression]") {
   Builder b;
   hoist_test::TempDir out("hoist-lazy-oci");
@@ -152,14 +152,23 @@ TEST_CASE("build: -o type=oci writes compressed layers, as --compression says; t
       {"none", "application/vnd.oci.image.layer.v1.tar"},
   }));
   CAPTURE(compression);
-  const std::string dest = out / compression;
-  auto built = b.build("lazy", {"--compression", compression, "-o", "type=oci,dest=" + dest, "-o", "type=image"});
+  const std::string dest = out / compression, cache = out / (compression + "-cache");
+  auto built = b.build("lazy", {"--no-cache", "--compression", compression, "-o", "type=oci,dest=" + dest, "-o",
+                                "type=image", "--cache-to", "type=local,dest=" + cache});
   INFO(built.err);
   REQUIRE(built.exit_code == 0);
-  auto index = nlohmann::json::parse(hoist_test::read_file(dest + "/index.json"));
-  const std::string manifest_digest = index["manifests"][0]["digest"];
-  auto manifest = nlohmann::json::parse(hoist_test::read_file(dest + "/blobs/sha256/" + manifest_digest.substr(7)));
+  // The first manifest of an OCI layout written by hoist.
+  auto manifest_in = [](const std::string& layout) {
+    auto index = nlohmann::json::parse(hoist_test::read_file(layout + "/index.json"));
+    const std::string digest = index["manifests"][0]["digest"];
+    return nlohmann::json::parse(hoist_test::read_file(layout + "/blobs/sha256/" + digest.substr(7)));
+  };
+  auto manifest = manifest_in(dest);
   CHECK(manifest["layers"][1]["mediaType"] == media_type);
+  auto cache_manifest = manifest_in(cache);
+  REQUIRE(cache_manifest["layers"].size() == 1);  // the COPY's
+  CHECK(cache_manifest["layers"][0]["mediaType"] == media_type);
+  CHECK(cache_manifest["layers"][0]["digest"] == manifest["layers"][1]["digest"]);
   auto stored = inspect(b.hoist, "lazy");
   CHECK(stored["Manifest"]["layers"][1]["mediaType"] == "application/vnd.oci.image.layer.v1.tar");
   CHECK(manifest["config"]["digest"] == stored["Id"]);
