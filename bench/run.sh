@@ -2,7 +2,7 @@
 # hoist's speed and memory measurements; what each one means and why its target is what it
 # is: bench/README.md.
 #
-#   bash bench/run.sh [--quick] [--save] [--only a,b,c,d,e,f,g] [--keep] [--runs N]
+#   bash bench/run.sh [--quick] [--save] [--only a,b,c,d,e,f,g,h] [--keep] [--runs N]
 #
 # Offline; the registry measurements talk to a docker-registry on 127.0.0.1 only. RUN
 # steps need root (namespaces, overlayfs). Prints one table (name, value, unit, target,
@@ -17,7 +17,7 @@ usage: bash bench/run.sh [--quick] [--save] [--only LIST] [--keep] [--runs N]
 
   --quick      smaller sizes (base 10 MB vs 200 MB, context 40 MB); under ~2 minutes
   --save       also write bench/results/<date>-<host>.json
-  --only LIST  run only these measurements (comma-separated letters: a,b,c,d,e,f,g)
+  --only LIST  run only these measurements (comma-separated letters: a,b,c,d,e,f,g,h)
   --keep       keep the work directory (stores, logs) and print where it is
   --runs N     timed repetitions for the RUN, cache-hit and multistage builds (default 5, quick 3)
 
@@ -29,7 +29,7 @@ Environment:
 EOF
 }
 
-quick=0 save=0 keep=0 only="a,b,c,d,e,f,g" runs=""
+quick=0 save=0 keep=0 only="a,b,c,d,e,f,g,h" runs=""
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
@@ -75,6 +75,7 @@ t_cache_hit=3.0          # s, a rebuild with nothing changed on the context, at 
 t_push_mbs=20            # MB/s, push of the context image, at least
 t_pull_mbs=20            # MB/s, pull of it into an empty store, at least
 t_xfer_rss=64            # MiB, peak RSS of push or pull, at most
+t_gzip_vs_pigz=0.8       # hoist's gzip throughput / pigz's on the same layer, at least (when pigz is installed)
 t_parse_ms=50            # ms of CPU per `hoist parse` of a real-world Dockerfile (process included)
 t_multistage=4.5         # s, two independent stages each sleeping 3 s, built at once, at most
 
@@ -307,7 +308,7 @@ make_context() {
 # ---- (b) layer writing throughput ---------------------------------------------------------
 bench_b() {
   local ctx_bytes=$((ctx_files * ctx_size))
-  echo "(b) layer writing: COPY of $(mb $ctx_bytes) MB ($ctx_files files) with gzip and zstd; hoist import (gzip)"
+  echo "(b) layer writing: COPY of $(mb $ctx_bytes) MB ($ctx_files files), stored uncompressed (--compression gzip and zstd apply when it leaves: (e), (g)); hoist import (gzip)"
   make_context || return 1
   local c
   for c in gzip zstd; do
@@ -480,9 +481,64 @@ bench_f() {
   result "f.parse_big_file_rss" "$T_RSS" MiB - info
 }
 
-# ---- (g) parallel stages ------------------------------------------------------------------
+# ---- (g) a big RUN layer: stored uncompressed, compressed when it leaves -----------------
+# The RUN writes 512 MiB, half random, half text. The build stores the layer uncompressed
+# (tar + sha256); `hoist save --format oci` then compresses it (gzip, all cores) and a
+# second save reuses the compressed blob. pigz (when installed) and gzip -6 compress the
+# same layer blob, for comparison.
 bench_g() {
-  echo "(g) parallel stages: two independent stages each RUN sleep 3, a final stage copying from both, --no-cache --jobs 2, median of $runs"
+  local half_mib=256
+  echo "(g) RUN writing $((2 * half_mib)) MiB (half incompressible), --no-cache, median of $runs; then its layer compressed"
+  if ! h inspect base-small >/dev/null 2>&1; then
+    busybox_tar || return 1
+    h import "$work/busybox.tar" base-small:latest >/dev/null || return 1
+  fi
+  local ctx=$work/ctx-big-run
+  mkdir -p "$ctx"
+  printf 'FROM base-small\nRUN head -c %d /dev/urandom > /random && yes hoist-bench-layer | head -c %d > /text\n' \
+    $((half_mib << 20)) $((half_mib << 20)) >"$ctx/Dockerfile"
+  local i times=() steps=() rss=()
+  for ((i = 1; i <= runs; i++)); do
+    timed "$work/logs/big-run-$i.log" "${H[@]}" build --no-cache --progress plain -t big-run "$ctx" || return 1
+    times+=("$T_WALL") rss+=("$T_RSS")
+    steps+=("$(run_step_seconds "$work/logs/big-run-$i.log")")
+  done
+  local med step
+  med=$(median "${times[@]}")
+  step=$(median "${steps[@]}")
+  result "g.big_run_build" "$med" s - info
+  result "g.big_run_step(progress)" "$step" s - info
+  result "g.big_run_build_minus_step" "$(awk -v a="$med" -v b="$step" 'BEGIN { printf "%.2f", a - b }')" s - info
+  result "g.big_run_build_rss" "$(maxof "${rss[@]}")" MiB "$t_run_rss" max
+
+  local layer blob bytes
+  layer=$(h inspect big-run | jq -r '(if type == "array" then .[0] else . end).Manifest.layers[-1].digest')
+  blob=$store/blobs/sha256/${layer#sha256:}
+  bytes=$(stat -c %s "$blob") || return 1
+  timed "$work/logs/big-run-save.log" sh -c '"$@" > /dev/null' save "${H[@]}" save --format oci big-run || return 1
+  local hoist_mbs
+  hoist_mbs=$(div "$(mb "$bytes")" "$T_WALL")
+  result "g.save_oci_gzip(compresses)" "$hoist_mbs" MB/s - info
+  result "g.save_oci_gzip_rss" "$T_RSS" MiB "$t_xfer_rss" max
+  timed "$work/logs/big-run-save-again.log" sh -c '"$@" > /dev/null' save "${H[@]}" save --format oci big-run || return 1
+  result "g.save_oci_again(compressed_once)" "$T_WALL" s - info
+  timed "$work/logs/big-run-gzip.log" sh -c 'gzip -6 -c < "$1" > /dev/null' gzip "$blob" || return 1
+  result "g.gzip_-6_one_core" "$(div "$(mb "$bytes")" "$T_WALL")" MB/s - info
+  if command -v pigz >/dev/null; then
+    timed "$work/logs/big-run-pigz.log" sh -c 'pigz -6 -c < "$1" > /dev/null' pigz "$blob" || return 1
+    local pigz_mbs
+    pigz_mbs=$(div "$(mb "$bytes")" "$T_WALL")
+    result "g.pigz_-6" "$pigz_mbs" MB/s - info
+    result "g.hoist_gzip/pigz" "$(div "$hoist_mbs" "$pigz_mbs")" x "$t_gzip_vs_pigz" min
+  else
+    note_row "g.pigz_-6" info "pigz not installed"
+  fi
+  h rmi big-run >/dev/null && h prune >/dev/null
+}
+
+# ---- (h) parallel stages ------------------------------------------------------------------
+bench_h() {
+  echo "(h) parallel stages: two independent stages each RUN sleep 3, a final stage copying from both, --no-cache --jobs 2, median of $runs"
   busybox_tar || return 1
   if ! h inspect busybox >/dev/null 2>&1; then
     h import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -500,8 +556,8 @@ bench_g() {
     times+=("$T_WALL")
   done
   timed "$work/logs/multistage-sequential.log" "${H[@]}" build --no-cache --jobs 1 --progress plain -t multistage "$ctx" || return 1
-  result "g.multistage_two_sleep3_jobs2" "$(median "${times[@]}")" s "$t_multistage" max
-  result "g.multistage_two_sleep3_jobs1" "$T_WALL" s - info
+  result "h.multistage_two_sleep3_jobs2" "$(median "${times[@]}")" s "$t_multistage" max
+  result "h.multistage_two_sleep3_jobs1" "$T_WALL" s - info
 }
 
 # ---- main ---------------------------------------------------------------------------------
@@ -512,13 +568,13 @@ echo "hoist bench: $("$hoist" version 2>/dev/null | head -n 1) ($build_note)"
 echo "  host $host, $(nproc) cores, load $load_start, $( ((quick)) && echo quick || echo full) sizes, work dir $work"
 echo "  peak RSS: $rss_tool"
 if ((EUID != 0)); then
-  echo "  not root: RUN steps cannot run, so (a), (d) and (g) are skipped"
+  echo "  not root: RUN steps cannot run, so (a), (d), (g) and (h) are skipped"
 fi
 echo
 printf '  %-34s %12s %-6s %-10s %s\n' name value unit target status
-for m in a b c d e f g; do
+for m in a b c d e f g h; do
   wanted "$m" || continue
-  if ((EUID != 0)) && [[ $m == a || $m == d || $m == g ]]; then
+  if ((EUID != 0)) && [[ $m == a || $m == d || $m == g || $m == h ]]; then
     note_row "$m" skipped "needs root"
     continue
   fi

@@ -10,6 +10,7 @@
 #include "builder/outputs.h"
 #include "builder/stage_executor.h"
 #include "layers/blob_store.h"
+#include "layers/compressed_layers.h"
 #include "layers/store.h"
 #include "layers/tar_writer.h"
 #include "parser/dockerfile.h"
@@ -38,8 +39,9 @@ parser::Platform host_platform() {
   return parser::Platform{host.os, host.architecture, host.variant};
 }
 
-Result<void> push_image(const BuildOptions& options, layers::Store& store, const layers::Descriptor& manifest,
-                        const CacheMounts& cache_mounts, Progress& progress) {
+// Pushes `sent`, the leaving form of `stored` (compressed layers), under every tag.
+Result<void> push_image(const BuildOptions& options, layers::Store& store, const layers::Descriptor& stored,
+                        const layers::Descriptor& sent, const CacheMounts& cache_mounts, Progress& progress) {
   if (options.tags.empty()) return Error(ErrorKind::Usage, "--push needs a name: give -t NAME:TAG");
   for (const auto& tag : options.tags) {
     auto reference = registry::Reference::parse(tag);
@@ -49,7 +51,7 @@ Result<void> push_image(const BuildOptions& options, layers::Store& store, const
     if (auto mounts = cache_mounts.find(reference->domain()); mounts != cache_mounts.end())
       push_options.mount_from = mounts->second;
     auto pushed = registry::push_reference({options.insecure_registries, "", options.debug}, store, *reference,
-                                           manifest, push_options);
+                                           stored, sent, push_options);
     if (!pushed) return std::move(pushed).error().context("pushing " + reference->str());
     progress.note("pushed " + reference->str() + "@" + pushed->str());
   }
@@ -283,6 +285,16 @@ Result<BuildResult> build(const BuildOptions& options) {
   if (!manifest) return std::move(manifest).error().context("writing the image");
   auto image = store->load_image(*manifest);
   if (!image) return std::move(image).error();
+  // The store keeps the layers uncompressed; what leaves the machine (a push, an OCI
+  // layout) has them compressed with --compression, once for all those outputs.
+  std::optional<layers::Descriptor> leaving;
+  auto compressed = [&]() -> Result<layers::Descriptor> {
+    if (leaving) return *leaving;
+    auto packed = layers::compressed_image(*store, *manifest, options.compression);
+    if (!packed) return std::move(packed).error().context("compressing the image's layers");
+    leaving = *packed;
+    return *packed;
+  };
 
   bool to_store = options.outputs.empty();
   for (const auto& out : options.outputs) {
@@ -290,11 +302,14 @@ Result<BuildResult> build(const BuildOptions& options) {
       case OutputSpec::Type::Image:
         to_store = true;
         break;
-      case OutputSpec::Type::Oci:
-        if (auto r = write_oci_output(*store, *manifest, options.tags, out.dest); !r)
+      case OutputSpec::Type::Oci: {
+        auto packed = compressed();
+        if (!packed) return std::move(packed).error().context("--output type=oci");
+        if (auto r = write_oci_output(*store, *packed, options.tags, out.dest); !r)
           return std::move(r).error().context("--output type=oci");
         progress.note("exported the image to " + out.dest);
         break;
+      }
       case OutputSpec::Type::Docker: {
         std::vector<std::string> repo_tags;
         for (const auto& t : options.tags)
@@ -318,8 +333,11 @@ Result<BuildResult> build(const BuildOptions& options) {
     for (const auto& tag : options.tags)
       if (auto r = store->set_tag(tag, *manifest); !r) return std::move(r).error();
   }
-  if (options.push)
-    if (auto r = push_image(options, *store, *manifest, cache_mounts, progress); !r) return std::move(r).error();
+  if (options.push) {
+    auto packed = compressed();
+    if (!packed) return std::move(packed).error();
+    if (auto r = push_image(options, *store, *manifest, *packed, cache_mounts, progress); !r) return std::move(r).error();
+  }
   for (const CacheSpec& to : options.cache_to) {
     std::map<layers::Digest, CacheRecord> records = final_state.records;
     if (to.max)

@@ -18,11 +18,12 @@ using layers::Result;
 
 Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDiff& diff,
                                 const LayerWriteOptions& options) {
-  auto writer = store.blobs().begin_write();
+  // The tar is hashed once, by the layer writer (its digest is the diff_id).
+  auto writer = store.blobs().begin_write(layers::Hashing::ByCaller);
   if (!writer) return std::move(writer).error();
   layers::BlobWriter& blob = *writer;
   layers::WriteOptions write_options;
-  write_options.compression = options.compression;
+  write_options.compression = layers::Compression::None;
   write_options.source_date_epoch = options.source_date_epoch;
   auto digests = layers::write_layer(diff, write_options,
                                      [&blob](std::span<const std::byte> data) { return blob.write(data); });
@@ -30,7 +31,7 @@ Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDi
   auto digest = blob.commit(digests->digest);
   if (!digest) return std::move(digest).error().context("storing the layer");
   LayerResult result;
-  result.layer.media_type = std::string(layers::oci_layer_media_type(options.compression));
+  result.layer.media_type = std::string(layers::oci_layer_media_type(layers::Compression::None));
   result.layer.digest = *digest;
   result.layer.size = static_cast<int64_t>(digests->size);
   result.diff_id = digests->diff_id;

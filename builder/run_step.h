@@ -52,7 +52,6 @@ struct RunOutcome {
 };
 
 struct LayerWriteOptions {
-  layers::Compression compression = layers::Compression::Gzip;
   std::optional<int64_t> source_date_epoch;
 };
 
@@ -62,7 +61,10 @@ struct LayerWriteOptions {
 layers::Result<RunOutcome> run_step(const layers::Store& store, const RunRequest& request,
                                     const LayerWriteOptions& options);
 
-// Writes the layer for `diff` into the store's blobs.
+// Writes the layer for `diff` into the store's blobs, uncompressed (media type
+// application/vnd.oci.image.layer.v1.tar, its digest is its diff_id): tar and one sha256
+// pass, nothing more before the build goes on. It is compressed when it leaves the machine
+// (layers/compressed_layers.h).
 layers::Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDiff& diff,
                                         const LayerWriteOptions& options);
 

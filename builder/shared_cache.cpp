@@ -9,6 +9,7 @@
 
 #include "builder/build.h"
 #include "builder/outputs.h"
+#include "layers/compressed_layers.h"
 #include "layers/json_text.h"
 #include "registry/client.h"
 #include "registry/reference.h"
@@ -205,14 +206,24 @@ CacheMounts import_shared_caches(const std::vector<CacheSpec>& from, const Build
 Result<void> export_shared_cache(const CacheSpec& to, const std::map<layers::Digest, CacheRecord>& records,
                                  const BuildOptions& options, const layers::Store& store, const BuildCache& cache,
                                  Progress& progress) {
+  std::vector<layers::Descriptor> stored;
+  for (const auto& [key, record] : records)
+    if (record.layer) stored.push_back(*record.layer);
+  if (auto r = cache.ensure_blobs(stored); !r) return r;
+  // The cache leaves the machine with its layers compressed, as an image does
+  // (layers/compressed_layers.h); the records keep their diff_ids.
   nlohmann::json by_key = nlohmann::json::object();
   layers::Manifest manifest;
   std::set<layers::Digest> listed;
-  for (const auto& [key, record] : records) {
+  for (auto [key, record] : records) {
+    if (record.layer) {
+      auto packed = layers::compressed_layer(store, *record.layer, options.compression);
+      if (!packed) return std::move(packed).error();
+      record.layer = *packed;
+    }
     by_key[key.str()] = record_to_json(record);
     if (record.layer && listed.insert(record.layer->digest).second) manifest.layers.push_back(*record.layer);
   }
-  if (auto r = cache.ensure_blobs(manifest.layers); !r) return r;
   const std::string config_text = layers::dump_json({{"records", by_key}});
   auto config = store.blobs().put_bytes(config_text);
   if (!config) return std::move(config).error();

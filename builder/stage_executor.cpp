@@ -245,12 +245,10 @@ class StageRunner {
     if (!has_path) state.config.config.env.push_back("PATH=" + std::string(runtime::sandbox::kDefaultPath));
     state.key = CacheKeyBuilder()
                     .add(state.key.str())
-                    .add(std::string(layers::compression_name(s_.options.compression)))
                     .add(s_.source_date_epoch ? std::to_string(*s_.source_date_epoch) : "")
                     .finish();
     inputs.instruction = "FROM " + base;
-    inputs.settings = {{"compression", std::string(layers::compression_name(s_.options.compression))},
-                       {"SOURCE_DATE_EPOCH", s_.source_date_epoch ? std::to_string(*s_.source_date_epoch) : ""}};
+    inputs.settings = {{"SOURCE_DATE_EPOCH", s_.source_date_epoch ? std::to_string(*s_.source_date_epoch) : ""}};
     // FROM always runs; with --explain it says when its key moved, which every later step
     // of the stage then reports as "an earlier step changed".
     identity_ = step_identity(0, "from");
@@ -311,7 +309,7 @@ class StageRunner {
     return log_.save_last_key(identity_, key);
   }
 
-  LayerWriteOptions layer_options() const { return {s_.options.compression, s_.source_date_epoch}; }
+  LayerWriteOptions layer_options() const { return {s_.source_date_epoch}; }
 
   // The stage's root as layers unpacked. Layers found in an imported cache are fetched
   // here, when a step needs the filesystem (and by build() for the final image).

@@ -117,14 +117,16 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
 
 // ---- BlobWriter ----
 
-BlobWriter::BlobWriter(std::string blobs_dir, std::string tmp_path, UniqueFd fd)
-    : blobs_dir_(std::move(blobs_dir)), tmp_path_(std::move(tmp_path)), fd_(std::move(fd)) {}
+BlobWriter::BlobWriter(std::string blobs_dir, std::string tmp_path, UniqueFd fd, Hashing hashing)
+    : blobs_dir_(std::move(blobs_dir)), tmp_path_(std::move(tmp_path)), fd_(std::move(fd)), hashing_(hashing) {}
 
 BlobWriter::BlobWriter(BlobWriter&& other) noexcept
     : blobs_dir_(std::move(other.blobs_dir_)),
       tmp_path_(std::exchange(other.tmp_path_, std::string())),
       fd_(std::move(other.fd_)),
-      hash_(std::move(other.hash_)) {}
+      hashing_(other.hashing_),
+      hash_(std::move(other.hash_)),
+      bytes_written_(other.bytes_written_) {}
 
 BlobWriter& BlobWriter::operator=(BlobWriter&& other) noexcept {
   if (this != &other) {
@@ -132,7 +134,9 @@ BlobWriter& BlobWriter::operator=(BlobWriter&& other) noexcept {
     blobs_dir_ = std::move(other.blobs_dir_);
     tmp_path_ = std::exchange(other.tmp_path_, std::string());
     fd_ = std::move(other.fd_);
+    hashing_ = other.hashing_;
     hash_ = std::move(other.hash_);
+    bytes_written_ = other.bytes_written_;
   }
   return *this;
 }
@@ -151,7 +155,8 @@ Result<void> BlobWriter::write(std::span<const std::byte> data) {
                            tmp_path_);
       !r)
     return r;
-  hash_.update(data);
+  if (hashing_ == Hashing::ByWriter) hash_.update(data);
+  bytes_written_ += data.size();
   return {};
 }
 
@@ -161,7 +166,11 @@ Result<void> BlobWriter::write(std::string_view data) {
 
 Result<Digest> BlobWriter::commit(std::optional<Digest> expected) {
   if (!fd_) return Error(ErrorKind::InvalidInput, "committing a blob writer that is spent");
-  Digest actual = hash_.finish();
+  if (hashing_ == Hashing::ByCaller && !expected) {
+    discard();
+    return Error(ErrorKind::InvalidInput, "committing a blob hashed by its writer's caller without its digest");
+  }
+  Digest actual = hashing_ == Hashing::ByCaller ? *expected : hash_.finish();
   if (expected && *expected != actual) {
     discard();
     return Error(ErrorKind::Corrupt,
@@ -239,10 +248,10 @@ Result<std::string> BlobStore::read_all(const Digest& digest, size_t max_bytes) 
   return text;
 }
 
-Result<BlobWriter> BlobStore::begin_write() const {
+Result<BlobWriter> BlobStore::begin_write(Hashing hashing) const {
   auto tmp = make_locked_temp(tmp_dir_, "blob-");
   if (!tmp) return std::move(tmp).error();
-  return BlobWriter(blobs_dir_, std::move(tmp->first), std::move(tmp->second));
+  return BlobWriter(blobs_dir_, std::move(tmp->first), std::move(tmp->second), hashing);
 }
 
 Result<Digest> BlobStore::put_bytes(std::string_view data) const {

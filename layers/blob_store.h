@@ -32,6 +32,12 @@
 
 namespace layers {
 
+// Who hashes a blob's bytes as they are written. ByCaller is for bytes this process makes
+// and hashes anyway (a layer writer's tar or compressed stream, layers/compress.h): the
+// writer skips its own sha256 pass and commit() names the blob by the digest it is given.
+// Never for bytes from outside (a download, an archive): those are ByWriter.
+enum class Hashing { ByWriter, ByCaller };
+
 // Streams one blob into the store. Not copyable; moving transfers the temp file.
 // Destroying a writer that was not committed removes its temp file.
 class BlobWriter {
@@ -44,22 +50,25 @@ class BlobWriter {
 
   Result<void> write(std::span<const std::byte> data);
   Result<void> write(std::string_view data);
-  uint64_t bytes_written() const { return hash_.bytes(); }
+  uint64_t bytes_written() const { return bytes_written_; }
 
   // fsyncs, checks the digest against `expected` (when given), and names the blob. On a
   // mismatch: Corrupt naming both digests, and the temp file is removed. After commit
-  // (successful or not) the writer is spent; further calls fail.
+  // (successful or not) the writer is spent; further calls fail. A Hashing::ByCaller
+  // writer names the blob `expected` unchecked, and without it is InvalidInput.
   Result<Digest> commit(std::optional<Digest> expected = std::nullopt);
 
  private:
   friend class BlobStore;
-  BlobWriter(std::string blobs_dir, std::string tmp_path, UniqueFd fd);
+  BlobWriter(std::string blobs_dir, std::string tmp_path, UniqueFd fd, Hashing hashing);
   void discard();
 
   std::string blobs_dir_;
   std::string tmp_path_;
   UniqueFd fd_;
+  Hashing hashing_ = Hashing::ByWriter;
   Sha256 hash_;
+  uint64_t bytes_written_ = 0;
 };
 
 class BlobStore {
@@ -81,7 +90,7 @@ class BlobStore {
   Result<std::string> read_all(const Digest& digest, size_t max_bytes) const;
 
   Result<Digest> put_bytes(std::string_view data) const;
-  Result<BlobWriter> begin_write() const;
+  Result<BlobWriter> begin_write(Hashing hashing = Hashing::ByWriter) const;
   // Copies blob `digest` from `source` (another store, an OCI layout) into this one,
   // streamed and verified: Corrupt when its bytes are not `digest`, and nothing lands.
   // A no-op when this store has it already.

@@ -4,7 +4,10 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "layers/parallel_gzip.h"
+
 #include <algorithm>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -17,12 +20,7 @@ namespace {
 constexpr size_t kBufferBytes = 128 * 1024;
 // zlib counts in 32-bit uInt; larger spans go through in pieces of this size.
 constexpr size_t kZlibChunk = size_t(1) << 30;
-// Go's gzip.DefaultCompression, which is what docker and containerd write.
-constexpr int kGzipLevel = 6;
 constexpr int kZstdLevel = 3;
-// zlib writes its build platform's OS code (3 on Unix); Go writes 255. A fixed value keeps
-// the bytes independent of where hoist was built.
-constexpr int kGzipOsUnknown = 255;
 
 constexpr unsigned char kGzipMagic[] = {0x1f, 0x8b};
 constexpr unsigned char kZstdMagic[] = {0x28, 0xb5, 0x2f, 0xfd};
@@ -125,41 +123,20 @@ struct LayerEncoder::Impl {
   std::vector<std::byte> buffer = std::vector<std::byte>(kBufferBytes);
   bool is_usable = true;
 
-  z_stream zs{};
-  gz_header gz{};
-  bool has_zs = false;
+  std::optional<ParallelGzip> gz;
   ZSTD_CCtx* zc = nullptr;
 
   ~Impl() {
-    if (has_zs) deflateEnd(&zs);
     if (zc) ZSTD_freeCCtx(zc);
   }
 
-  Result<void> emit(size_t n) {
-    if (n == 0) return {};
-    std::span<const std::byte> bytes(buffer.data(), n);
+  Result<void> emit(std::span<const std::byte> bytes) {
+    if (bytes.empty()) return {};
     packed_hash.update(bytes);
-    packed_size += n;
+    packed_size += bytes.size();
     return out(bytes);
   }
-
-  Result<void> gzip(std::span<const std::byte> data, int flush) {
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(data.data()));
-    zs.avail_in = static_cast<uInt>(data.size());
-    for (;;) {
-      zs.next_out = reinterpret_cast<Bytef*>(buffer.data());
-      zs.avail_out = static_cast<uInt>(buffer.size());
-      int ret = deflate(&zs, flush);
-      if (ret == Z_STREAM_ERROR)
-        return Error(ErrorKind::Io, "gzip compression: " + zlib_message(zs, ret));
-      if (auto r = emit(buffer.size() - zs.avail_out); !r) return r;
-      if (flush == Z_FINISH) {
-        if (ret == Z_STREAM_END) return {};
-      } else if (zs.avail_in == 0 && zs.avail_out != 0) {
-        return {};
-      }
-    }
-  }
+  Result<void> emit(size_t n) { return emit(std::span<const std::byte>(buffer.data(), n)); }
 
   Result<void> zstd(std::span<const std::byte> data, ZSTD_EndDirective mode) {
     ZSTD_inBuffer in{data.data(), data.size(), 0};
@@ -183,27 +160,21 @@ Compression LayerEncoder::compression() const {
   return impl_->compression;
 }
 
-Result<LayerEncoder> LayerEncoder::create(Compression compression, ByteSink out, int zstd_threads) {
-  if (zstd_threads < 0)
-    return Error(ErrorKind::InvalidInput,
-                 "zstd thread count must not be negative, got " + std::to_string(zstd_threads));
+Result<LayerEncoder> LayerEncoder::create(Compression compression, ByteSink out, int threads) {
+  if (threads < 0)
+    return Error(ErrorKind::InvalidInput, "compression thread count must not be negative, got " + std::to_string(threads));
+  int workers = threads == 0 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : threads;
   auto impl = std::make_unique<Impl>();
   impl->compression = compression;
   impl->out = std::move(out);
   if (compression == Compression::Gzip) {
-    // windowBits 15 + 16: a gzip wrapper rather than zlib's.
-    int ret = deflateInit2(&impl->zs, kGzipLevel, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-    if (ret != Z_OK) return Error(ErrorKind::Io, "starting gzip: " + zlib_message(impl->zs, ret));
-    impl->has_zs = true;
-    // No name, no mtime (0), no extra fields: the header is the same whatever the input.
-    impl->gz.os = kGzipOsUnknown;
-    ret = deflateSetHeader(&impl->zs, &impl->gz);
-    if (ret != Z_OK) return Error(ErrorKind::Io, "gzip header: " + zlib_message(impl->zs, ret));
+    Impl* self = impl.get();
+    auto gz = ParallelGzip::create(workers, [self](std::span<const std::byte> bytes) { return self->emit(bytes); });
+    if (!gz) return std::move(gz).error();
+    impl->gz.emplace(std::move(*gz));
   } else if (compression == Compression::Zstd) {
     impl->zc = ZSTD_createCCtx();
     if (!impl->zc) return Error(ErrorKind::Io, "starting zstd: out of memory");
-    int workers = zstd_threads;
-    if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
     // Multi-threaded output is the same for any worker count >= 1, but differs from
     // single-threaded (0 workers) output; so always at least one worker, capped at what
     // this libzstd allows (0 when built without threads, which we then accept).
@@ -226,14 +197,12 @@ Result<void> LayerEncoder::write(std::span<const std::byte> data) {
   s.plain_hash.update(data);
   Result<void> r;
   switch (s.compression) {
-    case Compression::None:
-      s.packed_hash.update(data);
+    case Compression::None:  // the digest is the diff_id: one hash pass, not two
       s.packed_size += data.size();
       if (!data.empty()) r = s.out(data);
       break;
     case Compression::Gzip:
-      for (size_t off = 0; r && off < data.size(); off += kZlibChunk)
-        r = s.gzip(data.subspan(off, std::min(kZlibChunk, data.size() - off)), Z_NO_FLUSH);
+      r = s.gz->write(data);
       break;
     case Compression::Zstd:
       r = s.zstd(data, ZSTD_e_continue);
@@ -248,14 +217,14 @@ Result<LayerDigests> LayerEncoder::finish() {
   if (!s.is_usable) return Error(ErrorKind::Io, "layer encoder used after an error or finish");
   s.is_usable = false;
   Result<void> r;
-  if (s.compression == Compression::Gzip) r = s.gzip({}, Z_FINISH);
+  if (s.compression == Compression::Gzip) r = s.gz->finish();
   if (s.compression == Compression::Zstd) r = s.zstd({}, ZSTD_e_end);
   if (!r) return std::move(r).error();
   LayerDigests d{.diff_id = Digest::of(""), .digest = Digest::of("")};
   d.uncompressed_size = s.plain_hash.bytes();
   d.diff_id = s.plain_hash.finish();
   d.size = s.packed_size;
-  d.digest = s.packed_hash.finish();
+  d.digest = s.compression == Compression::None ? d.diff_id : s.packed_hash.finish();
   return d;
 }
 

@@ -5,8 +5,9 @@
 // compression is unknown (gzip, zstd or plain, told apart by magic bytes).
 //
 // Output is reproducible: gzip has a fixed level and a fixed header (no name, no mtime,
-// OS byte 255 "unknown"), zstd a fixed level and always its multi-threaded mode (whose
-// output does not depend on the number of workers). The same input bytes give the same
+// OS byte 255 "unknown") and is compressed in fixed blocks on all cores (layers/
+// parallel_gzip.h), zstd a fixed level and always its multi-threaded mode; neither's
+// output depends on the number of threads. The same input bytes give the same
 // digest on every machine with the same zlib/zstd versions.
 
 #include <cstddef>
@@ -49,9 +50,9 @@ struct LayerDigests {
 // the encoder is unusable after finish() or after any call returned an Error.
 class LayerEncoder {
  public:
-  // `zstd_threads` is the number of zstd worker threads; 0 picks the number of CPUs.
-  // Ignored for gzip and None. Negative is InvalidInput.
-  static Result<LayerEncoder> create(Compression compression, ByteSink out, int zstd_threads = 0);
+  // `threads` is the number of compressing threads (gzip and zstd); 0 picks the number of
+  // CPUs. The output is the same for any number. Ignored for None. Negative is InvalidInput.
+  static Result<LayerEncoder> create(Compression compression, ByteSink out, int threads = 0);
   LayerEncoder(LayerEncoder&&) noexcept;
   LayerEncoder& operator=(LayerEncoder&&) noexcept;
   ~LayerEncoder();

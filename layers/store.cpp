@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <set>
 
+#include "layers/compressed_layers.h"
 #include "layers/layer_size.h"
 #include "layers/remove_tree.h"
 
@@ -533,6 +534,8 @@ Result<std::optional<GcReport>> Store::gc(bool wait,
   if (!reach->problems.empty())
     return Error(ErrorKind::Corrupt, "collecting garbage: refusing to sweep a damaged store (" +
                                          reach->problems.front() + "); run 'hoist fsck'");
+  // Compressed blobs of live layers stay, so the next push does not compress them again.
+  sweep_compressed_records(*this, reach->diff_ids, reach->blobs);
   GcReport report;
   auto listing = blobs_.list();
   if (!listing) return std::move(listing).error();

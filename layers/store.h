@@ -15,6 +15,8 @@
 //   ROOT/hoist-unpacked/<diff_id hex>/   unpacked layers (filled by the builder); 0700
 //   ROOT/hoist-containers/   containers (runtime/container.h); 0700, as is ROOT
 //   ROOT/hoist-cache/        the build cache (filled by the builder)
+//   ROOT/hoist-compressed/   the compressed blob of each uncompressed layer that left the
+//                            machine, by diff_id (layers/compressed_layers.h)
 //   ROOT/hoist-sizes/<hex>   a layer blob's unpacked content size (layers/layer_size.h),
 //                            measured once, for `hoist images` and `hoist history`
 //
@@ -22,8 +24,9 @@
 // afresh, changing it, and replacing it with write-temp-fsync-rename; two hoist processes
 // never lose each other's tags. Readers take no lock: they always see a whole file.
 //
-// Garbage collection (gc()) deletes blobs and unpacked layers nothing in index.json reaches,
-// and temp files and directories whose writer is gone.
+// Garbage collection (gc()) deletes blobs and unpacked layers nothing in index.json reaches
+// (a compressed blob is reached through its layer's diff_id), and temp files and
+// directories whose writer is gone.
 // It holds gc.lock exclusively; anyone who writes blobs and tags them later (import, load,
 // pull, build) or uses unpacked layers (run) holds gc_shared_lock() for that whole time,
 // so gc never removes what they are about to reference.

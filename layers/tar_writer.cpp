@@ -263,7 +263,7 @@ Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& optio
                           [](const TarItem& a, const TarItem& b) { return a.name == b.name; }),
               items.end());
 
-  auto encoder = LayerEncoder::create(options.compression, std::move(out), options.zstd_threads);
+  auto encoder = LayerEncoder::create(options.compression, std::move(out), options.threads);
   if (!encoder) return std::move(encoder).error();
   LayerWriter writer(diff, options, std::move(*encoder));
   auto r = writer.run(std::move(items));

@@ -36,7 +36,7 @@ namespace layers {
 struct WriteOptions {
   Compression compression = Compression::Gzip;
   std::optional<int64_t> source_date_epoch;  // clamp mtimes to this (seconds since 1970)
-  int zstd_threads = 0;                      // see LayerEncoder::create
+  int threads = 0;                           // see LayerEncoder::create
 };
 
 // Writes the layer for `diff` to `out`. Fails with InvalidInput for an entry path that is

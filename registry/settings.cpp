@@ -174,14 +174,14 @@ layers::Result<PullResult> pull_reference(const Settings& settings, layers::Stor
 }
 
 layers::Result<layers::Digest> push_reference(const Settings& settings, layers::Store& store,
-                                              const Reference& reference, const layers::Descriptor& image,
-                                              const PushOptions& options) {
+                                              const Reference& reference, const layers::Descriptor& stored,
+                                              const layers::Descriptor& sent, const PushOptions& options) {
   auto client_settings = client_options(settings, reference.domain());
   if (!client_settings) return std::move(client_settings).error();
   Client client(reference.domain(), std::move(*client_settings));
-  auto pushed = push(client, store, reference, image, options);
+  auto pushed = push(client, store, reference, sent, options);
   if (!pushed) return std::move(pushed).error();
-  if (auto r = store.add_repo_digest(image.digest, reference.repository() + "@" + pushed->str()); !r)
+  if (auto r = store.add_repo_digest(stored.digest, reference.repository() + "@" + pushed->str()); !r)
     return std::move(r).error().context("recording the digest of " + reference.familiar());
   return pushed;
 }

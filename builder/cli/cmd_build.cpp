@@ -80,7 +80,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
                "import a build cache exported with --cache-to; layers are fetched when needed (repeatable)");
   parser.option("--progress", &progress_text, "auto|tty|plain|quiet", "how to show progress (default auto)");
   parser.option("--iidfile", &iidfile, "FILE", "write the image id to FILE");
-  parser.option("--compression", &compression, "gzip|zstd", "layer compression (default gzip)");
+  parser.option("--compression", &compression, "gzip|zstd|none",
+                "how layers leave with --push, -o type=oci and --cache-to (default gzip; the store keeps "
+                "them uncompressed)");
   parser.option("--snapshotter", &snapshotter, "auto|overlay|copy",
                 "how RUN records its changes: an overlayfs upper dir, or a copy of the root and a diff "
                 "(default auto: overlay where it can be mounted; or $HOIST_SNAPSHOTTER)");

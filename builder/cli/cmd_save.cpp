@@ -6,6 +6,7 @@
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
+#include "layers/compressed_layers.h"
 #include "layers/image_archive.h"
 
 namespace builder::cli {
@@ -33,6 +34,9 @@ layers::Result<int> cmd_save(const GlobalOptions& global, const std::vector<std:
 
   auto store = open_store(global);
   if (!store) return std::move(store).error();
+  // Held until the archive is written: compressed manifests are in no index.
+  auto gc_lock = store->gc_shared_lock();
+  if (!gc_lock) return std::move(gc_lock).error();
   std::vector<layers::ArchiveImage> images;
   for (const auto& text : positional) {
     auto d = resolve_image(*store, text);
@@ -48,6 +52,13 @@ layers::Result<int> cmd_save(const GlobalOptions& global, const std::vector<std:
     }
     if (archive_format == layers::ArchiveFormat::Docker)
       for (auto& n : names) n = familiar_name(n);
+    // An OCI layout carries compressed layers, as a registry does (docker-archive's are
+    // plain tars whatever the store holds).
+    if (archive_format == layers::ArchiveFormat::Oci) {
+      auto packed = layers::compressed_image(*store, *d, layers::Compression::Gzip);
+      if (!packed) return std::move(packed).error().context("saving " + text + ": compressing its layers");
+      d = std::move(*packed);
+    }
     // Two arguments naming the same image become one entry with both names.
     auto same = std::find_if(images.begin(), images.end(),
                              [&](const layers::ArchiveImage& i) { return i.descriptor.digest == d->digest; });

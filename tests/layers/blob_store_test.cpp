@@ -73,6 +73,24 @@ TEST_CASE("blob store: streamed writes commit, verify, or vanish", "[layers][blo
     CHECK((st.st_mode & 0777) == 0644);
     CHECK(store->verify(expected));
   }
+  SECTION("a writer whose caller hashes names the blob by the digest given, and wants one") {
+    auto w = store->begin_write(layers::Hashing::ByCaller);
+    REQUIRE(w);
+    REQUIRE(w->write(part1));
+    REQUIRE(w->write(part2));
+    CHECK(w->bytes_written() == part1.size() + part2.size());
+    auto d = w->commit(expected);
+    REQUIRE(d);
+    CHECK(*d == expected);
+    CHECK(store->verify(expected));
+    auto unnamed = store->begin_write(layers::Hashing::ByCaller);
+    REQUIRE(unnamed);
+    REQUIRE(unnamed->write(part2));
+    auto refused = unnamed->commit();
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().kind() == layers::ErrorKind::InvalidInput);
+    CHECK(count_files(store->tmp_dir()) == 0);
+  }
   SECTION("a wrong digest is Corrupt and leaves nothing behind") {
     auto w = store->begin_write();
     REQUIRE(w);

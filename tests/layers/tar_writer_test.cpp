@@ -193,9 +193,9 @@ TEST_CASE("tar writer: the same tree gives the same bytes under SOURCE_DATE_EPOC
   for (const char* name : {"a", "m", "z"}) put_file(two / name, name, 0644, 1750000000);
   make_sample_tree(two.path(), 1850000000);
 
-  layers::WriteOptions options{.compression = c, .source_date_epoch = kEpoch, .zstd_threads = 1};
+  layers::WriteOptions options{.compression = c, .source_date_epoch = kEpoch, .threads = 1};
   auto first = write(sample_diff(one.path()), options);
-  options.zstd_threads = 2;
+  options.threads = 2;
   auto second = write(sample_diff(two.path()), options);
   CHECK(first.digests.diff_id == second.digests.diff_id);
   CHECK(first.digests.digest == second.digests.digest);

@@ -1,0 +1,218 @@
+#include "layers/parallel_gzip.h"
+
+#include <zlib.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace layers {
+
+namespace {
+
+// Go's gzip.DefaultCompression, which is what docker and containerd write.
+constexpr int kGzipLevel = 6;
+constexpr size_t kDictionaryBytes = 32 * 1024;  // deflate's window
+// ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 (level 6) OS=255 (unknown, as Go writes): the
+// same header wherever hoist was built.
+constexpr unsigned char kGzipHeader[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255};
+// Blocks in flight per thread: enough to keep every thread busy while the caller emits.
+constexpr size_t kBlocksPerThread = 3;
+
+struct Block {
+  std::vector<std::byte> dictionary;  // the input's last bytes before this block
+  std::vector<std::byte> input;
+  bool is_last = false;
+  std::vector<std::byte> output;
+  uLong crc = 0;
+  std::string error;  // set instead of output on failure
+  bool is_done = false;
+};
+
+// A raw deflate stream (no header), reused block after block.
+class Deflater {
+ public:
+  Deflater() { is_ok_ = deflateInit2(&zs_, kGzipLevel, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK; }
+  ~Deflater() {
+    if (is_ok_) deflateEnd(&zs_);
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+
+  void compress(Block& b) {
+    b.crc = crc32(0, reinterpret_cast<const Bytef*>(b.input.data()), static_cast<uInt>(b.input.size()));
+    if (!is_ok_ || deflateReset(&zs_) != Z_OK) return fail(b, "starting deflate");
+    if (!b.dictionary.empty() &&
+        deflateSetDictionary(&zs_, reinterpret_cast<const Bytef*>(b.dictionary.data()),
+                             static_cast<uInt>(b.dictionary.size())) != Z_OK)
+      return fail(b, "setting the deflate dictionary");
+    b.output.resize(deflateBound(&zs_, b.input.size()) + 16);
+    zs_.next_in = reinterpret_cast<Bytef*>(b.input.data());
+    zs_.avail_in = static_cast<uInt>(b.input.size());
+    const int flush = b.is_last ? Z_FINISH : Z_SYNC_FLUSH;
+    size_t produced = 0;
+    for (;;) {
+      zs_.next_out = reinterpret_cast<Bytef*>(b.output.data() + produced);
+      zs_.avail_out = static_cast<uInt>(b.output.size() - produced);
+      int ret = deflate(&zs_, flush);
+      if (ret == Z_STREAM_ERROR) return fail(b, "deflate");
+      produced = b.output.size() - zs_.avail_out;
+      if (b.is_last ? ret == Z_STREAM_END : (zs_.avail_in == 0 && zs_.avail_out != 0)) break;
+      b.output.resize(b.output.size() * 2);
+    }
+    b.output.resize(produced);
+  }
+
+ private:
+  void fail(Block& b, std::string_view what) {
+    b.error = std::string(what) + ": " + (zs_.msg ? zs_.msg : "zlib error");
+  }
+  z_stream zs_{};
+  bool is_ok_ = false;
+};
+
+}  // namespace
+
+struct ParallelGzip::Impl {
+  ByteSink out;
+  std::vector<std::byte> pending;  // input not yet a block
+  std::vector<std::byte> tail;     // the last kDictionaryBytes of input handed to blocks
+  uLong crc = 0;
+  uint64_t total = 0;
+  bool is_header_written = false;
+  size_t max_in_flight = 1;
+
+  Deflater inline_deflater;  // with no workers
+  std::vector<std::thread> workers;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<Block>> queue;     // submitted, not yet taken by a worker
+  std::deque<std::shared_ptr<Block>> in_order;  // submitted, not yet emitted
+  bool is_stopping = false;
+
+  ~Impl() {
+    {
+      std::lock_guard lock(mu);
+      is_stopping = true;
+    }
+    cv.notify_all();
+    for (auto& t : workers) t.join();
+  }
+
+  void work() {
+    Deflater deflater;
+    for (;;) {
+      std::shared_ptr<Block> b;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return is_stopping || !queue.empty(); });
+        if (is_stopping) return;
+        b = std::move(queue.front());
+        queue.pop_front();
+      }
+      deflater.compress(*b);
+      {
+        std::lock_guard lock(mu);
+        b->is_done = true;
+      }
+      cv.notify_all();
+    }
+  }
+
+  Result<void> emit(std::span<const std::byte> bytes) {
+    if (bytes.empty()) return {};
+    return out(bytes);
+  }
+
+  // Emits the oldest block once it is compressed.
+  Result<void> emit_oldest() {
+    std::shared_ptr<Block> b;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_order.front()->is_done; });
+      b = std::move(in_order.front());
+      in_order.pop_front();
+    }
+    if (!b->error.empty()) return Error(ErrorKind::Io, "gzip compression: " + b->error);
+    crc = crc32_combine(crc, b->crc, static_cast<z_off_t>(b->input.size()));
+    total += b->input.size();
+    return emit(b->output);
+  }
+
+  Result<void> submit(bool is_last) {
+    if (!is_header_written) {
+      is_header_written = true;
+      if (auto r = emit(std::as_bytes(std::span(kGzipHeader))); !r) return r;
+    }
+    auto b = std::make_shared<Block>();
+    b->dictionary = tail;
+    b->input = std::move(pending);
+    b->is_last = is_last;
+    pending.clear();
+    const size_t keep = std::min(kDictionaryBytes, b->input.size());
+    tail.assign(b->input.end() - static_cast<ptrdiff_t>(keep), b->input.end());
+    if (workers.empty()) {
+      inline_deflater.compress(*b);
+      b->is_done = true;
+      in_order.push_back(std::move(b));
+      return emit_oldest();
+    }
+    {
+      std::lock_guard lock(mu);
+      queue.push_back(b);
+      in_order.push_back(std::move(b));
+    }
+    cv.notify_all();
+    while (in_order.size() >= max_in_flight)
+      if (auto r = emit_oldest(); !r) return r;
+    return {};
+  }
+};
+
+ParallelGzip::ParallelGzip(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ParallelGzip::ParallelGzip(ParallelGzip&&) noexcept = default;
+ParallelGzip& ParallelGzip::operator=(ParallelGzip&&) noexcept = default;
+ParallelGzip::~ParallelGzip() = default;
+
+Result<ParallelGzip> ParallelGzip::create(int threads, ByteSink out) {
+  if (threads < 1) return Error(ErrorKind::InvalidInput, "gzip thread count must be at least 1, got " + std::to_string(threads));
+  auto impl = std::make_unique<Impl>();
+  impl->out = std::move(out);
+  impl->pending.reserve(kGzipBlockBytes);
+  if (threads > 1) {
+    impl->max_in_flight = kBlocksPerThread * static_cast<size_t>(threads);
+    Impl* self = impl.get();
+    for (int i = 0; i < threads; ++i) impl->workers.emplace_back([self] { self->work(); });
+  }
+  return ParallelGzip(std::move(impl));
+}
+
+Result<void> ParallelGzip::write(std::span<const std::byte> data) {
+  Impl& s = *impl_;
+  while (!data.empty()) {
+    const size_t n = std::min(kGzipBlockBytes - s.pending.size(), data.size());
+    s.pending.insert(s.pending.end(), data.begin(), data.begin() + static_cast<ptrdiff_t>(n));
+    data = data.subspan(n);
+    if (s.pending.size() == kGzipBlockBytes)
+      if (auto r = s.submit(false); !r) return r;
+  }
+  return {};
+}
+
+Result<void> ParallelGzip::finish() {
+  Impl& s = *impl_;
+  if (auto r = s.submit(true); !r) return r;
+  while (!s.in_order.empty())
+    if (auto r = s.emit_oldest(); !r) return r;
+  unsigned char trailer[8];
+  const uint32_t isize = static_cast<uint32_t>(s.total);  // the size modulo 2^32
+  for (int i = 0; i < 4; ++i) {
+    trailer[i] = static_cast<unsigned char>(s.crc >> (8 * i));
+    trailer[4 + i] = static_cast<unsigned char>(isize >> (8 * i));
+  }
+  return s.emit(std::as_bytes(std::span(trailer)));
+}
+
+}  // namespace layers

@@ -1,0 +1,46 @@
+#pragma once
+// gzip on all cores, as pigz does, with output that does not depend on the number of
+// threads (so layer digests stay reproducible).
+//
+// The input is cut into blocks of kGzipBlockBytes. Each block is deflated on its own
+// (level 6, raw deflate) with the 32 KiB of input before it as the dictionary, and ends
+// with a sync flush (an empty stored block, byte-aligned); the last one ends the stream.
+// The blocks' outputs, in order, form one deflate stream inside one gzip member with a
+// fixed header (no name, no mtime, OS 255), and the trailer's CRC-32 is the blocks' CRCs
+// combined (crc32_combine). Each block's bytes depend only on its input and the 32 KiB
+// before it, so 1 thread and N threads write the same bytes. Any gzip reader reads it.
+//
+// Memory is bounded: at most a few blocks per thread are in flight.
+
+#include <cstddef>
+#include <memory>
+#include <span>
+
+#include "layers/compress.h"
+#include "layers/error.h"
+
+namespace layers {
+
+inline constexpr size_t kGzipBlockBytes = 128 * 1024;
+
+class ParallelGzip {
+ public:
+  // `threads` compressing threads; 1 compresses in the caller's thread, 0 is invalid here
+  // (LayerEncoder resolves 0 to the number of CPUs). `out` is called in the caller's
+  // thread only (from write() and finish()), in order.
+  static Result<ParallelGzip> create(int threads, ByteSink out);
+  ParallelGzip(ParallelGzip&&) noexcept;
+  ParallelGzip& operator=(ParallelGzip&&) noexcept;
+  ~ParallelGzip();  // stops the workers; unfinished output is dropped
+
+  Result<void> write(std::span<const std::byte> data);
+  // Compresses what is left and writes the trailer.
+  Result<void> finish();
+
+ private:
+  struct Impl;
+  explicit ParallelGzip(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace layers
