@@ -268,6 +268,14 @@ Result<BuildResult> build(const BuildOptions& options) {
   CacheMounts cache_mounts;
   if (!options.no_cache) cache_mounts = import_shared_caches(options.cache_from, options, *store, session.cache, progress);
   plan_steps(session, target.stages);
+  if (options.debug) {
+    std::string stages;
+    for (int index : target.stages) stages += (stages.empty() ? "" : ", ") + std::to_string(index);
+    progress.note("debug: store " + store->root() + ", scratch " + scratch + ", context " +
+                  (options.context_dir.empty() ? std::string("(none)") : options.context_dir));
+    progress.note("debug: stages to build: " + stages + " (target " + std::to_string(target.target) + "), --jobs " +
+                  std::to_string(options.jobs));
+  }
   StageScheduler scheduler(graph, target.stages, options.jobs, cancel);
   session.scheduler = &scheduler;
   auto built = scheduler.run([&](int index) { return run_stage(session, index); });

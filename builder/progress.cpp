@@ -108,9 +108,9 @@ void Progress::finish_step(int step, std::string_view state, bool show_time) {
   std::fflush(out_);
 }
 
-void Progress::explain(int step, std::string_view why) {
-  note("#" + std::to_string(step) + " not cached: " + std::string(why));
-}
+void Progress::explain(int step, std::string_view why) { step_note(step, "not cached: " + std::string(why)); }
+
+void Progress::step_note(int step, std::string_view line) { note("#" + std::to_string(step) + " " + std::string(line)); }
 
 void Progress::note(std::string_view line) {
   if (mode_ == ProgressMode::Quiet) return;

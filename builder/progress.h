@@ -41,6 +41,9 @@ class Progress {
   void canceled(int step);
   // Why step `step` is not cached (hoist build --explain): "#N not cached: WHY", one line.
   void explain(int step, std::string_view why);
+  // A line about step `step` that is not its command's output: "#N RUN executor: overlay",
+  // "#N unpacked 2 layers of the base (4.1 MB) 0.3s".
+  void step_note(int step, std::string_view line);
   // A line that belongs to no step ("writing image sha256:..."); in the tty view it is
   // printed above the running steps, which stay in view.
   void note(std::string_view line);

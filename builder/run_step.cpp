@@ -140,12 +140,12 @@ Result<RunOutcome> run_step(const layers::Store& store, const RunRequest& reques
 
 Result<runtime::RunExecutor> executor_for_build(std::optional<runtime::RunExecutor>& decided,
                                        const runtime::SnapshotterChoice& choice,
-                                       const std::string& scratch_dir, Progress& progress) {
+                                       const std::string& scratch_dir, Progress& progress, int step) {
   if (decided) return *decided;
   auto chosen = runtime::choose_run_executor(choice, scratch_dir);
   if (!chosen) return std::move(chosen).error();
-  progress.note("RUN executor: " + chosen->description);
-  if (std::string rootless = runtime::describe_rootless(); !rootless.empty()) progress.note(rootless);
+  progress.step_note(step, "RUN executor: " + chosen->description);
+  if (std::string rootless = runtime::describe_rootless(); !rootless.empty()) progress.step_note(step, rootless);
   decided = *chosen;
   return *chosen;
 }

@@ -69,9 +69,9 @@ layers::Result<LayerResult> store_layer(const layers::Store& store, const layers
                                         const LayerWriteOptions& options);
 
 // A build's executor: `decided` when set, else chosen now, kept in `decided` and announced
-// once through `progress` as "RUN executor: <description>".
+// once through `progress` as "#STEP RUN executor: <description>" (the step that chose it).
 layers::Result<runtime::RunExecutor> executor_for_build(std::optional<runtime::RunExecutor>& decided,
                                                const runtime::SnapshotterChoice& choice,
-                                               const std::string& scratch_dir, Progress& progress);
+                                               const std::string& scratch_dir, Progress& progress, int step);
 
 }  // namespace builder

@@ -267,6 +267,7 @@ class StageRunner {
   Result<void> commit(int step, const layers::Digest& key, StepInputs inputs, const std::string& created_by,
                       const std::function<Result<std::optional<LayerResult>>()>& produce) {
     inputs.parent = state_->key.str();
+    if (s_.options.debug) s_.progress.step_note(step, "debug: cache key " + key.str() + ", parent " + inputs.parent);
     if (!s_.options.no_cache) {
       if (auto record = s_.cache.lookup(key)) {
         if (record->layer) {
@@ -294,6 +295,10 @@ class StageRunner {
       state_->layers.push_back(*record.layer);
       state_->config.diff_ids.push_back(*record.diff_id);
     }
+    if (s_.options.debug)
+      s_.progress.step_note(step, record.layer ? "debug: layer " + record.layer->digest.str() + " (" +
+                                                     layers::human_size(record.layer->size) + ", " + record.layer->media_type + ")"
+                                               : std::string("debug: no layer"));
     if (auto r = s_.cache.save(key, record); !r) return r;
     if (auto r = remember(key, inputs); !r) return r;
     state_->config.history.push_back({record.created, created_by, "", "", !record.layer.has_value()});
@@ -311,11 +316,28 @@ class StageRunner {
 
   LayerWriteOptions layer_options() const { return {s_.source_date_epoch}; }
 
-  // The stage's root as layers unpacked. Layers found in an imported cache are fetched
-  // here, when a step needs the filesystem (and by build() for the final image).
-  Result<runtime::LayerView> view() {
+  // The stage's root as layers unpacked, for step `step`. Layers found in an imported cache
+  // are fetched here, when a step needs the filesystem (and by build() for the final
+  // image). Layers unpacked now are charged to the step in a line of their own.
+  Result<runtime::LayerView> view(int step) {
+    const auto started = std::chrono::steady_clock::now();
+    int unpacking = 0;
+    int64_t bytes = 0;
+    for (size_t i = 0; i < state_->layers.size() && i < state_->config.diff_ids.size(); ++i)
+      if (::access(s_.store.unpacked_path(state_->config.diff_ids[i]).c_str(), F_OK) != 0) {
+        ++unpacking;
+        bytes += state_->layers[i].size;
+      }
     if (auto r = s_.cache.ensure_blobs(state_->layers); !r) return std::move(r).error();
-    return runtime::view_of(s_.store, state_->layers, state_->config.diff_ids);
+    auto view = runtime::view_of(s_.store, state_->layers, state_->config.diff_ids);
+    if (view && unpacking > 0) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      char line[160];
+      std::snprintf(line, sizeof line, "unpacked %d layer%s (%s) %.1fs", unpacking, unpacking == 1 ? "" : "s",
+                    layers::human_size(bytes).c_str(), secs);
+      s_.progress.step_note(step, line);
+    }
+    return view;
   }
 
   Result<void> dispatch(const parser::Command& command, int step) {
@@ -349,7 +371,7 @@ class StageRunner {
     // WORKDIR creates its directory when the image lacks it.
     return commit(step, key, inputs, created_by, [&]() -> Result<std::optional<LayerResult>> {
       std::string dir = state_->config.config.working_dir;
-      auto image = view();
+      auto image = view(step);
       if (!image) return std::move(image).error();
       std::string rel = dir.substr(dir.find_first_not_of('/') == std::string::npos ? dir.size() : dir.find_first_not_of('/'));
       if (rel.empty() || image->lookup(rel)) return std::optional<LayerResult>();
@@ -486,7 +508,7 @@ class StageRunner {
       }
       auto executor = [&] {
         std::lock_guard lock(s_.executor_mutex);
-        return executor_for_build(s_.run_executor, s_.snapshotter, s_.scratch_dir, s_.progress);
+        return executor_for_build(s_.run_executor, s_.snapshotter, s_.scratch_dir, s_.progress, step);
       }();
       if (!executor) return std::move(executor).error();
       if (executor->kind == runtime::RunExecutor::Kind::Copy) {
@@ -502,7 +524,7 @@ class StageRunner {
         request.root_copy = &*root_copy_;
         request.chroot_only = executor->chroot;
       } else {
-        auto image = view();
+        auto image = view(step);
         if (!image) return std::move(image).error();
         request.lower_dirs = image->dirs();
       }
@@ -552,7 +574,7 @@ class StageRunner {
       request.chmod = *x;
     }
 
-    auto image = view();
+    auto image = view(step);
     if (!image) return std::move(image).error();
     if (const auto& chown = flags.chown) {
       auto spec = expand(*chown);

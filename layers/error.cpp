@@ -1,6 +1,8 @@
 #include "layers/error.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <iterator>
 #include <cstring>
 
 namespace layers {
@@ -48,6 +50,19 @@ Error Error::context(std::string_view what) && {
   joined += message_;
   message_ = std::move(joined);
   return std::move(*this);
+}
+
+std::string human_size(int64_t bytes) {
+  static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  double size = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (size >= 1000.0 && unit + 1 < std::size(kUnits)) {
+    size /= 1000.0;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g%s", size, kUnits[unit]);
+  return buf;
 }
 
 std::string quoted(std::string_view text) {

@@ -103,4 +103,7 @@ class [[nodiscard]] Result<void> {
 // Wraps a path or name in double quotes for messages: quoted("/a b") -> "\"/a b\"".
 std::string quoted(std::string_view text);
 
+// A size as docker prints one: powers of 1000, three significant digits: "4.1MB", "512B".
+std::string human_size(int64_t bytes);
+
 }  // namespace layers

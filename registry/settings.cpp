@@ -68,15 +68,6 @@ Result<ClientOptions> client_options(const Settings& settings, const std::string
 
 namespace {
 
-std::string human_bytes(double bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  int u = 0;
-  while (bytes >= 1000 && u < 4) bytes /= 1000, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.3g%s", bytes, units[u]);
-  return buf;
-}
-
 struct ProgressState {
   std::FILE* out;
   bool tty;
@@ -131,11 +122,11 @@ TransferObserver progress_printer(std::FILE* out, bool pushing) {
         if (now - last < std::chrono::milliseconds(200)) break;
         last = now;
         double secs = std::chrono::duration<double>(now - state->started[id]).count();
-        std::string speed = secs > 0 ? human_bytes(static_cast<double>(done) / secs) + "/s" : "";
+        std::string speed = secs > 0 ? layers::human_size(static_cast<int64_t>(static_cast<double>(done) / secs)) + "/s" : "";
         std::fprintf(state->out, "\r\033[K%s: %s %s/%s %s", id.c_str(),
                      state->pushing ? "Pushing" : "Downloading",
-                     human_bytes(static_cast<double>(done)).c_str(),
-                     human_bytes(static_cast<double>(blob.size)).c_str(), speed.c_str());
+                     layers::human_size(static_cast<int64_t>(done)).c_str(),
+                     layers::human_size(blob.size).c_str(), speed.c_str());
         std::fflush(state->out);
         break;
       }

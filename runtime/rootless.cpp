@@ -164,7 +164,8 @@ Result<void> enter_rootless_namespace() {
                  "creating a user namespace for rootless hoist: " + std::string(std::strerror(e)) +
                      " (are unprivileged user namespaces disabled? see sysctl "
                      "user.max_user_namespaces, kernel.unprivileged_userns_clone and "
-                     "kernel.apparmor_restrict_unprivileged_userns)");
+                     "kernel.apparmor_restrict_unprivileged_userns; in a chroot the kernel refuses "
+                     "them to everyone)");
   }
   const char byte = 1;
   if (::write(go_write.get(), &byte, 1) != 1) {

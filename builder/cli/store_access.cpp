@@ -56,19 +56,6 @@ std::pair<std::string, std::string> repository_and_tag(std::string_view full) {
   return {ref->familiar_repository(), ref->tag().empty() ? "<none>" : ref->tag()};
 }
 
-std::string human_size(int64_t bytes) {
-  static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  double size = static_cast<double>(bytes);
-  size_t unit = 0;
-  while (size >= 1000.0 && unit + 1 < std::size(kUnits)) {
-    size /= 1000.0;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g%s", size, kUnits[unit]);
-  return buf;
-}
-
 int64_t parse_rfc3339(std::string_view text) {
   std::string s(text);
   std::tm tm{};

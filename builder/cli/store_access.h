@@ -14,6 +14,8 @@
 
 namespace builder::cli {
 
+using layers::human_size;
+
 // Opens (creating when missing) the store at --root / $HOIST_ROOT, else
 // layers::Store::default_root().
 layers::Result<layers::Store> open_store(const GlobalOptions& global);
@@ -34,8 +36,6 @@ std::string familiar_name(std::string_view full);
 // digest-only name.
 std::pair<std::string, std::string> repository_and_tag(std::string_view full);
 
-// docker's units: "0B", "512B", "12.3kB", "4.26MB", "1.5GB" (decimal, 3 significant digits).
-std::string human_size(int64_t bytes);
 // "5 seconds ago", "About a minute ago", "3 hours ago", "2 weeks ago"; "N/A" when unknown.
 std::string human_age(std::string_view rfc3339, int64_t now_unix);
 // Parses "2024-05-01T12:00:00Z" (fractions and offsets allowed); -1 when it cannot.

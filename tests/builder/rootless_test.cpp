@@ -39,6 +39,9 @@ std::string rootless_unavailable() {
   std::ifstream apparmor("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
   if (long value = 0; apparmor >> value && value == 1)
     return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)";
+  // In a chroot the kernel refuses CLONE_NEWUSER even to root (CI may run in one).
+  if (RunResult probe = run_program({"unshare", "--user", "true"}); probe.exit_code != 0)
+    return "this process cannot create a user namespace (in a chroot the kernel refuses them): " + probe.err;
   return "";
 }
 

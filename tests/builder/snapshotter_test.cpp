@@ -437,3 +437,30 @@ TEST_CASE("snapshotter: both executors agree on what is a change, command by com
   CHECK(layer_counts[0] == (is_change ? 3u : 2u));
   CHECK(layer_counts[1] == layer_counts[0]);
 }
+
+TEST_CASE("snapshotter: the executor line and the base's unpack are charged to the step that needs them",
+          "[builder][snapshotter][progress]") {
+  BuildFixture f;
+  auto r = f.build("FROM busybox:latest\nRUN true\n", "t", {"--progress", "plain"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("\n#2 RUN executor: "));
+  // Over overlayfs the RUN unpacks busybox's one layer, in a line of the RUN's step, not
+  // inside FROM's time or hidden in the command's (the copy executors copy the root instead).
+  if (f.hoist().auto_executor() == "overlay") CHECK_THAT(r.err, Catch::Contains("\n#2 unpacked 1 layer ("));
+}
+
+TEST_CASE("build: --debug says where the build works and each step's cache key and layer", "[builder][progress]") {
+  BuildFixture f;
+  f.write("Dockerfile", "FROM busybox:latest\nRUN echo hi > /x\n");
+  auto r = f.hoist().run({"--debug", "build", "--progress", "plain", "-t", "dbg", f.context()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("debug: store " + f.hoist().root() + ", scratch ") &&
+                        Catch::Contains("debug: stages to build: 0 (target 0)") &&
+                        Catch::Contains("\n#2 debug: cache key sha256:") &&
+                        Catch::Contains("\n#2 debug: layer sha256:"));
+  // Without --debug, none of it.
+  auto quiet = f.build("FROM busybox:latest\nRUN echo hi > /x\n", "dbg", {"--progress", "plain"});
+  CHECK_THAT(quiet.err, !Catch::Contains("debug:"));
+}
