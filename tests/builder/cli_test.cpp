@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "builder/cli/args.h"
+#include "tests/builder/hoist_runner.h"
 
 using builder::cli::ArgParser;
 
@@ -37,4 +38,25 @@ TEST_CASE("cli: positional count is checked", "[builder][cli]") {
   auto pos = p.parse({"a"});
   REQUIRE_FALSE(pos);
   CHECK(pos.error().message() == "\"hoist tag SOURCE TARGET\" requires exactly 2 arguments; see --help");
+}
+
+TEST_CASE("cli: bash completion offers commands, a command's flags and local image names", "[builder][cli]") {
+  hoist_test::HoistRunner hoist;
+  REQUIRE(hoist.import_busybox().exit_code == 0);
+  const std::string script = hoist_test::source_root() + "/builder/cli/completion.bash";
+  auto complete = [&](const std::string& words, int cword) {
+    auto r = hoist_test::run_program(
+        {"bash", "-c",
+         "source \"$1\"; COMP_WORDS=(\"$2\" $3); COMP_CWORD=$4; _hoist; printf '%s\\n' \"${COMPREPLY[@]}\"", "bash",
+         script, hoist_test::hoist_bin(), words, std::to_string(cword)},
+        {"HOIST_ROOT=" + hoist.root()});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return r.out;
+  };
+  CHECK(complete("bui", 1) == "build\n");
+  CHECK(complete("build --no-c", 2) == "--no-cache\n");
+  CHECK(complete("run --pu", 2) == "--pull\n");
+  CHECK(complete("--debug run busy", 3) == "busybox:latest\n");
+  CHECK(complete("help lo", 2) == "login\nlogout\nload\n");
 }
