@@ -49,8 +49,12 @@ int fail(const layers::Error& error, int error_exit = 1) {
 
 // A non-root user's hoist runs as root of a user namespace of its own (runtime/rootless.h).
 // The store's location is settled first: inside, the default would be root's.
-layers::Result<void> enter_rootless_namespace(const Command& c, GlobalOptions& global) {
+// `COMMAND --help` (as its first argument: later ones may be a container's command's) needs
+// no namespace.
+layers::Result<void> enter_rootless_namespace(const Command& c, GlobalOptions& global,
+                                              const std::vector<std::string>& args) {
   if (::geteuid() == 0 || c.rootless == builder::cli::Rootless::None) return {};
+  if (!args.empty() && (args[0] == "-h" || args[0] == "--help")) return {};
   if (global.root.empty()) global.root = layers::Store::default_root();
   auto entered = runtime::enter_rootless_namespace();
   if (entered) return {};
@@ -125,7 +129,7 @@ int main(int argc, char** argv) {
   for (const Command& c : builder::cli::commands()) {
     if (c.name != command_name) continue;
     std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
-    if (auto r = enter_rootless_namespace(c, global); !r) return fail(r.error());
+    if (auto r = enter_rootless_namespace(c, global, rest); !r) return fail(r.error());
     auto result = c.run(global, rest);
     if (!result) return fail(result.error(), c.error_exit);
     return *result;

@@ -213,4 +213,9 @@ TEST_CASE("rootless: a user without subordinate ids is told what to add", "[buil
   auto images = space.hoist({"images"});
   INFO(images.err);
   CHECK(images.exit_code == 0);
+  // So does a command's help.
+  auto help = space.hoist({"build", "--help"});
+  INFO(help.err);
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.out, Catch::StartsWith("Usage: hoist build"));
 }
