@@ -39,19 +39,20 @@ parser::Platform host_platform() {
   return parser::Platform{host.os, host.architecture, host.variant};
 }
 
-// Pushes `sent`, the leaving form of `stored` (compressed layers), under every tag.
+// Pushes `stored` under every tag, its layers compressed with --compression as they go.
 Result<void> push_image(const BuildOptions& options, layers::Store& store, const layers::Descriptor& stored,
-                        const layers::Descriptor& sent, const CacheMounts& cache_mounts, Progress& progress) {
+                        const CacheMounts& cache_mounts, Progress& progress) {
   if (options.tags.empty()) return Error(ErrorKind::Usage, "--push needs a name: give -t NAME:TAG");
   for (const auto& tag : options.tags) {
     auto reference = registry::Reference::parse(tag);
     if (!reference) return std::move(reference).error();
     progress.note("pushing " + reference->str());
     registry::PushOptions push_options;
+    push_options.compression = options.compression;
     if (auto mounts = cache_mounts.find(reference->domain()); mounts != cache_mounts.end())
       push_options.mount_from = mounts->second;
     auto pushed = registry::push_reference({options.insecure_registries, "", options.debug}, store, *reference,
-                                           stored, sent, push_options);
+                                           stored, push_options);
     if (!pushed) return std::move(pushed).error().context("pushing " + reference->str());
     progress.note("pushed " + reference->str() + "@" + pushed->str());
   }
@@ -342,9 +343,7 @@ Result<BuildResult> build(const BuildOptions& options) {
       if (auto r = store->set_tag(tag, *manifest); !r) return std::move(r).error();
   }
   if (options.push) {
-    auto packed = compressed();
-    if (!packed) return std::move(packed).error();
-    if (auto r = push_image(options, *store, *manifest, *packed, cache_mounts, progress); !r) return std::move(r).error();
+    if (auto r = push_image(options, *store, *manifest, cache_mounts, progress); !r) return std::move(r).error();
   }
   for (const CacheSpec& to : options.cache_to) {
     std::map<layers::Digest, CacheRecord> records = final_state.records;

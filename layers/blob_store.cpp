@@ -160,6 +160,13 @@ Result<void> BlobWriter::write(std::span<const std::byte> data) {
   return {};
 }
 
+Result<UniqueFd> BlobWriter::open_reader() const {
+  if (!fd_) return Error(ErrorKind::InvalidInput, "reading a blob writer that is spent");
+  int fd = ::open(tmp_path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error::from_errno("open " + layers::quoted(tmp_path_));
+  return UniqueFd(fd);
+}
+
 Result<void> BlobWriter::write(std::string_view data) {
   return write(std::as_bytes(std::span(data.data(), data.size())));
 }

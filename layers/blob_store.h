@@ -51,6 +51,10 @@ class BlobWriter {
   Result<void> write(std::span<const std::byte> data);
   Result<void> write(std::string_view data);
   uint64_t bytes_written() const { return bytes_written_; }
+  // A descriptor reading the blob being written (its temp file): bytes_written() bytes of
+  // it are on the file once write() returns, for a reader that follows the writer (a push
+  // uploading a layer while it is compressed). It stays readable after commit or discard.
+  Result<UniqueFd> open_reader() const;
 
   // fsyncs, checks the digest against `expected` (when given), and names the blob. On a
   // mismatch: Corrupt naming both digests, and the temp file is removed. After commit

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include "layers/json_text.h"
@@ -41,14 +42,18 @@ std::string compressed_media_type(std::string_view media_type, Compression c) {
   return std::string(media_type);
 }
 
+bool is_stored_uncompressed(const Descriptor& layer) {
+  auto stored = compression_of_media_type(layer.media_type);
+  return stored && *stored == Compression::None && !is_nondistributable_layer(layer.media_type);
+}
+
 std::string compressed_record_path(const Store& store, const Digest& diff_id, Compression c) {
   return records_dir(store) + "/" + std::string(diff_id.hex()) + "." + std::string(compression_name(c));
 }
 
-Result<Descriptor> compressed_layer(const Store& store, const Descriptor& layer, Compression c) {
-  auto stored = compression_of_media_type(layer.media_type);
-  if (c == Compression::None || !stored || *stored != Compression::None || is_nondistributable_layer(layer.media_type))
-    return layer;
+Result<Descriptor> compressed_layer(const Store& store, const Descriptor& layer, Compression c,
+                                    const CompressionWatch& watch) {
+  if (c == Compression::None || !is_stored_uncompressed(layer)) return layer;
   const std::string record = compressed_record_path(store, layer.digest, c);
   if (auto known = read_record(store, record)) return *known;
 
@@ -58,11 +63,24 @@ Result<Descriptor> compressed_layer(const Store& store, const Descriptor& layer,
   auto writer = store.blobs().begin_write(Hashing::ByCaller);
   if (!writer) return std::move(writer).error();
   BlobWriter& blob = *writer;
-  auto encoder = LayerEncoder::create(c, [&blob](std::span<const std::byte> data) { return blob.write(data); });
+  if (watch.on_begin) {
+    auto reader = blob.open_reader();
+    if (!reader) return std::move(reader).error();
+    watch.on_begin(std::move(*reader));
+  }
+  std::atomic<uint64_t> read_bytes{0};  // the encoder may call its sink from its own threads
+  auto encoder = LayerEncoder::create(c, [&](std::span<const std::byte> data) -> Result<void> {
+    auto r = blob.write(data);
+    if (r && watch.on_progress) watch.on_progress(read_bytes.load(), blob.bytes_written());
+    return r;
+  });
   if (!encoder) return std::move(encoder).error();
   // decompress() passes a plain blob through as it is; one that turns out compressed
   // fails the diff_id check below.
-  auto read = decompress(in->get(), [&](std::span<const std::byte> data) { return encoder->write(data); });
+  auto read = decompress(in->get(), [&](std::span<const std::byte> data) {
+    read_bytes += data.size();
+    return encoder->write(data);
+  });
   if (!read) return std::move(read).error().context("compressing layer " + layer.digest.str());
   auto digests = encoder->finish();
   if (!digests) return std::move(digests).error().context("compressing layer " + layer.digest.str());

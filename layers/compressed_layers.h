@@ -21,6 +21,8 @@
 // Garbage collection keeps a record and its blob while some image the index reaches lists
 // its diff_id (sweep_compressed_records), so a second push does not compress again.
 
+#include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -36,6 +38,21 @@ namespace layers {
 // The media type of `media_type` (an uncompressed layer type, OCI or Docker) compressed with `c`.
 std::string compressed_media_type(std::string_view media_type, Compression c);
 
+// Lets a caller follow a compression while it happens: a push uploads the compressed blob
+// as it is written, instead of after.
+struct CompressionWatch {
+  // Called once, before the first byte is written, with a descriptor reading the blob being
+  // written. Not called when the blob is remembered already (nothing is compressed).
+  std::function<void(UniqueFd reader)> on_begin;
+  // After each write: bytes of the layer read so far, bytes of the compressed blob on the
+  // reader's file so far.
+  std::function<void(uint64_t read, uint64_t written)> on_progress;
+};
+
+// True for a layer compressed_layer compresses: an uncompressed, distributable layer
+// (one hoist built; the store keeps it so).
+bool is_stored_uncompressed(const Descriptor& layer);
+
 // The path of the record for (`diff_id`, `c`).
 std::string compressed_record_path(const Store& store, const Digest& diff_id, Compression c);
 
@@ -43,7 +60,9 @@ std::string compressed_record_path(const Store& store, const Digest& diff_id, Co
 // with `c`: the remembered blob, or the blob compressed now, stored and remembered. The
 // source is hashed on the way: Corrupt when it is not its name. Returns `layer` itself
 // for Compression::None, a compressed layer, a foreign one, or a blob that is no layer.
-Result<Descriptor> compressed_layer(const Store& store, const Descriptor& layer, Compression c);
+// `watch` follows the compression, when there is one.
+Result<Descriptor> compressed_layer(const Store& store, const Descriptor& layer, Compression c,
+                                    const CompressionWatch& watch = {});
 
 // The image `image` (a manifest in the store) as it leaves the machine: when it has
 // uncompressed layers, a manifest (stored) listing them compressed with `c`, the same

@@ -576,6 +576,60 @@ Result<void> Client::upload_once(std::string_view path, const Digest& digest, in
   return {};
 }
 
+Result<void> Client::upload_growing(std::string_view path, const GrowingBlob& blob,
+                                    const ProgressFn& progress) {
+  const std::string what = "upload of a blob as it is compressed";
+  HttpRequest start;
+  start.method = "POST";
+  start.url = url("/v2/" + std::string(path) + "/blobs/uploads/");
+  auto started = call(start, path, true, {}, false);
+  if (!started) return std::move(started).error();
+  if (started->status != 202) return status_error(*started, path, true, what);
+  auto location = started->url.resolve(started->header("Location"));
+  if (!location) return std::move(location).error().context(what + ": the registry's upload location");
+
+  const uint64_t chunk = std::max<uint64_t>(options_.chunk_size, 1);
+  for (uint64_t offset = 0;;) {
+    auto written = blob.wait(offset + chunk);
+    if (!written) return std::move(written).error();
+    if (!written->digest) {
+      // A whole chunk is on the file (wait returns early only when the blob is whole).
+      HttpRequest patch;
+      patch.method = "PATCH";
+      patch.url = *location;
+      patch.headers.emplace("Content-Range", std::to_string(offset) + "-" + std::to_string(offset + chunk - 1));
+      patch.body_size = chunk;
+      patch.body_provider = pread_provider(blob.fd, offset, &progress);
+      auto sent = call(patch, path, true, {}, false);
+      if (!sent) return std::move(sent).error();
+      if (sent->status != 202) return status_error(*sent, path, true, what);
+      auto next = sent->url.resolve(sent->header("Location"));
+      if (!next) return std::move(next).error().context(what + ": the registry's upload location");
+      location = std::move(next);
+      offset += chunk;
+      continue;
+    }
+    if (written->bytes < offset)
+      return Error(ErrorKind::Corrupt, what + ": the blob shrank to " + std::to_string(written->bytes) + " bytes");
+    // The rest goes with the closing PUT, which names the digest.
+    HttpRequest put;
+    put.method = "PUT";
+    put.url = *location;
+    put.url.target = with_query(put.url.target, "digest=" + url_encode(written->digest->str()));
+    put.body_size = written->bytes - offset;
+    put.body_provider = pread_provider(blob.fd, offset, &progress);
+    if (put.body_size == 0) {
+      put.body_provider = nullptr;
+      put.content_type = "application/octet-stream";
+    }
+    auto done = call(put, path, true, {}, false);
+    if (!done) return std::move(done).error();
+    if (done->status != 201) return status_error(*done, path, true, "upload of blob " + written->digest->str());
+    log("uploaded blob " + written->digest->str() + " as it was compressed");
+    return {};
+  }
+}
+
 Result<Client::UploadStatus> Client::upload_status(std::string_view path, const Url& location,
                                                    uint64_t total) {
   HttpRequest req;

@@ -53,6 +53,19 @@ struct FetchedManifest {
 // Progress of one blob: bytes done so far (may go back to 0 when a download restarts).
 using ProgressFn = std::function<void(uint64_t done)>;
 
+// A blob uploaded while it is still being written (a layer compressed as it is pushed).
+// `fd` reads it; `wait(n)` blocks until at least n bytes of it are written or its writer
+// has ended, and says how many are written and, once the writer has ended, the blob's
+// digest (an error when the writer failed: the upload stops with it).
+struct GrowingBlob {
+  struct Written {
+    uint64_t bytes = 0;
+    std::optional<layers::Digest> digest;  // set once the blob is whole
+  };
+  int fd = -1;
+  std::function<layers::Result<Written>(uint64_t bytes)> wait;
+};
+
 class Client {
  public:
   // `registry` is the reference's domain ("docker.io", "127.0.0.1:5000").
@@ -61,6 +74,8 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   const std::string& registry() const { return registry_; }
+  // A --debug line (options.debug_log), when there is a log.
+  void log(const std::string& line) const;
 
   // GET /v2/ with authentication: what `hoist login` checks credentials with. Unauthorized
   // when the registry refuses them.
@@ -99,6 +114,13 @@ class Client {
   layers::Result<void> upload_blob(std::string_view path, const layers::Digest& digest,
                                    int64_t size, int fd, const ProgressFn& progress = {});
 
+  // Uploads `blob` as it is written: POST, a PATCH of chunk_size bytes each time that many
+  // more are written, and the rest with the closing PUT once the digest is known. No
+  // retries or resumes: a caller whose upload fails here uploads the finished blob with
+  // upload_blob.
+  layers::Result<void> upload_growing(std::string_view path, const GrowingBlob& blob,
+                                      const ProgressFn& progress = {});
+
   // PUTs manifest bytes under `reference` (a tag or the digest) with `media_type`.
   // Returns the digest of the bytes (checked against Docker-Content-Digest when sent).
   layers::Result<layers::Digest> put_manifest(std::string_view path, std::string_view reference,
@@ -116,7 +138,6 @@ class Client {
                              std::string_view what) const;
   void sleep_before_retry(int attempt, const HttpResponse* response) const;
   Url url(std::string_view target) const;
-  void log(const std::string& line) const;
   layers::Result<void> upload_once(std::string_view path, const layers::Digest& digest,
                                    int64_t size, int fd, const ProgressFn& progress);
   // GET on an upload's location: where to go on (the registry's new location and the

@@ -166,11 +166,11 @@ layers::Result<PullResult> pull_reference(const Settings& settings, layers::Stor
 
 layers::Result<layers::Digest> push_reference(const Settings& settings, layers::Store& store,
                                               const Reference& reference, const layers::Descriptor& stored,
-                                              const layers::Descriptor& sent, const PushOptions& options) {
+                                              const PushOptions& options) {
   auto client_settings = client_options(settings, reference.domain());
   if (!client_settings) return std::move(client_settings).error();
   Client client(reference.domain(), std::move(*client_settings));
-  auto pushed = push(client, store, reference, sent, options);
+  auto pushed = push(client, store, reference, stored, options);
   if (!pushed) return std::move(pushed).error();
   if (auto r = store.add_repo_digest(stored.digest, reference.repository() + "@" + pushed->str()); !r)
     return std::move(r).error().context("recording the digest of " + reference.familiar());

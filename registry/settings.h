@@ -43,12 +43,12 @@ layers::Result<PullResult> pull_reference(const Settings& settings, layers::Stor
                                           const std::optional<layers::Platform>& platform,
                                           std::FILE* progress);
 
-// Pushes `sent` as `reference` with a client made from `settings`, as `hoist push` and
-// `hoist build --push` do, and records REPO@DIGEST among the repo digests of `stored`, the
-// image in the store that `sent` is the leaving form of (its layers compressed:
-// layers/compressed_layers.h). Returns the pushed digest.
+// Pushes `stored` (an image in `store`) as `reference` with a client made from `settings`,
+// as `hoist push` and `hoist build --push` do, its built layers compressed as
+// options.compression says (transfer.h), and records REPO@DIGEST among the repo digests of
+// `stored`. Returns the pushed digest.
 layers::Result<layers::Digest> push_reference(const Settings& settings, layers::Store& store,
                                               const Reference& reference, const layers::Descriptor& stored,
-                                              const layers::Descriptor& sent, const PushOptions& options);
+                                              const PushOptions& options);
 
 }  // namespace registry

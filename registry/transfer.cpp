@@ -3,11 +3,14 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include "layers/compressed_layers.h"
 
 namespace registry {
 
@@ -278,10 +281,116 @@ std::map<Digest, std::string> mount_sources(const layers::Store& store, const Re
   return out;
 }
 
+// The stored blob `b` as it is sent: HEADed and skipped when present, mounted when a
+// source is known, else uploaded from the store. `shown` is what progress names.
+Result<void> push_blob(Client& client, const layers::Store& store, const Reference& reference,
+                       const Descriptor& b, const Descriptor& shown,
+                       const std::map<Digest, std::string>& sources, Reporter& report) {
+  const std::string& path = reference.path();
+  auto present = client.head_blob(path, b.digest, /*for_push=*/true);
+  if (!present) return std::move(present).error();
+  if (*present) {
+    report(shown, State::Skipped, static_cast<uint64_t>(shown.size));
+    return {};
+  }
+  if (auto from = sources.find(b.digest); from != sources.end()) {
+    auto mounted = client.mount_blob(path, b.digest, from->second);
+    if (!mounted) return std::move(mounted).error();
+    if (*mounted) {
+      report(shown, State::Mounted, static_cast<uint64_t>(shown.size), from->second);
+      return {};
+    }
+  }
+  auto fd = store.blobs().open_read(b.digest);
+  if (!fd) return std::move(fd).error().context("pushing " + reference.familiar());
+  auto size = store.blobs().size(b.digest);
+  if (!size) return std::move(size).error();
+  if (static_cast<int64_t>(*size) != b.size)
+    return Error(ErrorKind::Corrupt,
+                 "blob " + b.digest.str() + " in the store has " + std::to_string(*size) +
+                     " bytes, its descriptor says " + std::to_string(b.size));
+  report(shown, State::Running, 0);
+  // Progress in the shown blob's bytes (a compressed layer is shown as the layer).
+  const double scale = b.size > 0 ? static_cast<double>(shown.size) / static_cast<double>(b.size) : 1.0;
+  auto r = client.upload_blob(path, b.digest, b.size, fd->get(), [&](uint64_t done) {
+    report(shown, State::Running, static_cast<uint64_t>(static_cast<double>(done) * scale));
+  });
+  if (!r) return r;
+  report(shown, State::Done, static_cast<uint64_t>(shown.size));
+  return {};
+}
+
+// A layer the store keeps uncompressed, sent compressed with `c`. The first time, the
+// compressor writes the blob into the store while the upload follows it on the file
+// (Client::upload_growing), so the push takes about as long as the slower of the two, not
+// their sum; when that upload fails, the finished blob goes up again with upload_blob's
+// retries. A layer compressed before is pushed as any stored blob.
+Result<void> push_compressed_layer(Client& client, const layers::Store& store, const Reference& reference,
+                                   const Descriptor& layer, layers::Compression c,
+                                   const std::map<Digest, std::string>& sources, Reporter& report) {
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable changed;
+    layers::UniqueFd reader;
+    bool begun = false;
+    uint64_t written = 0;
+    std::optional<Result<Descriptor>> result;  // set when the compressor ends
+  } shared;
+  layers::CompressionWatch watch;
+  watch.on_begin = [&](layers::UniqueFd reader) {
+    std::lock_guard lock(shared.mu);
+    shared.reader = std::move(reader);
+    shared.begun = true;
+    shared.changed.notify_all();
+  };
+  watch.on_progress = [&](uint64_t read, uint64_t written) {
+    {
+      std::lock_guard lock(shared.mu);
+      shared.written = written;
+    }
+    shared.changed.notify_all();
+    report(layer, State::Running, read);
+  };
+  std::thread compressor([&] {
+    auto r = layers::compressed_layer(store, layer, c, watch);
+    std::lock_guard lock(shared.mu);
+    shared.result = std::move(r);
+    shared.changed.notify_all();
+  });
+  bool streamed = false;
+  Result<void> upload;
+  {
+    std::unique_lock lock(shared.mu);
+    shared.changed.wait(lock, [&] { return shared.begun || shared.result; });
+    streamed = shared.begun;
+  }
+  if (streamed) {
+    report(layer, State::Running, 0);
+    GrowingBlob blob;
+    blob.fd = shared.reader.get();
+    blob.wait = [&](uint64_t bytes) -> Result<GrowingBlob::Written> {
+      std::unique_lock lock(shared.mu);
+      shared.changed.wait(lock, [&] { return shared.result || shared.written >= bytes; });
+      if (!shared.result) return GrowingBlob::Written{shared.written, std::nullopt};
+      if (!*shared.result) return shared.result->error();
+      return GrowingBlob::Written{static_cast<uint64_t>((*shared.result)->size), (*shared.result)->digest};
+    };
+    upload = client.upload_growing(reference.path(), blob);
+  }
+  compressor.join();
+  if (!*shared.result) return shared.result->error().context("compressing layer " + layer.digest.str());
+  const Descriptor& sent = **shared.result;
+  if (streamed && upload) {
+    report(layer, State::Done, static_cast<uint64_t>(layer.size));
+    return {};
+  }
+  if (streamed) client.log("uploading " + sent.digest.str() + " again after: " + upload.error().describe());
+  return push_blob(client, store, reference, sent, layer, sources, report);
+}
+
 Result<void> push_blobs(Client& client, const layers::Store& store, const Reference& reference,
                         const layers::Manifest& manifest, const PushOptions& options,
                         const std::map<Digest, std::string>& sources, Reporter& report) {
-  const std::string& path = reference.path();
   return for_each_parallel(
       blobs_of(manifest), options.parallel, [&](const Descriptor& b) -> Result<void> {
         // Foreign / non-distributable layers stay where their URLs say, as with Docker.
@@ -289,34 +398,10 @@ Result<void> push_blobs(Client& client, const layers::Store& store, const Refere
           report(b, State::Skipped, static_cast<uint64_t>(b.size));
           return {};
         }
-        auto present = client.head_blob(path, b.digest, /*for_push=*/true);
-        if (!present) return std::move(present).error();
-        if (*present) {
-          report(b, State::Skipped, static_cast<uint64_t>(b.size));
-          return {};
-        }
-        if (auto from = sources.find(b.digest); from != sources.end()) {
-          auto mounted = client.mount_blob(path, b.digest, from->second);
-          if (!mounted) return std::move(mounted).error();
-          if (*mounted) {
-            report(b, State::Mounted, static_cast<uint64_t>(b.size), from->second);
-            return {};
-          }
-        }
-        auto fd = store.blobs().open_read(b.digest);
-        if (!fd) return std::move(fd).error().context("pushing " + reference.familiar());
-        auto size = store.blobs().size(b.digest);
-        if (!size) return std::move(size).error();
-        if (static_cast<int64_t>(*size) != b.size)
-          return Error(ErrorKind::Corrupt,
-                       "blob " + b.digest.str() + " in the store has " + std::to_string(*size) +
-                           " bytes, its descriptor says " + std::to_string(b.size));
-        report(b, State::Running, 0);
-        auto r = client.upload_blob(path, b.digest, b.size, fd->get(),
-                                    [&](uint64_t done) { report(b, State::Running, done); });
-        if (!r) return r;
-        report(b, State::Done, static_cast<uint64_t>(b.size));
-        return {};
+        if (b.digest != manifest.config.digest && layers::is_stored_uncompressed(b) &&
+            options.compression != layers::Compression::None)
+          return push_compressed_layer(client, store, reference, b, options.compression, sources, report);
+        return push_blob(client, store, reference, b, b, sources, report);
       });
 }
 
@@ -343,7 +428,10 @@ Result<Digest> push(Client& client, const layers::Store& store, const Reference&
       if (!text) return std::move(text).error().context("pushing " + reference.familiar());
       auto m = layers::parse_manifest(*text, "manifest " + child.digest.str());
       if (!m) return std::move(m).error();
-      if (auto r = push_blobs(client, store, reference, *m, options, sources, report); !r)
+      // An index's manifests go as they are stored: their digests are what it lists.
+      PushOptions as_stored = options;
+      as_stored.compression = layers::Compression::None;
+      if (auto r = push_blobs(client, store, reference, *m, as_stored, sources, report); !r)
         return std::move(r).error();
       auto pushed = client.put_manifest(path, child.digest.str(), *text, child.media_type);
       if (!pushed) return std::move(pushed).error();
@@ -353,6 +441,15 @@ Result<Digest> push(Client& client, const layers::Store& store, const Reference&
     if (!m) return std::move(m).error();
     if (auto r = push_blobs(client, store, reference, *m, options, sources, report); !r)
       return std::move(r).error();
+    // The manifest listing the layers compressed (each one remembered by now, so this
+    // compresses nothing): stored, and sent instead of the stored image's.
+    auto sent = layers::compressed_image(store, image, options.compression);
+    if (!sent) return std::move(sent).error().context("pushing " + reference.familiar());
+    if (sent->digest != image.digest) {
+      auto text = store.blobs().read_all(sent->digest, layers::kMaxManifestBytes);
+      if (!text) return std::move(text).error().context("pushing " + reference.familiar());
+      return client.put_manifest(path, target, *text, sent->media_type);
+    }
   }
   return client.put_manifest(path, target, *top, image.media_type);
 }

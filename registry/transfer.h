@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "layers/compress.h"
 #include "layers/digest.h"
 #include "layers/error.h"
 #include "layers/image.h"
@@ -62,6 +63,10 @@ layers::Result<layers::Descriptor> choose_platform(const layers::Index& index,
 
 struct PushOptions {
   int parallel = 3;
+  // How the layers the store keeps uncompressed (built ones) are sent: each is compressed
+  // once (layers/compressed_layers.h) and, the first time, uploaded while it is compressed;
+  // the manifest pushed lists them compressed. None sends the image as stored.
+  layers::Compression compression = layers::Compression::None;
   TransferObserver observer;
   // More repositories of the target's registry known to hold a blob (a build cache imported
   // from there), tried for a cross-repository mount as local tags' are.
@@ -70,7 +75,8 @@ struct PushOptions {
 
 // Pushes `image` (a manifest or index descriptor in `store`) as `reference` (its tag, or
 // its digest when the reference has no tag). Returns the digest of the pushed top-level
-// manifest.
+// manifest (with options.compression, that of the compressed image, which is stored too:
+// layers::compressed_image gives its descriptor).
 layers::Result<layers::Digest> push(Client& client, const layers::Store& store,
                                     const Reference& reference, const layers::Descriptor& image,
                                     const PushOptions& options = {});

@@ -3,7 +3,6 @@
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
-#include "layers/compressed_layers.h"
 #include "registry/client.h"
 #include "registry/reference.h"
 #include "registry/settings.h"
@@ -34,20 +33,22 @@ layers::Result<int> cmd_push(const GlobalOptions& global, const std::vector<std:
   // Held until the push ends: the compressed manifest is in no index until then.
   auto gc_lock = store->gc_shared_lock();
   if (!gc_lock) return std::move(gc_lock).error();
-  auto image = layers::compressed_image(*store, *stored, *layer_compression);
-  if (!image) return std::move(image).error().context("pushing " + reference->familiar() + ": compressing its layers");
   registry::PushOptions options;
+  options.compression = *layer_compression;
   if (!quiet) {
     options.observer = registry::progress_printer(stdout, /*pushing=*/true);
     std::printf("The push refers to repository [%s]\n", reference->familiar_repository().c_str());
   }
-  auto digest =
-      registry::push_reference({global.insecure_registries, tls_ca, global.debug}, *store, *reference, *stored,
-                               *image, options);
+  auto digest = registry::push_reference({global.insecure_registries, tls_ca, global.debug}, *store, *reference,
+                                         *stored, options);
   if (!digest) return std::move(digest).error().context("pushing " + reference->familiar());
-  if (!quiet && !reference->tag().empty())
-    std::printf("%s: digest: %s size: %lld\n", reference->tag().c_str(), digest->str().c_str(),
-                static_cast<long long>(image->size));
+  if (!quiet && !reference->tag().empty()) {
+    // The manifest sent is in the store (push stores the compressed one).
+    auto size = store->blobs().size(*digest);
+    if (!size) return std::move(size).error().context("pushing " + reference->familiar());
+    std::printf("%s: digest: %s size: %llu\n", reference->tag().c_str(), digest->str().c_str(),
+                static_cast<unsigned long long>(*size));
+  }
   std::printf("%s@%s\n", reference->familiar_repository().c_str(), digest->str().c_str());
   return 0;
 }

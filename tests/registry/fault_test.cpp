@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <mutex>
+
+#include "layers/compressed_layers.h"
 #include "layers/store.h"
 #include "registry/client.h"
 #include "registry/reference.h"
@@ -96,4 +99,43 @@ TEST_CASE("push through a faulty proxy retries dropped and failed uploads", "[re
                                 server.host() + "/faulty/push:v1");
   REQUIRE(raw.status == 0);
   CHECK(layers::Digest::of(raw.output) == *pushed);
+}
+
+TEST_CASE("a layer compressed as it is pushed goes up again when that upload fails", "[registry][faults][compress_push]") {
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a;
+  auto store_a = layers::Store::open(a.path());
+  auto image = registry_test::make_image(*store_a, "push faults", {1 << 20}, "amd64", /*gzip=*/false);
+  // One blob at a time: the config (POST, PUT), then the layer: its POST, then the first
+  // request of the upload that follows the compressor (a PATCH, or the closing PUT when the
+  // compressor was quicker) fails. That upload stops there, and the finished blob goes up
+  // with upload_blob's retries.
+  FaultProxy proxy(server.port(), Fault::Status500, 1, "/blobs/uploads/");
+  proxy.skip_matches(3);
+  const auto through = *registry::Reference::parse(proxy.host() + "/faulty/built:v1");
+  auto options = fast_options();
+  options.chunk_size = 64 << 10;
+  std::vector<std::string> debug;
+  std::mutex debug_mu;
+  options.debug_log = [&](const std::string& line) {
+    std::lock_guard lock(debug_mu);
+    debug.push_back(line);
+  };
+  registry::Client client(through.domain(), options);
+  registry::PushOptions push_options;
+  push_options.compression = layers::Compression::Gzip;
+  push_options.parallel = 1;
+  auto pushed = registry::push(client, *store_a, through, image.manifest, push_options);
+  REQUIRE(pushed);
+  CHECK(proxy.faults_applied() == 1);
+  int again = 0;
+  for (const auto& line : debug) again += line.find("again after") != std::string::npos;
+  CHECK(again == 1);
+  auto raw = hoist_test::run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/faulty/built:v1");
+  REQUIRE(raw.status == 0);
+  CHECK(layers::Digest::of(raw.output) == *pushed);
+  auto sent = layers::compressed_image(*store_a, image.manifest, layers::Compression::Gzip);
+  REQUIRE(sent);
+  CHECK(sent->digest == *pushed);
 }

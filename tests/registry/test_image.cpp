@@ -12,7 +12,7 @@ using hoist_test::TempDir;
 using hoist_test::write_file;
 
 TestImage make_image(const layers::Store& store, const std::string& seed,
-                     const std::vector<size_t>& layer_sizes, const std::string& architecture) {
+                     const std::vector<size_t>& layer_sizes, const std::string& architecture, bool gzip) {
   TestImage image;
   layers::ImageConfig config;
   config.architecture = architecture;
@@ -29,11 +29,11 @@ TestImage make_image(const layers::Store& store, const std::string& seed,
     run("tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C " + root + " -cf " +
         tar + " .");
     config.diff_ids.push_back(layers::Digest::of(read_file(tar)));
-    run("gzip -n -f " + tar);
-    std::string gz = read_file(tar + ".gz");
+    if (gzip) run("gzip -n -f " + tar);
+    std::string gz = read_file(gzip ? tar + ".gz" : tar);
     auto digest = store.blobs().put_bytes(gz);
     layers::Descriptor d;
-    d.media_type = std::string(layers::media_type::kOciLayerGzip);
+    d.media_type = std::string(gzip ? layers::media_type::kOciLayerGzip : layers::media_type::kOciLayer);
     d.digest = *digest;
     d.size = static_cast<int64_t>(gz.size());
     image.layers.push_back(d);

@@ -5,6 +5,12 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <mutex>
+#include <set>
+
+#include "layers/compress.h"
+#include "layers/compressed_layers.h"
+#include "layers/digest.h"
 #include "layers/store.h"
 #include "registry/client.h"
 #include "registry/reference.h"
@@ -222,5 +228,87 @@ TEST_CASE("a multi-platform index: pull picks the host's platform, --platform th
     REQUIRE_FALSE(missing);
     CHECK(missing.error().kind() == layers::ErrorKind::NotFound);
     CHECK_THAT(missing.error().describe(), Catch::Contains("linux/" + other_arch));
+  }
+}
+
+TEST_CASE("a layer stored uncompressed is compressed as it is pushed, once", "[registry][transfer][compress_push]") {
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a, b;
+  auto store_a = layers::Store::open(a.path());
+  auto store_b = layers::Store::open(b.path());
+  REQUIRE(store_a);
+  REQUIRE(store_b);
+  // Plain tar layers, as a build stores them; the big one goes up in many PATCH chunks.
+  auto image = registry_test::make_image(*store_a, "built", {1000, 3 << 20}, "amd64", /*gzip=*/false);
+  const auto target = parse_ref(server.host() + "/team/built:v1");
+  auto options = fast_options();
+  options.chunk_size = 64 << 10;
+  std::vector<std::string> debug;
+  std::mutex debug_mu;
+  options.debug_log = [&](const std::string& line) {
+    std::lock_guard lock(debug_mu);
+    debug.push_back(line);
+  };
+  registry::Client client(target.domain(), options);
+  registry::PushOptions push_options;
+  push_options.compression = layers::Compression::Gzip;
+  std::set<std::string> shown;
+  push_options.observer.on_blob = [&](const layers::Descriptor& d, registry::TransferObserver::State s, uint64_t,
+                                      std::string_view) {
+    if (s == registry::TransferObserver::State::Done) shown.insert(d.digest.str());
+  };
+  auto pushed = registry::push(client, *store_a, target, image.manifest, push_options);
+  REQUIRE(pushed);
+  CHECK(*pushed != image.manifest.digest);
+  // Progress names each layer by its uncompressed digest (its diff_id), as docker push does.
+  for (const auto& l : image.layers) CHECK(shown.count(l.digest.str()) == 1);
+  int streamed = 0;
+  for (const auto& line : debug) streamed += line.find("as it was compressed") != std::string::npos;
+  CHECK(streamed == 2);
+
+  // What the registry holds is the compressed image the store now remembers.
+  auto sent = layers::compressed_image(*store_a, image.manifest, layers::Compression::Gzip);
+  REQUIRE(sent);
+  CHECK(sent->digest == *pushed);
+  auto raw = run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/team/built:v1");
+  REQUIRE(raw.status == 0);
+  CHECK(layers::Digest::of(raw.output) == *pushed);
+  auto manifest = layers::parse_manifest(raw.output);
+  REQUIRE(manifest);
+  REQUIRE(manifest->layers.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    CHECK(manifest->layers[i].media_type == layers::media_type::kOciLayerGzip);
+    auto remembered = layers::compressed_layer(*store_a, image.layers[i], layers::Compression::Gzip);
+    REQUIRE(remembered);
+    CHECK(*remembered == manifest->layers[i]);
+  }
+
+  // Pulled elsewhere, the layers decompress to the diff_ids the config lists.
+  auto pulled = registry::pull(client, *store_b, target);
+  REQUIRE(pulled);
+  for (size_t i = 0; i < 2; ++i) {
+    auto fd = store_b->blobs().open_read(manifest->layers[i].digest);
+    REQUIRE(fd);
+    layers::Sha256 plain;
+    REQUIRE(layers::decompress(fd->get(), [&](std::span<const std::byte> data) -> layers::Result<void> {
+      plain.update(data);
+      return {};
+    }));
+    CHECK(plain.finish() == image.layers[i].digest);
+  }
+
+  SECTION("a second push compresses and uploads nothing") {
+    debug.clear();
+    int uploaded = 0;
+    push_options.observer.on_blob = [&](const layers::Descriptor&, registry::TransferObserver::State s, uint64_t,
+                                        std::string_view) {
+      if (s == registry::TransferObserver::State::Done) ++uploaded;
+    };
+    auto again = registry::push(client, *store_a, target, image.manifest, push_options);
+    REQUIRE(again);
+    CHECK(*again == *pushed);
+    CHECK(uploaded == 0);
+    for (const auto& line : debug) CHECK(line.find("as it was compressed") == std::string::npos);
   }
 }
