@@ -13,10 +13,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/builder/build_fixture.h"
 #include "tests/builder/hoist_runner.h"
 #include "tests/support/files.h"
 #include "tests/support/skip.h"
 
+using build_test::image_config;
 using hoist_test::HoistRunner;
 using hoist_test::read_file;
 using hoist_test::RunResult;
@@ -69,17 +71,6 @@ const OfflineBases& offline_bases() {
   return *bases;
 }
 
-// The image config of `image` in `hoist`'s store.
-nlohmann::json image_config(const HoistRunner& hoist, const std::string& image) {
-  auto r = hoist.run({"inspect", image});
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  auto j = nlohmann::json::parse(r.out, nullptr, false);
-  REQUIRE(!j.is_discarded());
-  if (j.is_array()) j = j.at(0);
-  return j.at("ImageConfig");
-}
-
 // The files directly in `dir`, sorted.
 std::vector<std::string> file_names(const std::string& dir) {
   std::vector<std::string> names;
@@ -90,17 +81,17 @@ std::vector<std::string> file_names(const std::string& dir) {
 
 }  // namespace
 
-#define SKIP_WITHOUT_OFFLINE_BASES()                                          \
-  do {                                                                        \
-    if (auto missing_ = offline_bases_missing(); !missing_.empty()) HOIST_SKIP(missing_); \
-  } while (0)
+// At the top of a test case: skips it visibly where --offline cannot run, else binds `bases`
+// to the offline bases, REQUIRing that make-bases.sh made them.
+#define USE_OFFLINE_BASES(bases)                                                          \
+  if (auto missing_ = offline_bases_missing(); !missing_.empty()) HOIST_SKIP(missing_);  \
+  const OfflineBases& bases = offline_bases();                                            \
+  INFO(bases.first.out << bases.first.err);                                               \
+  REQUIRE(bases.first.exit_code == 0)
 
 TEST_CASE("examples: make-bases.sh --offline makes python:3 and gcc:12; a second run imports nothing",
           "[builder][examples]") {
-  SKIP_WITHOUT_OFFLINE_BASES();
-  const auto& bases = offline_bases();
-  INFO(bases.first.out << bases.first.err);
-  REQUIRE(bases.first.exit_code == 0);
+  USE_OFFLINE_BASES(bases);
   CHECK_THAT(bases.first.out, Catch::Contains("python:3: imported sha256:"));
   CHECK_THAT(bases.first.out, Catch::Contains("gcc:12: imported sha256:"));
 
@@ -127,10 +118,7 @@ TEST_CASE("examples: make-bases.sh --offline makes python:3 and gcc:12; a second
 
 TEST_CASE("examples: python-hello builds on the offline python:3 and prints what its README shows",
           "[builder][examples]") {
-  SKIP_WITHOUT_OFFLINE_BASES();
-  const auto& bases = offline_bases();
-  INFO(bases.first.err);
-  REQUIRE(bases.first.exit_code == 0);
+  USE_OFFLINE_BASES(bases);
   const HoistRunner& hoist = bases.hoist;
   const std::string expected = "Hello, World!\nPython 3 in a container built by hoist\n";
 
@@ -162,10 +150,7 @@ TEST_CASE("examples: python-hello builds on the offline python:3 and prints what
 
 TEST_CASE("examples: multistage compiles on the offline gcc:12 and ships one static binary FROM scratch",
           "[builder][examples]") {
-  SKIP_WITHOUT_OFFLINE_BASES();
-  const auto& bases = offline_bases();
-  INFO(bases.first.err);
-  REQUIRE(bases.first.exit_code == 0);
+  USE_OFFLINE_BASES(bases);
   const HoistRunner& hoist = bases.hoist;
 
   auto built = hoist.run({"build", "--progress", "plain", "-t", "demo-multistage:latest",
