@@ -6,6 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +19,7 @@
 #include "tests/builder/build_fixture.h"
 #include "tests/builder/hoist_runner.h"
 #include "tests/support/files.h"
+#include "tests/support/registry_fixture.h"
 #include "tests/support/skip.h"
 
 using build_test::image_config;
@@ -238,4 +242,42 @@ TEST_CASE("examples: make-bases.sh names a bad argument and exits 2", "[builder]
   CHECK_THAT(r.err, Catch::Contains("make-bases.sh: " + message));
   CHECK_THAT(r.err, Catch::Contains("usage: bash examples/base-images/make-bases.sh --mirror|--offline"));
   CHECK(hoist.run({"images", "-q"}).out.empty());
+}
+
+TEST_CASE("examples: make-bases.sh --push puts a base in a local registry; --rebuild remakes its tarball",
+          "[builder][examples][push]") {
+  if (!std::filesystem::exists("/bin/busybox")) HOIST_SKIP("/bin/busybox missing (Debian package busybox-static)");
+  if (::access("/usr/bin/docker-registry", X_OK) != 0)
+    HOIST_SKIP("docker-registry not installed (Debian package docker-registry)");
+  hoist_test::RegistryServer registry({});
+  REQUIRE(registry.start_error() == "");
+  TempDir cache("hoist-bases-cache");
+  HoistRunner hoist;
+  auto pushed = make_bases(hoist, cache, {"--offline", "--push", registry.host(), "busybox"});
+  INFO(pushed.out << pushed.err);
+  REQUIRE(pushed.exit_code == 0);
+  CHECK_THAT(pushed.out, Catch::Contains("busybox:latest: pushed " + registry.host() + "/busybox:latest"));
+
+  HoistRunner other;
+  const std::string name = registry.host() + "/busybox:latest";
+  auto pulled = other.run({"pull", name});
+  INFO(pulled.err);
+  REQUIRE(pulled.exit_code == 0);
+  auto ran = other.run({"run", "--rm", "--pull", "never", name, "echo", "pulled"});
+  INFO(ran.err);
+  CHECK(ran.out == "pulled\n");
+
+  // --rebuild makes the tarball again (the same bytes, so the same key and image).
+  const auto tarballs = file_names(cache.path() + "/hoist/bases");
+  REQUIRE(tarballs.size() == 1);
+  const std::string tarball = cache.path() + "/hoist/bases/" + tarballs[0];
+  struct stat before {};
+  REQUIRE(::stat(tarball.c_str(), &before) == 0);
+  auto rebuilt = make_bases(hoist, cache, {"--offline", "--rebuild", "busybox"});
+  INFO(rebuilt.out << rebuilt.err);
+  REQUIRE(rebuilt.exit_code == 0);
+  CHECK_THAT(rebuilt.out, Catch::Contains("busybox:latest: up to date"));
+  struct stat after {};
+  REQUIRE(::stat(tarball.c_str(), &after) == 0);
+  CHECK(after.st_ino != before.st_ino);
 }
