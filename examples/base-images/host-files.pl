@@ -3,7 +3,8 @@
 # closed over Depends and Pre-Depends, and their files. Reads only dpkg's database and the
 # file system; no network.
 #
-#   perl host-files.pl packages ROOT...   # the closure, one "PACKAGE VERSION" a line, sorted
+#   perl host-files.pl packages ROOT...   # the closure, one "PACKAGE VERSION" a line (PACKAGE
+#                                         # as dpkg-query names it: libc6:amd64), sorted by name
 #   perl host-files.pl files PACKAGE...   # their paths (no leading /), sorted, for tar -T
 #
 # ROOT is a package name, or "essential" for every installed package that is Essential or of
@@ -86,7 +87,7 @@ sub closure {
 }
 
 if ($command eq 'packages') {
-  print "$_ $installed{$_}{version}\n" for closure(@args);
+  print "$installed{$_}{pkg} $installed{$_}{version}\n" for closure(@args);
   exit 0;
 }
 
