@@ -26,6 +26,8 @@
 # input makes a new tarball; an image already in the store with the same key is not imported
 # again. Prints one line per image; exits non-zero naming what failed.
 set -euo pipefail
+# A failure inside $(...) stops the script too, so a half-made tarball never enters the cache.
+shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -136,12 +138,12 @@ recipe() {
     return
   fi
   echo "mode $mode"
+  echo "mirror $mirror"  # --offline writes it into /etc/apt/sources.list
   if [[ "$mode" == offline ]]; then
     sha <"$here/host-files.pl"
     # shellcheck disable=SC2046
     perl "$here/host-files.pl" packages essential $(extra_packages "$image")
   else
-    echo "mirror $mirror"
     extra_packages "$image"
   fi
 }
