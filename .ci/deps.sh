@@ -22,7 +22,8 @@ if [[ "${1:-}" == "--test" ]]; then
   #   libcap2-bin      capsh takes CAP_SYS_ADMIN away for the chroot executor's test
   #   docker.io        dockerd and docker: docker load / pull / run of what hoist makes
   #                    (.ci/run starts a private dockerd)
-  #   python3          .ci/run's summary
+  #   python3          .ci/run's summary, and (with g++'s gcc and libc6-dev) the offline
+  #                    python:3 and gcc:12 of examples/base-images (tests/builder/examples_test.cpp)
   #   clang            the fuzz build (.ci/fuzz.sh): clang++ 14, with
   #   libclang-rt-14-dev   libFuzzer and the ASan/UBSan runtimes (only a Recommends of clang)
   #   llvm-14          llvm-symbolizer, for file:line in sanitizer reports

@@ -667,7 +667,8 @@ Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image,
     if (item.kind == CopyItem::Kind::ExtractTar) {
       if (!item.dest.empty() && ::mkdir(target.c_str(), 0755) != 0 && errno != EEXIST)
         return Error::from_errno("creating " + layers::quoted(target));
-      made.insert(item.dest);
+      // The root is no parent whose time restore_parent_times could set ("" names no entry).
+      if (!item.dest.empty()) made.insert(item.dest);
       if (auto r = extract_tar(item.source, target); !r) return r;
       continue;
     }

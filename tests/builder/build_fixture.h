@@ -19,6 +19,18 @@
 
 namespace build_test {
 
+// The image config JSON of `image` in `hoist`'s store (from hoist inspect); REQUIREs that
+// inspect succeeds.
+inline nlohmann::json image_config(const hoist_test::HoistRunner& hoist, const std::string& image) {
+  auto r = hoist.run({"inspect", image});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(!j.is_discarded());
+  if (j.is_array()) j = j.at(0);
+  return j.at("ImageConfig");
+}
+
 class BuildFixture {
  public:
   // `launcher`: see HoistRunner::set_launcher.
@@ -51,15 +63,7 @@ class BuildFixture {
   }
 
   // The image config JSON of `tag` (from hoist inspect).
-  nlohmann::json config(const std::string& tag = "t") const {
-    auto r = hoist_.run({"inspect", tag});
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    auto j = nlohmann::json::parse(r.out, nullptr, false);
-    REQUIRE(!j.is_discarded());
-    if (j.is_array()) j = j.at(0);
-    return j.at("ImageConfig");
-  }
+  nlohmann::json config(const std::string& tag = "t") const { return image_config(hoist_, tag); }
 
   // Builds again with `-o type=local` and returns the root filesystem's directory.
   std::string rootfs(const std::string& dockerfile, std::vector<std::string> extra = {}) {

@@ -118,6 +118,19 @@ TEST_CASE("ADD extracts local tar archives of every compression", "[builder][cop
   CHECK(::lstat((root + "/copied/archive.tar").c_str(), &st) == 0);
 }
 
+// `ADD rootfs.tar /` (how Debian's own images are made) failed with `setting times of "/"`
+// on any base: the root was taken for a parent directory whose time to restore.
+TEST_CASE("ADD of a tar archive into / extracts it at the root", "[builder][copy]") {
+  BuildFixture f;
+  f.write("payload/etc/added.txt", "at the root\n");
+  auto made = hoist_test::run_program({"tar", "-C", f.context() + "/payload", "-cf", f.context() + "/rootfs.tar",
+                                       "etc/added.txt"});
+  REQUIRE(made.exit_code == 0);
+  std::string root = f.rootfs("FROM busybox:latest\nADD rootfs.tar /\n");
+  CHECK(hoist_test::read_file(root + "/etc/added.txt") == "at the root\n");
+  CHECK(hoist_test::read_file(root + "/etc/passwd").starts_with("root:x:0:0:"));
+}
+
 // COPY --parents as the Dockerfile reference shows it ("COPY --parents"): each source keeps
 // its path under the destination, "/./" is the pivot, `**` spans directories, --from works
 // the same; the directories on the way keep their own metadata.
