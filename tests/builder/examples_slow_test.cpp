@@ -68,6 +68,16 @@ RunResult build_example(const HoistRunner& hoist, const std::string& name, const
   return r;
 }
 
+// stdout of `hoist run --rm --pull never IMAGE [ARGS...]`, which must succeed.
+std::string run_image(const HoistRunner& hoist, const std::vector<std::string>& image_and_args) {
+  std::vector<std::string> argv = {"run", "--rm", "--pull", "never"};
+  argv.insert(argv.end(), image_and_args.begin(), image_and_args.end());
+  auto r = hoist.run(argv);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  return r.out;
+}
+
 nlohmann::json image_config(const HoistRunner& hoist, const std::string& tag) {
   auto r = hoist.run({"inspect", tag});
   REQUIRE(r.exit_code == 0);
@@ -102,19 +112,16 @@ TEST_CASE("examples/sklearn: a model trained at build time, predictions beside t
   CHECK_THAT(env, Catch::Contains("MODEL_DIR=/home/jovyan/model"));
   CHECK_THAT(env, Catch::Contains("MODEL_FILE=clf.joblib"));
 
-  auto run = hoist.run({"run", "--rm", "--pull", "never", "demo2-sklearn:0.1"});
-  INFO(run.out << run.err);
-  REQUIRE(run.exit_code == 0);
-  CHECK_THAT(run.out, Catch::StartsWith("loaded /home/jovyan/model/clf.joblib\nsample  predicted  truth\n"));
-  CHECK(count_lines_matching(run.out, " +[0-9] +[0-2] +[0-2]( +<- wrong)?") == 10);
-  CHECK(count_lines_matching(run.out, "accuracy on 200 held-out samples: 0\\.9[0-9]{2} \\([0-9]+ correct\\)") == 1);
+  const std::string predictions = run_image(hoist, {"demo2-sklearn:0.1"});
+  CHECK_THAT(predictions, Catch::StartsWith("loaded /home/jovyan/model/clf.joblib\nsample  predicted  truth\n"));
+  CHECK(count_lines_matching(predictions, " +[0-9] +[0-2] +[0-2]( +<- wrong)?") == 10);
+  CHECK(count_lines_matching(predictions, "accuracy on 200 held-out samples: 0\\.9[0-9]{2} \\([0-9]+ correct\\)") == 1);
 
   // The packages apt downloaded stayed in the cache mount (in the store), not in the image,
   // and the package lists were removed.
-  auto debs = hoist.run({"run", "--rm", "--pull", "never", "demo2-sklearn:0.1", "sh", "-c",
-                         "find /var/cache/apt /var/lib/apt/lists -name 'python3-sklearn_*.deb' -o -name '*_Packages' | wc -l"});
-  INFO(debs.err);
-  CHECK(debs.out == "0\n");
+  CHECK(run_image(hoist, {"demo2-sklearn:0.1", "sh", "-c",
+                          "find /var/cache/apt /var/lib/apt/lists -name 'python3-sklearn_*.deb' -o -name '*_Packages' | wc -l"}) ==
+        "0\n");
   auto cached = hoist_test::run_program(
       {"sh", "-c", "find \"$1\"/hoist-cache-mounts -name 'python3-sklearn_*.deb' | wc -l", "sh", hoist.root()});
   CHECK(cached.out == "1\n");
@@ -138,14 +145,9 @@ TEST_CASE("examples/pytorch: a CNN trained at build time for one epoch; ENTRYPOI
   CHECK(config.at("Labels").value("org.opencontainers.image.version", "") == "1.0.0");
 
   // CMD's default arguments, then arguments of our own in their place.
-  auto run = hoist.run({"run", "--rm", "--pull", "never", "demo3:v1.0.0"});
-  INFO(run.out << run.err);
-  REQUIRE(run.exit_code == 0);
-  CHECK_THAT(run.out, Catch::StartsWith("loaded /opt/demo3/cnn.pt\n"));
-  CHECK(count_lines_with(run.out, ": predicted ") == 8);
-  CHECK(count_lines_matching(run.out, "accuracy on 1000 held-out images: [01]\\.[0-9]{3}") == 1);
-  auto three = hoist.run({"run", "--rm", "--pull", "never", "demo3:v1.0.0", "--samples", "3"});
-  INFO(three.out << three.err);
-  REQUIRE(three.exit_code == 0);
-  CHECK(count_lines_with(three.out, ": predicted ") == 3);
+  const std::string eight = run_image(hoist, {"demo3:v1.0.0"});
+  CHECK_THAT(eight, Catch::StartsWith("loaded /opt/demo3/cnn.pt\n"));
+  CHECK(count_lines_with(eight, ": predicted ") == 8);
+  CHECK(count_lines_matching(eight, "accuracy on 1000 held-out images: 0\\.9[0-9]{2}") == 1);
+  CHECK(count_lines_with(run_image(hoist, {"demo3:v1.0.0", "--samples", "3"}), ": predicted ") == 3);
 }
