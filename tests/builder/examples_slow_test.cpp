@@ -11,15 +11,22 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <regex>
 #include <sstream>
+#include <thread>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/builder/build_fixture.h"
 #include "tests/builder/hoist_runner.h"
+#include "tests/support/registry_fixture.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/skip.h"
 
 using build_test::count_lines_with;
@@ -127,7 +134,7 @@ TEST_CASE("examples/sklearn: a model trained at build time, predictions beside t
   CHECK(cached.out == "1\n");
 }
 
-TEST_CASE("examples/pytorch: a CNN trained at build time for one epoch; ENTRYPOINT, CMD, LABEL, EXPOSE",
+TEST_CASE("examples/pytorch: a CNN trained at build time for one epoch; ENTRYPOINT, CMD, LABEL, EXPOSE, --serve",
           "[slow][examples-pytorch]") {
   HoistRunner hoist;
   if (auto why = debian_base(hoist); !why.empty()) HOIST_SKIP(why);
@@ -150,4 +157,32 @@ TEST_CASE("examples/pytorch: a CNN trained at build time for one epoch; ENTRYPOI
   CHECK(count_lines_with(eight, ": predicted ") == 8);
   CHECK(count_lines_matching(eight, "accuracy on 1000 held-out images: 0\\.9[0-9]{2}") == 1);
   CHECK(count_lines_with(run_image(hoist, {"demo3:v1.0.0", "--samples", "3"}), ": predicted ") == 3);
+
+  // --serve PORT (the EXPOSEd port's use), on the host's network: one prediction as JSON.
+  const int port = hoist_test::free_port();
+  hoist_test::TempDir io("hoist-serve");
+  const pid_t server = hoist_test::spawn_program(
+      {hoist_test::hoist_bin(), "run", "--rm", "--pull", "never", "--network", "host", "demo3:v1.0.0", "--serve",
+       std::to_string(port)},
+      {"HOIST_ROOT=" + hoist.root()}, "/dev/null", io.path() + "/out", io.path() + "/err", true);
+  REQUIRE(server > 0);
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(1, 0);
+  auto answer = client.Get("/predict?seed=3");
+  for (int i = 0; i < 120 && !answer; ++i) {  // Python and torch start in seconds
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    answer = client.Get("/predict?seed=3");
+  }
+  ::kill(-server, SIGTERM);
+  int status = 0;
+  ::waitpid(server, &status, 0);
+  INFO(hoist_test::read_file(io.path() + "/out") << hoist_test::read_file(io.path() + "/err"));
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  auto json = nlohmann::json::parse(answer->body, nullptr, false);
+  REQUIRE(json.is_object());
+  CHECK(json.value("seed", -1) == 3);
+  CHECK(json.value("truth", "") == "square");
+  CHECK(json.contains("predicted"));
+  CHECK(json.contains("probability"));
 }
