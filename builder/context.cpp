@@ -199,6 +199,12 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
     add_text(std::to_string(st.st_rdev));
     listed.digest = layers::Digest::of(std::to_string(st.st_rdev)).str();
   } else if (S_ISREG(st.st_mode)) {
+    ++files_;
+    if (auto known = memo_ ? memo_->find(rel, st) : std::nullopt) {
+      listed.digest = std::move(*known);
+      add_text(listed.digest);
+      return {};
+    }
     auto fd = open_source_data(root_fd, rel, st);
     if (!fd) return std::move(fd).error().context("hashing");
     layers::Sha256 file_hash;
@@ -212,8 +218,14 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
       if (n == 0) break;
       file_hash.update(std::span<const std::byte>(buf.data(), static_cast<size_t>(n)));
     }
+    ++hashed_;
     listed.digest = file_hash.finish().str();
     add_text(listed.digest);
+    // Remembered only when the file did not change while it was read: the digest is of
+    // the bytes that stat stood for.
+    struct stat after;
+    if (memo_ && ::fstat(fd->get(), &after) == 0 && ContextMemo::Stamp::of(after) == ContextMemo::Stamp::of(st))
+      memo_->record(rel, st, listed.digest);
   }
   return {};
 }
