@@ -177,8 +177,15 @@ Result<std::string> read_source_link(const SourceEntry& entry, const std::string
   return std::string(target.data(), size_t(n));
 }
 
-Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const std::string& rel) {
-  auto entry = open_source_entry(root_fd, rel);
+Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const std::string& rel,
+                                const struct stat* listed_st) {
+  // A regular file the memo knows by the stat its directory listing gave is not opened:
+  // a rebuild with nothing changed costs one fstatat per file.
+  const bool is_asked = memo_ && listed_st && S_ISREG(listed_st->st_mode);
+  std::optional<std::string> known = is_asked ? memo_->find(rel, *listed_st) : std::nullopt;
+  Result<SourceEntry> entry = SourceEntry{};
+  if (known) entry->st = *listed_st;
+  else entry = open_source_entry(root_fd, rel);
   if (!entry) return std::move(entry).error().context("hashing");
   const struct stat& st = entry->st;
   // Not the owner: a copy writes --chown's (0:0 by default), never the source's, and the
@@ -200,7 +207,8 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
     listed.digest = layers::Digest::of(std::to_string(st.st_rdev)).str();
   } else if (S_ISREG(st.st_mode)) {
     ++files_;
-    if (auto known = memo_ ? memo_->find(rel, st) : std::nullopt) {
+    if (memo_ && !is_asked) known = memo_->find(rel, st);
+    if (known) {
       listed.digest = std::move(*known);
       add_text(listed.digest);
       return {};

@@ -107,7 +107,10 @@ using EntryInputs = std::map<std::string, EntryInput>;
 class ContentHasher {
  public:
   explicit ContentHasher(ContextMemo* memo = nullptr) : memo_(memo) {}
-  layers::Result<void> add(std::string_view dest_rel, int root_fd, const std::string& rel);
+  // `listed_st`, when given, is `rel`'s stat as its directory's listing saw it (fstatat,
+  // not followed): a regular file the memo knows by it is neither opened nor read.
+  layers::Result<void> add(std::string_view dest_rel, int root_fd, const std::string& rel,
+                           const struct stat* listed_st = nullptr);
   void add_text(std::string_view text);
   layers::Digest finish() { return hash_.finish(); }
   const EntryInputs& entries() const { return entries_; }

@@ -425,7 +425,7 @@ class Planner {
       }
       if (special_kind(st.st_mode)) continue;
       if (!excluded) {
-        if (auto r = hasher.add(child_dest, root_fd_, rel); !r) return r;
+        if (auto r = hasher.add(child_dest, root_fd_, rel, &st); !r) return r;
         plan.items.push_back({CopyItem::Kind::Entry, rel, child_dest});
       }
       if (S_ISDIR(st.st_mode))
