@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
@@ -227,5 +228,43 @@ TEST_CASE("context memo: the file format is read strictly", "[builder][context_m
     std::string flipped = text;
     flipped[n] ^= 0x01;
     CHECK_FALSE(ContextMemo::parse("/ctx", flipped));  // any byte changed
+  }
+}
+
+TEST_CASE("context memo: two builds of one context at once keep each other's files",
+          "[builder][cache][context_memo]") {
+  BuildFixture f;
+  for (int i = 0; i < 10; ++i) {
+    f.write("data/a" + std::to_string(i), "a" + std::to_string(i) + "\n");
+    f.write("data/b" + std::to_string(i), "b" + std::to_string(i) + "\n");
+  }
+  f.write("a.txt", "a\n");
+  f.write("Dockerfile",
+          "FROM busybox:latest AS a\nCOPY data/a* /a/\n"
+          "FROM busybox:latest AS b\nCOPY data/b* /b/\n");
+  settle();
+  // Each target reads its half of the context; both save the memo, under its lock.
+  std::vector<pid_t> pids;
+  for (const char* target : {"a", "b"}) {
+    const std::string out = f.out_dir() + "/" + target;
+    pids.push_back(hoist_test::spawn_program(
+        {hoist_test::hoist_bin(), "build", "--progress", "plain", "--target", target, "-t", target,
+         f.context()},
+        {"HOIST_ROOT=" + f.hoist().root()}, "/dev/null", out + ".out", out + ".err", false));
+  }
+  for (pid_t pid : pids) {
+    REQUIRE(pid > 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    INFO(read_file(f.out_dir() + "/a.err") + read_file(f.out_dir() + "/b.err"));
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+  // Whichever saved last kept the other's entries: neither half is read again.
+  for (const char* target : {"a", "b"}) {
+    auto r = f.hoist().run(
+        {"--debug", "build", "--progress", "plain", "--target", target, "-t", target, f.context()});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.err, Catch::Contains("debug: context: 10 files, 0 hashed in all"));
   }
 }
