@@ -115,6 +115,8 @@ namespace {
 std::atomic<CancelToken*> g_signalled_build = nullptr;
 }
 
+namespace {
+
 // Saves the memos of the context and the named contexts (builder/context_memo.h); with
 // --debug, says how many of the files read were hashed.
 Result<void> save_context_memos(BuildSession& session) {
@@ -129,6 +131,8 @@ Result<void> save_context_memos(BuildSession& session) {
   }
   return {};
 }
+
+}  // namespace
 
 // Routes SIGINT/SIGTERM to the build's CancelToken; restores the previous handlers when
 // the build ends.
