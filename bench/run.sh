@@ -52,12 +52,14 @@ if ((quick)); then
   small_files=200 small_size=51200      # 10 MB
   big_files=4000 big_size=51200         # 200 MB
   ctx_files=2000 ctx_size=20480         # 40 MB
+  small_ctx_files=2000                  # x 4 KiB, the 10-step no-change rebuild of (c)
   parse_loops=3
   runs=${runs:-3}
 else
   small_files=200 small_size=51200      # 10 MB
   big_files=20000 big_size=51200        # 1 GB
   ctx_files=10000 ctx_size=20480        # 200 MB
+  small_ctx_files=20000                 # x 4 KiB, the 10-step no-change rebuild of (c)
   parse_loops=10
   runs=${runs:-5}
 fi
@@ -74,6 +76,7 @@ t_copy_zstd_mbs=25       # MB per CPU second, the same with --compression zstd, 
 t_copy_rss=64            # MiB, peak RSS of the gzip one, at most
 t_copy_zstd_rss=128      # MiB, peak RSS of the zstd one (zstd's worker threads), at most
 t_cache_hit=3.0          # s, a rebuild with nothing changed on the context, at most
+t_no_change_10=0.1       # s, the same for a 10-step Dockerfile on 20,000 small files (issue 12), at most
 t_push_mbs=20            # MB/s, push of the context image, at least
 t_pull_mbs=20            # MB/s, pull of it into an empty store, at least
 t_xfer_rss=64            # MiB, peak RSS of push or pull, at most
@@ -351,6 +354,35 @@ bench_c() {
   done
   result "c.cache_hit_rebuild" "$(median "${times[@]}")" s "$t_cache_hit" max
   result "c.cache_hit_rebuild_rss" "$T_RSS" MiB - info
+
+  # Issue 12's cell: a 10-step Dockerfile on a context of many small files, rebuilt with
+  # nothing changed. The context memo (builder/context_memo.h) makes it a stat of each file.
+  echo "(c) no-change rebuild of a 10-step Dockerfile, context of $small_ctx_files files x 4 KiB, median of $runs"
+  local ctx=$work/ctx-small
+  if [[ ! -d $ctx/data ]]; then
+    mkdir -p "$ctx"
+    bash "$repo/bench/gen_tree.sh" "$ctx/data" "$small_ctx_files" 4096 5 || return 1
+    printf '%s\n' 'FROM scratch' 'COPY data /data' 'ENV A=1' 'LABEL b=2' 'WORKDIR /data' \
+      'COPY data/d0000 /first' 'ENV C=3' 'LABEL d=4' 'USER 1000' 'CMD ["true"]' >"$ctx/Dockerfile"
+  fi
+  # Twice: files written less than 100 ms before a build are hashed again by the next one.
+  timed "$work/logs/small-prime.log" "${H[@]}" build --progress plain -t ctx-small "$ctx" || return 1
+  timed "$work/logs/small-prime2.log" "${H[@]}" build --progress plain -t ctx-small "$ctx" || return 1
+  timed "$work/logs/small-debug.log" "${H[@]}" --debug build --progress plain -t ctx-small "$ctx" || return 1
+  local hashed
+  hashed=$(sed -n 's/.*debug: context: [0-9]* files, \([0-9]*\) hashed in all.*/\1/p' "$work/logs/small-debug.log")
+  result "c.no_change_files_hashed" "${hashed:-?}" files 0 eq
+  times=()
+  for ((i = 1; i <= runs; i++)); do
+    timed "$work/logs/small-$i.log" "${H[@]}" build --progress plain -t ctx-small "$ctx" || return 1
+    times+=("$T_WALL")
+    if (($(grep -c CACHED "$work/logs/small-$i.log") != 9)); then
+      echo "bench: rebuild $i of the 10-step build was not all CACHED (see $work/logs/small-$i.log)" >&2
+      return 1
+    fi
+  done
+  result "c.no_change_rebuild_10_steps" "$(median "${times[@]}")" s "$t_no_change_10" max
+  result "c.no_change_rebuild_10_steps_rss" "$T_RSS" MiB - info
 }
 
 # ---- (d) reproducible digests -------------------------------------------------------------

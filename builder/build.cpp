@@ -116,6 +116,25 @@ namespace {
 std::atomic<CancelToken*> g_signalled_build = nullptr;
 }
 
+namespace {
+
+// Saves the memos of the context and the named contexts (builder/context_memo.h); with
+// --debug, says how many of the files read were hashed.
+Result<void> save_context_memos(BuildSession& session) {
+  std::vector<std::pair<std::string, ContextMemo*>> memos = {{"context", session.context.memo()}};
+  for (const auto& [name, dir] : session.named_dirs) memos.emplace_back("--build-context " + name, dir.memo());
+  for (const auto& [what, memo] : memos) {
+    if (!memo) continue;
+    if (session.options.debug)
+      session.progress.note("debug: " + what + ": " + std::to_string(memo->files()) + " files, " +
+                            std::to_string(memo->hashed()) + " hashed in all (memo " + memo->path() + ")");
+    if (auto r = memo->save(); !r) return std::move(r).error().context(what);
+  }
+  return {};
+}
+
+}  // namespace
+
 // Routes SIGINT/SIGTERM to the build's CancelToken; restores the previous handlers when
 // the build ends.
 class CancelOnSignal {
@@ -224,6 +243,7 @@ Result<BuildResult> build(const BuildOptions& options) {
     auto opened = BuildContext::open(options.context_dir, options.dockerfile);
     if (!opened) return std::move(opened).error();
     context = std::move(*opened);
+    if (!options.is_context_scratch) context.keep_memo(ContextMemo::load(*store, context.dir()));
   }
   auto epoch = layers::source_date_epoch_from_env();
   if (!epoch) return std::move(epoch).error();
@@ -263,6 +283,7 @@ Result<BuildResult> build(const BuildOptions& options) {
     } else {
       auto opened = BuildContext::open(value, "");
       if (!opened) return std::move(opened).error().context(what);
+      opened->keep_memo(ContextMemo::load(*store, opened->dir()));
       session.named_dirs.emplace(name, std::move(*opened));
     }
   }
@@ -281,7 +302,10 @@ Result<BuildResult> build(const BuildOptions& options) {
   session.scheduler = &scheduler;
   auto built = scheduler.run([&](int index) { return run_stage(session, index); });
   session.scheduler = nullptr;
+  // What was hashed is remembered even when a step failed: the next try reads less.
+  auto memos_saved = save_context_memos(session);
   if (!built) return std::move(built).error();
+  if (!memos_saved) return std::move(memos_saved).error();
 
   // The image.
   const StageState& final_state = session.finished.at(target.target);

@@ -43,6 +43,7 @@ layers::Result<OutputSpec> parse_output_spec(std::string_view text);
 
 struct BuildOptions {
   std::string context_dir;            // CONTEXT
+  bool is_context_scratch = false;    // CONTEXT is stdin's tar unpacked: no memo of it is kept
   std::string dockerfile;             // -f: a path, "-" for stdin, "" for CONTEXT/Dockerfile
   std::string dockerfile_text;        // the text when the caller read it already (stdin)
   std::vector<std::string> tags;      // -t, normalized

@@ -177,8 +177,15 @@ Result<std::string> read_source_link(const SourceEntry& entry, const std::string
   return std::string(target.data(), size_t(n));
 }
 
-Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const std::string& rel) {
-  auto entry = open_source_entry(root_fd, rel);
+Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const std::string& rel,
+                                const struct stat* listed_st) {
+  // A regular file the memo knows by the stat its directory listing gave is not opened:
+  // a rebuild with nothing changed costs one fstatat per file.
+  const bool is_asked = memo_ && listed_st && S_ISREG(listed_st->st_mode);
+  std::optional<std::string> known = is_asked ? memo_->find(rel, *listed_st) : std::nullopt;
+  Result<SourceEntry> entry = SourceEntry{};
+  if (known) entry->st = *listed_st;
+  else entry = open_source_entry(root_fd, rel);
   if (!entry) return std::move(entry).error().context("hashing");
   const struct stat& st = entry->st;
   // Not the owner: a copy writes --chown's (0:0 by default), never the source's, and the
@@ -199,6 +206,13 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
     add_text(std::to_string(st.st_rdev));
     listed.digest = layers::Digest::of(std::to_string(st.st_rdev)).str();
   } else if (S_ISREG(st.st_mode)) {
+    ++files_;
+    if (memo_ && !is_asked) known = memo_->find(rel, st);
+    if (known) {
+      listed.digest = std::move(*known);
+      add_text(listed.digest);
+      return {};
+    }
     auto fd = open_source_data(root_fd, rel, st);
     if (!fd) return std::move(fd).error().context("hashing");
     layers::Sha256 file_hash;
@@ -212,8 +226,14 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
       if (n == 0) break;
       file_hash.update(std::span<const std::byte>(buf.data(), static_cast<size_t>(n)));
     }
+    ++hashed_;
     listed.digest = file_hash.finish().str();
     add_text(listed.digest);
+    // Remembered only when the file did not change while it was read: the digest is of
+    // the bytes that stat stood for.
+    struct stat after;
+    if (memo_ && ::fstat(fd->get(), &after) == 0 && ContextMemo::Stamp::of(after) == ContextMemo::Stamp::of(st))
+      memo_->record(rel, st, listed.digest);
   }
   return {};
 }

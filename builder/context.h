@@ -9,11 +9,13 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "builder/context_memo.h"
 #include "layers/digest.h"
 #include "layers/error.h"
 #include "layers/unique_fd.h"
@@ -46,9 +48,15 @@ class BuildContext {
   const parser::IgnoreRules& ignore() const { return ignore_; }
   bool excludes(std::string_view rel) const { return !rel.empty() && rel != "." && ignore_.excludes(rel); }
 
+  // The memo of this context's file digests (builder/context_memo.h), or null: none is
+  // kept for a context that is a scratch copy (`hoist build -`).
+  ContextMemo* memo() const { return memo_.get(); }
+  void keep_memo(std::shared_ptr<ContextMemo> memo) { memo_ = std::move(memo); }
+
  private:
   std::string dir_;
   parser::IgnoreRules ignore_;
+  std::shared_ptr<ContextMemo> memo_;
 };
 
 // Reading a source tree (the context, or a stage's root for COPY --from) without ever
@@ -94,16 +102,27 @@ struct EntryInput {
 };
 using EntryInputs = std::map<std::string, EntryInput>;
 
+// With a `memo` (builder/context_memo.h; the context's, when `root_fd` is the context), a
+// regular file whose stat matches its memo entry is not read: the entry's digest is used.
 class ContentHasher {
  public:
-  layers::Result<void> add(std::string_view dest_rel, int root_fd, const std::string& rel);
+  explicit ContentHasher(ContextMemo* memo = nullptr) : memo_(memo) {}
+  // `listed_st`, when given, is `rel`'s stat as its directory's listing saw it (fstatat,
+  // not followed): a regular file the memo knows by it is neither opened nor read.
+  layers::Result<void> add(std::string_view dest_rel, int root_fd, const std::string& rel,
+                           const struct stat* listed_st = nullptr);
   void add_text(std::string_view text);
   layers::Digest finish() { return hash_.finish(); }
   const EntryInputs& entries() const { return entries_; }
+  // Regular files added, and how many of them were read (not found in the memo).
+  size_t files() const { return files_; }
+  size_t hashed() const { return hashed_; }
 
  private:
   layers::Sha256 hash_;
   EntryInputs entries_;
+  ContextMemo* memo_ = nullptr;
+  size_t files_ = 0, hashed_ = 0;
 };
 
 }  // namespace builder

@@ -151,7 +151,7 @@ class Planner {
       if (!mode) return std::move(mode).error();
       plan.mode = *mode;
     }
-    ContentHasher hasher;
+    ContentHasher hasher(request_.memo);
     if (request_.parents) {
       std::set<std::string> added;
       for (const auto& source : request_.sources)
@@ -223,6 +223,8 @@ class Planner {
     hasher.add_text(std::to_string(request_.uid) + ":" + std::to_string(request_.gid));
     plan.content = hasher.finish();
     plan.entries.insert(hasher.entries().begin(), hasher.entries().end());
+    plan.files = hasher.files();
+    plan.files_hashed = hasher.hashed();
     return plan;
   }
 
@@ -423,7 +425,7 @@ class Planner {
       }
       if (special_kind(st.st_mode)) continue;
       if (!excluded) {
-        if (auto r = hasher.add(child_dest, root_fd_, rel); !r) return r;
+        if (auto r = hasher.add(child_dest, root_fd_, rel, &st); !r) return r;
         plan.items.push_back({CopyItem::Kind::Entry, rel, child_dest});
       }
       if (S_ISDIR(st.st_mode))

@@ -86,6 +86,7 @@ struct CopyRequest {
   std::string workdir;               // the image's WORKDIR ("" is "/")
   std::string source_root;           // host directory the sources are relative to
   const parser::IgnoreRules* ignore = nullptr;  // the context's .dockerignore, or null
+  ContextMemo* memo = nullptr;                  // the source root's file digests, or null
   std::vector<std::string> excludes;            // --exclude patterns
   std::optional<std::string> chmod;             // --chmod, octal
   uint32_t uid = 0, gid = 0;                    // --chown, resolved
@@ -110,6 +111,7 @@ struct CopyPlan {
   std::vector<CopyItem> items;  // parents before children
   layers::Digest content = layers::Digest::of("");  // what the items read, for the cache key
   EntryInputs entries;  // the same by source path ("<<NAME" for a file source), for --explain
+  size_t files = 0, files_hashed = 0;  // regular files read for `content`, and how many were hashed
   std::optional<uint32_t> mode;
   uint32_t uid = 0, gid = 0;
 };

@@ -127,7 +127,10 @@ Result<void> StepLog::save(const layers::Digest& key, const StepInputs& inputs) 
   nlohmann::json j = {{"parent", inputs.parent},     {"instruction", inputs.instruction},
                       {"args", inputs.args},         {"files", files},
                       {"base", inputs.base},         {"settings", inputs.settings}};
-  auto saved = layers::write_file_atomic(inputs_path(dir_, key), layers::dump_json(j));
+  // A rebuild finds most of these written already (FROM's, always); an fsync less each.
+  const std::string text = layers::dump_json(j);
+  if (auto old = layers::read_file(inputs_path(dir_, key), kMaxInputsBytes); old && *old == text) return {};
+  auto saved = layers::write_file_atomic(inputs_path(dir_, key), text);
   if (!saved) return std::move(saved).error().context("saving the inputs of a build step");
   return {};
 }
@@ -165,6 +168,8 @@ std::optional<StepInputs> StepLog::load(const layers::Digest& key) const {
 }
 
 Result<void> StepLog::save_last_key(const std::string& identity, const layers::Digest& key) const {
+  // A no-change rebuild writes none of these: two fsyncs per step were most of its time.
+  if (last_key(identity) == key) return {};
   if (auto r = layers::make_dirs(dir_); !r) return r;
   nlohmann::json j = {{"identity", identity}, {"key", key.str()}};
   auto saved = layers::write_file_atomic(last_key_path(dir_, identity), layers::dump_json(j));

@@ -603,6 +603,7 @@ class StageRunner {
         // --build-context NAME=DIR: read as the main context is, with its own .dockerignore.
         request.source_root = named->second.dir();
         request.ignore = &named->second.ignore();
+        request.memo = named->second.memo();
         from_text = "named-context:" + *x;
       } else {
         // Keyed on what is copied (plan->content), not on the stage or image it comes
@@ -616,12 +617,17 @@ class StageRunner {
     } else {
       request.source_root = s_.context.dir();
       request.ignore = &s_.context.ignore();
+      request.memo = s_.context.memo();
       if (request.source_root.empty() && !request.sources.empty())
         return Error(ErrorKind::InvalidInput, "there is no build context to copy from");
     }
 
     auto plan = plan_copy(request, *image);
     if (!plan) return std::move(plan).error();
+    if (s_.options.debug)
+      s_.progress.step_note(step, std::string("debug: ") + (request.memo ? "context" : "source") + ": " +
+                                      std::to_string(plan->files) + " files, " + std::to_string(plan->files_hashed) +
+                                      " hashed");
     std::string described = upper(ins.cmd);
     for (const auto& f : ins.flags) described += " " + f;
     for (const auto& src : request.sources) described += " " + src;
@@ -691,12 +697,14 @@ class StageRunner {
     const auto named = s_.named_dirs.find(m.from);
     std::string source_root = named == s_.named_dirs.end() ? s_.context.dir() : named->second.dir();
     const parser::IgnoreRules* ignore = named == s_.named_dirs.end() ? &s_.context.ignore() : &named->second.ignore();
+    ContextMemo* memo = named == s_.named_dirs.end() ? s_.context.memo() : named->second.memo();
     BoundSource bound;
     if (!m.from.empty() && named == s_.named_dirs.end()) {
       auto root = materialize_from(m.from, "RUN --mount=from");
       if (!root) return std::move(root).error();
       source_root = root->path();
       ignore = nullptr;
+      memo = nullptr;
       bound.root.emplace(std::move(*root));
     }
     if (source_root.empty()) return Error(ErrorKind::InvalidInput, "there is no build context to bind from");
@@ -705,6 +713,7 @@ class StageRunner {
     request.dest = "/m";
     request.source_root = source_root;
     request.ignore = ignore;
+    request.memo = memo;
     auto empty = runtime::view_of(s_.store, {}, {});
     if (!empty) return std::move(empty).error();
     auto plan = plan_copy(request, *empty);

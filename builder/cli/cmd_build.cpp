@@ -109,6 +109,7 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
     auto context = read_stdin_context(0, scratch->path(), file);
     if (!context) return std::move(context).error();
     options.context_dir = context->dir;
+    options.is_context_scratch = true;
     options.dockerfile = "-";
     options.dockerfile_text = std::move(context->dockerfile_text);
     stdin_scratch.emplace(std::move(*scratch));

@@ -1,0 +1,207 @@
+#include "builder/context_memo.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <charconv>
+#include <filesystem>
+
+#include "layers/blob_store.h"
+#include "layers/digest.h"
+#include "layers/unique_fd.h"
+
+namespace builder {
+
+using layers::Error;
+using layers::Result;
+
+namespace {
+
+constexpr std::string_view kHeader = "hoist context memo 1\n";
+constexpr size_t kMaxMemoBytes = size_t(256) << 20;  // ~1.3 million files
+constexpr int64_t kMargin = 100'000'000;             // ns, for nanosecond timestamps
+constexpr int64_t kCoarseMargin = 2'000'000'000;     // ns, for timestamps in seconds
+
+int64_t to_ns(int64_t sec, int64_t nsec) {
+  return sec * 1'000'000'000 + nsec;
+}
+
+std::string with_length(std::string_view text) {
+  return std::to_string(text.size()) + ":" + std::string(text);
+}
+
+// A strict reader of the memo's lines: every field must be exactly where it is expected.
+class Reader {
+ public:
+  explicit Reader(std::string_view text) : text_(text) {}
+
+  bool literal(std::string_view s) {
+    if (text_.substr(pos_, s.size()) != s) return false;
+    pos_ += s.size();
+    return true;
+  }
+  // Digits (base `base`) up to the next `end` character, which is consumed.
+  template <typename T>
+  bool number(T& out, char end, int base = 10) {
+    const char* first = text_.data() + pos_;
+    const char* last = text_.data() + text_.size();
+    auto [ptr, ec] = std::from_chars(first, last, out, base);
+    if (ec != std::errc() || ptr == first || ptr == last || *ptr != end) return false;
+    pos_ += size_t(ptr - first) + 1;
+    return true;
+  }
+  // "<length>:<bytes>" followed by `end`.
+  bool sized(std::string& out, char end) {
+    size_t n = 0;
+    if (!number(n, ':') || n > text_.size() - pos_) return false;
+    out.assign(text_.substr(pos_, n));
+    pos_ += n;
+    return literal(std::string_view(&end, 1));
+  }
+  bool hex64(std::string& out, char end) {
+    if (text_.size() - pos_ < 65) return false;
+    std::string_view hex = text_.substr(pos_, 64);
+    if (hex.find_first_not_of("0123456789abcdef") != std::string_view::npos ||
+        text_[pos_ + 64] != end)
+      return false;
+    out.assign(hex);
+    pos_ += 65;
+    return true;
+  }
+  size_t pos() const { return pos_; }
+  bool at_end() const { return pos_ == text_.size(); }
+
+ private:
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+ContextMemo::Stamp ContextMemo::Stamp::of(const struct stat& st) {
+  return {uint64_t(st.st_dev), uint64_t(st.st_ino), uint32_t(st.st_mode), int64_t(st.st_size),
+          st.st_mtim.tv_sec,   st.st_mtim.tv_nsec,  st.st_ctim.tv_sec,    st.st_ctim.tv_nsec};
+}
+
+std::string ContextMemo::format(const std::string& context_dir, const Entries& entries) {
+  std::string text(kHeader);
+  text += "dir " + with_length(context_dir) + "\n";
+  char line[256];
+  for (const auto& [rel, entry] : entries) {
+    const Stamp& s = entry.stamp;
+    std::snprintf(line, sizeof line, "%s %llu %llu %o %lld %lld %lld %lld %lld ",
+                  entry.digest.c_str() + 7, (unsigned long long)s.dev, (unsigned long long)s.ino,
+                  s.mode, (long long)s.size, (long long)s.mtime_sec, (long long)s.mtime_nsec,
+                  (long long)s.ctime_sec, (long long)s.ctime_nsec);
+    text += line;
+    text += with_length(rel) + "\n";
+  }
+  const std::string sum(layers::Digest::of(text).hex());
+  text += "end " + std::to_string(entries.size()) + " " + sum + "\n";
+  return text;
+}
+
+std::optional<ContextMemo::Entries> ContextMemo::parse(const std::string& context_dir,
+                                                       std::string_view text) {
+  Reader in(text);
+  std::string dir;
+  if (!in.literal(kHeader) || !in.literal("dir ") || !in.sized(dir, '\n') || dir != context_dir)
+    return std::nullopt;
+  Entries entries;
+  while (!in.literal("end ")) {
+    std::string hex, rel;
+    Entry entry;
+    Stamp& s = entry.stamp;
+    if (!in.hex64(hex, ' ') || !in.number(s.dev, ' ') || !in.number(s.ino, ' ') ||
+        !in.number(s.mode, ' ', 8) || !in.number(s.size, ' ') || !in.number(s.mtime_sec, ' ') ||
+        !in.number(s.mtime_nsec, ' ') || !in.number(s.ctime_sec, ' ') ||
+        !in.number(s.ctime_nsec, ' ') || !in.sized(rel, '\n'))
+      return std::nullopt;
+    if (rel.empty() || rel.starts_with('/') || !S_ISREG(s.mode)) return std::nullopt;
+    entry.digest = "sha256:" + hex;
+    if (!entries.emplace(std::move(rel), std::move(entry)).second) return std::nullopt;
+  }
+  const size_t end = in.pos() - 4;
+  size_t count = 0;
+  std::string sum;
+  if (!in.number(count, ' ') || !in.hex64(sum, '\n') || !in.at_end() || count != entries.size() ||
+      sum != layers::Digest::of(text.substr(0, end)).hex())
+    return std::nullopt;
+  return entries;
+}
+
+std::shared_ptr<ContextMemo> ContextMemo::load(const layers::Store& store,
+                                               const std::string& context_dir) {
+  std::shared_ptr<ContextMemo> memo(new ContextMemo());
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  memo->loaded_sec_ = now.tv_sec;
+  memo->loaded_nsec_ = now.tv_nsec;
+  std::error_code ec;
+  auto canonical = std::filesystem::canonical(context_dir, ec);
+  memo->context_dir_ = ec ? context_dir : canonical.string();
+  const std::string name = "context-" + std::string(layers::Digest::of(memo->context_dir_).hex());
+  memo->path_ = store.cache_dir() + "/" + name + ".memo";
+  memo->lock_path_ = store.locks_dir() + "/" + name + ".lock";
+  if (auto text = layers::read_file(memo->path_, kMaxMemoBytes))
+    if (auto entries = parse(memo->context_dir_, *text)) memo->entries_ = std::move(*entries);
+  return memo;
+}
+
+std::optional<std::string> ContextMemo::find(const std::string& rel, const struct stat& st) {
+  ++files_;
+  std::lock_guard guard(mutex_);
+  auto it = entries_.find(rel);
+  if (it != entries_.end()) {
+    it->second.is_seen = true;
+    if (it->second.stamp == Stamp::of(st)) return it->second.digest;
+  }
+  ++hashed_;
+  return std::nullopt;
+}
+
+void ContextMemo::record(const std::string& rel, const struct stat& st, const std::string& digest) {
+  const int64_t loaded = to_ns(loaded_sec_, loaded_nsec_);
+  auto is_settled = [&](const timespec& t) {
+    return to_ns(t.tv_sec, t.tv_nsec) < loaded - (t.tv_nsec == 0 ? kCoarseMargin : kMargin);
+  };
+  std::lock_guard guard(mutex_);
+  if (is_settled(st.st_mtim) && is_settled(st.st_ctim)) {
+    entries_[rel] = Entry{Stamp::of(st), digest, true};
+    is_changed_ = true;
+  } else if (entries_.erase(rel) > 0) {
+    is_changed_ = true;
+  }
+}
+
+Result<void> ContextMemo::save() {
+  std::lock_guard guard(mutex_);
+  if (!is_changed_) return {};
+  auto lock = layers::FileLock::acquire(lock_path_, true);
+  if (!lock) return std::move(lock).error().context("saving the context memo");
+  // A build of the same context that saved since load() keeps the entries this one lacks.
+  if (auto text = layers::read_file(path_, kMaxMemoBytes))
+    if (auto saved = parse(context_dir_, *text))
+      for (auto& [rel, entry] : *saved)
+        entries_.try_emplace(rel, Entry{entry.stamp, entry.digest, false});
+  // Entries this build did not look at stay while their file is as it was.
+  layers::UniqueFd root(::open(context_dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root)
+    return Error::from_errno("saving the context memo: opening " + layers::quoted(context_dir_));
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    struct stat st;
+    if (!it->second.is_seen &&
+        (::fstatat(root.get(), it->first.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+         Stamp::of(st) != it->second.stamp))
+      it = entries_.erase(it);
+    else
+      ++it;
+  }
+  if (auto r = layers::write_file_atomic(path_, format(context_dir_, entries_)); !r)
+    return std::move(r).error().context("saving the context memo");
+  is_changed_ = false;
+  return {};
+}
+
+}  // namespace builder
