@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # What bench/run.sh and bench/sxs.sh share: finding (or building) the hoist binary, timing
 # a command with its peak RSS, medians, the busybox tar, and docker-registry on 127.0.0.1.
 # Sourced, never run. The caller sets `repo` (the checkout) before sourcing, and `work`
