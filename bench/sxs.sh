@@ -4,7 +4,7 @@
 # divided by the best peer's (issue 12's target: at most 0.5). What each cell means:
 # bench/README.md, "Side by side".
 #
-#   sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--keep]
+#   sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--keep] [--out FILE]
 #
 # Offline: base images are made here (busybox from the host, a python base from the host's
 # python3, a 1 GiB base from bench/gen_tree.sh), imported with `hoist import` and pushed to
@@ -16,13 +16,15 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 usage() {
   cat <<'EOF'
-usage: sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--keep]
+usage: sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--keep] [--out FILE]
 
   --quick       small sizes (2,000 files, a 64 MiB RUN, a 64 MiB base), a few minutes
   --runs N      runs per cell, the median is shown (default 3; quick 2)
   --only LIST   cells to run, comma-separated: copy,run512,bigbase,stages,hello,repro,limits
   --peers LIST  builders besides hoist: buildah,buildkit (default both)
   --keep        keep the work directory (stores, logs) and print where it is
+  --out FILE    also write the table to FILE, rewritten after every cell (a run cut short
+                still leaves the cells it finished)
 
 Environment: HOIST_BIN (the hoist to measure; default a release build in build-bench/, as
 bench/run.sh), HOIST_BENCH_TMPDIR (where the work directory goes, default /var/tmp; the
@@ -30,11 +32,12 @@ full run needs about 10 GB there and in /tmp, where dockerd keeps its data).
 EOF
 }
 
-quick=0 keep=0 runs="" only="copy,run512,bigbase,stages,hello,repro,limits" peer_list="buildah,buildkit"
+quick=0 keep=0 out="" runs="" only="copy,run512,bigbase,stages,hello,repro,limits" peer_list="buildah,buildkit"
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
     --keep) keep=1 ;;
+    --out) out=${2:?--out needs a file}; shift ;;
     --runs) runs=${2:?--runs needs a number}; shift ;;
     --only) only=${2:?--only needs a list}; shift ;;
     --peers) peer_list=${2?--peers needs a list}; shift ;;
@@ -291,7 +294,7 @@ cell_run512() {
       active "$p" || continue
       B_NOCACHE=1
       if p_build "$p" "$logs/run512-$p-$i.log" big-run "$ctx"; then
-        rec run512.build "$p" "$T_WALL"; rec rss:run512.build "$p" "$T_RSS"; live "$p" "RUN 512 MiB build" "$T_WALL s, $T_RSS MiB"
+        rec run512.build "$p" "$T_WALL"; rec rss:run512.build "$p" "$T_RSS"; live "$p" "RUN $((2 * run_half_mib)) MiB build" "$T_WALL s, $T_RSS MiB"
       else fail run512.build "$p"; B_NOCACHE=0; continue; fi
       B_NOCACHE=0
       start_registry "push-$p"
@@ -472,11 +475,11 @@ row_defs=(
   "size:run512|size|RUN $((2 * run_half_mib)) MiB: compressed size pushed"
   "rss:run512.build|rss|RUN $((2 * run_half_mib)) MiB: peak RSS, build"
   "rss:run512.push|rss|RUN $((2 * run_half_mib)) MiB: peak RSS, push"
-  "big.pull|time|$(mb $((big_files * big_size))) MB base: pull into an empty store"
-  "big.first|time|$(mb $((big_files * big_size))) MB base: pull + first small RUN"
-  "big.run|time|small RUN on the $(mb $((big_files * big_size))) MB base"
+  "big.pull|time|$((big_files / 2)) MiB base ($big_files files): pull into an empty store"
+  "big.first|time|$((big_files / 2)) MiB base: pull + first small RUN"
+  "big.run|time|small RUN on the $((big_files / 2)) MiB base"
   "bb.run|time|the same RUN on busybox"
-  "rss:big.pull|rss|$(mb $((big_files * big_size))) MB base: peak RSS, pull"
+  "rss:big.pull|rss|$((big_files / 2)) MiB base: peak RSS, pull"
   "stages|time|two stages each sleep 3 (parallel)"
   "hello|time|hello on a python base, cold"
   "repro|yes|two no-cache builds: same image id"
@@ -564,15 +567,21 @@ for p in "${!SKIP[@]}"; do echo "  SKIPPED $p: ${SKIP[$p]}"; done
 echo
 setup_bases
 HELLO_WHY=""
+report() {
+  echo "side by side, $started to $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $load_start -> $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores, $( ((quick)) && echo quick || echo full) sizes, median of $runs runs"
+  echo "hoist: $("$hoist" version 2>/dev/null | head -n 1) ($build_note), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo
+  print_table
+  echo
+  for p in "${!SKIP[@]}"; do echo "$p skipped: ${SKIP[$p]}"; done
+  [[ -z $HELLO_WHY ]] || echo "hello not measured: $HELLO_WHY"
+}
 for c in copy run512 bigbase stages hello repro limits; do
   wanted "$c" || continue
   echo "[$(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg)]"
   "cell_$c" || echo "  $c: stopped early (see above)"
+  [[ -z $out ]] || report >"$out"
 done
-load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
-echo "side by side, $started to $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $load_start -> $load_end, $(nproc) cores, median of $runs runs"
-print_table
-for p in "${!SKIP[@]}"; do echo "$p skipped: ${SKIP[$p]}"; done
-[[ -z $HELLO_WHY ]] || echo "hello not measured: $HELLO_WHY"
+report
