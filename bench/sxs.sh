@@ -19,7 +19,7 @@ usage() {
 usage: sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--keep] [--out FILE]
 
   --quick       small sizes (2,000 files, a 64 MiB RUN, a 64 MiB base), a few minutes
-  --runs N      runs per cell, the median is shown (default 3; quick 2)
+  --runs N      runs per cell, the median is shown (default 3; quick 1)
   --only LIST   cells to run, comma-separated: copy,run512,bigbase,stages,hello,repro,limits
   --peers LIST  builders besides hoist: buildah,buildkit (default both)
   --keep        keep the work directory (stores, logs) and print where it is
@@ -53,7 +53,7 @@ if ((quick)); then
   copy_files=2000        # x 4 KiB: the COPY context
   run_half_mib=32        # the big RUN writes twice this (half random, half text)
   big_files=128          # x 512 KiB: the big base (64 MiB)
-  runs=${runs:-2}
+  runs=${runs:-1}
 else
   copy_files=20000       # 80 MB
   run_half_mib=256       # 512 MiB
@@ -501,7 +501,7 @@ cell_value() {
   fi
   # shellcheck disable=SC2086
   case $3 in
-    time | limit) median $vals ;;
+    time | limit) awk -v m="$(median $vals)" 'BEGIN { printf "%.2f", m }' ;;
     size) mb "$(median $vals)" ;;
     rss) maxof $vals ;;
     yes) echo "${vals##* }" ;;
