@@ -569,7 +569,7 @@ setup_bases
 HELLO_WHY=""
 report() {
   echo "side by side, $started to $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $load_start -> $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores, $( ((quick)) && echo quick || echo full) sizes, median of $runs runs"
-  echo "hoist: $("$hoist" version 2>/dev/null | head -n 1) ($build_note), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "hoist: $("$hoist" version 2>/dev/null | head -n 1) ($build_note); bench/sxs.sh at commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo
   print_table
   echo
