@@ -84,58 +84,19 @@ t_gzip_vs_pigz=0.8       # hoist's gzip throughput / pigz's on the same layer, a
 t_parse_ms=50            # ms of CPU per `hoist parse` of a real-world Dockerfile (process included)
 t_multistage=4.5         # s, two independent stages each sleeping 3 s, built at once, at most
 
-# ---- the hoist binary ---------------------------------------------------------------------
-if [[ -n ${HOIST_BIN:-} ]]; then
-  hoist=$HOIST_BIN
-  build_note="HOIST_BIN"
-else
-  build_dir=${HOIST_BENCH_BUILD_DIR:-$repo/build-bench}
-  export CCACHE_NOHASHDIR=1 CCACHE_BASEDIR=$repo
-  if [[ ! -f $build_dir/build.ninja ]]; then
-    (cd "$repo" && meson setup "$build_dir" -Dbuildtype=release -Dtests=false) >/dev/null
-  fi
-  ninja -C "$build_dir" builder/hoist >/dev/null
-  hoist=$build_dir/builder/hoist
-  build_note="$(meson introspect --buildoptions "$build_dir" 2>/dev/null |
-    jq -r '.[] | select(.name=="buildtype") | .value' 2>/dev/null || echo '?') build in $build_dir"
-fi
-[[ -x $hoist ]] || { echo "bench/run.sh: $hoist is not an executable" >&2; exit 1; }
-hoist=$(cd "$(dirname "$hoist")" && pwd)/$(basename "$hoist")
+# ---- the hoist binary, timing, the registry: bench/lib.sh ----------------------------------
+source "$repo/bench/lib.sh"
+find_hoist bench/run.sh
 
 for tool in jq openssl tar split; do
   command -v "$tool" >/dev/null || { echo "bench/run.sh: needs $tool" >&2; exit 1; }
 done
 
-# ---- peak RSS: GNU time if there is one, else Python's getrusage --------------------------
-if /usr/bin/time -f '%M' -o /dev/null true 2>/dev/null; then
-  rss_tool="GNU time %M (max RSS of hoist and the children it waited for)"
-  rss_run() { /usr/bin/time -f '%M %U %S' -o "$1" "${@:2}"; }
-elif command -v python3 >/dev/null; then
-  rss_tool="python3 getrusage(RUSAGE_CHILDREN).ru_maxrss"
-  rss_run() {
-    python3 - "$@" <<'PY'
-import resource, subprocess, sys
-code = subprocess.call(sys.argv[2:])
-with open(sys.argv[1], "w") as f:
-    u = resource.getrusage(resource.RUSAGE_CHILDREN)
-    f.write("%d %.2f %.2f\n" % (u.ru_maxrss, u.ru_utime, u.ru_stime))
-sys.exit(code)
-PY
-  }
-else
-  rss_tool="none (install the Debian package 'time'); RSS shows as 0"
-  rss_run() { echo 0 0 0 >"$1"; "${@:2}"; }
-fi
-
 # ---- work directory and cleanup -----------------------------------------------------------
 tmp_parent=${HOIST_BENCH_TMPDIR:-/var/tmp}
 work=$(mktemp -d "$tmp_parent/hoist-bench-XXXXXX")
-registry_pid=""
 cleanup() {
-  if [[ -n $registry_pid ]]; then
-    kill "$registry_pid" 2>/dev/null || true
-    wait "$registry_pid" 2>/dev/null || true
-  fi
+  stop_registries
   if ((keep)); then
     echo "bench: work directory kept: $work"
   else
@@ -173,37 +134,11 @@ note_row() {
   printf '  %-34s %12s %-6s %-10s %s\n' "$name" "-" "-" "$text" "$status"
 }
 
-# ---- measuring ----------------------------------------------------------------------------
-# timed LOG CMD...: runs CMD with its output in LOG; sets T_WALL (seconds), T_CPU (user +
-# system seconds of CMD and its waited-for children) and T_RSS (MiB).
-# Returns CMD's status (and prints LOG's tail when it failed).
-timed() {
-  local log=$1 t0 t1 code=0
-  shift
-  t0=$(date +%s%N)
-  rss_run "$work/rss.out" "$@" >"$log" 2>&1 || code=$?
-  t1=$(date +%s%N)
-  T_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-  T_RSS=$(awk 'END { printf "%.1f", $1 / 1024 }' "$work/rss.out")
-  T_CPU=$(awk 'END { printf "%.2f", $2 + $3 }' "$work/rss.out")
-  if ((code != 0)); then
-    echo "bench: failed ($code): $*" >&2
-    tail -n 15 "$log" | sed 's/^/  | /' >&2
-  fi
-  return "$code"
-}
+# ---- measuring (timed, median, div, mb: bench/lib.sh) ---------------------------------------
 h() { "$hoist" --root "$store" "$@"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-maxof() { printf '%s\n' "$@" | sort -g | tail -n 1; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
-mb() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1e6 }'; }
 # The seconds hoist's plain progress gave the first RUN step ("#N DONE 0.3s").
 run_step_seconds() {
   awk '/^#[0-9]+ \[.*\] RUN / { step = $1 } step != "" && $1 == step && $2 == "DONE" { sub("s$", "", $3); print $3; exit }' "$1"
-}
-
-busybox_tar() {
-  [[ -f $work/busybox.tar ]] || sh "$repo/tests/fixtures/make_busybox_rootfs.sh" "$work/busybox.tar"
 }
 
 # A base image NAME: busybox plus FILES files of SIZE bytes under /data, imported with
@@ -412,47 +347,6 @@ bench_d() {
 }
 
 # ---- (e) push / pull ----------------------------------------------------------------------
-free_port() {
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
-start_registry() {
-  command -v docker-registry >/dev/null || { echo "bench: docker-registry is not installed (apt-get install docker-registry)" >&2; return 1; }
-  local port
-  port=$(free_port) || { echo "bench: no free port" >&2; return 1; }
-  mkdir -p "$work/registry/storage"
-  cat >"$work/registry/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry/storage
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  secret: hoist-bench-secret
-EOF
-  docker-registry serve "$work/registry/config.yml" >"$work/logs/registry.log" 2>&1 &
-  registry_pid=$!
-  local i
-  for ((i = 0; i < 200; i++)); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then
-      REGISTRY=127.0.0.1:$port
-      return 0
-    fi
-    kill -0 "$registry_pid" 2>/dev/null || { cat "$work/logs/registry.log" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "bench: docker-registry did not answer on 127.0.0.1:$port" >&2
-  return 1
-}
 # Sum of the compressed layer sizes of IMAGE in STORE.
 layer_bytes() { "$hoist" --root "$1" inspect "$2" | jq '[(if type == "array" then .[0] else . end).Layers[].size] | add'; }
 
