@@ -134,9 +134,10 @@ Result<LayerIndex> LayerIndex::of_layer(int fd, const Digest& diff_id) {
   LayerIndex index;
   index.diff_id_ = diff_id;
   auto walked = walk_layer(fd, {}, [&](const LayerEntry& e) -> Result<void> {
+    if (e.path.empty()) return {};  // "./": the root's own metadata is the caller's, as in the applier
     auto rel = normalize_entry_name(e.path, false);
     if (!rel) return Error(ErrorKind::InvalidInput, "entry " + quoted(e.path) + ": " + rel.error().message());
-    if (rel->empty()) return {};  // the root's own metadata is the caller's, as in the applier
+    if (rel->empty()) return {};
     auto [parent, base] = split(*rel);
     if (base.starts_with(kWhiteoutPrefix)) {
       if (base == kOpaqueMarker) {

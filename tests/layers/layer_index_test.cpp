@@ -3,6 +3,7 @@
 
 #include "layers/layer_index.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
