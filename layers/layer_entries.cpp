@@ -131,7 +131,7 @@ Result<Digest> walk_layer(int fd, const LayerWalk& how, const std::function<Resu
   }
   // The tar may end before the stream does (padding after the end marker); the diff_id
   // covers all of it, as the applier's does.
-  for (;;) {
+  while (how.reads_to_end) {
     auto n = source.reader.read(source.buffer);
     if (!n) return std::move(n).error().context("reading the layer");
     if (*n == 0) break;
@@ -144,6 +144,7 @@ Result<void> for_each_layer_entry(int fd, bool hash_content,
                                   const std::function<Result<void>(const LayerEntry&)>& visit) {
   LayerWalk how;
   how.hash_content = hash_content;
+  how.reads_to_end = false;
   auto walked = walk_layer(fd, how, visit);
   if (!walked) return std::move(walked).error();
   return {};
