@@ -11,6 +11,7 @@
 
 #include "layers/store.h"
 #include "layers/unique_fd.h"
+#include "tests/support/canary.h"
 #include "tests/support/files.h"
 #include "tests/support/hostile_layers.h"
 #include "tests/support/temp_dir.h"
@@ -159,4 +160,25 @@ TEST_CASE("layer index: the store keeps it beside the blob and remakes a damaged
   auto gc = store->gc(true);
   REQUIRE(gc);
   CHECK(hoist_test::read_file(path).empty());  // the blob nothing references went, and its index
+}
+
+TEST_CASE("layer index: hostile layers are indexed or refused, and nothing is written", "[layers][layer_index][hostile]") {
+  hoist_test::TempDir scratch("hoist-layer-index");
+  auto canary = hoist_test::Canary::plant(scratch.path() + "/canary");
+  for (const auto& c : hoist_test::hostile_cases(canary.dir())) {
+    CAPTURE(c.name);
+    for (const auto& tar : c.layers) {
+      auto fd = memfd_of(tar);
+      auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
+      if (!index) {
+        CHECK((index.error().kind() == layers::ErrorKind::InvalidInput ||
+               index.error().kind() == layers::ErrorKind::Corrupt));
+        continue;
+      }
+      // Lookups never leave the index: the canary's own path is just a name in it.
+      const layers::IndexedEntry* entry = nullptr;
+      (void)index->look(canary.dir().substr(1) + "/file1", &entry);
+    }
+  }
+  CHECK(canary.changes() == std::vector<std::string>{});
 }
