@@ -381,15 +381,17 @@ class StageRunner {
       std::string dir = state_->config.config.working_dir;
       auto image = lookup_view();
       if (!image) return std::move(image).error();
-      std::string rel = dir.substr(dir.find_first_not_of('/') == std::string::npos ? dir.size() : dir.find_first_not_of('/'));
-      if (rel.empty() || image->lookup(rel)) return std::optional<LayerResult>();
+      // Made through the symlinks on the way, inside the image, as BuildKit makes it.
+      auto rel = image->resolve(dir);
+      if (!rel) return std::move(rel).error();
+      if (rel->empty() || image->lookup(*rel)) return std::optional<LayerResult>();
       auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "workdir-");
       if (!scratch) return std::move(scratch).error();
       std::string root = scratch->path() + "/root", empty = scratch->path() + "/empty";
       if (::mkdir(root.c_str(), 0755) != 0 || ::mkdir(empty.c_str(), 0755) != 0 || ::chmod(empty.c_str(), 0755) != 0)
         return Error::from_errno("creating a scratch directory");
       CopyPlan plan;
-      plan.items.push_back({CopyItem::Kind::Entry, empty, rel, /*is_file_source=*/true});
+      plan.items.push_back({CopyItem::Kind::Entry, empty, *rel, /*is_file_source=*/true});
       if (auto r = execute_copy(plan, *image, root); !r) return std::move(r).error();
       return write_scratch_layer(root);
     });

@@ -7,6 +7,7 @@
 
 #include <cassert>
 #include <cerrno>
+#include <climits>
 
 #include "layers/overlay_xattr.h"
 #include "layers/tar_apply.h"
@@ -184,6 +185,66 @@ Result<std::optional<std::string>> LayerView::read_regular_file(const std::strin
     }
   }
   return std::optional<std::string>();
+}
+
+Result<std::string> LayerView::resolve(const std::string& rel) const {
+  constexpr int kMaxLinks = 40;  // Linux's MAXSYMLINKS
+  std::vector<std::string> done, todo;  // todo: the components left, last first
+  auto push_path = [&](const std::string& path) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t slash = path.find('/', start);
+      if (slash == std::string::npos) slash = path.size();
+      if (slash > start) parts.push_back(path.substr(start, slash - start));
+      start = slash + 1;
+    }
+    todo.insert(todo.end(), parts.rbegin(), parts.rend());
+  };
+  auto joined = [&] {
+    std::string out;
+    for (const auto& part : done) out += (out.empty() ? "" : "/") + part;
+    return out;
+  };
+  push_path(rel);
+  int links = 0;
+  while (!todo.empty()) {
+    std::string part = std::move(todo.back());
+    todo.pop_back();
+    if (part == ".") continue;
+    if (part == "..") {
+      if (!done.empty()) done.pop_back();
+      continue;
+    }
+    done.push_back(part);
+    const std::string path = joined();
+    std::optional<std::string> target;
+    for (const auto& layer : layers_) {
+      struct stat st;
+      const Presence presence = look_in(layer, path, st);
+      if (presence == Presence::Absent) continue;
+      if (presence == Presence::Present && S_ISLNK(st.st_mode)) {
+        if (layer.index) {
+          const layers::IndexedEntry* entry = nullptr;
+          layer.index->look(path, &entry);
+          target = entry->link_target;
+        } else {
+          char buf[PATH_MAX];
+          ssize_t n = ::readlink((layer.dir + "/" + path).c_str(), buf, sizeof buf);
+          if (n < 0) return Error::from_errno("reading the link " + layers::quoted("/" + path));
+          target = std::string(buf, size_t(n));
+        }
+      }
+      break;
+    }
+    if (!target) continue;
+    if (++links > kMaxLinks)
+      return Error(ErrorKind::InvalidInput, layers::quoted("/" + rel) + ": too many levels of symbolic links");
+    done.pop_back();
+    if (target->starts_with('/')) done.clear();
+    push_path(*target);
+  }
+  return joined();
 }
 
 std::vector<std::string> LayerView::dirs() const {

@@ -75,6 +75,12 @@ class LayerView {
   // when absent or not a regular file; InvalidInput when larger than `max_bytes`.
   layers::Result<std::optional<std::string>> read_regular_file(const std::string& rel, size_t max_bytes) const;
 
+  // `rel` with each symlink on the way (the last component too) replaced by its target,
+  // as the merged tree shows it, resolved beneath the root as the layer applier resolves
+  // names: an absolute target starts at the root, ".." stops there. The result names no
+  // symlink but its missing tail. InvalidInput after 40 links (a loop).
+  layers::Result<std::string> resolve(const std::string& rel) const;
+
   // The layers' directories, top-most first: for a view of unpacked layers only (view_of).
   std::vector<std::string> dirs() const;
 

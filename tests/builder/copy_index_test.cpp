@@ -85,7 +85,8 @@ const char* kDockerfile =
     "COPY a.txt /link/\n"
     "COPY a.txt /home/again/\n"
     "COPY a.txt /etc/hosts\n"
-    "COPY a.txt /bin/\n";
+    "COPY a.txt /bin/\n"
+    "WORKDIR /link/wd\n";
 
 }  // namespace
 
@@ -109,7 +110,7 @@ TEST_CASE("COPY without RUN leaves the base packed, and makes the layers an unpa
     CHECK(fs::exists(f.hoist().root() + "/hoist-index/" + std::string(base.manifest.layers[i].digest.hex())));
   }
   const auto from_index = layer_digests(f, "cold");
-  REQUIRE(from_index.size() == base.manifest.layers.size() + 7);  // WORKDIR and 6 COPY
+  REQUIRE(from_index.size() == base.manifest.layers.size() + 8);  // 2 WORKDIR and 6 COPY
 
   // What the layers hold: parents keep the base's metadata, names come from its passwd.
   const auto srv = entries_of(f.hoist().root(), from_index.at(base.manifest.layers.size() + 2));
@@ -121,6 +122,13 @@ TEST_CASE("COPY without RUN leaves the base packed, and makes the layers an unpa
   CHECK(srv.at("srv/sub/a.txt").gid == 33);
   const auto workdir = entries_of(f.hoist().root(), from_index.at(base.manifest.layers.size()));
   CHECK(workdir.count("work/dir"));
+  // Symlinks in the destination are followed inside the image, the link kept.
+  const auto link = entries_of(f.hoist().root(), from_index.at(base.manifest.layers.size() + 3));
+  CHECK(link.count("real/a.txt"));
+  CHECK(!link.count("link"));
+  const auto linked_workdir = entries_of(f.hoist().root(), from_index.back());
+  CHECK(linked_workdir.count("real/wd"));
+  CHECK(!linked_workdir.count("link"));
 
   // The same build over the base unpacked (as a RUN would leave it): the same layers.
   REQUIRE(runtime::view_of(*store, base.manifest.layers, base.config.diff_ids));

@@ -208,3 +208,38 @@ TEST_CASE("LayerView: indexed layers answer as the same layers unpacked", "[runt
   REQUIRE(text_b);
   CHECK(*text_a == *text_b);
 }
+
+TEST_CASE("LayerView: resolve follows symlinks inside the image, never above its root", "[runtime][layer_dirs][layer_index]") {
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  auto store = layers::Store::open(scratch.path() + "/store");
+  REQUIRE(store);
+  const std::string tar = hoist_test::TarWriter()
+                              .dir("real")
+                              .dir("usr")
+                              .symlink("abs", "/real")
+                              .symlink("usr/rel", "../real")
+                              .symlink("climb", "../../../../real")
+                              .symlink("loop1", "loop2")
+                              .symlink("loop2", "loop1")
+                              .symlink("dangling", "/nowhere/deep")
+                              .finish();
+  auto indexed = runtime::index_view_of(*store, {put_layer(*store, tar)}, {layers::Digest::of(tar)});
+  REQUIRE(indexed);
+  auto [path, resolved] = GENERATE(table<std::string, std::string>({
+      {"abs/x", "real/x"},
+      {"abs", "real"},
+      {"usr/rel/y", "real/y"},
+      {"climb/z", "real/z"},
+      {"dangling/f", "nowhere/deep/f"},
+      {"real/../abs", "real"},
+      {"new/dir", "new/dir"},
+      {"", ""},
+  }));
+  CAPTURE(path);
+  auto r = indexed->resolve(path);
+  REQUIRE(r);
+  CHECK(*r == resolved);
+  auto loop = indexed->resolve("loop1/x");
+  REQUIRE(!loop);
+  CHECK(loop.error().kind() == layers::ErrorKind::InvalidInput);
+}
