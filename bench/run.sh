@@ -184,6 +184,19 @@ run_builds() {
   done
 }
 
+# T_WALL of `FROM base; COPY f /app/`, --no-cache; fails when the build unpacked the base.
+copy_cold() {
+  local base=$1 tag=$2 ctx=$work/ctx-copy-$2
+  mkdir -p "$ctx"
+  echo copied >"$ctx/f"
+  printf 'FROM %s\nCOPY f /app/\n' "$base" >"$ctx/Dockerfile"
+  timed "$work/logs/copy-$tag.log" "${H[@]}" build --no-cache --progress plain -t "copy-$tag" "$ctx" || return 1
+  if grep -q ' unpacked ' "$work/logs/copy-$tag.log"; then
+    echo "COPY onto $base unpacked the base" >&2
+    return 1
+  fi
+}
+
 # ---- (a) RUN snapshot cost vs base size ---------------------------------------------------
 bench_a() {
   local small_mb big_mb
@@ -194,6 +207,17 @@ bench_a() {
   A_IMPORT_SMALL_RSS=$IMPORT_RSS
   make_base base-big "$big_files" "$big_size" 2 || return 1
   A_IMPORT_BIG_WALL=$IMPORT_WALL A_IMPORT_BIG_CPU=$IMPORT_CPU A_IMPORT_BIG_RSS=$IMPORT_RSS A_IMPORT_BIG_BYTES=$IMPORT_BYTES
+
+  # COPY onto each base before anything unpacked it (cold: one build each, first of all):
+  # COPY reads the base's layer index, made now from the tar, and must not unpack it.
+  local copy_cold_small copy_cold_big
+  copy_cold base-small small || return 1
+  copy_cold_small=$T_WALL
+  copy_cold base-big big || return 1
+  copy_cold_big=$T_WALL
+  result "a.copy_cold_small_base" "$copy_cold_small" s - info
+  result "a.copy_cold_big_base" "$copy_cold_big" s - info
+  result "a.copy_cold_ratio_big/small" "$(div "$copy_cold_big" "$copy_cold_small")" x - info
 
   run_builds base-small small || return 1
   local small_med small_step small_cpu

@@ -100,6 +100,11 @@ class Planner {
     std::string dest_rel = parser::clean_path(dest);
     while (dest_rel.starts_with('/')) dest_rel.erase(0, 1);
     if (dest_rel == ".") dest_rel.clear();
+    // Symlinks in the destination are followed inside the image, as BuildKit follows them
+    // (`COPY f /link/` with link -> /real writes /real/f and keeps the link).
+    auto resolved_dest = image_.resolve(dest_rel);
+    if (!resolved_dest) return std::move(resolved_dest).error().context("destination " + layers::quoted(dest));
+    dest_rel = *resolved_dest;
     if (dest_rel.empty()) dest_is_dir = true;
     if (!dest_is_dir) {
       if (auto st = image_.lookup(dest_rel); st && S_ISDIR(st->st_mode)) dest_is_dir = true;

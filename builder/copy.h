@@ -8,6 +8,9 @@
 //     component, Go filepath.Match rules); a wildcard matching nothing is an error, as
 //     is a plain source that does not exist or that .dockerignore excludes.
 //   - A relative destination is taken from WORKDIR.
+//   - Symlinks in the destination (the last component too) are followed inside the image,
+//     as BuildKit follows them: an absolute target starts at the image's root, ".." stops
+//     there (`COPY f /link/` with link -> /real writes /real/f; the link stays).
 //   - The destination is a directory when it ends with "/" (or is "." / ends with "/."),
 //     or already is a directory in the image; then each source file lands in it under its
 //     own name. Otherwise the destination is the file's new path.

@@ -340,6 +340,14 @@ class StageRunner {
     return view;
   }
 
+  // The stage's root as COPY and WORKDIR consult it: layers unpacked already are read
+  // there, the others through their index, so a stage without RUN never unpacks its base
+  // (runtime::index_view_of).
+  Result<runtime::LayerView> lookup_view() {
+    if (auto r = s_.cache.ensure_blobs(state_->layers); !r) return std::move(r).error();
+    return runtime::index_view_of(s_.store, state_->layers, state_->config.diff_ids);
+  }
+
   Result<void> dispatch(const parser::Command& command, int step) {
     const parser::Instruction& ins = command.in;
     if (auto* flags = std::get_if<parser::RunFlags>(&command.flags)) return run(ins, *flags, step);
@@ -371,17 +379,19 @@ class StageRunner {
     // WORKDIR creates its directory when the image lacks it.
     return commit(step, key, inputs, created_by, [&]() -> Result<std::optional<LayerResult>> {
       std::string dir = state_->config.config.working_dir;
-      auto image = view(step);
+      auto image = lookup_view();
       if (!image) return std::move(image).error();
-      std::string rel = dir.substr(dir.find_first_not_of('/') == std::string::npos ? dir.size() : dir.find_first_not_of('/'));
-      if (rel.empty() || image->lookup(rel)) return std::optional<LayerResult>();
+      // Made through the symlinks on the way, inside the image, as BuildKit makes it.
+      auto rel = image->resolve(dir);
+      if (!rel) return std::move(rel).error();
+      if (rel->empty() || image->lookup(*rel)) return std::optional<LayerResult>();
       auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "workdir-");
       if (!scratch) return std::move(scratch).error();
       std::string root = scratch->path() + "/root", empty = scratch->path() + "/empty";
       if (::mkdir(root.c_str(), 0755) != 0 || ::mkdir(empty.c_str(), 0755) != 0 || ::chmod(empty.c_str(), 0755) != 0)
         return Error::from_errno("creating a scratch directory");
       CopyPlan plan;
-      plan.items.push_back({CopyItem::Kind::Entry, empty, rel, /*is_file_source=*/true});
+      plan.items.push_back({CopyItem::Kind::Entry, empty, *rel, /*is_file_source=*/true});
       if (auto r = execute_copy(plan, *image, root); !r) return std::move(r).error();
       return write_scratch_layer(root);
     });
@@ -574,20 +584,19 @@ class StageRunner {
       request.chmod = *x;
     }
 
-    auto image = view(step);
+    auto image = lookup_view();
     if (!image) return std::move(image).error();
     if (const auto& chown = flags.chown) {
       auto spec = expand(*chown);
       if (!spec) return std::move(spec).error();
-      auto read_account_file = [&](const std::string& rel) -> std::string {
-        std::string path = image->host_path(rel);
-        struct stat st;
-        if (path.empty() || ::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
-        auto text = layers::read_file(path, runtime::kMaxAccountFileBytes);
-        return text ? *text : "";
-      };
-      auto user = runtime::resolve_user_in(*spec, read_account_file("etc/passwd"), read_account_file("etc/group"),
-                                  runtime::UserPurpose::Chown);
+      std::string account_files[2];
+      for (int i = 0; i < 2; ++i) {
+        const std::string rel = i == 0 ? "etc/passwd" : "etc/group";
+        auto text = image->read_regular_file(rel, runtime::kMaxAccountFileBytes);
+        if (!text) return std::move(text).error().context("--chown=" + *spec + ": reading /" + rel + " of the image");
+        account_files[i] = text->value_or("");
+      }
+      auto user = runtime::resolve_user_in(*spec, account_files[0], account_files[1], runtime::UserPurpose::Chown);
       if (!user) return std::move(user).error().context("--chown=" + *spec);
       request.uid = user->uid;
       request.gid = user->gid;

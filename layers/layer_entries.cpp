@@ -20,6 +20,7 @@ struct Source {
   DecompressingReader reader;
   std::vector<std::byte> buffer = std::vector<std::byte>(128 * 1024);
   std::optional<Error> error;
+  Sha256 hash;  // of the uncompressed stream, for the diff_id
 
   static la_ssize_t read_cb(archive* a, void* self_ptr, const void** out) {
     auto* self = static_cast<Source*>(self_ptr);
@@ -29,6 +30,7 @@ struct Source {
       archive_set_error(a, EIO, "layer input failed");
       return -1;
     }
+    self->hash.update(std::span<const std::byte>(self->buffer.data(), *n));
     *out = self->buffer.data();
     return la_ssize_t(*n);
   }
@@ -44,8 +46,7 @@ std::string clean_name(const char* utf8, const char* raw) {
 
 }  // namespace
 
-Result<void> for_each_layer_entry(int fd, bool hash_content,
-                                  const std::function<Result<void>(const LayerEntry&)>& visit) {
+Result<Digest> walk_layer(int fd, const LayerWalk& how, const std::function<Result<void>(const LayerEntry&)>& visit) {
   auto reader = DecompressingReader::open(fd);
   if (!reader) return std::move(reader).error();
   Source source{std::move(*reader)};
@@ -94,8 +95,14 @@ Result<void> for_each_layer_entry(int fd, bool hash_content,
     while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK)
       entry.xattrs.emplace_back(xname ? xname : "", std::string(static_cast<const char*>(value), size));
     std::sort(entry.xattrs.begin(), entry.xattrs.end());
-    if (hash_content && entry.hardlink.empty() && archive_entry_filetype(e) == AE_IFREG) {
+    const bool is_file = entry.hardlink.empty() && archive_entry_filetype(e) == AE_IFREG;
+    const bool wants_data = is_file && how.wants_data && how.wants_data(entry);
+    if (wants_data && uint64_t(entry.size) > how.max_data)
+      return Error(ErrorKind::InvalidInput, quoted(entry.path) + " in the layer is larger than " +
+                                                std::to_string(how.max_data) + " bytes");
+    if ((how.hash_content || wants_data) && is_file) {
       Sha256 hash;
+      std::string data;
       const void* block = nullptr;
       size_t length = 0;
       la_int64_t offset = 0;
@@ -103,12 +110,43 @@ Result<void> for_each_layer_entry(int fd, bool hash_content,
         int d = archive_read_data_block(a.get(), &block, &length, &offset);
         if (d == ARCHIVE_EOF) break;
         if (d < ARCHIVE_WARN) return failed("reading " + quoted(entry.path) + " in the layer");
-        hash.update(std::span<const std::byte>(static_cast<const std::byte*>(block), length));
+        if (how.hash_content) hash.update(std::span<const std::byte>(static_cast<const std::byte*>(block), length));
+        if (wants_data) {
+          // Blocks of a sparse file come with gaps: the holes read as zeros.
+          if (uint64_t(offset) + length > how.max_data)
+            return Error(ErrorKind::InvalidInput, quoted(entry.path) + " in the layer is larger than " +
+                                                      std::to_string(how.max_data) + " bytes");
+          if (data.size() < size_t(offset)) data.resize(size_t(offset), '\0');
+          data.replace(size_t(offset), std::min(data.size() - size_t(offset), length), static_cast<const char*>(block),
+                       length);
+        }
       }
-      entry.content = hash.finish();
+      if (how.hash_content) entry.content = hash.finish();
+      if (wants_data) {
+        if (data.size() < size_t(entry.size)) data.resize(size_t(entry.size), '\0');
+        entry.data = std::move(data);
+      }
     }
-    if (auto v = visit(entry); !v) return v;
+    if (auto v = visit(entry); !v) return std::move(v).error();
   }
+  // The tar may end before the stream does (padding after the end marker); the diff_id
+  // covers all of it, as the applier's does.
+  while (how.reads_to_end) {
+    auto n = source.reader.read(source.buffer);
+    if (!n) return std::move(n).error().context("reading the layer");
+    if (*n == 0) break;
+    source.hash.update(std::span<const std::byte>(source.buffer.data(), *n));
+  }
+  return source.hash.finish();
+}
+
+Result<void> for_each_layer_entry(int fd, bool hash_content,
+                                  const std::function<Result<void>(const LayerEntry&)>& visit) {
+  LayerWalk how;
+  how.hash_content = hash_content;
+  how.reads_to_end = false;
+  auto walked = walk_layer(fd, how, visit);
+  if (!walked) return std::move(walked).error();
   return {};
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The entries of a layer tar with their metadata, read with libarchive as the layer
-// applier reads them (layers/tar_apply.h), without writing anything: for `hoist diff`
-// and for counting a layer's size (layers/layer_size.h).
+// applier reads them (layers/tar_apply.h), without writing anything: for `hoist diff`,
+// for counting a layer's size (layers/layer_size.h) and for the layer index COPY consults
+// instead of an unpacked base (layers/layer_index.h).
 
 #include <cstdint>
 #include <functional>
@@ -26,13 +27,29 @@ struct LayerEntry {
   uint64_t rdev_major = 0, rdev_minor = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;  // every xattr in the tar, sorted
   std::optional<Digest> content;  // a regular file's sha256, when asked for
+  std::optional<std::string> data;  // a regular file's bytes, when LayerWalk::wants_data says so
 };
 
-// Calls `visit` for each entry of the layer tar read from `fd` (plain, gzip or zstd) to
-// its end, in tar order. With `hash_content` each regular file's data is read and hashed,
-// else skipped. More than kDefaultMaxUnpackEntries entries is InvalidInput; damaged
-// compression or tar data is Corrupt; an error from `visit` stops the walk and is
-// returned. Names are bytes, as tar_apply reads them (UTF-8 when the tar says so).
+struct LayerWalk {
+  bool hash_content = false;  // each regular file's data is read and hashed (content)
+  // When set and true for a regular file (not a hardlink), its data is read into `data`;
+  // one larger than max_data bytes is InvalidInput naming it.
+  std::function<bool(const LayerEntry&)> wants_data;
+  size_t max_data = 0;
+  // Read the stream past the tar's end marker to its end, as the applier does, so the
+  // digest returned is the diff_id. Off, what follows the marker is not read (nor checked).
+  bool reads_to_end = true;
+};
+
+// Calls `visit` for each entry of the layer tar read from `fd` (plain, gzip or zstd) in
+// tar order, reads the stream to its end (LayerWalk::reads_to_end), and returns the sha256
+// of the whole uncompressed stream (the layer's diff_id, for the caller to check). More than
+// kDefaultMaxUnpackEntries entries is InvalidInput; damaged compression or tar data is
+// Corrupt; an error from `visit` stops the walk and is returned. Names are bytes, as
+// tar_apply reads them (UTF-8 when the tar says so).
+Result<Digest> walk_layer(int fd, const LayerWalk& how, const std::function<Result<void>(const LayerEntry&)>& visit);
+
+// walk_layer with `hash_content` only, stopping at the tar's end marker.
 Result<void> for_each_layer_entry(int fd, bool hash_content,
                                   const std::function<Result<void>(const LayerEntry&)>& visit);
 

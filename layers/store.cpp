@@ -23,6 +23,7 @@ namespace {
 constexpr std::string_view kLayoutFile = "{\"imageLayoutVersion\":\"1.0.0\"}";
 constexpr size_t kMaxIndexBytes = 64 << 20;  // index.json grows with tags; generous
 constexpr int kMaxIndexDepth = 4;              // nested image indexes we follow
+constexpr size_t kMaxLayerIndexBytes = size_t(1) << 30;  // 4M entries of a long path each
 
 bool is_hex_prefix(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
@@ -501,6 +502,20 @@ int64_t Store::layer_content_size(const Descriptor& layer) const {
   return *size;
 }
 
+Result<LayerIndex> Store::layer_index(const Descriptor& layer, const Digest& diff_id) const {
+  const std::string dir = root_ + "/hoist-index";
+  const std::string path = dir + "/" + std::string(layer.digest.hex());
+  if (auto text = read_file(path, kMaxLayerIndexBytes))
+    if (auto index = LayerIndex::parse(*text, diff_id)) return index;
+  auto fd = blobs_.open_read(layer.digest);
+  if (!fd) return std::move(fd).error().context("reading layer " + layer.digest.str());
+  auto index = LayerIndex::of_layer(fd->get(), diff_id);
+  if (!index) return index;
+  // Kept best-effort: a read-only store just reads the layer again next time.
+  if (make_dirs(dir)) (void)write_file_atomic(path, index->serialize());
+  return index;
+}
+
 int64_t Store::content_size(const Image& image) const {
   int64_t total = 0;
   for (const auto& layer : image.manifest.layers) total += layer_content_size(layer);
@@ -580,14 +595,16 @@ Result<std::optional<GcReport>> Store::gc(bool wait,
   auto temps = blobs_.remove_dead_temp_files();
   if (!temps) return std::move(temps).error();
   report.temp_files_removed = *temps;
-  // Remembered layer sizes of blobs that are gone.
-  for (std::filesystem::directory_iterator it(root_ + "/hoist-sizes", ec), end; !ec && it != end; it.increment(ec)) {
-    const auto& entry = *it;
-    auto digest = Digest::from_hex(entry.path().filename().string());
-    if (digest && blobs_.has(*digest)) continue;
-    (void)::unlink(entry.path().c_str());
+  // Remembered layer sizes and indexes of blobs that are gone.
+  for (const char* memo : {"/hoist-sizes", "/hoist-index"}) {
+    for (std::filesystem::directory_iterator it(root_ + memo, ec), end; !ec && it != end; it.increment(ec)) {
+      const auto& entry = *it;
+      auto digest = Digest::from_hex(entry.path().filename().string());
+      if (digest && blobs_.has(*digest)) continue;
+      (void)::unlink(entry.path().c_str());
+    }
+    ec.clear();  // missing is fine
   }
-  ec.clear();  // missing is fine
   // write_file_atomic's "index.json.tmp-XXXXXX": its writer held the index lock we hold.
   for (std::filesystem::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
     const auto& entry = *it;

@@ -19,6 +19,8 @@
 //                            machine, by diff_id (layers/compressed_layers.h)
 //   ROOT/hoist-sizes/<hex>   a layer blob's unpacked content size (layers/layer_size.h),
 //                            measured once, for `hoist images` and `hoist history`
+//   ROOT/hoist-index/<hex>   a layer blob's entries (layers/layer_index.h), read once, for
+//                            COPY and WORKDIR on a base nothing unpacked
 //
 // index.json changes only under an exclusive flock on hoist-locks/index.lock, by reading it
 // afresh, changing it, and replacing it with write-temp-fsync-rename; two hoist processes
@@ -45,6 +47,7 @@
 #include "layers/digest.h"
 #include "layers/error.h"
 #include "layers/image.h"
+#include "layers/layer_index.h"
 #include "layers/unique_fd.h"
 
 namespace layers {
@@ -166,6 +169,11 @@ class Store {
   int64_t layer_content_size(const Descriptor& layer) const;
   // The image's size as `docker images` shows it: the sum of its layers' content sizes.
   int64_t content_size(const Image& image) const;
+  // The index of the entries of `layer` (whose uncompressed digest is `diff_id`): read
+  // from hoist-index/, or made from the blob (Corrupt when it does not hash to `diff_id`)
+  // and kept there with an atomic write. A stored index that does not parse or check out
+  // is made again, never used.
+  Result<LayerIndex> layer_index(const Descriptor& layer, const Digest& diff_id) const;
 
   Result<FileLock> gc_shared_lock() const;
   // Removes unreferenced blobs, unpacked layers (and dead .tmp-* unpack scratch dirs),

@@ -36,34 +36,6 @@ Error refused(std::string_view entry, std::string_view why) {
   return Error(ErrorKind::InvalidInput, "entry " + layers::quoted(entry) + ": " + std::string(why));
 }
 
-// Tar name -> clean relative path ("" for the root itself). Leading "./" and repeated or
-// trailing slashes are tolerated, as every tar reader does; absolute names and ".." are not.
-// A refusal's message is the reason alone; callers say which entry it was.
-// With `is_archive` (WhiteoutMode::Keep) a leading "/" is dropped instead, as moby's
-// archive.Untar joins every name to the destination.
-Result<std::string> normalize(std::string_view name, bool is_archive) {
-  if (name.empty()) return Error(ErrorKind::InvalidInput, "empty name");
-  if (name.front() == '/' && !is_archive) return Error(ErrorKind::InvalidInput, "absolute path");
-  if (name.size() > PATH_MAX)
-    return Error(ErrorKind::InvalidInput, "name longer than PATH_MAX (" + std::to_string(PATH_MAX) + " bytes)");
-  std::string out;
-  size_t start = 0;
-  while (start < name.size()) {
-    size_t slash = name.find('/', start);
-    if (slash == std::string_view::npos) slash = name.size();
-    std::string_view part = name.substr(start, slash - start);
-    start = slash + 1;
-    if (part.empty() || part == ".") continue;
-    if (part == "..") return Error(ErrorKind::InvalidInput, "\"..\" leads outside the root");
-    if (part.size() > NAME_MAX)
-      return Error(ErrorKind::InvalidInput,
-                   "a component longer than NAME_MAX (" + std::to_string(NAME_MAX) + " bytes)");
-    if (!out.empty()) out += '/';
-    out += part;
-  }
-  return out;
-}
-
 std::pair<std::string, std::string> split(const std::string& rel) {
   size_t slash = rel.rfind('/');
   if (slash == std::string::npos) return {"", rel};
@@ -306,7 +278,7 @@ class Unpacker {
   }
 
   Result<void> apply(archive* a, archive_entry* e, const std::string& name) {
-    auto rel = normalize(name, is_archive());
+    auto rel = normalize_entry_name(name, is_archive());
     if (!rel) return refused(name, rel.error().message());
     if (rel->empty()) return {};  // "./": the root's own metadata is the caller's
     auto [parent, base] = split(*rel);
@@ -548,7 +520,7 @@ class Unpacker {
 
   Result<void> make_hardlink(const std::string& entry, int dir_fd, const std::string& base,
                              const std::string& target_name) {
-    auto target = normalize(target_name, is_archive());
+    auto target = normalize_entry_name(target_name, is_archive());
     if (!target)
       return refused(entry, "hardlink target " + layers::quoted(target_name) + ": " +
                                 target.error().message());
@@ -610,6 +582,34 @@ class Unpacker {
 };
 
 }  // namespace
+
+// Tar name -> clean relative path ("" for the root itself). Leading "./" and repeated or
+// trailing slashes are tolerated, as every tar reader does; absolute names and ".." are not.
+// A refusal's message is the reason alone; callers say which entry it was.
+// With `is_archive` (WhiteoutMode::Keep) a leading "/" is dropped instead, as moby's
+// archive.Untar joins every name to the destination.
+Result<std::string> normalize_entry_name(std::string_view name, bool is_archive) {
+  if (name.empty()) return Error(ErrorKind::InvalidInput, "empty name");
+  if (name.front() == '/' && !is_archive) return Error(ErrorKind::InvalidInput, "absolute path");
+  if (name.size() > PATH_MAX)
+    return Error(ErrorKind::InvalidInput, "name longer than PATH_MAX (" + std::to_string(PATH_MAX) + " bytes)");
+  std::string out;
+  size_t start = 0;
+  while (start < name.size()) {
+    size_t slash = name.find('/', start);
+    if (slash == std::string_view::npos) slash = name.size();
+    std::string_view part = name.substr(start, slash - start);
+    start = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") return Error(ErrorKind::InvalidInput, "\"..\" leads outside the root");
+    if (part.size() > NAME_MAX)
+      return Error(ErrorKind::InvalidInput,
+                   "a component longer than NAME_MAX (" + std::to_string(NAME_MAX) + " bytes)");
+    if (!out.empty()) out += '/';
+    out += part;
+  }
+  return out;
+}
 
 Result<Digest> unpack_layer(const std::string& root, int tar_fd, const UnpackOptions& options) {
   std::optional<DecompressingReader> reader;

@@ -85,6 +85,11 @@ struct UnpackOptions {
   bool any_compression = false;
 };
 
+// A tar entry's name as a clean relative path ("" for the root itself): leading "./" and
+// repeated or trailing slashes are tolerated; an absolute name (unless `is_archive`, which
+// drops the "/") and ".." are InvalidInput, the message the reason alone.
+Result<std::string> normalize_entry_name(std::string_view name, bool is_archive);
+
 // Unpacks the layer read from `tar_fd` (to its end) beneath `root`, which must exist.
 // Returns the diff_id: the sha256 of the uncompressed tar stream, so a caller holding the
 // expected one can check it (Corrupt is the caller's to report). Damaged compression or tar

@@ -5,7 +5,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
+#include <climits>
 
 #include "layers/overlay_xattr.h"
 #include "layers/tar_apply.h"
@@ -96,11 +98,35 @@ void adopt_unpacked(const layers::Store& store, const std::string& dir, const la
   ::rename(dir.c_str(), final_dir.c_str());
 }
 
+LayerView::LayerView(std::vector<std::string> dirs) {
+  for (auto& dir : dirs) layers_.push_back({std::move(dir), nullptr, {}});
+}
+
+namespace {
+
+// What `layer` alone says of `rel` (clean), with its lstat when Present.
+Presence look_in(const LayerView::Layer& layer, const std::string& rel, struct stat& st) {
+  if (!layer.index) return look_in_layer(layer.dir, rel, st);
+  const layers::IndexedEntry* entry = nullptr;
+  switch (layer.index->look(rel, &entry)) {
+    case layers::LayerIndex::Presence::Present:
+      st = entry->to_stat();
+      return Presence::Present;
+    case layers::LayerIndex::Presence::Hidden:
+      return Presence::Hidden;
+    case layers::LayerIndex::Presence::Absent:
+      break;
+  }
+  return Presence::Absent;
+}
+
+}  // namespace
+
 std::optional<struct stat> LayerView::lookup(const std::string& rel) const {
   const std::string clean = clean_rel(rel);
-  for (const auto& dir : dirs_) {
+  for (const auto& layer : layers_) {
     struct stat st;
-    switch (look_in_layer(dir, clean, st)) {
+    switch (look_in(layer, clean, st)) {
       case Presence::Present:
         return st;
       case Presence::Hidden:
@@ -114,11 +140,12 @@ std::optional<struct stat> LayerView::lookup(const std::string& rel) const {
 
 std::string LayerView::host_path(const std::string& rel) const {
   const std::string clean = clean_rel(rel);
-  for (const auto& dir : dirs_) {
+  for (const auto& layer : layers_) {
     struct stat st;
-    switch (look_in_layer(dir, clean, st)) {
+    switch (look_in(layer, clean, st)) {
       case Presence::Present:
-        return clean.empty() ? dir : dir + "/" + clean;
+        if (layer.index) return "";
+        return clean.empty() ? layer.dir : layer.dir + "/" + clean;
       case Presence::Hidden:
         return "";
       case Presence::Absent:
@@ -126,6 +153,127 @@ std::string LayerView::host_path(const std::string& rel) const {
     }
   }
   return "";
+}
+
+Result<std::optional<std::string>> LayerView::read_regular_file(const std::string& rel, size_t max_bytes) const {
+  const std::string clean = clean_rel(rel);
+  for (const auto& layer : layers_) {
+    struct stat st;
+    switch (look_in(layer, clean, st)) {
+      case Presence::Present: {
+        if (!S_ISREG(st.st_mode)) return std::optional<std::string>();
+        if (layer.index) {
+          auto fd = store_->blobs().open_read(layer.blob.digest);
+          if (!fd) return std::move(fd).error().context("reading layer " + layer.blob.digest.str());
+          return layer.index->read_file(fd->get(), clean, max_bytes);
+        }
+        // Every parent is a real directory (look_in_layer checked); the file is not followed.
+        const std::string path = layer.dir + "/" + clean;
+        layers::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::optional<std::string>();
+        if (uint64_t(st.st_size) > max_bytes)
+          return Error(ErrorKind::InvalidInput, layers::quoted("/" + clean) + " is larger than " +
+                                                    std::to_string(max_bytes) + " bytes");
+        auto text = layers::read_file(path, max_bytes);
+        if (!text) return std::move(text).error();
+        return std::optional<std::string>(std::move(*text));
+      }
+      case Presence::Hidden:
+        return std::optional<std::string>();
+      case Presence::Absent:
+        break;
+    }
+  }
+  return std::optional<std::string>();
+}
+
+Result<std::string> LayerView::resolve(const std::string& rel) const {
+  constexpr int kMaxLinks = 40;  // Linux's MAXSYMLINKS
+  std::vector<std::string> done, todo;  // todo: the components left, last first
+  auto push_path = [&](const std::string& path) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t slash = path.find('/', start);
+      if (slash == std::string::npos) slash = path.size();
+      if (slash > start) parts.push_back(path.substr(start, slash - start));
+      start = slash + 1;
+    }
+    todo.insert(todo.end(), parts.rbegin(), parts.rend());
+  };
+  auto joined = [&] {
+    std::string out;
+    for (const auto& part : done) out += (out.empty() ? "" : "/") + part;
+    return out;
+  };
+  push_path(rel);
+  int links = 0;
+  while (!todo.empty()) {
+    std::string part = std::move(todo.back());
+    todo.pop_back();
+    if (part == ".") continue;
+    if (part == "..") {
+      if (!done.empty()) done.pop_back();
+      continue;
+    }
+    done.push_back(part);
+    const std::string path = joined();
+    std::optional<std::string> target;
+    for (const auto& layer : layers_) {
+      struct stat st;
+      const Presence presence = look_in(layer, path, st);
+      if (presence == Presence::Absent) continue;
+      if (presence == Presence::Present && S_ISLNK(st.st_mode)) {
+        if (layer.index) {
+          const layers::IndexedEntry* entry = nullptr;
+          layer.index->look(path, &entry);
+          target = entry->link_target;
+        } else {
+          char buf[PATH_MAX];
+          ssize_t n = ::readlink((layer.dir + "/" + path).c_str(), buf, sizeof buf);
+          if (n < 0) return Error::from_errno("reading the link " + layers::quoted("/" + path));
+          target = std::string(buf, size_t(n));
+        }
+      }
+      break;
+    }
+    if (!target) continue;
+    if (++links > kMaxLinks)
+      return Error(ErrorKind::InvalidInput, layers::quoted("/" + rel) + ": too many levels of symbolic links");
+    done.pop_back();
+    if (target->starts_with('/')) done.clear();
+    push_path(*target);
+  }
+  return joined();
+}
+
+std::vector<std::string> LayerView::dirs() const {
+  std::vector<std::string> dirs;
+  for (const auto& layer : layers_) {
+    assert(!layer.index);
+    dirs.push_back(layer.dir);
+  }
+  return dirs;
+}
+
+Result<LayerView> index_view_of(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
+                                const std::vector<layers::Digest>& diff_ids) {
+  if (image_layers.size() != diff_ids.size())
+    return Error(ErrorKind::Corrupt, "the image lists " + std::to_string(image_layers.size()) +
+                                         " layers but " + std::to_string(diff_ids.size()) + " diff_ids");
+  std::vector<LayerView::Layer> view;
+  for (size_t i = image_layers.size(); i-- > 0;) {
+    const std::string dir = store.unpacked_path(diff_ids[i]);
+    struct stat st;
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      view.push_back({dir, nullptr, image_layers[i]});
+      continue;
+    }
+    auto index = store.layer_index(image_layers[i], diff_ids[i]);
+    if (!index) return std::move(index).error();
+    view.push_back({"", std::make_shared<const layers::LayerIndex>(std::move(*index)), image_layers[i]});
+  }
+  return LayerView(store, std::move(view));
 }
 
 Result<LayerView> view_of(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
@@ -139,7 +287,11 @@ Result<LayerView> view_of(const layers::Store& store, const std::vector<layers::
     if (!dir) return std::move(dir).error();
     dirs.push_back(*dir);
   }
-  return LayerView(std::move(dirs));
+  return LayerView(store, [&] {
+    std::vector<LayerView::Layer> layers;
+    for (size_t i = 0; i < dirs.size(); ++i) layers.push_back({dirs[i], nullptr, image_layers[image_layers.size() - 1 - i]});
+    return layers;
+  }());
 }
 
 Result<void> materialize_rootfs(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,

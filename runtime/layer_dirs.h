@@ -1,6 +1,7 @@
 #pragma once
 // Image layers as directories: the lower dirs of a RUN's overlay, the view COPY and
-// WORKDIR consult, and whole root filesystems for COPY --from and `--output type=local`.
+// WORKDIR consult (where layers nothing unpacked are read through their index instead),
+// and whole root filesystems for COPY --from and `--output type=local`.
 //
 // Unpacked layers live in Store::unpacked_path(diff_id), one directory per layer, in
 // overlayfs's format: an OCI whiteout ".wh.x" becomes a 0:0 character device "x", an
@@ -15,6 +16,7 @@
 
 #include <sys/stat.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +24,7 @@
 #include "layers/digest.h"
 #include "layers/error.h"
 #include "layers/image.h"
+#include "layers/layer_index.h"
 #include "layers/store.h"
 
 namespace runtime {
@@ -38,12 +41,22 @@ layers::Result<std::string> ensure_unpacked(const layers::Store& store,
 void adopt_unpacked(const layers::Store& store, const std::string& dir,
                     const layers::Digest& diff_id);
 
-// The merged view of a stack of unpacked layers, without mounting anything.
+// The merged view of a stack of layers, without mounting anything. Each layer is either
+// unpacked (a directory) or indexed (layers/layer_index.h: its tar's headers, its blob
+// read for file contents); both answer a lookup the same way.
 class LayerView {
  public:
+  struct Layer {
+    std::string dir;                                  // unpacked here, or else
+    std::shared_ptr<const layers::LayerIndex> index;  // indexed, and read from
+    layers::Descriptor blob;                          // this blob of the store
+  };
+
   LayerView() = default;
-  // `dirs` top-most first.
-  explicit LayerView(std::vector<std::string> dirs) : dirs_(std::move(dirs)) {}
+  // Unpacked layers, `dirs` top-most first.
+  explicit LayerView(std::vector<std::string> dirs);
+  // `layers` top-most first; `store` (holding the indexed layers' blobs) outlives the view.
+  LayerView(const layers::Store& store, std::vector<Layer> layers) : store_(&store), layers_(std::move(layers)) {}
 
   // lstat of `rel` (relative, '/'-separated) as the merged tree shows it: the top-most
   // layer holding it decides; a whiteout or an opaque parent above hides lower layers.
@@ -54,13 +67,26 @@ class LayerView {
   // The host path of `rel` in the layer that holds it, or "" (absent, or hidden). Every
   // component between the layer directory and `rel` is a real directory, never a symlink
   // (checked as lookup walks), so opening the path follows nothing but its last
-  // component: callers lstat it, or open it with O_NOFOLLOW, before reading.
+  // component: callers lstat it, or open it with O_NOFOLLOW, before reading. "" too
+  // when the layer holding it is indexed, not unpacked.
   std::string host_path(const std::string& rel) const;
+  // The content of the regular file `rel` as the merged tree shows it (a symlink is not
+  // followed): from its unpacked layer, or read from its indexed layer's blob. nullopt
+  // when absent or not a regular file; InvalidInput when larger than `max_bytes`.
+  layers::Result<std::optional<std::string>> read_regular_file(const std::string& rel, size_t max_bytes) const;
 
-  const std::vector<std::string>& dirs() const { return dirs_; }
+  // `rel` with each symlink on the way (the last component too) replaced by its target,
+  // as the merged tree shows it, resolved beneath the root as the layer applier resolves
+  // names: an absolute target starts at the root, ".." stops there. The result names no
+  // symlink but its missing tail. InvalidInput after 40 links (a loop).
+  layers::Result<std::string> resolve(const std::string& rel) const;
+
+  // The layers' directories, top-most first: for a view of unpacked layers only (view_of).
+  std::vector<std::string> dirs() const;
 
  private:
-  std::vector<std::string> dirs_;
+  const layers::Store* store_ = nullptr;
+  std::vector<Layer> layers_;
 };
 
 // Unpacks every layer of `image_layers` (bottom first, with their diff_ids) and returns
@@ -68,6 +94,13 @@ class LayerView {
 layers::Result<LayerView> view_of(const layers::Store& store,
                                   const std::vector<layers::Descriptor>& image_layers,
                                   const std::vector<layers::Digest>& diff_ids);
+
+// The view COPY and WORKDIR consult: a layer already unpacked is read in its directory,
+// any other through its index (layers::Store::layer_index, made from the blob once), so
+// nothing is unpacked. Corrupt when a blob does not hash to its diff_id.
+layers::Result<LayerView> index_view_of(const layers::Store& store,
+                                        const std::vector<layers::Descriptor>& image_layers,
+                                        const std::vector<layers::Digest>& diff_ids);
 
 // Applies the layers, bottom first, into the existing empty directory `dest`: the whole
 // root filesystem as a container would see it.

@@ -145,3 +145,101 @@ TEST_CASE("LayerView: whiteouts and opaque directories hide lower layers", "[run
   CHECK(view.host_path(path).empty() == !present);
   if (path == "kept/f") CHECK(view.host_path(path) == bottom + "/kept/f");
 }
+
+TEST_CASE("LayerView: indexed layers answer as the same layers unpacked", "[runtime][layer_dirs][layer_index]") {
+  if (::geteuid() != 0) {
+    HOIST_SKIP("overlay-form unpacking needs root (mknod, trusted.* xattrs)");
+  }
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  const std::vector<std::string> stack = {
+      hoist_test::TarWriter()
+          .dir("etc", 0755)
+          .file("etc/passwd", "root:x:0:0::/root:/bin/sh\n")
+          .dir("srv", 0750, 33, 33)
+          .file("srv/old", "x")
+          .dir("opt/app", 0700, 1, 1)
+          .file("opt/app/f", "x")
+          .dir("real")
+          .symlink("link", "real")
+          .file("gone", "x")
+          .finish(),
+      hoist_test::TarWriter()
+          .file(".wh.gone", "")
+          .file("srv/.wh..wh..opq", "")
+          .file("srv/new", "n")
+          .file("implicit/dir/f", "i")
+          .file("etc/group", "root:x:0:\n")
+          .hardlink("etc/group-", "etc/group")
+          .finish(),
+  };
+  auto unpacked_store = layers::Store::open(scratch.path() + "/unpacked");
+  auto indexed_store = layers::Store::open(scratch.path() + "/indexed");
+  REQUIRE(unpacked_store);
+  REQUIRE(indexed_store);
+  std::vector<layers::Descriptor> descriptors;
+  std::vector<layers::Digest> diff_ids;
+  for (const auto& tar : stack) {
+    descriptors.push_back(put_layer(*unpacked_store, tar));
+    put_layer(*indexed_store, tar);
+    diff_ids.push_back(layers::Digest::of(tar));
+  }
+  auto unpacked = runtime::view_of(*unpacked_store, descriptors, diff_ids);
+  REQUIRE(unpacked);
+  auto indexed = runtime::index_view_of(*indexed_store, descriptors, diff_ids);
+  REQUIRE(indexed);
+  CHECK(!fs::exists(indexed_store->unpacked_path(diff_ids[0])));
+  auto path = GENERATE(as<std::string>{}, "", "etc", "etc/passwd", "etc/group", "etc/group-", "srv", "srv/old",
+                       "srv/new", "opt", "opt/app", "opt/app/f", "real", "link", "link/x", "gone", "implicit",
+                       "implicit/dir", "implicit/dir/f", "missing", "gone/x");
+  CAPTURE(path);
+  auto a = unpacked->lookup(path), b = indexed->lookup(path);
+  REQUIRE(bool(a) == bool(b));
+  if (a && !path.empty()) {
+    CHECK(a->st_mode == b->st_mode);
+    CHECK(a->st_uid == b->st_uid);
+    CHECK(a->st_gid == b->st_gid);
+    // Parents a tar leaves out (opt, etc and srv in the top layer, implicit/...) get the time of
+    // their unpacking, or 0 in the index; the others the tar's.
+    const bool is_implicit = path == "opt" || path == "etc" || path == "srv" || path.starts_with("implicit");
+    if (!is_implicit) CHECK(a->st_mtim.tv_sec == b->st_mtim.tv_sec);
+  }
+  auto text_a = unpacked->read_regular_file(path, 1 << 20), text_b = indexed->read_regular_file(path, 1 << 20);
+  REQUIRE(text_a);
+  REQUIRE(text_b);
+  CHECK(*text_a == *text_b);
+}
+
+TEST_CASE("LayerView: resolve follows symlinks inside the image, never above its root", "[runtime][layer_dirs][layer_index]") {
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  auto store = layers::Store::open(scratch.path() + "/store");
+  REQUIRE(store);
+  const std::string tar = hoist_test::TarWriter()
+                              .dir("real")
+                              .dir("usr")
+                              .symlink("abs", "/real")
+                              .symlink("usr/rel", "../real")
+                              .symlink("climb", "../../../../real")
+                              .symlink("loop1", "loop2")
+                              .symlink("loop2", "loop1")
+                              .symlink("dangling", "/nowhere/deep")
+                              .finish();
+  auto indexed = runtime::index_view_of(*store, {put_layer(*store, tar)}, {layers::Digest::of(tar)});
+  REQUIRE(indexed);
+  auto [path, resolved] = GENERATE(table<std::string, std::string>({
+      {"abs/x", "real/x"},
+      {"abs", "real"},
+      {"usr/rel/y", "real/y"},
+      {"climb/z", "real/z"},
+      {"dangling/f", "nowhere/deep/f"},
+      {"real/../abs", "real"},
+      {"new/dir", "new/dir"},
+      {"", ""},
+  }));
+  CAPTURE(path);
+  auto r = indexed->resolve(path);
+  REQUIRE(r);
+  CHECK(*r == resolved);
+  auto loop = indexed->resolve("loop1/x");
+  REQUIRE(!loop);
+  CHECK(loop.error().kind() == layers::ErrorKind::InvalidInput);
+}

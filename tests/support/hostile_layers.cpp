@@ -55,8 +55,8 @@ TarWriter& TarWriter::file(const std::string& name, const std::string& content, 
                            int gid) {
   return add(name, AE_IFREG, mode, content, nullptr, nullptr, uid, gid);
 }
-TarWriter& TarWriter::dir(const std::string& name, int mode) {
-  return add(name, AE_IFDIR, mode, "", nullptr, nullptr);
+TarWriter& TarWriter::dir(const std::string& name, int mode, int uid, int gid) {
+  return add(name, AE_IFDIR, mode, "", nullptr, nullptr, uid, gid);
 }
 TarWriter& TarWriter::symlink(const std::string& name, const std::string& target) {
   return add(name, AE_IFLNK, 0777, "", &target, nullptr);

@@ -30,7 +30,7 @@ class TarWriter {
 
   TarWriter& file(const std::string& name, const std::string& content = "pwned", int mode = 0644,
                   int uid = 0, int gid = 0);
-  TarWriter& dir(const std::string& name, int mode = 0755);
+  TarWriter& dir(const std::string& name, int mode = 0755, int uid = 0, int gid = 0);
   TarWriter& symlink(const std::string& name, const std::string& target);
   TarWriter& hardlink(const std::string& name, const std::string& target);
   // A character ('c') or block ('b') device, or a FIFO ('p').

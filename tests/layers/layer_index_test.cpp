@@ -1,0 +1,184 @@
+// layers/layer_index: a layer's entries from its tar headers, looked up as the layer
+// unpacked alone would show them; stored with a checksum, recomputed when damaged.
+
+#include "layers/layer_index.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "layers/store.h"
+#include "layers/unique_fd.h"
+#include "tests/support/canary.h"
+#include "tests/support/files.h"
+#include "tests/support/hostile_layers.h"
+#include "tests/support/temp_dir.h"
+
+namespace {
+
+layers::UniqueFd memfd_of(const std::string& bytes) {
+  layers::UniqueFd fd(::memfd_create("layer", MFD_CLOEXEC));
+  REQUIRE(fd);
+  REQUIRE(::write(fd.get(), bytes.data(), bytes.size()) == ssize_t(bytes.size()));
+  REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
+  return fd;
+}
+
+std::string sample_layer() {
+  return hoist_test::TarWriter()
+      .dir("etc", 0750, 0, 42)
+      .file("etc/passwd", "root:x:0:0::/root:/bin/sh\nweb:x:33:33::/:/bin/false\n")
+      .hardlink("etc/passwd-", "etc/passwd")
+      .symlink("link", "/etc")
+      .file("deep/implicit/f", "x")  // parents left out of the tar
+      .file(".wh.gone", "")
+      .dir("opaque")
+      .file("opaque/.wh..wh..opq", "")
+      .file("opaque/mine", "y")
+      .file("replaced", "a")
+      .dir("replaced", 0700)
+      .finish();
+}
+
+}  // namespace
+
+TEST_CASE("layer index: lookups answer as the layer unpacked alone", "[layers][layer_index]") {
+  const std::string tar = sample_layer();
+  auto fd = memfd_of(tar);
+  auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
+  REQUIRE(index);
+  using P = layers::LayerIndex::Presence;
+  auto [path, presence, mode] = GENERATE(table<std::string, P, uint32_t>({
+      {"", P::Present, S_IFDIR | 0755},
+      {"etc", P::Present, S_IFDIR | 0750},
+      {"etc/passwd", P::Present, S_IFREG | 0644},
+      {"etc/passwd-", P::Present, S_IFREG | 0644},
+      {"etc/shadow", P::Absent, 0},
+      {"link", P::Present, S_IFLNK | 0777},
+      {"link/passwd", P::Hidden, 0},  // never followed
+      {"deep", P::Present, S_IFDIR | 0755},
+      {"deep/implicit", P::Present, S_IFDIR | 0755},
+      {"gone", P::Hidden, 0},
+      {"gone/below", P::Hidden, 0},
+      {"opaque/mine", P::Present, S_IFREG | 0644},
+      {"opaque/lower", P::Hidden, 0},
+      {"replaced", P::Present, S_IFDIR | 0700},
+      {"other", P::Absent, 0},
+  }));
+  CAPTURE(path);
+  const layers::IndexedEntry* entry = nullptr;
+  CHECK(index->look(path, &entry) == presence);
+  if (presence == P::Present) {
+    REQUIRE(entry);
+    CHECK(entry->mode == mode);
+    if (path == "etc") CHECK(entry->to_stat().st_gid == 42);
+    if (path == "link") CHECK(entry->link_target == "/etc");
+  }
+}
+
+TEST_CASE("layer index: small files are read from the tar, hardlinks through their target", "[layers][layer_index]") {
+  const std::string tar = sample_layer();
+  auto fd = memfd_of(tar);
+  auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
+  REQUIRE(index);
+  for (const char* path : {"etc/passwd", "etc/passwd-"}) {
+    CAPTURE(path);
+    REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
+    auto text = index->read_file(fd.get(), path, 1 << 20);
+    REQUIRE(text);
+    REQUIRE(text->has_value());
+    CHECK(**text == "root:x:0:0::/root:/bin/sh\nweb:x:33:33::/:/bin/false\n");
+  }
+  REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
+  auto link = index->read_file(fd.get(), "link", 1 << 20);  // a symlink is not a file to read
+  REQUIRE(link);
+  CHECK(!link->has_value());
+  REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
+  auto big = index->read_file(fd.get(), "etc/passwd", 8);
+  REQUIRE(!big);
+  CHECK(big.error().kind() == layers::ErrorKind::InvalidInput);
+}
+
+TEST_CASE("layer index: a layer that is not its diff_id, or climbs out, is refused", "[layers][layer_index]") {
+  const std::string tar = sample_layer();
+  auto fd = memfd_of(tar);
+  auto wrong = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of("something else"));
+  REQUIRE(!wrong);
+  CHECK(wrong.error().kind() == layers::ErrorKind::Corrupt);
+  const std::string climbing = hoist_test::TarWriter().file("a/../../x").finish();
+  auto fd2 = memfd_of(climbing);
+  auto refused = layers::LayerIndex::of_layer(fd2.get(), layers::Digest::of(climbing));
+  REQUIRE(!refused);
+  CHECK(refused.error().kind() == layers::ErrorKind::InvalidInput);
+}
+
+TEST_CASE("layer index: the stored form round-trips, and damage is detected", "[layers][layer_index]") {
+  const std::string tar = sample_layer();
+  const auto diff_id = layers::Digest::of(tar);
+  auto fd = memfd_of(tar);
+  auto index = layers::LayerIndex::of_layer(fd.get(), diff_id);
+  REQUIRE(index);
+  const std::string text = index->serialize();
+  auto back = layers::LayerIndex::parse(text, diff_id);
+  REQUIRE(back);
+  CHECK(back->serialize() == text);
+  CHECK(!layers::LayerIndex::parse(text, layers::Digest::of("other")));
+  for (size_t at : {size_t(0), text.size() / 2, text.size() - 2}) {
+    std::string damaged = text;
+    damaged[at] ^= 1;
+    CAPTURE(at);
+    auto r = layers::LayerIndex::parse(damaged, diff_id);
+    REQUIRE(!r);
+    CHECK(r.error().kind() == layers::ErrorKind::Corrupt);
+  }
+  CHECK(!layers::LayerIndex::parse(text.substr(0, text.size() / 2), diff_id));
+}
+
+TEST_CASE("layer index: the store keeps it beside the blob and remakes a damaged one", "[layers][layer_index]") {
+  hoist_test::TempDir dir("hoist-layer-index");
+  auto store = layers::Store::open(dir.path() + "/store");
+  REQUIRE(store);
+  const std::string tar = sample_layer();
+  auto digest = store->blobs().put_bytes(tar);
+  REQUIRE(digest);
+  const layers::Descriptor layer{std::string(layers::media_type::kOciLayer), *digest, int64_t(tar.size())};
+  const auto diff_id = layers::Digest::of(tar);
+  auto first = store->layer_index(layer, diff_id);
+  REQUIRE(first);
+  const std::string path = dir.path() + "/store/hoist-index/" + std::string(digest->hex());
+  const std::string stored = hoist_test::read_file(path);
+  CHECK(stored == first->serialize());
+
+  hoist_test::write_file(path, "E 4:etc/ 0 0 0 0 0 0 0 0: 0:\n");  // garbage, no checksum
+  auto again = store->layer_index(layer, diff_id);
+  REQUIRE(again);
+  CHECK(again->serialize() == stored);
+  CHECK(hoist_test::read_file(path) == stored);
+
+  auto gc = store->gc(true);
+  REQUIRE(gc);
+  CHECK(hoist_test::read_file(path).empty());  // the blob nothing references went, and its index
+}
+
+TEST_CASE("layer index: hostile layers are indexed or refused, and nothing is written", "[layers][layer_index][hostile]") {
+  hoist_test::TempDir scratch("hoist-layer-index");
+  auto canary = hoist_test::Canary::plant(scratch.path() + "/canary");
+  for (const auto& c : hoist_test::hostile_cases(canary.dir())) {
+    CAPTURE(c.name);
+    for (const auto& tar : c.layers) {
+      auto fd = memfd_of(tar);
+      auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
+      if (!index) {
+        CHECK((index.error().kind() == layers::ErrorKind::InvalidInput ||
+               index.error().kind() == layers::ErrorKind::Corrupt));
+        continue;
+      }
+      // Lookups never leave the index: the canary's own path is just a name in it.
+      const layers::IndexedEntry* entry = nullptr;
+      (void)index->look(canary.dir().substr(1) + "/file1", &entry);
+    }
+  }
+  CHECK(canary.changes() == std::vector<std::string>{});
+}
