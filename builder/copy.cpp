@@ -19,6 +19,7 @@
 #include "layers/resolve_in_root.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
+#include "layers/rel_path.h"
 
 namespace builder {
 
@@ -34,18 +35,6 @@ std::string join_rel(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
   if (b.empty()) return a;
   return a + "/" + b;
-}
-
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string::npos) slash = path.size();
-    if (slash > start) parts.push_back(path.substr(start, slash - start));
-    start = slash + 1;
-  }
-  return parts;
 }
 
 // The names in the directory open at `dir_fd` (not "." and ".."), sorted.
@@ -245,7 +234,7 @@ class Planner {
   // followed), those from it on are matched against real entries (symlinks not followed
   // on the way; the last component may be one, followed when the match is resolved).
   Result<void> glob(const std::string& clean, std::vector<std::string>& out) const {
-    auto parts = split_path(clean);
+    auto parts = layers::path_components(clean);
     size_t first = 0;
     while (first < parts.size() && !has_wildcard(parts[first])) ++first;
     std::string prefix;
@@ -309,7 +298,7 @@ class Planner {
     base.reset();
 
     std::vector<std::string> found;  // below the pivot
-    const std::vector<std::string> parts = split_path(pattern);
+    const std::vector<std::string> parts = layers::path_components(pattern);
     if (parts.empty()) found.emplace_back();  // the pivot directory itself
     else if (auto r = match_pattern(parts, *base_rel, {}, found); !r) return r;
     if (found.empty())
@@ -335,7 +324,7 @@ class Planner {
     if (auto r = add("", true); !r) return r;
     for (const std::string& rel : found) {
       std::string so_far;
-      const auto components = split_path(rel);
+      const auto components = layers::path_components(rel);
       for (size_t i = 0; i + 1 < components.size(); ++i) {
         so_far = join_rel(so_far, components[i]);
         if (auto r = add(so_far, true); !r) return r;
@@ -505,7 +494,7 @@ Result<layers::UniqueFd> open_written_dir(int scratch_fd, const std::string& rel
 Result<void> make_parents(int scratch_fd, const std::string& rel, const runtime::LayerView& image,
                           std::set<std::string>& made) {
   std::string so_far;
-  auto parts = split_path(rel);
+  auto parts = layers::path_components(rel);
   if (parts.empty()) return {};
   parts.pop_back();
   for (const auto& part : parts) {

@@ -4,6 +4,7 @@
 
 #include "layers/layer_entries.h"
 #include "layers/tar_apply.h"
+#include "layers/rel_path.h"
 
 namespace layers {
 namespace {
@@ -12,16 +13,6 @@ constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr std::string_view kMagic = "hoist-layer-index 1 ";
-
-std::pair<std::string, std::string> split(const std::string& rel) {
-  size_t slash = rel.rfind('/');
-  if (slash == std::string::npos) return {"", rel};
-  return {rel.substr(0, slash), rel.substr(slash + 1)};
-}
-
-std::string join(const std::string& dir, std::string_view name) {
-  return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
-}
 
 bool is_below(const std::string& path, const std::string& dir) {
   return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
@@ -97,7 +88,7 @@ void LayerIndex::erase_below(const std::string& path) {
 }
 
 void LayerIndex::add_parents(const std::string& path) {
-  std::string parent = split(path).first;
+  std::string parent = split_parent(path).first;
   while (!parent.empty()) {
     auto it = entries_.find(parent);
     if (it != entries_.end() && S_ISDIR(it->second.mode)) break;
@@ -108,7 +99,7 @@ void LayerIndex::add_parents(const std::string& path) {
       entries_.emplace(parent, dir);
       whiteouts_.erase(parent);
     }
-    parent = split(parent).first;
+    parent = split_parent(parent).first;
   }
 }
 
@@ -138,16 +129,16 @@ Result<LayerIndex> LayerIndex::of_layer(int fd, const Digest& diff_id) {
     auto rel = normalize_entry_name(e.path, false);
     if (!rel) return Error(ErrorKind::InvalidInput, "entry " + quoted(e.path) + ": " + rel.error().message());
     if (rel->empty()) return {};
-    auto [parent, base] = split(*rel);
+    auto [parent, base] = split_parent(*rel);
     if (base.starts_with(kWhiteoutPrefix)) {
       if (base == kOpaqueMarker) {
-        if (!parent.empty()) index.add_parents(join(parent, "x"));
+        if (!parent.empty()) index.add_parents(join_under(parent, "x"));
         index.opaque_.insert(parent);
       } else if (!base.starts_with(kWhiteoutMetaPrefix)) {
         std::string target = base.substr(kWhiteoutPrefix.size());
         if (target.empty() || target == "." || target == "..")
           return Error(ErrorKind::InvalidInput, "entry " + quoted(e.path) + ": whiteout of " + quoted(target));
-        index.add_whiteout(join(parent, target));
+        index.add_whiteout(join_under(parent, target));
       }
       return {};  // other aufs metadata is skipped, as the applier skips it
     }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "layers/unique_fd.h"
+#include "layers/rel_path.h"
 
 namespace layers {
 namespace {
@@ -38,14 +39,7 @@ int openat2_beneath(int root_fd, const std::string& rel, uint64_t flags) {
 }
 
 void push_components(std::deque<std::string>& pending, const std::string& path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string::npos) slash = path.size();
-    if (slash > start) parts.push_back(path.substr(start, slash - start));
-    start = slash + 1;
-  }
+  const std::vector<std::string> parts = path_components(path);
   pending.insert(pending.begin(), parts.begin(), parts.end());
 }
 

@@ -19,6 +19,7 @@
 #include "layers/overlay_xattr.h"
 #include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
+#include "layers/rel_path.h"
 
 namespace layers {
 namespace {
@@ -34,16 +35,6 @@ struct ArchiveFree {
 
 Error refused(std::string_view entry, std::string_view why) {
   return Error(ErrorKind::InvalidInput, "entry " + layers::quoted(entry) + ": " + std::string(why));
-}
-
-std::pair<std::string, std::string> split(const std::string& rel) {
-  size_t slash = rel.rfind('/');
-  if (slash == std::string::npos) return {"", rel};
-  return {rel.substr(0, slash), rel.substr(slash + 1)};
-}
-
-std::string join(const std::string& dir, std::string_view name) {
-  return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
 }
 
 std::string proc_path(int dir_fd, const std::string& base) {
@@ -180,8 +171,8 @@ class Unpacker {
     if (fd || fd.error().sys_errno() != ENOENT) return fd;
     UniqueFd dir;
     std::string prefix;
-    for (const auto& part : split_all(parent)) {
-      std::string next = join(prefix, part);
+    for (const auto& part : path_components(parent)) {
+      std::string next = join_under(prefix, part);
       auto sub = open_in_root(entry, next, O_PATH | O_DIRECTORY);
       if (!sub && sub.error().sys_errno() == ENOENT) {
         int base_fd = dir ? dir.get() : root_fd_.get();
@@ -204,17 +195,6 @@ class Unpacker {
     return dir;
   }
 
-  static std::vector<std::string> split_all(const std::string& rel) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (start < rel.size()) {
-      size_t slash = rel.find('/', start);
-      if (slash == std::string::npos) slash = rel.size();
-      parts.push_back(rel.substr(start, slash - start));
-      start = slash + 1;
-    }
-    return parts;
-  }
 
   // Removes `name` in `dir_fd` and, for a directory, everything beneath it, never
   // following a symlink. Missing is fine.
@@ -265,7 +245,7 @@ class Unpacker {
     for (const auto& [child, is_dir] : children) {
       std::string child_shown = shown.empty() ? child : shown + "/" + child;
       if (keep_under) {
-        std::string child_rel = join(*keep_under, child);
+        std::string child_rel = join_under(*keep_under, child);
         if (unpacked_.count(child_rel)) {
           if (is_dir)
             if (auto r = clear_dir(self.get(), child, child_shown, &child_rel); !r) return r;
@@ -281,7 +261,7 @@ class Unpacker {
     auto rel = normalize_entry_name(name, is_archive());
     if (!rel) return refused(name, rel.error().message());
     if (rel->empty()) return {};  // "./": the root's own metadata is the caller's
-    auto [parent, base] = split(*rel);
+    auto [parent, base] = split_parent(*rel);
 
     if (base.starts_with(kWhiteoutPrefix)) {
       if (options_.whiteouts == WhiteoutMode::Overlay) return overlay_whiteout(name, parent, base);
@@ -340,7 +320,7 @@ class Unpacker {
     std::string target = base.substr(kWhiteoutPrefix.size());
     if (target.empty() || target == "." || target == "..")
       return refused(entry, "whiteout of " + layers::quoted(target));
-    auto r = remove_at(dir->get(), target, join(parent, target));
+    auto r = remove_at(dir->get(), target, join_under(parent, target));
     if (!r) return std::move(r).error().context("entry " + layers::quoted(entry));
     return {};
   }

@@ -13,6 +13,7 @@
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 #include "layers/unpacked_cache.h"
+#include "layers/rel_path.h"
 
 namespace runtime {
 
@@ -191,14 +192,7 @@ Result<std::string> LayerView::resolve(const std::string& rel) const {
   constexpr int kMaxLinks = 40;  // Linux's MAXSYMLINKS
   std::vector<std::string> done, todo;  // todo: the components left, last first
   auto push_path = [&](const std::string& path) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (start <= path.size()) {
-      size_t slash = path.find('/', start);
-      if (slash == std::string::npos) slash = path.size();
-      if (slash > start) parts.push_back(path.substr(start, slash - start));
-      start = slash + 1;
-    }
+    const std::vector<std::string> parts = layers::path_components(path);
     todo.insert(todo.end(), parts.rbegin(), parts.rend());
   };
   auto joined = [&] {

@@ -1,0 +1,22 @@
+#pragma once
+// Relative paths inside an image root ("usr/bin/sh", no leading slash): the one place that
+// splits and joins them, for the applier, the layer index, the views over layers and COPY.
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace layers {
+
+// The non-empty components of `path` split on '/': "a//b/" gives {"a", "b"}; "." and ".."
+// are kept, for the caller to resolve.
+std::vector<std::string> path_components(std::string_view path);
+
+// {parent, base}: "a/b/c" gives {"a/b", "c"}, "c" gives {"", "c"}.
+std::pair<std::string, std::string> split_parent(const std::string& rel);
+
+// `name` under `dir`; `name` alone when `dir` is "" (the root).
+std::string join_under(const std::string& dir, std::string_view name);
+
+}  // namespace layers
