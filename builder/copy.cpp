@@ -645,7 +645,9 @@ Result<CopyPlan> plan_copy(const CopyRequest& request, const runtime::LayerView&
   return Planner(request, image).run();
 }
 
-Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image, const std::string& scratch) {
+namespace {
+
+Result<void> write_copy(const CopyPlan& plan, const runtime::LayerView& image, const std::string& scratch) {
   std::set<std::string> made;
   std::vector<std::pair<std::string, struct stat>> dir_times;
   layers::UniqueFd root(::open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -678,6 +680,16 @@ Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image,
     if (auto r = set_owner_mode_time(parent->get(), name, it->second, plan.uid, plan.gid, plan.mode); !r) return r;
   }
   return restore_parent_times(root.get(), made, image);
+}
+
+}  // namespace
+
+Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image, const std::string& scratch) {
+  auto r = write_copy(plan, image, scratch);
+  // A full disk names the filesystem that filled up: the scratch dir is in the store.
+  if (!r && (r.error().sys_errno() == ENOSPC || r.error().sys_errno() == EDQUOT))
+    return std::move(r).error().context("writing the layer's files in " + layers::quoted(scratch));
+  return r;
 }
 
 }  // namespace builder
