@@ -500,9 +500,7 @@ Result<void> Client::upload_blob(std::string_view path, const Digest& digest, in
   }
 }
 
-Result<void> Client::upload_once(std::string_view path, const Digest& digest, int64_t size, int fd,
-                                 const ProgressFn& progress) {
-  const std::string what = "upload of blob " + digest.str();
+Result<Url> Client::start_upload(std::string_view path, const std::string& what) {
   HttpRequest start;
   start.method = "POST";
   start.url = url("/v2/" + std::string(path) + "/blobs/uploads/");
@@ -510,8 +508,34 @@ Result<void> Client::upload_once(std::string_view path, const Digest& digest, in
   if (!started) return std::move(started).error();
   if (started->status != 202) return status_error(*started, path, true, what);
   auto location = started->url.resolve(started->header("Location"));
-  if (!location)
-    return std::move(location).error().context(what + ": the registry's upload location");
+  if (!location) return std::move(location).error().context(what + ": the registry's upload location");
+  return location;
+}
+
+Result<void> Client::close_upload(std::string_view path, const Url& location, const Digest& digest, int fd,
+                                  uint64_t offset, uint64_t bytes, const ProgressFn& progress,
+                                  const std::string& what) {
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = location;
+  put.url.target = with_query(put.url.target, "digest=" + url_encode(digest.str()));
+  put.body_size = bytes;
+  put.body_provider = pread_provider(fd, offset, &progress);
+  if (bytes == 0) {
+    put.body_provider = nullptr;
+    put.content_type = "application/octet-stream";
+  }
+  auto done = call(put, path, true, {}, false);
+  if (!done) return std::move(done).error();
+  if (done->status != 201) return status_error(*done, path, true, what);
+  return {};
+}
+
+Result<void> Client::upload_once(std::string_view path, const Digest& digest, int64_t size, int fd,
+                                 const ProgressFn& progress) {
+  const std::string what = "upload of blob " + digest.str();
+  auto location = start_upload(path, what);
+  if (!location) return std::move(location).error();
 
   const uint64_t total = static_cast<uint64_t>(size);
   if (total > options_.chunk_size) {
@@ -550,43 +574,16 @@ Result<void> Client::upload_once(std::string_view path, const Digest& digest, in
       location = std::move(next);
       offset += n;
     }
-    HttpRequest finish;
-    finish.method = "PUT";
-    finish.url = *location;
-    finish.url.target = with_query(finish.url.target, "digest=" + url_encode(digest.str()));
-    finish.content_type = "application/octet-stream";
-    auto done = call(finish, path, true, {}, false);
-    if (!done) return std::move(done).error();
-    if (done->status != 201) return status_error(*done, path, true, what);
-    return {};
+    return close_upload(path, *location, digest, fd, total, 0, progress, what);
   }
-  HttpRequest put;
-  put.method = "PUT";
-  put.url = *location;
-  put.url.target = with_query(put.url.target, "digest=" + url_encode(digest.str()));
-  put.body_size = total;
-  put.body_provider = pread_provider(fd, 0, &progress);
-  if (total == 0) {
-    put.body_provider = nullptr;
-    put.content_type = "application/octet-stream";
-  }
-  auto done = call(put, path, true, {}, false);
-  if (!done) return std::move(done).error();
-  if (done->status != 201) return status_error(*done, path, true, what);
-  return {};
+  return close_upload(path, *location, digest, fd, 0, total, progress, what);
 }
 
 Result<void> Client::upload_growing(std::string_view path, const GrowingBlob& blob,
                                     const ProgressFn& progress) {
   const std::string what = "upload of a blob as it is compressed";
-  HttpRequest start;
-  start.method = "POST";
-  start.url = url("/v2/" + std::string(path) + "/blobs/uploads/");
-  auto started = call(start, path, true, {}, false);
-  if (!started) return std::move(started).error();
-  if (started->status != 202) return status_error(*started, path, true, what);
-  auto location = started->url.resolve(started->header("Location"));
-  if (!location) return std::move(location).error().context(what + ": the registry's upload location");
+  auto location = start_upload(path, what);
+  if (!location) return std::move(location).error();
 
   const uint64_t chunk = std::max<uint64_t>(options_.chunk_size, 1);
   for (uint64_t offset = 0;;) {
@@ -612,19 +609,10 @@ Result<void> Client::upload_growing(std::string_view path, const GrowingBlob& bl
     if (written->bytes < offset)
       return Error(ErrorKind::Corrupt, what + ": the blob shrank to " + std::to_string(written->bytes) + " bytes");
     // The rest goes with the closing PUT, which names the digest.
-    HttpRequest put;
-    put.method = "PUT";
-    put.url = *location;
-    put.url.target = with_query(put.url.target, "digest=" + url_encode(written->digest->str()));
-    put.body_size = written->bytes - offset;
-    put.body_provider = pread_provider(blob.fd, offset, &progress);
-    if (put.body_size == 0) {
-      put.body_provider = nullptr;
-      put.content_type = "application/octet-stream";
-    }
-    auto done = call(put, path, true, {}, false);
-    if (!done) return std::move(done).error();
-    if (done->status != 201) return status_error(*done, path, true, "upload of blob " + written->digest->str());
+    if (auto r = close_upload(path, *location, *written->digest, blob.fd, offset, written->bytes - offset, progress,
+                              "upload of blob " + written->digest->str());
+        !r)
+      return r;
     log("uploaded blob " + written->digest->str() + " as it was compressed");
     return {};
   }

@@ -140,6 +140,13 @@ class Client {
   Url url(std::string_view target) const;
   layers::Result<void> upload_once(std::string_view path, const layers::Digest& digest,
                                    int64_t size, int fd, const ProgressFn& progress);
+  // POST that starts an upload: the registry's location for it.
+  layers::Result<Url> start_upload(std::string_view path, const std::string& what);
+  // The closing PUT naming `digest`, with `bytes` bytes of `fd` from `offset` as its body
+  // (none when 0).
+  layers::Result<void> close_upload(std::string_view path, const Url& location, const layers::Digest& digest,
+                                    int fd, uint64_t offset, uint64_t bytes, const ProgressFn& progress,
+                                    const std::string& what);
   // GET on an upload's location: where to go on (the registry's new location and the
   // byte it expects next). Network when the registry does not say, so the caller restarts.
   struct UploadStatus {
