@@ -2,7 +2,9 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -21,6 +23,15 @@ constexpr unsigned char kGzipHeader[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255};
 // Blocks in flight per thread: enough to keep every thread busy while the caller emits.
 constexpr size_t kBlocksPerThread = 3;
 
+// The block probe (choose_coding). A repeat is at least this long, within deflate's window.
+constexpr size_t kProbeMatchBytes = 8;
+constexpr unsigned kProbeHashBits = 14;
+// Repeats covering less than 1/kScarceRepeats of a block are not worth LZ77's search.
+constexpr size_t kScarceRepeats = 32;
+// Bits per byte at or above which Huffman coding saves under 0.6%: the block is stored.
+constexpr double kStoredEntropyBits = 7.95;
+constexpr size_t kStoredChunkBytes = 65535;  // a stored deflate block's largest LEN
+
 struct Block {
   std::vector<std::byte> dictionary;  // the input's last bytes before this block
   std::vector<std::byte> input;
@@ -31,46 +42,129 @@ struct Block {
   bool is_done = false;
 };
 
+enum class Coding { Deflate, HuffmanOnly, Stored };
+
+uint64_t load64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// How a block is coded, from its bytes alone (so 1 and N threads still agree).
+// LZ77 pays where the input repeats itself; where it does not (noise, compressed or
+// encrypted files, packed numbers), zlib's match search costs most of its time and finds
+// only chance matches of 3-5 bytes, which code no shorter than the literals. So: a quick
+// LZ77-like pass over the block with a hash table of 8-byte sequences; if what repeats
+// (within deflate's 32 KiB window) covers 1/32 of the block, deflate it as usual; if not,
+// Huffman-code its bytes alone, or store them when their byte entropy says Huffman would
+// save under 0.6%.
+Coding choose_coding(std::span<const std::byte> input, std::vector<uint32_t>& table) {
+  const auto* p = reinterpret_cast<const unsigned char*>(input.data());
+  const size_t n = input.size();
+  if (n < 4096) return Coding::Deflate;
+  table.assign(size_t(1) << kProbeHashBits, 0);  // position + 1; 0 is empty
+  const size_t enough = n / kScarceRepeats;
+  size_t covered = 0, misses = 0;
+  for (size_t i = 0; i + kProbeMatchBytes <= n;) {
+    const uint64_t v = load64(p + i);
+    const size_t h = static_cast<size_t>((v * 0x9E3779B97F4A7C15ull) >> (64 - kProbeHashBits));
+    const size_t candidate = table[h];
+    table[h] = static_cast<uint32_t>(i + 1);
+    if (candidate != 0 && i + 1 - candidate <= kDictionaryBytes && load64(p + candidate - 1) == v) {
+      size_t len = kProbeMatchBytes;
+      while (i + len < n && len < 258 && p[candidate - 1 + len] == p[i + len]) ++len;
+      covered += len;
+      if (covered >= enough) return Coding::Deflate;
+      i += len;
+      misses = 0;
+      continue;
+    }
+    // Past a run of misses, probe sparser (up to every 16th byte), as LZ4 does: noise costs
+    // little, and a repeat long enough to matter is still met.
+    i += 1 + std::min<size_t>(misses++ >> 6, 15);
+  }
+  size_t counts[256] = {};
+  for (size_t i = 0; i < n; ++i) ++counts[p[i]];
+  double bits = 0;
+  for (size_t c : counts)
+    if (c != 0) {
+      const double q = static_cast<double>(c) / static_cast<double>(n);
+      bits -= q * std::log2(q);
+    }
+  return bits >= kStoredEntropyBits ? Coding::Stored : Coding::HuffmanOnly;
+}
+
+// Deflate's stored blocks (BTYPE 00) holding `input` as it is, byte-aligned at both ends;
+// the last one final when `is_last`.
+void store(std::span<const std::byte> input, bool is_last, std::vector<std::byte>& out) {
+  const size_t chunks = (input.size() + kStoredChunkBytes - 1) / kStoredChunkBytes;
+  out.resize(input.size() + 5 * chunks);
+  std::byte* o = out.data();
+  for (size_t pos = 0; pos < input.size();) {
+    const size_t len = std::min(kStoredChunkBytes, input.size() - pos);
+    const bool is_final = is_last && pos + len == input.size();
+    const unsigned char header[5] = {static_cast<unsigned char>(is_final ? 1 : 0), static_cast<unsigned char>(len),
+                                     static_cast<unsigned char>(len >> 8), static_cast<unsigned char>(~len),
+                                     static_cast<unsigned char>(~len >> 8)};
+    std::memcpy(o, header, sizeof header);
+    std::memcpy(o + sizeof header, input.data() + pos, len);
+    o += sizeof header + len;
+    pos += len;
+  }
+}
+
 // A raw deflate stream (no header), reused block after block.
 class Deflater {
  public:
-  Deflater() { is_ok_ = deflateInit2(&zs_, kGzipLevel, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK; }
+  Deflater() {
+    is_ok_ = deflateInit2(&zs_, kGzipLevel, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    is_huffman_ok_ = deflateInit2(&huffman_, kGzipLevel, Z_DEFLATED, -15, 8, Z_HUFFMAN_ONLY) == Z_OK;
+  }
   ~Deflater() {
     if (is_ok_) deflateEnd(&zs_);
+    if (is_huffman_ok_) deflateEnd(&huffman_);
   }
   Deflater(const Deflater&) = delete;
   Deflater& operator=(const Deflater&) = delete;
 
   void compress(Block& b) {
     b.crc = crc32(0, reinterpret_cast<const Bytef*>(b.input.data()), static_cast<uInt>(b.input.size()));
-    if (!is_ok_ || deflateReset(&zs_) != Z_OK) return fail(b, "starting deflate");
-    if (!b.dictionary.empty() &&
-        deflateSetDictionary(&zs_, reinterpret_cast<const Bytef*>(b.dictionary.data()),
+    const Coding coding = choose_coding(b.input, probe_table_);
+    if (coding == Coding::Stored) return store(b.input, b.is_last, b.output);
+    z_stream& zs = coding == Coding::HuffmanOnly ? huffman_ : zs_;
+    if (!(coding == Coding::HuffmanOnly ? is_huffman_ok_ : is_ok_) || deflateReset(&zs) != Z_OK)
+      return fail(b, zs, "starting deflate");
+    // A Huffman-only block codes no match, so it needs no dictionary.
+    if (coding == Coding::Deflate && !b.dictionary.empty() &&
+        deflateSetDictionary(&zs, reinterpret_cast<const Bytef*>(b.dictionary.data()),
                              static_cast<uInt>(b.dictionary.size())) != Z_OK)
-      return fail(b, "setting the deflate dictionary");
-    b.output.resize(deflateBound(&zs_, b.input.size()) + 16);
-    zs_.next_in = reinterpret_cast<Bytef*>(b.input.data());
-    zs_.avail_in = static_cast<uInt>(b.input.size());
+      return fail(b, zs, "setting the deflate dictionary");
+    b.output.resize(deflateBound(&zs, b.input.size()) + 16);
+    zs.next_in = reinterpret_cast<Bytef*>(b.input.data());
+    zs.avail_in = static_cast<uInt>(b.input.size());
     const int flush = b.is_last ? Z_FINISH : Z_SYNC_FLUSH;
     size_t produced = 0;
     for (;;) {
-      zs_.next_out = reinterpret_cast<Bytef*>(b.output.data() + produced);
-      zs_.avail_out = static_cast<uInt>(b.output.size() - produced);
-      int ret = deflate(&zs_, flush);
-      if (ret == Z_STREAM_ERROR) return fail(b, "deflate");
-      produced = b.output.size() - zs_.avail_out;
-      if (b.is_last ? ret == Z_STREAM_END : (zs_.avail_in == 0 && zs_.avail_out != 0)) break;
+      zs.next_out = reinterpret_cast<Bytef*>(b.output.data() + produced);
+      zs.avail_out = static_cast<uInt>(b.output.size() - produced);
+      int ret = deflate(&zs, flush);
+      if (ret == Z_STREAM_ERROR) return fail(b, zs, "deflate");
+      produced = b.output.size() - zs.avail_out;
+      if (b.is_last ? ret == Z_STREAM_END : (zs.avail_in == 0 && zs.avail_out != 0)) break;
       b.output.resize(b.output.size() * 2);
     }
     b.output.resize(produced);
   }
 
  private:
-  void fail(Block& b, std::string_view what) {
-    b.error = std::string(what) + ": " + (zs_.msg ? zs_.msg : "zlib error");
+  static void fail(Block& b, const z_stream& zs, std::string_view what) {
+    b.error = std::string(what) + ": " + (zs.msg ? zs.msg : "zlib error");
   }
-  z_stream zs_{};
+  z_stream zs_{};       // level 6, the default strategy
+  z_stream huffman_{};  // level 6, Z_HUFFMAN_ONLY
   bool is_ok_ = false;
+  bool is_huffman_ok_ = false;
+  std::vector<uint32_t> probe_table_;
 };
 
 }  // namespace

@@ -2,13 +2,20 @@
 // gzip on all cores, as pigz does, with output that does not depend on the number of
 // threads (so layer digests stay reproducible).
 //
-// The input is cut into blocks of kGzipBlockBytes. Each block is deflated on its own
-// (level 6, raw deflate) with the 32 KiB of input before it as the dictionary, and ends
-// with a sync flush (an empty stored block, byte-aligned); the last one ends the stream.
+// The input is cut into blocks of kGzipBlockBytes. Each block is coded on its own and
+// ends byte-aligned; the last one ends the stream. A quick pass over the block first
+// looks for repeats (8 bytes or longer, within deflate's 32 KiB window): a block where
+// they cover at least 1/32 of it is deflated (level 6) with the 32 KiB of input before it
+// as the dictionary, and ends with a sync flush (an empty stored block); a block without
+// them is Huffman-coded alone (zlib's Z_HUFFMAN_ONLY), or, when its byte entropy is 7.95
+// bits or more (noise, compressed files), copied into stored blocks. LZ77's match search
+// is most of deflate's time and finds nothing worth coding in such blocks, so they cost
+// a fraction of it (a block so coded is at most about 3% larger than level 6 would make
+// it, and often smaller: chance matches code no shorter than literals).
 // The blocks' outputs, in order, form one deflate stream inside one gzip member with a
 // fixed header (no name, no mtime, OS 255), and the trailer's CRC-32 is the blocks' CRCs
-// combined (crc32_combine). Each block's bytes depend only on its input and the 32 KiB
-// before it, so 1 thread and N threads write the same bytes. Any gzip reader reads it.
+// combined (crc32_combine). Each block's bytes (and how it is coded) depend only on its
+// input and the 32 KiB before it, so 1 thread and N threads write the same bytes. Any gzip reader reads it.
 //
 // Memory is bounded: at most a few blocks per thread are in flight.
 

@@ -380,3 +380,59 @@ TEST_CASE("compress: parallel gzip gives the same bytes with 1 and N threads, re
   CHECK(*back == input);
   CHECK_FALSE(layers::ParallelGzip::create(0, nullptr));
 }
+
+namespace {
+
+// 128 KiB blocks of noise, of 16 random letters (4 bits a byte, no repeats worth coding)
+// and of text, in turn: each of parallel gzip's three codings (layers/parallel_gzip.h).
+std::vector<std::byte> block_kinds(size_t blocks, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::byte> out(blocks * layers::kGzipBlockBytes + 17);
+  for (size_t i = 0; i < out.size(); ++i) {
+    switch ((i / layers::kGzipBlockBytes) % 3) {
+      case 0: out[i] = std::byte(rng() & 0xff); break;
+      case 1: out[i] = std::byte('a' + (rng() & 0xf)); break;
+      default: out[i] = std::byte("a layer of text, repeated "[i % 26]); break;
+    }
+  }
+  return out;
+}
+
+size_t gzip_size(std::span<const std::byte> input, int threads) {
+  return encode(Compression::Gzip, input, threads).bytes.size();
+}
+
+}  // namespace
+
+TEST_CASE("compress: parallel gzip stores noise, Huffman-codes what does not repeat, deflates the rest",
+          "[layers][compress][parallel_gzip]") {
+  const size_t blocks = 4;
+  SECTION("noise is stored: the output is the input plus 5 bytes a 64 KiB chunk and the gzip frame") {
+    std::mt19937 rng(5);
+    std::vector<std::byte> noise(blocks * layers::kGzipBlockBytes);
+    for (auto& b : noise) b = std::byte(rng() & 0xff);
+    const size_t chunks = blocks * ((layers::kGzipBlockBytes + 65534) / 65535);
+    CHECK(gzip_size(noise, 1) <= noise.size() + 5 * chunks + 10 + 8 + 8);
+  }
+  SECTION("16 random letters are Huffman-coded: half the size, under what level 6's search finds (0.57)") {
+    std::mt19937 rng(6);
+    std::vector<std::byte> letters(blocks * layers::kGzipBlockBytes);
+    for (auto& b : letters) b = std::byte('a' + (rng() & 0xf));
+    CHECK(gzip_size(letters, 1) < letters.size() * 52 / 100);
+  }
+  SECTION("all three in one stream: the same bytes for 1 and N threads, read back by gzip -d and the decoder") {
+    const auto input = block_kinds(7, 9);
+    const auto one = encode(Compression::Gzip, input, 1);
+    CHECK(encode(Compression::Gzip, input, 3).bytes == one.bytes);
+    std::string packed = temp_path("kinds"), plain = temp_path("kinds-plain");
+    write_file(packed, one.bytes);
+    REQUIRE(std::system(("gzip -t < " + packed + " && gzip -dc < " + packed + " > " + plain).c_str()) == 0);
+    CHECK(read_file(plain) == input);
+    std::remove(packed.c_str());
+    std::remove(plain.c_str());
+    CHECK(libarchive_gunzip(one.bytes) == input);
+    auto back = decode(one.bytes, 4096);
+    REQUIRE(back);
+    CHECK(*back == input);
+  }
+}
