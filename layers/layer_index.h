@@ -6,7 +6,7 @@
 // through, and answers lookups as the layer unpacked alone in overlay form would
 // (runtime/layer_dirs.h): a whiteout ".wh.x" hides "x" of the layers below, an opaque
 // marker hides everything below its directory that this layer does not have, parents the
-// tar leaves out are directories (0755, 0:0, as the applier makes them), and a later
+// tar leaves out are directories (0755, 0:0, mtime 0, as the applier makes them), and a later
 // entry replaces an earlier one of the same name (a non-directory its children too).
 //
 // The store keeps each layer's index beside its blob (Store::layer_index), as text with

@@ -146,6 +146,34 @@ TEST_CASE("layer index: names the applier refuses are refused when indexing, nam
   CHECK_THAT(applied.error().message(), Catch::Contains(entry));
 }
 
+TEST_CASE("layer index: parents a tar leaves out are dated 0, in the index and unpacked", "[layers][layer_index]") {
+  // A COPY onto the base copies a parent's time into its layer: an indexed base and an
+  // unpacked one must give the same time, never the time of the unpacking.
+  const std::string tar = hoist_test::TarWriter()
+                              .file("deep/implicit/f")
+                              .file("named/f")
+                              .dir("named")  // named after its child: the tar's time (1600000000)
+                              .finish();
+  auto fd = memfd_of(tar);
+  auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
+  REQUIRE(index);
+  hoist_test::TempDir root("hoist-layer-index-times");
+  auto again = memfd_of(tar);
+  layers::UnpackOptions options;
+  options.restore_owners = ::geteuid() == 0;
+  REQUIRE(layers::unpack_layer(root.path(), again.get(), options));
+  for (auto [path, mtime] : {std::pair<std::string, int64_t>{"deep", 0}, {"deep/implicit", 0}, {"named", 1600000000}}) {
+    CAPTURE(path);
+    const layers::IndexedEntry* entry = nullptr;
+    REQUIRE(index->look(path, &entry) == layers::LayerIndex::Presence::Present);
+    CHECK(entry->mtime_sec == mtime);
+    struct stat st {};
+    REQUIRE(::lstat((root.path() + "/" + path).c_str(), &st) == 0);
+    CHECK(st.st_mtim.tv_sec == mtime);
+    CHECK(st.st_mtim.tv_nsec == 0);
+  }
+}
+
 TEST_CASE("layer index: the stored form round-trips, and damage is detected", "[layers][layer_index]") {
   const std::string tar = sample_layer();
   const auto diff_id = layers::Digest::of(tar);
