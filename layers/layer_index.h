@@ -44,10 +44,8 @@ class LayerIndex {
   enum class Presence { Absent, Present, Hidden };
 
   // Reads the layer tar from `fd` (plain, gzip or zstd). Corrupt when its uncompressed
-  // stream does not hash to `diff_id`, or is damaged; InvalidInput, naming the entry, for a
-  // name or hardlink target the applier refuses (layers/tar_apply.h normalize_entry_name:
-  // absolute, "..", too long), so a layer a RUN could not unpack is never indexed; also for
-  // too many entries.
+  // stream does not hash to `diff_id`, or is damaged; InvalidInput naming the entry for a name
+  // the applier refuses (normalize_entry_name: absolute, "..", too long), or too many entries.
   static Result<LayerIndex> of_layer(int fd, const Digest& diff_id);
 
   // The stored form, and back. parse() checks the checksum and every field: Corrupt for
