@@ -19,8 +19,8 @@ usage: bash bench/run.sh [--quick] [--save] [--only LIST] [--keep] [--runs N]
   --quick      smaller sizes (base 10 MB vs 200 MB, context 40 MB); under ~2 minutes
   --save       also write bench/results/<date>-<host>.json
   --only LIST  run only these measurements (comma-separated letters: a,b,c,d,e,f,g,h, and
-               i and j, which the default leaves out: they need the Debian mirror and
-               ~15 minutes each)
+               i and j, which the default leaves out: they need the Debian mirror, and
+               ~15 and ~6 minutes here)
   --keep       keep the work directory (stores, logs) and print where it is
   --runs N     timed repetitions for the RUN, cache-hit and multistage builds (default 5, quick 3)
 
