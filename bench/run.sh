@@ -2,9 +2,9 @@
 # hoist's speed and memory measurements; what each one means and why its target is what it
 # is: bench/README.md.
 #
-#   bash bench/run.sh [--quick] [--save] [--only a,b,c,d,e,f,g,h] [--keep] [--runs N]
+#   bash bench/run.sh [--quick] [--save] [--only a,b,c,d,e,f,g,h,i,j] [--keep] [--runs N]
 #
-# Offline (but for (i), run only when --only names it: the Debian mirror); the registry
+# Offline (but for (i) and (j), run only when --only names them: the Debian mirror); the registry
 # measurements talk to a docker-registry on 127.0.0.1 only. RUN steps need root
 # (namespaces, overlayfs). Prints one table (name, value, unit, target, status); with --save
 # also writes bench/results/<date>-<host>.json. Exits 1 when a measurement failed or missed
@@ -19,7 +19,8 @@ usage: bash bench/run.sh [--quick] [--save] [--only LIST] [--keep] [--runs N]
   --quick      smaller sizes (base 10 MB vs 200 MB, context 40 MB); under ~2 minutes
   --save       also write bench/results/<date>-<host>.json
   --only LIST  run only these measurements (comma-separated letters: a,b,c,d,e,f,g,h, and
-               i, which the default leaves out: it needs the Debian mirror and ~15 minutes)
+               i and j, which the default leaves out: they need the Debian mirror, and
+               ~15 and ~6 minutes here)
   --keep       keep the work directory (stores, logs) and print where it is
   --runs N     timed repetitions for the RUN, cache-hit and multistage builds (default 5, quick 3)
 
@@ -512,39 +513,77 @@ bench_h() {
   result "h.multistage_two_sleep3_jobs1" "$T_WALL" s - info
 }
 
-# ---- (i) a scikit-learn model trained at build time (opt-in: the Debian mirror) -----------
+# ---- (i) and (j): the examples that train a model at build time (opt-in: the Debian mirror) --
+# debian_base CELL: debian:bookworm in the store, made by examples/base-images/make-bases.sh
+# --mirror (debootstrap from the configured Debian mirror, cached in ~/.cache/hoist/bases).
+# Returns 1 after a `skipped` row for CELL when it cannot.
+debian_base() {
+  local cell=$1 bases=$repo/examples/base-images/make-bases.sh log=$work/logs/debian-base.log
+  if [[ ! -f $bases ]]; then
+    note_row "$cell" skipped "no examples/base-images/make-bases.sh"
+    return 1
+  fi
+  if ! HOIST=$hoist HOIST_ROOT=$store bash "$bases" --mirror debian:bookworm >"$log" 2>&1; then
+    tail -n 5 "$log" | sed 's/^/  | /' >&2
+    note_row "$cell" skipped "make-bases.sh --mirror debian:bookworm failed (no mirror?)"
+    return 1
+  fi
+}
+
+# example_cold CELL NAME TAG: examples/NAME copied to $work/ctx-NAME and built as TAG into the
+# store: the base unpacked, apt downloading into an empty cache mount, the model trained. Row
+# CELL.NAME_cold_build; the build's log is logs/NAME-cold.log.
+example_cold() {
+  local cell=$1 name=$2 tag=$3
+  cp -r "$repo/examples/$name" "$work/ctx-$name"
+  timed "$work/logs/$name-cold.log" "${H[@]}" build --progress plain -t "$tag" "$work/ctx-$name" || return 1
+  result "$cell.${name}_cold_build" "$T_WALL" s - info
+}
+
+# example_run CELL NAME TAG PATTERN: `hoist run --rm TAG` (its default command), which must
+# print a line matching the extended regex PATTERN; rows CELL.NAME_first_run and
+# CELL.NAME_image_layers (the image's layers as stored).
+example_run() {
+  local cell=$1 name=$2 tag=$3 pattern=$4 log=$work/logs/$2-run.log
+  timed "$log" "${H[@]}" run --rm --pull never "$tag" || return 1
+  result "$cell.${name}_first_run" "$T_WALL" s - info
+  if ! grep -Eq "$pattern" "$log"; then
+    echo "bench: ($cell) the run printed no line matching '$pattern':" >&2
+    tail -n 15 "$log" | sed 's/^/  | /' >&2
+    return 1
+  fi
+  result "$cell.${name}_image_layers" "$(mb "$(layer_bytes "$store" "$tag")")" MB - info
+}
+
 bench_i() {
   echo "(i) examples/sklearn: apt-get of python3-sklearn through a cache mount, a model trained in a RUN; needs the Debian mirror"
-  local bases=$repo/examples/base-images/make-bases.sh ctx=$work/ctx-sklearn
-  if [[ ! -f $bases ]]; then
-    note_row i skipped "no examples/base-images/make-bases.sh"
-    return 0
-  fi
-  # debian:bookworm from the configured Debian mirror (cached in ~/.cache/hoist/bases).
-  if ! HOIST=$hoist HOIST_ROOT=$store bash "$bases" --mirror debian:bookworm >"$work/logs/sklearn-base.log" 2>&1; then
-    tail -n 5 "$work/logs/sklearn-base.log" | sed 's/^/  | /' >&2
-    note_row i skipped "make-bases.sh --mirror debian:bookworm failed (no mirror?)"
-    return 0
-  fi
-  cp -r "$repo/examples/sklearn" "$ctx"
-  # Cold: the base unpacked, apt downloads into an empty cache mount, the model trained.
-  timed "$work/logs/sklearn-cold.log" "${H[@]}" build --progress plain -t demo2-sklearn:0.1 "$ctx" || return 1
-  result "i.sklearn_cold_build" "$T_WALL" s - info
+  local ctx=$work/ctx-sklearn
+  debian_base i || return 0
+  example_cold i sklearn demo2-sklearn:0.1 || return 1
   timed "$work/logs/sklearn-nochange.log" "${H[@]}" build --progress plain -t demo2-sklearn:0.1 "$ctx" || return 1
   result "i.sklearn_nochange_rebuild" "$T_WALL" s "$t_cache_hit" max
   # A changed train.py: its COPY and the training run again, apt does not.
   echo "# changed" >>"$ctx/train.py"
   timed "$work/logs/sklearn-train.log" "${H[@]}" build --progress plain -t demo2-sklearn:0.1 "$ctx" || return 1
   result "i.sklearn_train_py_change" "$T_WALL" s - info
-  timed "$work/logs/sklearn-run.log" "${H[@]}" run --rm --pull never demo2-sklearn:0.1 || return 1
-  result "i.sklearn_first_run" "$T_WALL" s - info
-  grep -q "accuracy on 200 held-out samples" "$work/logs/sklearn-run.log" || { echo "bench: (i) the run printed no accuracy" >&2; return 1; }
-  result "i.sklearn_image_layers" "$(mb "$(layer_bytes "$store" demo2-sklearn:0.1)")" MB - info
+  example_run i sklearn demo2-sklearn:0.1 "accuracy on 200 held-out samples" || return 1
   if ((!quick)); then
     # Every step again; apt finds its packages in the cache mount and downloads only the lists.
     timed "$work/logs/sklearn-nocache.log" "${H[@]}" build --no-cache --progress plain -t demo2-sklearn:0.1 "$ctx" || return 1
     result "i.sklearn_no_cache_warm_apt" "$T_WALL" s - info
   fi
+}
+
+bench_j() {
+  echo "(j) examples/pytorch: apt-get of python3-torch through a cache mount, a CNN trained for one epoch in a RUN; needs the Debian mirror"
+  debian_base j || return 0
+  example_cold j pytorch demo3:v1.0.0 || return 1
+  if ! grep -q "saved /opt/demo3/cnn.pt" "$work/logs/pytorch-cold.log"; then
+    echo "bench: (j) the build did not say it saved the model" >&2
+    return 1
+  fi
+  # CMD's default: 8 predictions, then the accuracy on 1,000 held-out images.
+  example_run j pytorch demo3:v1.0.0 "^accuracy on 1000 held-out images: 0\.[0-9]{3}$" || return 1
 }
 
 # ---- main ---------------------------------------------------------------------------------
@@ -555,13 +594,13 @@ echo "hoist bench: $("$hoist" version 2>/dev/null | head -n 1) ($build_note)"
 echo "  host $host, $(nproc) cores, load $load_start, $( ((quick)) && echo quick || echo full) sizes, work dir $work"
 echo "  peak RSS: $rss_tool"
 if ((EUID != 0)); then
-  echo "  not root: RUN steps cannot run, so (a), (d), (g), (h) and (i) are skipped"
+  echo "  not root: RUN steps cannot run, so (a), (d), (g), (h), (i) and (j) are skipped"
 fi
 echo
 printf '  %-34s %12s %-6s %-10s %s\n' name value unit target status
-for m in a b c d e f g h i; do
+for m in a b c d e f g h i j; do
   wanted "$m" || continue
-  if ((EUID != 0)) && [[ $m == a || $m == d || $m == g || $m == h || $m == i ]]; then
+  if ((EUID != 0)) && [[ $m == a || $m == d || $m == g || $m == h || $m == i || $m == j ]]; then
     note_row "$m" skipped "needs root"
     continue
   fi

@@ -1,5 +1,6 @@
 #include "builder/context_memo.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -202,6 +203,40 @@ Result<void> ContextMemo::save() {
     return std::move(r).error().context("saving the context memo");
   is_changed_ = false;
   return {};
+}
+
+Result<size_t> ContextMemo::prune(const layers::Store& store) {
+  const std::string dir = store.cache_dir();
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec == std::errc::no_such_file_or_directory) return size_t(0);
+  if (ec) return Error(layers::ErrorKind::Io, "listing " + layers::quoted(dir) + ": " + ec.message());
+  // Whether the context directory a memo names is gone; a failure to tell keeps the memo.
+  auto is_gone = [](const std::string& context_dir) {
+    struct stat st;
+    if (::stat(context_dir.c_str(), &st) == 0) return !S_ISDIR(st.st_mode);
+    return errno == ENOENT || errno == ENOTDIR;
+  };
+  size_t removed = 0;
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("context-") || !name.ends_with(".memo")) continue;
+    auto text = layers::read_file(entry.path().string(), kMaxMemoBytes);
+    if (!text) continue;
+    Reader in(*text);
+    std::string context_dir;
+    if (!in.literal(kHeader) || !in.literal("dir ") || !in.sized(context_dir, '\n') || !is_gone(context_dir))
+      continue;
+    // Under the lock save() takes, so no build is between reading and renaming it.
+    const std::string stem = name.substr(0, name.size() - std::string_view(".memo").size());
+    auto lock = layers::FileLock::acquire(store.locks_dir() + "/" + stem + ".lock", true);
+    if (!lock) return std::move(lock).error().context("removing the context memo " + layers::quoted(name));
+    if (!is_gone(context_dir)) continue;  // made again meanwhile
+    if (::unlink(entry.path().c_str()) != 0 && errno != ENOENT)
+      return Error::from_errno("removing " + layers::quoted(entry.path().string()));
+    ++removed;
+  }
+  return removed;
 }
 
 }  // namespace builder

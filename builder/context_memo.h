@@ -63,6 +63,11 @@ class ContextMemo {
   // Writes the memo when this build added, replaced or dropped an entry; else nothing.
   layers::Result<void> save();
 
+  // For `hoist prune`: removes each memo in `store` whose context directory (the path its
+  // "dir" line records) no longer exists, under that memo's lock. A memo that cannot be
+  // read, or whose directory cannot be checked (EACCES), is left. Returns how many went.
+  static layers::Result<size_t> prune(const layers::Store& store);
+
   // Regular files looked up, and how many of them were hashed, since load().
   uint64_t files() const { return files_; }
   uint64_t hashed() const { return hashed_; }

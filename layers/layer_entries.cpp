@@ -36,8 +36,10 @@ struct Source {
   }
 };
 
-std::string clean_name(const char* utf8, const char* raw) {
-  std::string name = utf8 ? utf8 : raw ? raw : "";
+// The name as the applier reads it: UTF-8 when the tar recorded it so (PAX), raw bytes otherwise.
+std::string tar_name(const char* utf8, const char* raw) { return utf8 ? utf8 : raw ? raw : ""; }
+
+std::string clean_name(std::string name) {
   while (name.starts_with("./")) name.erase(0, 2);
   while (name.starts_with('/')) name.erase(0, 1);
   while (name.size() > 1 && name.ends_with('/')) name.pop_back();
@@ -70,14 +72,16 @@ Result<Digest> walk_layer(int fd, const LayerWalk& how, const std::function<Resu
     if (++count > kDefaultMaxUnpackEntries)
       return Error(ErrorKind::InvalidInput, "the layer has more than " + std::to_string(kDefaultMaxUnpackEntries) + " entries");
     LayerEntry entry;
-    entry.path = clean_name(archive_entry_pathname_utf8(e), archive_entry_pathname(e));
+    entry.tar_name = tar_name(archive_entry_pathname_utf8(e), archive_entry_pathname(e));
+    entry.path = clean_name(entry.tar_name);
     entry.mode = static_cast<uint32_t>(archive_entry_mode(e));
     entry.uid = static_cast<uint32_t>(archive_entry_uid(e));
     entry.gid = static_cast<uint32_t>(archive_entry_gid(e));
     entry.mtime_sec = archive_entry_mtime(e);
     entry.mtime_nsec = archive_entry_mtime_nsec(e);
     if (const char* hard = archive_entry_hardlink(e)) {
-      entry.hardlink = clean_name(archive_entry_hardlink_utf8(e), hard);
+      entry.tar_hardlink = tar_name(archive_entry_hardlink_utf8(e), hard);
+      entry.hardlink = clean_name(entry.tar_hardlink);
     } else if (archive_entry_filetype(e) == AE_IFLNK) {
       const char* target = archive_entry_symlink_utf8(e);
       if (!target) target = archive_entry_symlink(e);

@@ -18,12 +18,14 @@ namespace layers {
 
 struct LayerEntry {
   std::string path;         // as in the tar, without a leading "./" or "/" or a trailing "/"
+  std::string tar_name;     // exactly as in the tar: what the applier checks (normalize_entry_name)
   uint32_t mode = 0;        // file type and permission bits, as st_mode
   uint32_t uid = 0, gid = 0;
   int64_t size = 0;         // regular files
   int64_t mtime_sec = 0, mtime_nsec = 0;
   std::string link_target;  // a symlink's target
   std::string hardlink;     // a hardlink's target path (then mode is of a regular file)
+  std::string tar_hardlink; // the same exactly as in the tar
   uint64_t rdev_major = 0, rdev_minor = 0;
   std::vector<std::pair<std::string, std::string>> xattrs;  // every xattr in the tar, sorted
   std::optional<Digest> content;  // a regular file's sha256, when asked for

@@ -125,10 +125,11 @@ Result<LayerIndex> LayerIndex::of_layer(int fd, const Digest& diff_id) {
   LayerIndex index;
   index.diff_id_ = diff_id;
   auto walked = walk_layer(fd, {}, [&](const LayerEntry& e) -> Result<void> {
-    if (e.path.empty()) return {};  // "./": the root's own metadata is the caller's, as in the applier
-    auto rel = normalize_entry_name(e.path, false);
-    if (!rel) return Error(ErrorKind::InvalidInput, "entry " + quoted(e.path) + ": " + rel.error().message());
-    if (rel->empty()) return {};
+    // The tar's own name through the applier's check: what a RUN's unpack would refuse
+    // (an absolute name, "..", a name past PATH_MAX or NAME_MAX) is refused here, the same way.
+    auto rel = normalize_entry_name(e.tar_name, false);
+    if (!rel) return Error(ErrorKind::InvalidInput, "entry " + quoted(e.tar_name) + ": " + rel.error().message());
+    if (rel->empty()) return {};  // "./": the root's own metadata is the caller's, as in the applier
     auto [parent, base] = split_parent(*rel);
     if (base.starts_with(kWhiteoutPrefix)) {
       if (base == kOpaqueMarker) {
@@ -137,7 +138,7 @@ Result<LayerIndex> LayerIndex::of_layer(int fd, const Digest& diff_id) {
       } else if (!base.starts_with(kWhiteoutMetaPrefix)) {
         std::string target = base.substr(kWhiteoutPrefix.size());
         if (target.empty() || target == "." || target == "..")
-          return Error(ErrorKind::InvalidInput, "entry " + quoted(e.path) + ": whiteout of " + quoted(target));
+          return Error(ErrorKind::InvalidInput, "entry " + quoted(e.tar_name) + ": whiteout of " + quoted(target));
         index.add_whiteout(join_under(parent, target));
       }
       return {};  // other aufs metadata is skipped, as the applier skips it
@@ -152,10 +153,13 @@ Result<LayerIndex> LayerIndex::of_layer(int fd, const Digest& diff_id) {
     entry.link_target = e.link_target;
     if (!e.hardlink.empty()) {
       // The link shares its target's inode: its metadata and data are the target's.
-      auto target = normalize_entry_name(e.hardlink, false);
-      const auto found = target ? index.entries_.find(*target) : index.entries_.end();
+      auto target = normalize_entry_name(e.tar_hardlink, false);
+      if (!target)
+        return Error(ErrorKind::InvalidInput, "entry " + quoted(e.tar_name) + ": hardlink target " +
+                                                  quoted(e.tar_hardlink) + ": " + target.error().message());
+      const auto found = index.entries_.find(*target);
       if (found == index.entries_.end() || S_ISDIR(found->second.mode))
-        return Error(ErrorKind::InvalidInput, "entry " + quoted(e.path) + ": hardlink to " + quoted(e.hardlink) +
+        return Error(ErrorKind::InvalidInput, "entry " + quoted(e.tar_name) + ": hardlink to " + quoted(e.hardlink) +
                                                   ", which is not a non-directory earlier in the layer");
       entry = found->second;
       entry.hardlink = found->second.hardlink.empty() ? *target : found->second.hardlink;
@@ -205,7 +209,7 @@ Result<std::optional<std::string>> LayerIndex::read_file(int fd, const std::stri
   LayerWalk how;
   how.max_data = max_bytes;
   how.wants_data = [&](const LayerEntry& e) {
-    auto name = normalize_entry_name(e.path, false);
+    auto name = normalize_entry_name(e.tar_name, false);
     return name && *name == target;
   };
   std::optional<std::string> data;  // the last entry of that name wins, as when unpacked

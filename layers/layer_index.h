@@ -6,7 +6,7 @@
 // through, and answers lookups as the layer unpacked alone in overlay form would
 // (runtime/layer_dirs.h): a whiteout ".wh.x" hides "x" of the layers below, an opaque
 // marker hides everything below its directory that this layer does not have, parents the
-// tar leaves out are directories (0755, 0:0, as the applier makes them), and a later
+// tar leaves out are directories (0755, 0:0, mtime 0, as the applier makes them), and a later
 // entry replaces an earlier one of the same name (a non-directory its children too).
 //
 // The store keeps each layer's index beside its blob (Store::layer_index), as text with
@@ -44,8 +44,8 @@ class LayerIndex {
   enum class Presence { Absent, Present, Hidden };
 
   // Reads the layer tar from `fd` (plain, gzip or zstd). Corrupt when its uncompressed
-  // stream does not hash to `diff_id`, or is damaged; InvalidInput for a name that climbs
-  // out of the root ("..") or too many entries.
+  // stream does not hash to `diff_id`, or is damaged; InvalidInput naming the entry for a name
+  // the applier refuses (normalize_entry_name: absolute, "..", too long), or too many entries.
   static Result<LayerIndex> of_layer(int fd, const Digest& diff_id);
 
   // The stored form, and back. parse() checks the checksum and every field: Corrupt for

@@ -165,7 +165,10 @@ class Unpacker {
   }
 
   // The parent directory of an entry, creating missing ones (0755, root-owned, as docker
-  // does for parents a tar leaves out).
+  // does for parents a tar leaves out). In a layer (not an archive) they are dated 0 at the
+  // end, as the layer index has them (layers/layer_index.h), unless an entry of the layer
+  // names them: a COPY onto the base copies a parent's time into its layer, so the time
+  // must not be when the base happened to be unpacked.
   Result<UniqueFd> parent_dir(const std::string& entry, const std::string& parent) {
     auto fd = open_in_root(entry, parent, O_PATH | O_DIRECTORY);
     if (fd || fd.error().sys_errno() != ENOENT) return fd;
@@ -182,6 +185,8 @@ class Unpacker {
             return Error::from_errno("entry " + layers::quoted(entry) + ": creating " +
                                      layers::quoted(next));
           existed = true;
+        } else if (!is_archive()) {
+          implicit_dirs_.insert(next);
         }
         sub = open_in_root(entry, next, O_PATH | O_DIRECTORY);
         // Still missing though something is there: a symlink to nothing (docker fails too).
@@ -402,6 +407,7 @@ class Unpacker {
     UniqueFd dir(fd);
     if (auto r = set_owner_mode_xattrs(entry, dir.get(), e); !r) return r;
     dir_times_.emplace_back(rel, mtime_of(e));
+    implicit_dirs_.erase(rel);
     return {};
   }
 
@@ -533,6 +539,7 @@ class Unpacker {
 
   // Directory mtimes go last: creating children changed them.
   Result<void> set_directory_times() {
+    for (const auto& rel : implicit_dirs_) dir_times_.emplace_back(rel, timespec{0, 0});
     for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
       const auto& [rel, mtime] = *it;
       UniqueFd fd(layers::open_in_root(root_fd_.get(), rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
@@ -559,6 +566,7 @@ class Unpacker {
   UniqueFd root_fd_;
   std::set<std::string> unpacked_;
   std::vector<std::pair<std::string, timespec>> dir_times_;
+  std::set<std::string> implicit_dirs_;  // parents this layer made and none of its entries names
 };
 
 }  // namespace

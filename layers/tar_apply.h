@@ -9,6 +9,8 @@
 //  - An entry replaces whatever was at its path, except that a directory entry over an
 //    existing directory only updates its metadata (the contents merge).
 //  - Hardlinks name a path already beneath the root (this layer's or a lower one's).
+//  - Parents the tar leaves out are made 0755, 0:0, and (but for WhiteoutMode::Keep) dated
+//    0, as the layer index has them (layers/layer_index.h), never the time of the unpacking.
 //  - Owners are the numeric uid/gid in the tar (names are ignored); modes, mtimes (dirs
 //    last, so their children do not disturb them), device nodes, FIFOs and xattrs
 //    (user.* and security.capability; any other namespace is skipped with a warning) are

@@ -3,6 +3,7 @@
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
+#include "builder/context_memo.h"
 #include "builder/leftovers.h"
 #include "builder/run_mounts.h"
 
@@ -11,8 +12,9 @@ namespace builder::cli {
 layers::Result<int> cmd_prune(const GlobalOptions& global, const std::vector<std::string>& args) {
   bool all = false, force = false, cache_mounts = false;
   ArgParser parser("hoist prune [OPTIONS]",
-                   "Remove blobs and unpacked layers that no tagged image uses, and temp files "
-                   "left by interrupted writes. Tagged images are never removed.");
+                   "Remove blobs and unpacked layers that no tagged image uses, temp files left by "
+                   "interrupted writes, and context memos of directories that no longer exist. "
+                   "Tagged images are never removed.");
   // `docker image prune -a` also removes tagged images no container uses; hoist prune
   // never removes a tagged image, so -a is refused rather than quietly doing less.
   parser.flag("-a,--all", &all, "refused: hoist prune never removes tagged images (use hoist rmi)");
@@ -36,6 +38,9 @@ layers::Result<int> cmd_prune(const GlobalOptions& global, const std::vector<std
   const layers::GcReport& r = **report;
   std::printf("Deleted %zu blobs, %zu unpacked layers, %zu temp files\n", r.blobs_removed,
               r.unpacked_removed, r.temp_files_removed);
+  auto memos = builder::ContextMemo::prune(*store);
+  if (!memos) return std::move(memos).error().context("pruning context memos");
+  std::printf("Deleted %zu context memos of directories that no longer exist\n", *memos);
   if (cache_mounts) {
     auto removed = builder::prune_cache_mounts(*store);
     if (!removed) return std::move(removed).error().context("pruning cache mounts");

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "builder/context_memo.h"
@@ -267,4 +268,51 @@ TEST_CASE("context memo: two builds of one context at once keep each other's fil
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.err, Catch::Contains("debug: context: 10 files, 0 hashed in all"));
   }
+}
+
+TEST_CASE("context memo: hoist prune removes the memos of context directories that are gone",
+          "[builder][context_memo][prune]") {
+  BuildFixture f;
+  f.write("a.txt", "a\n");
+  f.write("data/f0", "0\n");
+  // A second context, built into the same store, then removed.
+  hoist_test::TempDir scratch("hoist-ctx-gone");
+  const std::string gone = scratch.path() + "/ctx";
+  write_file(gone + "/Dockerfile", kDockerfile);
+  write_file(gone + "/a.txt", "gone\n");
+  write_file(gone + "/data/f0", "gone\n");
+  settle();
+  build(f);
+  auto other = f.hoist().run({"build", "--progress", "plain", "-t", "gone", gone});
+  INFO(other.err);
+  REQUIRE(other.exit_code == 0);
+  const std::string cache = f.hoist().root() + "/hoist-cache";
+  auto memos = [&] {
+    std::set<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(cache))
+      if (e.path().extension() == ".memo") names.insert(e.path().filename().string());
+    return names;
+  };
+  const auto both = memos();
+  REQUIRE(both.size() == 2);
+  // A memo that does not say whose it is stays (it reads as empty anyway).
+  const std::string unreadable = "context-" + std::string(64, '0') + ".memo";
+  write_file(cache + "/" + unreadable, "not a memo\n");
+
+  auto kept = f.hoist().run({"prune"});
+  INFO(kept.err);
+  REQUIRE(kept.exit_code == 0);
+  CHECK_THAT(kept.out, Catch::Contains("Deleted 0 context memos"));
+  CHECK(memos().size() == 3);
+
+  std::filesystem::remove_all(gone);
+  auto pruned = f.hoist().run({"prune"});
+  INFO(pruned.err);
+  REQUIRE(pruned.exit_code == 0);
+  CHECK_THAT(pruned.out, Catch::Contains("Deleted 1 context memos"));
+  const auto left = memos();
+  CHECK(left.size() == 2);
+  CHECK(left.count(unreadable) == 1);
+  // What is left of the two is the memo of f's context, which a rebuild still uses.
+  CHECK(build(f).hashed == 0);
 }

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // base:latest = busybox + a layer with a symlinked directory, a directory owned by
-// www-data, and whiteouts of /home and /etc/hosts.
+// www-data, whiteouts of /home and /etc/hosts, and a file whose parents the tar leaves out.
 layers::Image make_base(const std::string& root) {
   auto store = layers::Store::open(root);
   REQUIRE(store);
@@ -33,6 +33,7 @@ layers::Image make_base(const std::string& root) {
                               .dir("srv", 0750, 33, 33)
                               .file(".wh.home", "")
                               .file("etc/.wh.hosts", "")
+                              .file("opt/implicit/keep", "")
                               .finish();
   auto digest = store->blobs().put_bytes(tar);
   REQUIRE(digest);
@@ -134,6 +135,38 @@ TEST_CASE("COPY without RUN leaves the base packed, and makes the layers an unpa
   REQUIRE(runtime::view_of(*store, base.manifest.layers, base.config.diff_ids));
   for (const auto& diff_id : base.config.diff_ids) CHECK(fs::exists(store->unpacked_path(diff_id)));
   auto warm = f.build(kDockerfile, "warm", {"--reproducible", "--no-cache"});
+  INFO(warm.err);
+  REQUIRE(warm.exit_code == 0);
+  CHECK(layer_digests(f, "warm") == from_index);
+}
+
+TEST_CASE("COPY into parents the base's tar leaves out: the same layer whether the base was indexed or unpacked",
+          "[builder][copy][copy-index]") {
+  if (::geteuid() != 0) {
+    HOIST_SKIP("unpacking the base for the comparison needs root (overlay whiteouts)");
+  }
+  // Without --reproducible: the COPY layer carries /opt and /opt/implicit with the base's
+  // times, which must not be the time the base was unpacked.
+  BuildFixture f;
+  const auto base = make_base(f.hoist().root());
+  f.write("a.txt", "a\n");
+  const std::string dockerfile = "FROM base\nCOPY a.txt /opt/implicit/\n";
+  auto cold = f.build(dockerfile, "cold");
+  INFO(cold.err);
+  REQUIRE(cold.exit_code == 0);
+  CHECK(build_test::count_lines_with(cold.err + cold.out, "unpacked") == 0);
+  const auto from_index = layer_digests(f, "cold");
+  const auto copied = entries_of(f.hoist().root(), from_index.back());
+  for (const char* parent : {"opt", "opt/implicit"}) {
+    CAPTURE(parent);
+    REQUIRE(copied.count(parent));
+    CHECK(copied.at(parent).mtime_sec == 0);
+  }
+
+  auto store = layers::Store::open(f.hoist().root());
+  REQUIRE(store);
+  REQUIRE(runtime::view_of(*store, base.manifest.layers, base.config.diff_ids));
+  auto warm = f.build(dockerfile, "warm", {"--no-cache"});
   INFO(warm.err);
   REQUIRE(warm.exit_code == 0);
   CHECK(layer_digests(f, "warm") == from_index);

@@ -3,6 +3,7 @@
 
 #include "layers/layer_index.h"
 
+#include <limits.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "layers/store.h"
+#include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 #include "tests/support/canary.h"
 #include "tests/support/files.h"
@@ -112,6 +114,64 @@ TEST_CASE("layer index: a layer that is not its diff_id, or climbs out, is refus
   auto refused = layers::LayerIndex::of_layer(fd2.get(), layers::Digest::of(climbing));
   REQUIRE(!refused);
   CHECK(refused.error().kind() == layers::ErrorKind::InvalidInput);
+}
+
+TEST_CASE("layer index: names the applier refuses are refused when indexing, naming the entry", "[layers][layer_index][hostile]") {
+  // Each tar once unpacked by the applier, once indexed: both refuse, InvalidInput, and both
+  // messages name `entry` (walk_layer's cleaned names drop a leading "/", so the index must
+  // check the names as the tar has them, through the applier's normalize_entry_name).
+  const std::string long_part(NAME_MAX + 1, 'n');
+  auto [what, tar, entry] = GENERATE_COPY(table<std::string, std::string, std::string>({
+      {"absolute name", hoist_test::TarWriter().file("/etc/hoist-pwned").finish(), "/etc/hoist-pwned"},
+      {"absolute directory", hoist_test::TarWriter().dir("/opt").file("opt/f").finish(), "/opt"},
+      {"leading ..", hoist_test::TarWriter().file("../x").finish(), "../x"},
+      {".. inside", hoist_test::TarWriter().dir("a").file("a/../../x").finish(), "a/../../x"},
+      {"component past NAME_MAX", hoist_test::TarWriter().file("d/" + long_part).finish(), long_part},
+      {"absolute hardlink target", hoist_test::TarWriter().file("a").hardlink("b", "/a").finish(), "\"/a\""},
+  }));
+  CAPTURE(what);
+  auto fd = memfd_of(tar);
+  auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
+  REQUIRE(!index);
+  CHECK(index.error().kind() == layers::ErrorKind::InvalidInput);
+  CHECK_THAT(index.error().message(), Catch::Contains(entry));
+
+  hoist_test::TempDir root("hoist-layer-index-apply");
+  auto again = memfd_of(tar);
+  layers::UnpackOptions options;
+  options.restore_owners = ::geteuid() == 0;
+  auto applied = layers::unpack_layer(root.path(), again.get(), options);
+  REQUIRE(!applied);
+  CHECK(applied.error().kind() == layers::ErrorKind::InvalidInput);
+  CHECK_THAT(applied.error().message(), Catch::Contains(entry));
+}
+
+TEST_CASE("layer index: parents a tar leaves out are dated 0, in the index and unpacked", "[layers][layer_index]") {
+  // A COPY onto the base copies a parent's time into its layer: an indexed base and an
+  // unpacked one must give the same time, never the time of the unpacking.
+  const std::string tar = hoist_test::TarWriter()
+                              .file("deep/implicit/f")
+                              .file("named/f")
+                              .dir("named")  // named after its child: the tar's time (1600000000)
+                              .finish();
+  auto fd = memfd_of(tar);
+  auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
+  REQUIRE(index);
+  hoist_test::TempDir root("hoist-layer-index-times");
+  auto again = memfd_of(tar);
+  layers::UnpackOptions options;
+  options.restore_owners = ::geteuid() == 0;
+  REQUIRE(layers::unpack_layer(root.path(), again.get(), options));
+  for (auto [path, mtime] : {std::pair<std::string, int64_t>{"deep", 0}, {"deep/implicit", 0}, {"named", 1600000000}}) {
+    CAPTURE(path);
+    const layers::IndexedEntry* entry = nullptr;
+    REQUIRE(index->look(path, &entry) == layers::LayerIndex::Presence::Present);
+    CHECK(entry->mtime_sec == mtime);
+    struct stat st {};
+    REQUIRE(::lstat((root.path() + "/" + path).c_str(), &st) == 0);
+    CHECK(st.st_mtim.tv_sec == mtime);
+    CHECK(st.st_mtim.tv_nsec == 0);
+  }
 }
 
 TEST_CASE("layer index: the stored form round-trips, and damage is detected", "[layers][layer_index]") {
