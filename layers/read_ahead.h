@@ -33,8 +33,8 @@ class ReadAhead {
   ~ReadAhead();  // stops the producer (after the chunk it is filling) and joins it
 
   // The next chunk, in order; valid until the next call. Empty at the end of the stream.
-  // The producer's Error comes after the chunks it filled before it; do not call again
-  // after an Error or the end.
+  // The producer's Error comes after the chunks it filled before it. Once at the end or
+  // at the Error, every further call returns the same.
   Result<std::span<const std::byte>> next();
 
  private:
