@@ -17,6 +17,7 @@
 
 #include "layers/compress.h"
 #include "layers/overlay_xattr.h"
+#include "layers/read_ahead.h"
 #include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
 #include "layers/rel_path.h"
@@ -43,10 +44,11 @@ std::string proc_path(int dir_fd, const std::string& base) {
 
 class Unpacker {
  public:
-  // Reads through `reader` when it is set, else the raw bytes of `raw_fd` (libarchive
-  // then finds the compression itself).
-  Unpacker(const UnpackOptions& options, std::optional<DecompressingReader> reader, int raw_fd)
-      : options_(options), reader_(std::move(reader)), raw_fd_(raw_fd) {}
+  // Reads the plain tar from `ahead` when it is set (a thread reading and decompressing
+  // the layer, a few chunks ahead of this one, which hashes and applies), else the raw
+  // bytes of `raw_fd` (libarchive then finds the compression itself).
+  Unpacker(const UnpackOptions& options, std::optional<ReadAhead> ahead, int raw_fd)
+      : options_(options), ahead_(std::move(ahead)), raw_fd_(raw_fd) {}
 
   Result<Digest> run(const std::string& root) {
     int fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -57,7 +59,7 @@ class Unpacker {
     if (!a) return Error(ErrorKind::Io, "libarchive: out of memory");
     archive_read_support_format_tar(a.get());
     archive_read_support_format_empty(a.get());
-    if (!reader_) archive_read_support_filter_all(a.get());
+    if (!ahead_) archive_read_support_filter_all(a.get());
     if (archive_read_open(a.get(), this, nullptr, &Unpacker::read_cb, nullptr) != ARCHIVE_OK)
       return archive_error(a.get(), "reading the layer");
 
@@ -76,10 +78,10 @@ class Unpacker {
     // The tar may end before the stream does (padding after the end marker); the diff_id
     // covers all of it.
     for (;;) {
-      auto n = read_input();
-      if (!n) return std::move(n).error().context("reading the layer");
-      if (*n == 0) break;
-      hash_.update({buffer_.data(), *n});
+      auto bytes = read_input();
+      if (!bytes) return std::move(bytes).error().context("reading the layer");
+      if (bytes->empty()) break;
+      hash_.update(*bytes);
     }
     return hash_.finish();
   }
@@ -87,24 +89,25 @@ class Unpacker {
  private:
   static la_ssize_t read_cb(archive* a, void* self_ptr, const void** out) {
     auto* self = static_cast<Unpacker*>(self_ptr);
-    auto n = self->read_input();
-    if (!n) {
-      self->input_error_ = std::move(n).error();
+    auto bytes = self->read_input();
+    if (!bytes) {
+      self->input_error_ = std::move(bytes).error();
       archive_set_error(a, EIO, "layer input failed");
       return -1;
     }
-    self->hash_.update({self->buffer_.data(), *n});
-    *out = self->buffer_.data();
-    return la_ssize_t(*n);
+    self->hash_.update(*bytes);
+    *out = bytes->data();
+    return la_ssize_t(bytes->size());
   }
 
   bool is_archive() const { return options_.whiteouts == WhiteoutMode::Keep; }
 
-  Result<size_t> read_input() {
-    if (reader_) return reader_->read(buffer_);
+  // The next bytes of input, valid until the next call; empty at the end.
+  Result<std::span<const std::byte>> read_input() {
+    if (ahead_) return ahead_->next();
     for (;;) {
       ssize_t n = ::read(raw_fd_, buffer_.data(), buffer_.size());
-      if (n >= 0) return size_t(n);
+      if (n >= 0) return std::span<const std::byte>(buffer_.data(), size_t(n));
       if (errno != EINTR) return Error::from_errno("reading the archive");
     }
   }
@@ -556,7 +559,7 @@ class Unpacker {
   }
 
   const UnpackOptions& options_;
-  std::optional<DecompressingReader> reader_;
+  std::optional<ReadAhead> ahead_;
   int raw_fd_ = -1;
   uint64_t entries_ = 0;
   uint64_t bytes_ = 0;
@@ -600,13 +603,16 @@ Result<std::string> normalize_entry_name(std::string_view name, bool is_archive)
 }
 
 Result<Digest> unpack_layer(const std::string& root, int tar_fd, const UnpackOptions& options) {
-  std::optional<DecompressingReader> reader;
+  std::optional<ReadAhead> ahead;
   if (!options.any_compression) {
     auto opened = DecompressingReader::open(tar_fd);
     if (!opened) return std::move(opened).error();
-    reader = std::move(*opened);
+    auto reader = std::make_shared<DecompressingReader>(std::move(*opened));
+    auto started = ReadAhead::start([reader](std::span<std::byte> out) { return reader->read(out); });
+    if (!started) return std::move(started).error();
+    ahead = std::move(*started);
   }
-  Unpacker unpacker(options, std::move(reader), tar_fd);
+  Unpacker unpacker(options, std::move(ahead), tar_fd);
   auto r = unpacker.run(root);
   if (!r) return std::move(r).error().context("unpacking a layer into " + layers::quoted(root));
   return r;

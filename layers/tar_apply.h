@@ -96,7 +96,9 @@ Result<std::string> normalize_entry_name(std::string_view name, bool is_archive)
 // Returns the diff_id: the sha256 of the uncompressed tar stream, so a caller holding the
 // expected one can check it (Corrupt is the caller's to report). Damaged compression or tar
 // data is Corrupt; a refused entry is InvalidInput naming it; OS failures are Io naming
-// the path. The fd is not closed.
+// the path. The fd is not closed. A layer (not any_compression) is read and decompressed
+// in a thread of its own, a few MiB ahead of the one hashing and applying it
+// (layers/read_ahead.h).
 Result<Digest> unpack_layer(const std::string& root, int tar_fd, const UnpackOptions& options = {});
 
 }  // namespace layers

@@ -7,8 +7,9 @@
 //  - A layer is unpacked into a scratch directory DIR/.tmp-<hex>-XXXXXX, its stream is
 //    checked against the diff_id (Corrupt, scratch removed, on a mismatch), and the scratch
 //    directory is renamed to DIR/<hex>. A crash leaves at worst a stray .tmp-* directory.
-//  - Two processes unpacking the same layer both succeed: the first rename wins and the
-//    other discards its copy and uses the winner's.
+//  - Two processes (or threads: an UnpackedLayers keeps no state but its directory's name,
+//    so one object may be used from several threads at once) unpacking the same layer both
+//    succeed: the first rename wins and the other discards its copy and uses the winner's.
 //
 // Who removes entries (prune) is the store's business; remove() is for it.
 

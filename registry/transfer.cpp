@@ -4,13 +4,13 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "layers/compressed_layers.h"
+#include "layers/parallel_for.h"
 
 namespace registry {
 
@@ -23,37 +23,11 @@ using State = TransferObserver::State;
 
 namespace {
 
-// Runs `work` on every item with at most `parallel` threads; the first error wins and
-// stops new items from starting.
+// Runs `work` on every item with at most `parallel` threads; a failure stops new items
+// from starting (layers/parallel_for.h).
 Result<void> for_each_parallel(const std::vector<Descriptor>& items, int parallel,
                                const std::function<Result<void>(const Descriptor&)>& work) {
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  std::optional<Error> first_error;
-  auto worker = [&] {
-    for (;;) {
-      {
-        std::lock_guard lock(mu);
-        if (first_error) return;
-      }
-      size_t i = next.fetch_add(1);
-      if (i >= items.size()) return;
-      auto r = work(items[i]);
-      if (!r) {
-        std::lock_guard lock(mu);
-        if (!first_error) first_error = std::move(r).error();
-        return;
-      }
-    }
-  };
-  size_t n = std::clamp<size_t>(static_cast<size_t>(std::max(parallel, 1)), 1,
-                                std::max<size_t>(items.size(), 1));
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (first_error) return *first_error;
-  return {};
+  return layers::for_each_index(items.size(), parallel, [&](size_t i) { return work(items[i]); });
 }
 
 std::vector<Descriptor> blobs_of(const layers::Manifest& manifest) {

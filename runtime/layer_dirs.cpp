@@ -7,9 +7,13 @@
 
 #include <cassert>
 #include <cerrno>
+#include <algorithm>
 #include <climits>
+#include <set>
+#include <thread>
 
 #include "layers/overlay_xattr.h"
+#include "layers/parallel_for.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 #include "layers/unpacked_cache.h"
@@ -275,17 +279,31 @@ Result<LayerView> view_of(const layers::Store& store, const std::vector<layers::
   if (image_layers.size() != diff_ids.size())
     return Error(ErrorKind::Corrupt, "the image lists " + std::to_string(image_layers.size()) +
                                          " layers but " + std::to_string(diff_ids.size()) + " diff_ids");
-  std::vector<std::string> dirs;
+  // The layers not unpacked yet, each diff_id once (its first place), unpacked at once on
+  // up to one thread per core; each into its own scratch directory (ensure_unpacked), so
+  // threads share nothing but the store. The error is the lowest failing layer's.
+  std::vector<size_t> missing;
+  std::set<layers::Digest> seen;
+  for (size_t i = 0; i < image_layers.size(); ++i)
+    if (seen.insert(diff_ids[i]).second && ::access(store.unpacked_path(diff_ids[i]).c_str(), F_OK) != 0)
+      missing.push_back(i);
+  const int threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  auto unpacked = layers::for_each_index(missing.size(), threads, [&](size_t k) -> Result<void> {
+    const size_t i = missing[k];
+    auto dir = ensure_unpacked(store, image_layers[i], diff_ids[i]);
+    if (!dir)
+      return std::move(dir).error().context("layer " + std::to_string(i + 1) + " of " +
+                                            std::to_string(image_layers.size()));
+    return {};
+  });
+  if (!unpacked) return std::move(unpacked).error();
+  std::vector<LayerView::Layer> layers;
   for (size_t i = image_layers.size(); i-- > 0;) {
     auto dir = ensure_unpacked(store, image_layers[i], diff_ids[i]);
     if (!dir) return std::move(dir).error();
-    dirs.push_back(*dir);
+    layers.push_back({*dir, nullptr, image_layers[i]});
   }
-  return LayerView(store, [&] {
-    std::vector<LayerView::Layer> layers;
-    for (size_t i = 0; i < dirs.size(); ++i) layers.push_back({dirs[i], nullptr, image_layers[image_layers.size() - 1 - i]});
-    return layers;
-  }());
+  return LayerView(store, std::move(layers));
 }
 
 Result<void> materialize_rootfs(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,

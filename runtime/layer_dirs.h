@@ -90,7 +90,9 @@ class LayerView {
 };
 
 // Unpacks every layer of `image_layers` (bottom first, with their diff_ids) and returns
-// the view, top-most first.
+// the view, top-most first. The layers not unpacked yet are unpacked at once, up to one
+// per core, each as ensure_unpacked does it; when some fail, the error is the lowest
+// failing layer's ("layer 2 of 3: ..."), and a failed layer leaves no directory.
 layers::Result<LayerView> view_of(const layers::Store& store,
                                   const std::vector<layers::Descriptor>& image_layers,
                                   const std::vector<layers::Digest>& diff_ids);

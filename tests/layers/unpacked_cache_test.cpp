@@ -9,7 +9,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "layers/tar_writer.h"
 #include "layers/unpacked_cache.h"
@@ -144,4 +148,36 @@ TEST_CASE("unpacked layers: stacked as overlay lowerdirs they give the image's v
   CHECK(has_kept);
   CHECK_FALSE(has_hidden);
   CHECK(has_new);
+}
+
+TEST_CASE("unpacked layers: threads unpacking the same layers at once all get the one directory",
+          "[layers][unpacked_cache]") {
+  TwoLayers layers_;
+  auto cache = layers::UnpackedLayers::open(layers_.work / "unpacked");
+  REQUIRE(cache);
+  constexpr int kThreads = 6;
+  std::vector<std::optional<layers::Result<std::string>>> got(kThreads);
+  std::vector<int> calls(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      const bool upper = t % 2;
+      got[t] = cache->get_or_unpack(upper ? layers_.upper_id : layers_.lower_id,
+                                    opener(layers_.work / (upper ? "upper.tar.gz" : "lower.tar.gz"), &calls[t]));
+    });
+  for (auto& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) {
+    CAPTURE(t);
+    REQUIRE(*got[t]);
+    CHECK(**got[t] == cache->path_of(t % 2 ? layers_.upper_id : layers_.lower_id));
+  }
+  CHECK(fs::exists(cache->path_of(layers_.lower_id) + "/etc/kept"));
+  CHECK(fs::exists(cache->path_of(layers_.upper_id) + "/opaque/new"));
+  // The losers' copies are gone: only the two layers' directories are left.
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(cache->dir())) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> want{std::string(layers_.lower_id.hex()), std::string(layers_.upper_id.hex())};
+  std::sort(want.begin(), want.end());
+  CHECK(names == want);
 }

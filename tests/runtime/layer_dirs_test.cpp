@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "layers/compress.h"
 #include "layers/store.h"
 #include "runtime/layer_dirs.h"
 #include "tests/support/canary.h"
@@ -242,4 +243,126 @@ TEST_CASE("LayerView: resolve follows symlinks inside the image, never above its
   auto loop = indexed->resolve("loop1/x");
   REQUIRE(!loop);
   CHECK(loop.error().kind() == layers::ErrorKind::InvalidInput);
+}
+
+namespace {
+
+// `tar` compressed with `c` (LayerEncoder), as a pulled layer is stored.
+std::string compressed(const std::string& tar, layers::Compression c) {
+  std::string out;
+  auto encoder = layers::LayerEncoder::create(c, [&](std::span<const std::byte> bytes) -> layers::Result<void> {
+    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return {};
+  });
+  REQUIRE(encoder);
+  REQUIRE(encoder->write(std::as_bytes(std::span(tar.data(), tar.size()))));
+  REQUIRE(encoder->finish());
+  return out;
+}
+
+// A stack of five layers, each writing its own files and changing the ones below, some
+// bigger than the unpacker's read-ahead ring (layers/read_ahead.h) so chunks wrap around.
+std::vector<std::string> five_layers() {
+  const std::string big(3 << 20, 'b');
+  std::vector<std::string> stack;
+  stack.push_back(hoist_test::TarWriter()
+                      .dir("etc", 0755)
+                      .file("etc/os", "base\n")
+                      .file("gone", "x")
+                      .dir("keep")
+                      .file("keep/a", "a")
+                      .finish());
+  for (int n = 1; n < 5; ++n) {
+    hoist_test::TarWriter w;
+    w.file("etc/os", "layer " + std::to_string(n) + "\n").file("l" + std::to_string(n) + "/big", big + char('0' + n));
+    if (n == 2) w.file(".wh.gone", "");
+    if (n == 3) w.file("keep/.wh..wh..opq", "").file("keep/b", "b");
+    stack.push_back(w.finish());
+  }
+  return stack;
+}
+
+}  // namespace
+
+TEST_CASE("view_of: the layers of a stack are unpacked at once into the merged view", "[runtime][layer_dirs]") {
+  if (::geteuid() != 0) {
+    HOIST_SKIP("overlay-form unpacking needs root (mknod, trusted.* xattrs)");
+  }
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  auto store = layers::Store::open(scratch.path() + "/store");
+  REQUIRE(store);
+  std::vector<layers::Descriptor> descriptors;
+  std::vector<layers::Digest> diff_ids;
+  int n = 0;
+  for (const auto& tar : five_layers()) {
+    const auto c = n++ % 2 ? layers::Compression::Zstd : layers::Compression::Gzip;
+    descriptors.push_back(put_layer(*store, compressed(tar, c)));
+    diff_ids.push_back(layers::Digest::of(tar));
+  }
+  // The base layer listed twice: one directory serves both.
+  descriptors.push_back(descriptors[0]);
+  diff_ids.push_back(diff_ids[0]);
+
+  auto view = runtime::view_of(*store, descriptors, diff_ids);
+  REQUIRE(view);
+  for (const auto& id : diff_ids) CHECK(fs::is_directory(store->unpacked_path(id)));
+  auto text = [&](const std::string& path) {
+    auto r = view->read_regular_file(path, 8 << 20);
+    REQUIRE(r);
+    return r->value_or("<none>");
+  };
+  // The top-most copy of a layer listed twice is the base: its etc/os wins.
+  CHECK(text("etc/os") == "base\n");
+  CHECK(text("gone") == "x");
+  CHECK(text("keep/a") == "a");
+  // Without the repeated base on top: layer 4's etc/os, layer 2's whiteout, layer 3's opaque dir.
+  descriptors.pop_back();
+  diff_ids.pop_back();
+  view = runtime::view_of(*store, descriptors, diff_ids);
+  REQUIRE(view);
+  CHECK(text("etc/os") == "layer 4\n");
+  CHECK(text("gone") == "<none>");
+  CHECK_FALSE(view->lookup("gone"));
+  CHECK(text("keep/a") == "<none>");
+  CHECK(text("keep/b") == "b");
+  for (int k = 1; k < 5; ++k) {
+    const std::string big = text("l" + std::to_string(k) + "/big");
+    CHECK(big.size() == (3u << 20) + 1);
+    CHECK(big.back() == char('0' + k));
+  }
+}
+
+TEST_CASE("view_of: a corrupt layer among several fails naming the lowest one and leaves no directory",
+          "[runtime][layer_dirs]") {
+  if (::geteuid() != 0) {
+    HOIST_SKIP("overlay-form unpacking needs root (mknod, trusted.* xattrs)");
+  }
+  hoist_test::TempDir scratch("hoist-layerdirs");
+  auto store = layers::Store::open(scratch.path() + "/store");
+  REQUIRE(store);
+  const auto stack = five_layers();
+  std::vector<layers::Descriptor> descriptors;
+  std::vector<layers::Digest> diff_ids;
+  for (const auto& tar : stack) {
+    descriptors.push_back(put_layer(*store, compressed(tar, layers::Compression::Gzip)));
+    diff_ids.push_back(layers::Digest::of(tar));
+  }
+  // Layers 2 and 4 (of 5) claim the diff_ids of other content: wrong diff_ids.
+  diff_ids[1] = layers::Digest::of(std::string("not layer 2"));
+  diff_ids[3] = layers::Digest::of(std::string("not layer 4"));
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    CAPTURE(attempt);
+    auto view = runtime::view_of(*store, descriptors, diff_ids);
+    REQUIRE_FALSE(view);
+    CHECK(view.error().kind() == layers::ErrorKind::Corrupt);
+    CHECK_THAT(view.error().message(), Catch::StartsWith("layer 2 of 5: ") && Catch::Contains(diff_ids[1].str()));
+    CHECK_FALSE(fs::exists(store->unpacked_path(diff_ids[1])));
+    CHECK_FALSE(fs::exists(store->unpacked_path(diff_ids[3])));
+    for (const auto& entry : fs::directory_iterator(store->unpacked_dir())) {
+      CAPTURE(entry.path().string());
+      CHECK_FALSE(entry.path().filename().string().starts_with(".tmp-"));
+    }
+  }
+  // Layer 1, below the failure, always ran to its end.
+  CHECK(fs::is_directory(store->unpacked_path(diff_ids[0])));
 }
