@@ -465,7 +465,7 @@ cell_limits() {
   gzip -6 -c "$work/run.data" >"$work/run.data.gz"
   local gz_digest
   gz_digest=sha256:$(sha256sum "$work/run.data.gz" | cut -c1-64)
-  limit lim.put512 "k=\$(date +%s%N); loc=\$(curl -sf -D - -o /dev/null -X POST http://$REGISTRY/v2/bench/limit-\$k/blobs/uploads/ |
+  limit lim.put512 "k=\$(date +%s%N); loc=\$(curl -sf -D - -o /dev/null -X POST http://$BASE/v2/bench/limit-\$k/blobs/uploads/ |
     tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && curl -sf -o /dev/null -T '$work/run.data.gz' \
     -H 'Content-Type: application/octet-stream' \"\$loc&digest=$gz_digest\""
   rm -rf "$work/cp-dest" "$work/ctx.tar" "$work/run.data" "$work/run.data.gz"
