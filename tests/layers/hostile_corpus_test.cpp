@@ -4,7 +4,6 @@
 // ADD archive (Keep). The canary beside the roots must be untouched after every case.
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include "layers/resolve_in_root.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
+#include "tests/support/files.h"
 #include "tests/support/canary.h"
 #include "tests/support/hostile_layers.h"
 #include "tests/support/skip.h"
@@ -25,14 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-layers::UniqueFd memfd_of(const std::string& bytes) {
-  layers::UniqueFd fd(::memfd_create("layer", MFD_CLOEXEC));
-  REQUIRE(fd);
-  REQUIRE(::write(fd.get(), bytes.data(), bytes.size()) == ssize_t(bytes.size()));
-  REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
-  return fd;
-}
-
 // The first error unpacking `layers` (bottom first) with `options`, each into `root_of(i)`.
 std::optional<layers::Error> unpack_all(const std::vector<std::string>& tars,
                                         const std::function<std::string(size_t)>& root_of,
@@ -40,7 +32,7 @@ std::optional<layers::Error> unpack_all(const std::vector<std::string>& tars,
   for (size_t i = 0; i < tars.size(); ++i) {
     std::string root = root_of(i);
     fs::create_directories(root);
-    auto fd = memfd_of(tars[i]);
+    auto fd = hoist_test::memfd_of(tars[i]);
     auto r = layers::unpack_layer(root, fd.get(), options);
     if (!r) return r.error();
   }
@@ -171,7 +163,7 @@ TEST_CASE("unpack limits: past max_entries or max_bytes is refused naming the li
   CAPTURE(max_entries, max_bytes);
   std::string root = scratch.path() + "/r" + std::to_string(max_entries) + "-" + std::to_string(max_bytes);
   fs::create_directories(root);
-  auto fd = memfd_of(tar);
+  auto fd = hoist_test::memfd_of(tar);
   layers::UnpackOptions options;
   options.max_entries = max_entries;
   options.max_bytes = max_bytes;

@@ -5,7 +5,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 #include "tests/layers/tree_compare.h"
+#include "tests/support/files.h"
 
 namespace fs = std::filesystem;
 
@@ -51,10 +51,7 @@ class TarBuilder {
   // Finishes the tar and returns it in an anonymous file, rewound.
   layers::UniqueFd finish() {
     archive_write_close(a_);
-    layers::UniqueFd fd(::memfd_create("tar", MFD_CLOEXEC));
-    REQUIRE(::write(fd.get(), bytes_.data(), bytes_.size()) == ssize_t(bytes_.size()));
-    REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
-    return fd;
+    return hoist_test::memfd_of(bytes_);
   }
   const std::string& bytes() const { return bytes_; }
 
@@ -320,9 +317,7 @@ TEST_CASE("damaged layers are Corrupt, not a crash", "[layers][tar_apply]") {
       {"a bad header checksum", std::string(bytes).replace(148, 8, "9999999\0", 8)},
   }));
   CAPTURE(name);
-  layers::UniqueFd fd(::memfd_create("tar", MFD_CLOEXEC));
-  REQUIRE(::write(fd.get(), data.data(), data.size()) == ssize_t(data.size()));
-  REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
+  auto fd = hoist_test::memfd_of(data);
   auto r = layers::unpack_layer(root.path(), fd.get());
   REQUIRE_FALSE(r);
   CHECK(r.error().kind() == layers::ErrorKind::Corrupt);

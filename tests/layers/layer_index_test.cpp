@@ -4,7 +4,6 @@
 #include "layers/layer_index.h"
 
 #include <limits.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,14 +18,6 @@
 #include "tests/support/temp_dir.h"
 
 namespace {
-
-layers::UniqueFd memfd_of(const std::string& bytes) {
-  layers::UniqueFd fd(::memfd_create("layer", MFD_CLOEXEC));
-  REQUIRE(fd);
-  REQUIRE(::write(fd.get(), bytes.data(), bytes.size()) == ssize_t(bytes.size()));
-  REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
-  return fd;
-}
 
 std::string sample_layer() {
   return hoist_test::TarWriter()
@@ -48,7 +39,7 @@ std::string sample_layer() {
 
 TEST_CASE("layer index: lookups answer as the layer unpacked alone", "[layers][layer_index]") {
   const std::string tar = sample_layer();
-  auto fd = memfd_of(tar);
+  auto fd = hoist_test::memfd_of(tar);
   auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
   REQUIRE(index);
   using P = layers::LayerIndex::Presence;
@@ -82,7 +73,7 @@ TEST_CASE("layer index: lookups answer as the layer unpacked alone", "[layers][l
 
 TEST_CASE("layer index: small files are read from the tar, hardlinks through their target", "[layers][layer_index]") {
   const std::string tar = sample_layer();
-  auto fd = memfd_of(tar);
+  auto fd = hoist_test::memfd_of(tar);
   auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
   REQUIRE(index);
   for (const char* path : {"etc/passwd", "etc/passwd-"}) {
@@ -105,12 +96,12 @@ TEST_CASE("layer index: small files are read from the tar, hardlinks through the
 
 TEST_CASE("layer index: a layer that is not its diff_id, or climbs out, is refused", "[layers][layer_index]") {
   const std::string tar = sample_layer();
-  auto fd = memfd_of(tar);
+  auto fd = hoist_test::memfd_of(tar);
   auto wrong = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of("something else"));
   REQUIRE(!wrong);
   CHECK(wrong.error().kind() == layers::ErrorKind::Corrupt);
   const std::string climbing = hoist_test::TarWriter().file("a/../../x").finish();
-  auto fd2 = memfd_of(climbing);
+  auto fd2 = hoist_test::memfd_of(climbing);
   auto refused = layers::LayerIndex::of_layer(fd2.get(), layers::Digest::of(climbing));
   REQUIRE(!refused);
   CHECK(refused.error().kind() == layers::ErrorKind::InvalidInput);
@@ -130,14 +121,14 @@ TEST_CASE("layer index: names the applier refuses are refused when indexing, nam
       {"absolute hardlink target", hoist_test::TarWriter().file("a").hardlink("b", "/a").finish(), "\"/a\""},
   }));
   CAPTURE(what);
-  auto fd = memfd_of(tar);
+  auto fd = hoist_test::memfd_of(tar);
   auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
   REQUIRE(!index);
   CHECK(index.error().kind() == layers::ErrorKind::InvalidInput);
   CHECK_THAT(index.error().message(), Catch::Contains(entry));
 
   hoist_test::TempDir root("hoist-layer-index-apply");
-  auto again = memfd_of(tar);
+  auto again = hoist_test::memfd_of(tar);
   layers::UnpackOptions options;
   options.restore_owners = ::geteuid() == 0;
   auto applied = layers::unpack_layer(root.path(), again.get(), options);
@@ -154,11 +145,11 @@ TEST_CASE("layer index: parents a tar leaves out are dated 0, in the index and u
                               .file("named/f")
                               .dir("named")  // named after its child: the tar's time (1600000000)
                               .finish();
-  auto fd = memfd_of(tar);
+  auto fd = hoist_test::memfd_of(tar);
   auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
   REQUIRE(index);
   hoist_test::TempDir root("hoist-layer-index-times");
-  auto again = memfd_of(tar);
+  auto again = hoist_test::memfd_of(tar);
   layers::UnpackOptions options;
   options.restore_owners = ::geteuid() == 0;
   REQUIRE(layers::unpack_layer(root.path(), again.get(), options));
@@ -177,7 +168,7 @@ TEST_CASE("layer index: parents a tar leaves out are dated 0, in the index and u
 TEST_CASE("layer index: the stored form round-trips, and damage is detected", "[layers][layer_index]") {
   const std::string tar = sample_layer();
   const auto diff_id = layers::Digest::of(tar);
-  auto fd = memfd_of(tar);
+  auto fd = hoist_test::memfd_of(tar);
   auto index = layers::LayerIndex::of_layer(fd.get(), diff_id);
   REQUIRE(index);
   const std::string text = index->serialize();
@@ -228,7 +219,7 @@ TEST_CASE("layer index: hostile layers are indexed or refused, and nothing is wr
   for (const auto& c : hoist_test::hostile_cases(canary.dir())) {
     CAPTURE(c.name);
     for (const auto& tar : c.layers) {
-      auto fd = memfd_of(tar);
+      auto fd = hoist_test::memfd_of(tar);
       auto index = layers::LayerIndex::of_layer(fd.get(), layers::Digest::of(tar));
       if (!index) {
         CHECK((index.error().kind() == layers::ErrorKind::InvalidInput ||

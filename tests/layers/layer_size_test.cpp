@@ -2,7 +2,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -14,6 +13,8 @@
 #include "layers/store.h"
 #include "layers/unique_fd.h"
 #include "tests/layers/tree_compare.h"
+
+#include "tests/support/files.h"
 
 namespace {
 
@@ -53,19 +54,12 @@ std::string sample_tar(bool gzip) {
   return bytes;
 }
 
-layers::UniqueFd memfd_of(const std::string& bytes) {
-  layers::UniqueFd fd(::memfd_create("layer", MFD_CLOEXEC));
-  REQUIRE(::write(fd.get(), bytes.data(), bytes.size()) == ssize_t(bytes.size()));
-  REQUIRE(::lseek(fd.get(), 0, SEEK_SET) == 0);
-  return fd;
-}
-
 }  // namespace
 
 TEST_CASE("layer content size counts regular files once, nothing else", "[layers][size]") {
   bool gzip = GENERATE(false, true);
   CAPTURE(gzip);
-  auto fd = memfd_of(sample_tar(gzip));
+  auto fd = hoist_test::memfd_of(sample_tar(gzip));
   auto size = layers::layer_content_size(fd.get());
   REQUIRE(size);
   CHECK(*size == 5);
@@ -75,7 +69,7 @@ TEST_CASE("layer content size counts regular files once, nothing else", "[layers
 TEST_CASE("layer entries: each entry with its metadata, a file's content digest", "[layers][size]") {
   bool gzip = GENERATE(false, true);
   CAPTURE(gzip);
-  auto fd = memfd_of(sample_tar(gzip));
+  auto fd = hoist_test::memfd_of(sample_tar(gzip));
   std::vector<layers::LayerEntry> entries;
   auto walked = layers::for_each_layer_entry(fd.get(), true, [&](const layers::LayerEntry& e) -> layers::Result<void> {
     entries.push_back(e);
@@ -96,7 +90,7 @@ TEST_CASE("layer entries: each entry with its metadata, a file's content digest"
 }
 
 TEST_CASE("layer content size: damaged data is Corrupt", "[layers][size]") {
-  auto fd = memfd_of(std::string(2048, 'G'));
+  auto fd = hoist_test::memfd_of(std::string(2048, 'G'));
   auto size = layers::layer_content_size(fd.get());
   REQUIRE_FALSE(size);
   CHECK(size.error().kind() == layers::ErrorKind::Corrupt);

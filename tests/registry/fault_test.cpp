@@ -4,7 +4,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <mutex>
 
 #include "layers/compressed_layers.h"
 #include "layers/store.h"
@@ -13,6 +12,7 @@
 #include "registry/transfer.h"
 #include "tests/registry/fault_proxy.h"
 #include "tests/support/registry_fixture.h"
+#include "tests/registry/debug_lines.h"
 #include "tests/registry/test_image.h"
 
 using registry_test::FaultProxy;
@@ -116,12 +116,8 @@ TEST_CASE("a layer compressed as it is pushed goes up again when that upload fai
   const auto through = *registry::Reference::parse(proxy.host() + "/faulty/built:v1");
   auto options = fast_options();
   options.chunk_size = 64 << 10;
-  std::vector<std::string> debug;
-  std::mutex debug_mu;
-  options.debug_log = [&](const std::string& line) {
-    std::lock_guard lock(debug_mu);
-    debug.push_back(line);
-  };
+  registry_test::DebugLines debug;
+  options.debug_log = debug.sink();
   registry::Client client(through.domain(), options);
   registry::PushOptions push_options;
   push_options.compression = layers::Compression::Gzip;
@@ -129,9 +125,7 @@ TEST_CASE("a layer compressed as it is pushed goes up again when that upload fai
   auto pushed = registry::push(client, *store_a, through, image.manifest, push_options);
   REQUIRE(pushed);
   CHECK(proxy.faults_applied() == 1);
-  int again = 0;
-  for (const auto& line : debug) again += line.find("again after") != std::string::npos;
-  CHECK(again == 1);
+  CHECK(debug.count("again after") == 1);
   auto raw = hoist_test::run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/faulty/built:v1");
   REQUIRE(raw.status == 0);
   CHECK(layers::Digest::of(raw.output) == *pushed);

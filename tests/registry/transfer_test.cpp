@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include <mutex>
 #include <set>
 
 #include "layers/compress.h"
@@ -16,6 +15,7 @@
 #include "registry/reference.h"
 #include "registry/transfer.h"
 #include "tests/support/registry_fixture.h"
+#include "tests/registry/debug_lines.h"
 #include "tests/registry/test_image.h"
 
 using hoist_test::RegistryServer;
@@ -244,12 +244,8 @@ TEST_CASE("a layer stored uncompressed is compressed as it is pushed, once", "[r
   const auto target = parse_ref(server.host() + "/team/built:v1");
   auto options = fast_options();
   options.chunk_size = 64 << 10;
-  std::vector<std::string> debug;
-  std::mutex debug_mu;
-  options.debug_log = [&](const std::string& line) {
-    std::lock_guard lock(debug_mu);
-    debug.push_back(line);
-  };
+  registry_test::DebugLines debug;
+  options.debug_log = debug.sink();
   registry::Client client(target.domain(), options);
   registry::PushOptions push_options;
   push_options.compression = layers::Compression::Gzip;
@@ -263,9 +259,7 @@ TEST_CASE("a layer stored uncompressed is compressed as it is pushed, once", "[r
   CHECK(*pushed != image.manifest.digest);
   // Progress names each layer by its uncompressed digest (its diff_id), as docker push does.
   for (const auto& l : image.layers) CHECK(shown.count(l.digest.str()) == 1);
-  int streamed = 0;
-  for (const auto& line : debug) streamed += line.find("as it was compressed") != std::string::npos;
-  CHECK(streamed == 2);
+  CHECK(debug.count("as it was compressed") == 2);
 
   // What the registry holds is the compressed image the store now remembers.
   auto sent = layers::compressed_image(*store_a, image.manifest, layers::Compression::Gzip);
@@ -309,6 +303,6 @@ TEST_CASE("a layer stored uncompressed is compressed as it is pushed, once", "[r
     REQUIRE(again);
     CHECK(*again == *pushed);
     CHECK(uploaded == 0);
-    for (const auto& line : debug) CHECK(line.find("as it was compressed") == std::string::npos);
+    CHECK(debug.count("as it was compressed") == 0);
   }
 }
