@@ -506,8 +506,24 @@ Result<Url> Client::start_upload(std::string_view path, const std::string& what)
   start.url = url("/v2/" + std::string(path) + "/blobs/uploads/");
   auto started = call(start, path, true, {}, false);
   if (!started) return std::move(started).error();
-  if (started->status != 202) return status_error(*started, path, true, what);
-  auto location = started->url.resolve(started->header("Location"));
+  return next_upload_location(*started, path, what);
+}
+
+Result<HttpResponse> Client::patch_upload(std::string_view path, const Url& location, int fd, uint64_t offset,
+                                          uint64_t bytes, const ProgressFn& progress) {
+  HttpRequest patch;
+  patch.method = "PATCH";
+  patch.url = location;
+  patch.headers.emplace("Content-Range", std::to_string(offset) + "-" + std::to_string(offset + bytes - 1));
+  patch.body_size = bytes;
+  patch.body_provider = pread_provider(fd, offset, &progress);
+  return call(patch, path, true, {}, false);
+}
+
+Result<Url> Client::next_upload_location(const HttpResponse& response, std::string_view path,
+                                         const std::string& what) const {
+  if (response.status != 202) return status_error(response, path, true, what);
+  auto location = response.url.resolve(response.header("Location"));
   if (!location) return std::move(location).error().context(what + ": the registry's upload location");
   return location;
 }
@@ -542,14 +558,7 @@ Result<void> Client::upload_once(std::string_view path, const Digest& digest, in
     int resumes = 0;
     for (uint64_t offset = 0; offset < total;) {
       uint64_t n = std::min<uint64_t>(options_.chunk_size, total - offset);
-      HttpRequest patch;
-      patch.method = "PATCH";
-      patch.url = *location;
-      patch.headers.emplace("Content-Range",
-                            std::to_string(offset) + "-" + std::to_string(offset + n - 1));
-      patch.body_size = n;
-      patch.body_provider = pread_provider(fd, offset, &progress);
-      auto sent = call(patch, path, true, {}, false);
+      auto sent = patch_upload(path, *location, fd, offset, n, progress);
       const bool failed =
           !sent ? sent.error().kind() == ErrorKind::Network : is_retryable_status(sent->status);
       if (failed && ++resumes < std::max(1, options_.max_attempts)) {
@@ -568,9 +577,8 @@ Result<void> Client::upload_once(std::string_view path, const Digest& digest, in
         continue;
       }
       if (!sent) return std::move(sent).error();
-      if (sent->status != 202) return status_error(*sent, path, true, what);
-      auto next = sent->url.resolve(sent->header("Location"));
-      if (!next) return std::move(next).error().context(what + ": the registry's upload location");
+      auto next = next_upload_location(*sent, path, what);
+      if (!next) return std::move(next).error();
       location = std::move(next);
       offset += n;
     }
@@ -591,17 +599,10 @@ Result<void> Client::upload_growing(std::string_view path, const GrowingBlob& bl
     if (!written) return std::move(written).error();
     if (!written->digest) {
       // A whole chunk is on the file (wait returns early only when the blob is whole).
-      HttpRequest patch;
-      patch.method = "PATCH";
-      patch.url = *location;
-      patch.headers.emplace("Content-Range", std::to_string(offset) + "-" + std::to_string(offset + chunk - 1));
-      patch.body_size = chunk;
-      patch.body_provider = pread_provider(blob.fd, offset, &progress);
-      auto sent = call(patch, path, true, {}, false);
+      auto sent = patch_upload(path, *location, blob.fd, offset, chunk, progress);
       if (!sent) return std::move(sent).error();
-      if (sent->status != 202) return status_error(*sent, path, true, what);
-      auto next = sent->url.resolve(sent->header("Location"));
-      if (!next) return std::move(next).error().context(what + ": the registry's upload location");
+      auto next = next_upload_location(*sent, path, what);
+      if (!next) return std::move(next).error();
       location = std::move(next);
       offset += chunk;
       continue;

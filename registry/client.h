@@ -142,6 +142,13 @@ class Client {
                                    int64_t size, int fd, const ProgressFn& progress);
   // POST that starts an upload: the registry's location for it.
   layers::Result<Url> start_upload(std::string_view path, const std::string& what);
+  // PATCH of `bytes` bytes of `fd` from `offset` to the upload at `location` (not retried
+  // here: the callers resume or start over); the response as it came.
+  layers::Result<HttpResponse> patch_upload(std::string_view path, const Url& location, int fd, uint64_t offset,
+                                            uint64_t bytes, const ProgressFn& progress);
+  // Where the upload goes on after `response` to its POST or a PATCH: a 202's Location.
+  layers::Result<Url> next_upload_location(const HttpResponse& response, std::string_view path,
+                                           const std::string& what) const;
   // The closing PUT naming `digest`, with `bytes` bytes of `fd` from `offset` as its body
   // (none when 0).
   layers::Result<void> close_upload(std::string_view path, const Url& location, const layers::Digest& digest,
