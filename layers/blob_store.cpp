@@ -98,18 +98,22 @@ Result<void> write_file_atomic(const std::string& path, std::string_view data) {
 Result<std::string> read_file(const std::string& path, size_t max_bytes) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return Error::from_errno("opening " + layers::quoted(path));
+  return read_fd(fd.get(), path, max_bytes);
+}
+
+Result<std::string> read_fd(int fd, const std::string& what, size_t max_bytes) {
   std::string out;
   char buf[65536];
   while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Error::from_errno("reading " + layers::quoted(path));
+      return Error::from_errno("reading " + layers::quoted(what));
     }
     if (n == 0) break;
     if (out.size() + static_cast<size_t>(n) > max_bytes)
       return Error(ErrorKind::InvalidInput,
-                   layers::quoted(path) + " is over the limit of " + std::to_string(max_bytes) + " bytes");
+                   layers::quoted(what) + " is over the limit of " + std::to_string(max_bytes) + " bytes");
     out.append(buf, static_cast<size_t>(n));
   }
   return out;

@@ -133,6 +133,8 @@ Result<void> make_dirs(const std::string& path);
 Result<void> write_file_atomic(const std::string& path, std::string_view data);
 // Reads a whole (small) file; InvalidInput above `max_bytes`, NotFound if missing.
 Result<std::string> read_file(const std::string& path, size_t max_bytes);
+// The same from an open descriptor, to its end; `what` names it in errors.
+Result<std::string> read_fd(int fd, const std::string& what, size_t max_bytes);
 Result<void> fsync_dir(const std::string& dir);
 
 }  // namespace layers

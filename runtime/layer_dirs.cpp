@@ -179,7 +179,7 @@ Result<std::optional<std::string>> LayerView::read_regular_file(const std::strin
         if (uint64_t(st.st_size) > max_bytes)
           return Error(ErrorKind::InvalidInput, layers::quoted("/" + clean) + " is larger than " +
                                                     std::to_string(max_bytes) + " bytes");
-        auto text = layers::read_file(path, max_bytes);
+        auto text = layers::read_fd(fd.get(), path, max_bytes);
         if (!text) return std::move(text).error();
         return std::optional<std::string>(std::move(*text));
       }
