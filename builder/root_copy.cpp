@@ -280,10 +280,7 @@ Result<void> RootCopy::clear() {
 Result<void> RootCopy::sync(const layers::Store& store,
                             const std::vector<layers::Descriptor>& image_layers,
                             const std::vector<layers::Digest>& diff_ids) {
-  if (image_layers.size() != diff_ids.size())
-    return Error(ErrorKind::Corrupt, "the image lists " + std::to_string(image_layers.size()) +
-                                         " layers but " + std::to_string(diff_ids.size()) +
-                                         " diff_ids");
+  if (auto r = runtime::check_layer_count(image_layers, diff_ids); !r) return std::move(r).error();
   const bool is_prefix = is_valid_ && diff_ids_.size() <= diff_ids.size() &&
                          std::equal(diff_ids_.begin(), diff_ids_.end(), diff_ids.begin());
   if (!is_prefix)

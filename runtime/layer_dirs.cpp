@@ -254,11 +254,17 @@ std::vector<std::string> LayerView::dirs() const {
   return dirs;
 }
 
-Result<LayerView> index_view_of(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
-                                const std::vector<layers::Digest>& diff_ids) {
+Result<void> check_layer_count(const std::vector<layers::Descriptor>& image_layers,
+                               const std::vector<layers::Digest>& diff_ids) {
   if (image_layers.size() != diff_ids.size())
     return Error(ErrorKind::Corrupt, "the image lists " + std::to_string(image_layers.size()) +
                                          " layers but " + std::to_string(diff_ids.size()) + " diff_ids");
+  return {};
+}
+
+Result<LayerView> index_view_of(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
+                                const std::vector<layers::Digest>& diff_ids) {
+  if (auto r = check_layer_count(image_layers, diff_ids); !r) return std::move(r).error();
   std::vector<LayerView::Layer> view;
   for (size_t i = image_layers.size(); i-- > 0;) {
     const std::string dir = store.unpacked_path(diff_ids[i]);
@@ -276,9 +282,7 @@ Result<LayerView> index_view_of(const layers::Store& store, const std::vector<la
 
 Result<LayerView> view_of(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
                           const std::vector<layers::Digest>& diff_ids) {
-  if (image_layers.size() != diff_ids.size())
-    return Error(ErrorKind::Corrupt, "the image lists " + std::to_string(image_layers.size()) +
-                                         " layers but " + std::to_string(diff_ids.size()) + " diff_ids");
+  if (auto r = check_layer_count(image_layers, diff_ids); !r) return std::move(r).error();
   // The layers not unpacked yet, each diff_id once (its first place), unpacked at once on
   // up to one thread per core; each into its own scratch directory (ensure_unpacked), so
   // threads share nothing but the store. The error is the lowest failing layer's.

@@ -89,6 +89,11 @@ class LayerView {
   std::vector<Layer> layers_;
 };
 
+// Corrupt unless `image_layers` and `diff_ids` pair up one to one (an image's manifest
+// layers and its config's diff_ids), as every function below needs.
+layers::Result<void> check_layer_count(const std::vector<layers::Descriptor>& image_layers,
+                                       const std::vector<layers::Digest>& diff_ids);
+
 // Unpacks every layer of `image_layers` (bottom first, with their diff_ids) and returns
 // the view, top-most first. The layers not unpacked yet are unpacked at once, up to one
 // per core, each as ensure_unpacked does it; when some fail, the error is the lowest
