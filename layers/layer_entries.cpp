@@ -20,7 +20,7 @@ struct Source {
   DecompressingReader reader;
   std::vector<std::byte> buffer = std::vector<std::byte>(128 * 1024);
   std::optional<Error> error;
-  Sha256 hash;  // of the uncompressed stream, for the diff_id
+  Sha256* hash = nullptr;  // of the uncompressed stream (the diff_id), when asked for
 
   static la_ssize_t read_cb(archive* a, void* self_ptr, const void** out) {
     auto* self = static_cast<Source*>(self_ptr);
@@ -30,7 +30,7 @@ struct Source {
       archive_set_error(a, EIO, "layer input failed");
       return -1;
     }
-    self->hash.update(std::span<const std::byte>(self->buffer.data(), *n));
+    if (self->hash) self->hash->update(std::span<const std::byte>(self->buffer.data(), *n));
     *out = self->buffer.data();
     return la_ssize_t(*n);
   }
@@ -46,12 +46,15 @@ std::string clean_name(std::string name) {
   return name;
 }
 
-}  // namespace
-
-Result<Digest> walk_layer(int fd, const LayerWalk& how, const std::function<Result<void>(const LayerEntry&)>& visit) {
+// The walk of walk_layer; with `stream_hash`, every byte of the uncompressed stream goes
+// into it, to the stream's end (past the tar's end marker, as the applier reads); without,
+// the walk stops at the end marker.
+Result<void> walk(int fd, const LayerWalk& how, const std::function<Result<void>(const LayerEntry&)>& visit,
+                  Sha256* stream_hash) {
   auto reader = DecompressingReader::open(fd);
   if (!reader) return std::move(reader).error();
   Source source{std::move(*reader)};
+  source.hash = stream_hash;
   std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
   if (!a) return Error(ErrorKind::Io, "libarchive: out of memory");
   archive_read_support_format_tar(a.get());
@@ -135,23 +138,28 @@ Result<Digest> walk_layer(int fd, const LayerWalk& how, const std::function<Resu
   }
   // The tar may end before the stream does (padding after the end marker); the diff_id
   // covers all of it, as the applier's does.
-  while (how.reads_to_end) {
+  while (stream_hash) {
     auto n = source.reader.read(source.buffer);
     if (!n) return std::move(n).error().context("reading the layer");
     if (*n == 0) break;
-    source.hash.update(std::span<const std::byte>(source.buffer.data(), *n));
+    stream_hash->update(std::span<const std::byte>(source.buffer.data(), *n));
   }
-  return source.hash.finish();
+  return {};
+}
+
+}  // namespace
+
+Result<Digest> walk_layer(int fd, const LayerWalk& how, const std::function<Result<void>(const LayerEntry&)>& visit) {
+  Sha256 stream;
+  if (auto r = walk(fd, how, visit, &stream); !r) return std::move(r).error();
+  return stream.finish();
 }
 
 Result<void> for_each_layer_entry(int fd, bool hash_content,
                                   const std::function<Result<void>(const LayerEntry&)>& visit) {
   LayerWalk how;
   how.hash_content = hash_content;
-  how.reads_to_end = false;
-  auto walked = walk_layer(fd, how, visit);
-  if (!walked) return std::move(walked).error();
-  return {};
+  return walk(fd, how, visit, nullptr);
 }
 
 }  // namespace layers

@@ -38,20 +38,18 @@ struct LayerWalk {
   // one larger than max_data bytes is InvalidInput naming it.
   std::function<bool(const LayerEntry&)> wants_data;
   size_t max_data = 0;
-  // Read the stream past the tar's end marker to its end, as the applier does, so the
-  // digest returned is the diff_id. Off, what follows the marker is not read (nor checked).
-  bool reads_to_end = true;
 };
 
 // Calls `visit` for each entry of the layer tar read from `fd` (plain, gzip or zstd) in
-// tar order, reads the stream to its end (LayerWalk::reads_to_end), and returns the sha256
-// of the whole uncompressed stream (the layer's diff_id, for the caller to check). More than
+// tar order, reads the stream to its end (past the tar's end marker, as the applier does),
+// and returns the sha256 of the whole uncompressed stream (the layer's diff_id, for the
+// caller to check). More than
 // kDefaultMaxUnpackEntries entries is InvalidInput; damaged compression or tar data is
 // Corrupt; an error from `visit` stops the walk and is returned. Names are bytes, as
 // tar_apply reads them (UTF-8 when the tar says so).
 Result<Digest> walk_layer(int fd, const LayerWalk& how, const std::function<Result<void>(const LayerEntry&)>& visit);
 
-// walk_layer with `hash_content` only, stopping at the tar's end marker.
+// walk_layer with `hash_content` only, stopping at the tar's end marker, hashing no stream.
 Result<void> for_each_layer_entry(int fd, bool hash_content,
                                   const std::function<Result<void>(const LayerEntry&)>& visit);
 
