@@ -78,6 +78,11 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// The header of a memo: the context directory it is of (format() writes it first).
+bool read_header(Reader& in, std::string& context_dir) {
+  return in.literal(kHeader) && in.literal("dir ") && in.sized(context_dir, '\n');
+}
+
 }  // namespace
 
 ContextMemo::Stamp ContextMemo::Stamp::of(const struct stat& st) {
@@ -107,7 +112,7 @@ std::optional<ContextMemo::Entries> ContextMemo::parse(const std::string& contex
                                                        std::string_view text) {
   Reader in(text);
   std::string dir;
-  if (!in.literal(kHeader) || !in.literal("dir ") || !in.sized(dir, '\n') || dir != context_dir)
+  if (!read_header(in, dir) || dir != context_dir)
     return std::nullopt;
   Entries entries;
   while (!in.literal("end ")) {
@@ -225,7 +230,7 @@ Result<size_t> ContextMemo::prune(const layers::Store& store) {
     if (!text) continue;
     Reader in(*text);
     std::string context_dir;
-    if (!in.literal(kHeader) || !in.literal("dir ") || !in.sized(context_dir, '\n') || !is_gone(context_dir))
+    if (!read_header(in, context_dir) || !is_gone(context_dir))
       continue;
     // Under the lock save() takes, so no build is between reading and renaming it.
     const std::string stem = name.substr(0, name.size() - std::string_view(".memo").size());

@@ -203,7 +203,6 @@ class Unpacker {
     return dir;
   }
 
-
   // Removes `name` in `dir_fd` and, for a directory, everything beneath it, never
   // following a symlink. Missing is fine.
   Result<void> remove_at(int dir_fd, const std::string& name, const std::string& shown) {
