@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -420,7 +422,7 @@ class Planner {
       if (special_kind(st.st_mode)) continue;
       if (!excluded) {
         if (auto r = hasher.add(child_dest, root_fd_, rel, &st); !r) return r;
-        plan.items.push_back({CopyItem::Kind::Entry, rel, child_dest});
+        plan.items.push_back({CopyItem::Kind::Entry, rel, child_dest, false, st});
       }
       if (S_ISDIR(st.st_mode))
         if (auto r = walk(plan, rel, child_dest, hasher); !r) return r;
@@ -503,19 +505,24 @@ Result<void> make_parents(int scratch_fd, const std::string& rel, const runtime:
     if (made.count(so_far)) continue;
     auto dir = open_written_dir(scratch_fd, parent);
     if (!dir) return std::move(dir).error();
-    if (::mkdirat(dir->get(), part.c_str(), 0755) != 0 && errno != EEXIST)
-      return Error::from_errno("creating " + layers::quoted("/" + so_far));
+    const bool created = ::mkdirat(dir->get(), part.c_str(), 0755) == 0;
+    if (!created && errno != EEXIST) return Error::from_errno("creating " + layers::quoted("/" + so_far));
     struct stat here;
     if (::fstatat(dir->get(), part.c_str(), &here, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(here.st_mode))
       return Error(ErrorKind::InvalidInput, "cannot copy into " + layers::quoted("/" + so_far) +
                                                 ": an earlier source made it a non-directory");
+    if (!created) continue;  // an item's own directory: its metadata is the item's
     made.insert(so_far);
-    if (auto st = image.lookup(so_far); st && S_ISDIR(st->st_mode)) {
-      if (::fchownat(dir->get(), part.c_str(), st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) != 0)
-        return Error::from_errno("chown " + layers::quoted("/" + so_far));
-      if (::fchmodat(dir->get(), part.c_str(), st->st_mode & 07777, 0) != 0)
-        return Error::from_errno("chmod " + layers::quoted("/" + so_far));
+    auto st = image.lookup(so_far);
+    if (!st || !S_ISDIR(st->st_mode)) {
+      // 0755 whatever the umask, as copy_layer's entries have it.
+      if (::fchmodat(dir->get(), part.c_str(), 0755, 0) != 0) return Error::from_errno("chmod " + layers::quoted("/" + so_far));
+      continue;
     }
+    if (::fchownat(dir->get(), part.c_str(), st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) != 0)
+      return Error::from_errno("chown " + layers::quoted("/" + so_far));
+    if (::fchmodat(dir->get(), part.c_str(), st->st_mode & 07777, 0) != 0)
+      return Error::from_errno("chmod " + layers::quoted("/" + so_far));
   }
   return {};
 }
@@ -683,6 +690,168 @@ Result<void> write_copy(const CopyPlan& plan, const runtime::LayerView& image, c
 }
 
 }  // namespace
+
+namespace {
+
+// The entries a plan's tree would hold, resolved by write_copy's rules without writing
+// anything: std::map keeps them sorted byte-wise, as a layer lists them.
+class LayerResolver {
+ public:
+  // A path of the layer: its entry, and for a regular file where its bytes come from.
+  struct Node {
+    layers::GivenEntry entry;
+    const CopyItem* item = nullptr;
+    struct stat source_st {};  // the file as resolved: open_source_data checks it is still it
+    bool made = false;         // a parent made for a child (no item's own)
+  };
+
+  LayerResolver(const CopyPlan& plan, const runtime::LayerView& image) : plan_(plan), image_(image) {
+    ::clock_gettime(CLOCK_REALTIME, &now_);
+  }
+
+  Result<void> add(const CopyItem& item) {
+    struct stat st;
+    std::optional<SourceEntry> entry;
+    if (item.is_file_source) {
+      if (::lstat(item.source.c_str(), &st) != 0) return Error::from_errno("reading " + layers::quoted(item.source));
+      if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        return Error(ErrorKind::InvalidInput, layers::quoted(item.source) + " is not a regular file or directory");
+    } else if (item.listed && (S_ISREG(item.listed->st_mode) || S_ISDIR(item.listed->st_mode))) {
+      st = *item.listed;  // opened (a file) when its bytes are read, and checked then
+    } else {
+      auto opened = open_source_entry(plan_.source_root->get(), item.source);
+      if (!opened) return std::move(opened).error();
+      st = opened->st;
+      entry.emplace(std::move(*opened));
+    }
+    if (item.dest.empty()) {
+      // The destination is the root: the copied directory's metadata does not apply to "/".
+      if (S_ISDIR(st.st_mode)) return {};
+      return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
+    }
+    if (auto r = make_parents(item.dest); !r) return r;
+    const std::string shown = "/" + item.dest;
+    auto here = nodes.find(item.dest);
+    if (S_ISDIR(st.st_mode)) {
+      if (here != nodes.end() && !S_ISDIR(here->second.entry.st.st_mode))
+        return Error(ErrorKind::InvalidInput, "cannot copy a directory to " + layers::quoted(shown) +
+                                                  ": an earlier source put a non-directory there");
+      // Listed twice, the first listing's metadata stays (write_copy sets it last).
+      if (here != nodes.end() && !here->second.made) return {};
+      nodes[item.dest] = Node{{item.dest, copied(st), {}}};
+      return {};
+    }
+    if (special_kind(st.st_mode)) return {};  // never listed by plan_copy; swapped in since
+    if (here != nodes.end() && S_ISDIR(here->second.entry.st.st_mode))
+      return Error(ErrorKind::InvalidInput, "cannot copy " + layers::quoted(item.source) + " to " +
+                                                layers::quoted(shown) + ": an earlier source put a directory there");
+    // A later source may land on the same path: the last one wins, as in Docker.
+    Node node{{item.dest, copied(st), {}}};
+    if (S_ISREG(st.st_mode)) {
+      node.entry.st.st_size = st.st_size;
+      node.item = &item;
+      node.source_st = st;
+    } else if (S_ISLNK(st.st_mode)) {
+      auto link = read_source_link(*entry, item.source);
+      if (!link) return std::move(link).error();
+      node.entry.link_target = std::move(*link);
+    } else {
+      node.entry.st.st_rdev = st.st_rdev;
+    }
+    nodes[item.dest] = std::move(node);
+    return {};
+  }
+
+  // Opens the bytes of the regular file `node`, as write_entry opens them.
+  Result<layers::UniqueFd> open_data(const Node& node) const {
+    const CopyItem& item = *node.item;
+    if (!item.is_file_source) return open_source_data(plan_.source_root->get(), item.source, node.source_st);
+    layers::UniqueFd fd(::open(item.source.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return Error::from_errno("opening " + layers::quoted(item.source));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(item.source));
+    if (!S_ISREG(st.st_mode) || st.st_dev != node.source_st.st_dev || st.st_ino != node.source_st.st_ino)
+      return Error(ErrorKind::InvalidInput, layers::quoted(item.source) + " changed while it was being read");
+    return fd;
+  }
+
+  std::map<std::string, Node> nodes;
+
+ private:
+  // A copied entry's metadata: its type, mode (or --chmod's; a symlink's is 0777), mtime,
+  // owned by --chown's ids.
+  struct stat copied(const struct stat& source) const {
+    struct stat st {};
+    const mode_t type = source.st_mode & S_IFMT;
+    st.st_mode = type | (S_ISLNK(source.st_mode) ? 0777 : plan_.mode.value_or(source.st_mode & 07777));
+    st.st_uid = plan_.uid;
+    st.st_gid = plan_.gid;
+    st.st_mtim = source.st_mtim;
+    return st;
+  }
+
+  // The directories leading to `rel`, made where missing: with the image's metadata when
+  // it has them, else 0755, 0:0, dated now.
+  Result<void> make_parents(const std::string& rel) {
+    auto parts = layers::path_components(rel);
+    if (parts.empty()) return {};
+    parts.pop_back();
+    std::string so_far;
+    for (const auto& part : parts) {
+      so_far = join_rel(so_far, part);
+      auto [it, inserted] = nodes.try_emplace(so_far);
+      Node& node = it->second;
+      if (!inserted) {
+        if (!S_ISDIR(node.entry.st.st_mode))
+          return Error(ErrorKind::InvalidInput, "cannot copy into " + layers::quoted("/" + so_far) +
+                                                    ": an earlier source made it a non-directory");
+        continue;
+      }
+      node.made = true;
+      node.entry.path = so_far;
+      struct stat& st = node.entry.st;
+      if (auto have = image_.lookup(so_far); have && S_ISDIR(have->st_mode)) {
+        st.st_mode = S_IFDIR | (have->st_mode & 07777);
+        st.st_uid = have->st_uid;
+        st.st_gid = have->st_gid;
+        st.st_mtim = have->st_mtim;
+      } else {
+        st.st_mode = S_IFDIR | 0755;
+        st.st_mtim = now_;
+      }
+    }
+    return {};
+  }
+
+  const CopyPlan& plan_;
+  const runtime::LayerView& image_;
+  timespec now_{};
+};
+
+}  // namespace
+
+bool copies_without_tree(const CopyPlan& plan) {
+  return std::none_of(plan.items.begin(), plan.items.end(),
+                      [](const CopyItem& item) { return item.kind == CopyItem::Kind::ExtractTar; });
+}
+
+Result<CopyLayer> copy_layer(const CopyPlan& plan, const runtime::LayerView& image) {
+  if (!copies_without_tree(plan))
+    return Error(ErrorKind::InvalidInput, "a copy that extracts an archive is written through a tree (execute_copy)");
+  auto resolver = std::make_shared<LayerResolver>(plan, image);
+  for (const auto& item : plan.items)
+    if (auto r = resolver->add(item); !r) return std::move(r).error();
+  CopyLayer layer;
+  auto nodes = std::make_shared<std::vector<const LayerResolver::Node*>>();
+  layer.entries.reserve(resolver->nodes.size());
+  nodes->reserve(resolver->nodes.size());
+  for (const auto& [path, node] : resolver->nodes) {
+    layer.entries.push_back(node.entry);
+    nodes->push_back(&node);
+  }
+  layer.open_data = [resolver, nodes](size_t index) { return resolver->open_data(*(*nodes)[index]); };
+  return layer;
+}
 
 Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image, const std::string& scratch) {
   auto r = write_copy(plan, image, scratch);

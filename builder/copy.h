@@ -54,8 +54,9 @@
 //     destination under that name, else as the destination itself. They are never
 //     extracted, keep their file's mode (unless --chmod) and mtime, and come after the
 //     path sources, as in BuildKit.
-// Nothing is copied by plan_copy: it lists what will be read (for the cache key) and
-// execute_copy writes the scratch tree that becomes the layer.
+// Nothing is copied by plan_copy: it lists what will be read (for the cache key); copy_layer
+// turns it into the layer's entries, read straight from the sources into the tar, and
+// execute_copy writes a tree (a bind mount's, or a layer's when ADD extracts an archive).
 
 #include <memory>
 #include <optional>
@@ -66,6 +67,7 @@
 #include "runtime/layer_dirs.h"
 #include "layers/digest.h"
 #include "layers/error.h"
+#include "layers/tar_writer.h"
 #include "layers/unique_fd.h"
 #include "parser/dockerignore.h"
 
@@ -106,6 +108,10 @@ struct CopyItem {
   std::string source;
   std::string dest;  // relative to the image root, no leading "/"
   bool is_file_source = false;
+  // Entry: the lstat the plan's directory walk took of `source`, when it took one. A
+  // regular file's is what its layer entry says (the bytes are read by open_source_data,
+  // which checks the file is still that one, and the size while reading).
+  std::optional<struct stat> listed;
 };
 
 struct CopyPlan {
@@ -122,9 +128,27 @@ struct CopyPlan {
 layers::Result<CopyPlan> plan_copy(const CopyRequest& request, const runtime::LayerView& image);
 
 // Writes the plan's entries beneath `scratch` (an empty directory), creating missing
-// parents, copying the image's metadata for parents it already has.
+// parents (0755, or with the image's metadata for parents it already has).
 layers::Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image,
                                   const std::string& scratch);
+
+// A COPY's layer with no tree on disk: the entries execute_copy would leave in its tree,
+// resolved by the same rules (a later source replaces an earlier one, a path through an
+// earlier non-directory is refused, missing parents as execute_copy makes them, dated
+// now), sorted by path, and where a regular file's bytes come from. Written by
+// layers::write_given_layer, it is the tar execute_copy's tree gives (tests compare them).
+struct CopyLayer {
+  std::vector<layers::GivenEntry> entries;
+  layers::DataOpener open_data;  // reads the sources of the plan given; keep the plan alive
+};
+
+// Whether copy_layer can write the plan: there is no archive to extract in it (ADD of a
+// local tar goes through the tar applier into execute_copy's tree).
+bool copies_without_tree(const CopyPlan& plan);
+
+// The plan's layer entries; every source is opened (data later, by open_data) as
+// execute_copy opens it. InvalidInput for a plan copies_without_tree refuses.
+layers::Result<CopyLayer> copy_layer(const CopyPlan& plan, const runtime::LayerView& image);
 
 // Whether `path` is a tar archive ADD should extract (any compression libarchive reads).
 bool is_tar_archive(const std::string& path);

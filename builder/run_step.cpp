@@ -18,6 +18,13 @@ using layers::Result;
 
 Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDiff& diff,
                                 const LayerWriteOptions& options) {
+  return store_written_layer(
+      store, [&diff](const layers::WriteOptions& o, layers::ByteSink out) { return layers::write_layer(diff, o, std::move(out)); },
+      diff.entries.empty(), options);
+}
+
+Result<LayerResult> store_written_layer(const layers::Store& store, const LayerWrite& write, bool is_empty,
+                                        const LayerWriteOptions& options) {
   // The tar is hashed once, by the layer writer (its digest is the diff_id).
   auto writer = store.blobs().begin_write(layers::Hashing::ByCaller);
   if (!writer) return std::move(writer).error();
@@ -25,8 +32,7 @@ Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDi
   layers::WriteOptions write_options;
   write_options.compression = layers::Compression::None;
   write_options.source_date_epoch = options.source_date_epoch;
-  auto digests = layers::write_layer(diff, write_options,
-                                     [&blob](std::span<const std::byte> data) { return blob.write(data); });
+  auto digests = write(write_options, [&blob](std::span<const std::byte> data) { return blob.write(data); });
   if (!digests) return std::move(digests).error().context("writing the layer");
   auto digest = blob.commit(digests->digest);
   if (!digest) return std::move(digest).error().context("storing the layer");
@@ -35,7 +41,7 @@ Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDi
   result.layer.digest = *digest;
   result.layer.size = static_cast<int64_t>(digests->size);
   result.diff_id = digests->diff_id;
-  result.is_empty = diff.entries.empty();
+  result.is_empty = is_empty;
   return result;
 }
 

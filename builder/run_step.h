@@ -19,6 +19,7 @@
 #include "layers/error.h"
 #include "layers/image.h"
 #include "layers/store.h"
+#include "layers/tar_writer.h"
 
 namespace builder {
 
@@ -67,6 +68,12 @@ layers::Result<RunOutcome> run_step(const layers::Store& store, const RunRequest
 // (layers/compressed_layers.h).
 layers::Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDiff& diff,
                                         const LayerWriteOptions& options);
+
+// The same for a layer `write` writes (given the tar writer's options and the sink);
+// `is_empty` when it holds no entry.
+using LayerWrite = std::function<layers::Result<layers::LayerDigests>(const layers::WriteOptions&, layers::ByteSink)>;
+layers::Result<LayerResult> store_written_layer(const layers::Store& store, const LayerWrite& write, bool is_empty,
+                                                const LayerWriteOptions& options);
 
 // A build's executor: `decided` when set, else chosen now, kept in `decided` and announced
 // once through `progress` as "#STEP RUN executor: <description>" (the step that chose it).

@@ -392,9 +392,21 @@ class StageRunner {
         return Error::from_errno("creating a scratch directory");
       CopyPlan plan;
       plan.items.push_back({CopyItem::Kind::Entry, empty, *rel, /*is_file_source=*/true});
-      if (auto r = execute_copy(plan, *image, root); !r) return std::move(r).error();
-      return write_scratch_layer(root);
+      return write_copy_layer(plan, *image);
     });
+  }
+
+  // The layer of a copy, written straight from its sources (builder/copy.h); a later RUN
+  // unpacks it from the store when it needs the files.
+  Result<std::optional<LayerResult>> write_copy_layer(const CopyPlan& plan, const runtime::LayerView& image) {
+    auto entries = copy_layer(plan, image);
+    if (!entries) return std::move(entries).error();
+    auto write = [&](const layers::WriteOptions& o, layers::ByteSink out) {
+      return layers::write_given_layer(entries->entries, entries->open_data, o, std::move(out));
+    };
+    auto layer = store_written_layer(s_.store, write, entries->entries.empty(), layer_options());
+    if (!layer) return std::move(layer).error();
+    return std::optional<LayerResult>(*layer);
   }
 
   Result<std::optional<LayerResult>> write_scratch_layer(const std::string& root) {
@@ -654,11 +666,13 @@ class StageRunner {
     inputs.settings = {{"WORKDIR", request.workdir}, {"the source", from_text}};
     inputs.set_files(plan->entries);
     return commit(step, key, inputs, ins.original + " # buildkit", [&]() -> Result<std::optional<LayerResult>> {
+      if (auto r = sources->fetch(); !r) return std::move(r).error();
+      if (copies_without_tree(*plan)) return write_copy_layer(*plan, *image);
+      // An archive to extract goes through the tar applier, into a tree.
       auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "copy-");
       if (!scratch) return std::move(scratch).error();
       std::string root = scratch->path() + "/root";
       if (::mkdir(root.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(root));
-      if (auto r = sources->fetch(); !r) return std::move(r).error();
       if (auto r = execute_copy(*plan, *image, root); !r) return std::move(r).error();
       return write_scratch_layer(root);
     });

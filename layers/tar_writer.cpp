@@ -75,7 +75,29 @@ class LayerWriter {
     auto root = ::open(diff_.source_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root < 0) return Error::from_errno("opening " + layers::quoted(diff_.source_root));
     root_fd_.reset(root);
+    return stream([&]() -> Result<void> {
+      for (const TarItem& item : items) {
+        auto r = item.source.empty() ? write_whiteout(item) : write_source(item);
+        if (!r) return std::move(r).error().context("writing " + layers::quoted(item.name));
+      }
+      return {};
+    });
+  }
 
+  Result<LayerDigests> run(const std::vector<GivenEntry>& entries, const DataOpener& open_data) {
+    return stream([&]() -> Result<void> {
+      for (size_t i = 0; i < entries.size(); ++i) {
+        auto r = write_given(entries[i], [&] { return open_data(i); });
+        if (!r) return std::move(r).error().context("writing " + layers::quoted(entries[i].path));
+      }
+      return {};
+    });
+  }
+
+ private:
+  // Opens the tar stream, lets `write_entries` write the entries, ends the stream.
+  template <typename F>
+  Result<LayerDigests> stream(F write_entries) {
     archive_.reset(archive_write_new());
     if (!archive_) return Error(ErrorKind::Io, "libarchive: out of memory");
     archive* a = archive_.get();
@@ -93,16 +115,11 @@ class LayerWriter {
     if (archive_write_open2(a, this, nullptr, &LayerWriter::write_cb, nullptr, nullptr) !=
         ARCHIVE_OK)
       return archive_error("starting the tar stream");
-
-    for (const TarItem& item : items) {
-      auto r = item.source.empty() ? write_whiteout(item) : write_source(item);
-      if (!r) return std::move(r).error().context("writing " + layers::quoted(item.name));
-    }
+    if (auto r = write_entries(); !r) return std::move(r).error();
     if (archive_write_close(a) != ARCHIVE_OK) return archive_error("ending the tar stream");
     return encoder_.finish();
   }
 
- private:
   static la_ssize_t write_cb(archive* a, void* self_ptr, const void* buf, size_t n) {
     auto* self = static_cast<LayerWriter*>(self_ptr);
     auto r = self->encoder_.write({static_cast<const std::byte*>(buf), n});
@@ -147,12 +164,7 @@ class LayerWriter {
       return Error::from_errno("stat " + layers::quoted(item.source));
     if (S_ISSOCK(st.st_mode)) return {};
 
-    EntryPtr e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), item.name.c_str());
-    archive_entry_set_mode(e.get(), st.st_mode);
-    archive_entry_set_uid(e.get(), st.st_uid);
-    archive_entry_set_gid(e.get(), st.st_gid);
-    archive_entry_set_mtime(e.get(), clamp(st.st_mtim.tv_sec), 0);
+    EntryPtr e = entry_for(item.name, st);
 
     std::string full = diff_.source_root + "/" + item.source;
     auto xattrs = layer_xattrs(full);
@@ -179,17 +191,11 @@ class LayerWriter {
         return Error(ErrorKind::Io, layers::quoted(item.source) + " changed while being read");
       target.resize(size_t(n));
       archive_entry_set_symlink(e.get(), target.c_str());
-    } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      archive_entry_set_rdev(e.get(), st.st_rdev);
     }
 
     if (archive_write_header(archive_.get(), e.get()) < ARCHIVE_WARN)
       return archive_error("tar header");
-    if (has_data) return copy_data(item, st);
-    return {};
-  }
-
-  Result<void> copy_data(const TarItem& item, const struct stat& st) {
+    if (!has_data) return {};
     auto file = open_beneath(root_fd_.get(), item.source, O_RDONLY | O_NOCTTY | O_NONBLOCK);
     if (!file) return std::move(file).error();
     struct stat now;
@@ -197,25 +203,62 @@ class LayerWriter {
       return Error::from_errno("stat " + layers::quoted(item.source));
     if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
       return Error(ErrorKind::Io, layers::quoted(item.source) + " was replaced while being read");
+    return copy_data(file->get(), uint64_t(st.st_size), item.source);
+  }
+
+  template <typename Open>
+  Result<void> write_given(const GivenEntry& entry, Open open_data) {
+    if (!is_clean_relative(entry.path))
+      return Error(ErrorKind::InvalidInput,
+                   "layer entry " + layers::quoted(entry.path) + " is not a clean relative path");
+    EntryPtr e = entry_for(entry.path, entry.st);
+    const bool has_data = S_ISREG(entry.st.st_mode);
+    if (has_data) archive_entry_set_size(e.get(), entry.st.st_size);
+    if (S_ISLNK(entry.st.st_mode)) archive_entry_set_symlink(e.get(), entry.link_target.c_str());
+    if (archive_write_header(archive_.get(), e.get()) < ARCHIVE_WARN)
+      return archive_error("tar header");
+    if (!has_data) return {};
+    auto file = open_data();
+    if (!file) return std::move(file).error();
+    return copy_data(file->get(), uint64_t(entry.st.st_size), entry.path);
+  }
+
+  // A header for `name` with st's type, permissions, owner, mtime (clamped) and, for a
+  // device, its number. Size, link targets and xattrs are the caller's.
+  EntryPtr entry_for(const std::string& name, const struct stat& st) const {
+    EntryPtr e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), name.c_str());
+    archive_entry_set_mode(e.get(), st.st_mode);
+    archive_entry_set_uid(e.get(), st.st_uid);
+    archive_entry_set_gid(e.get(), st.st_gid);
+    archive_entry_set_mtime(e.get(), clamp(st.st_mtim.tv_sec), 0);
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) archive_entry_set_rdev(e.get(), st.st_rdev);
+    return e;
+  }
+
+  // Copies `size` bytes of `fd` (named `shown`) into the entry whose header was written.
+  Result<void> copy_data(int fd, uint64_t size, const std::string& shown) {
     buffer_.resize(kReadChunk);
-    uint64_t left = uint64_t(st.st_size);
+    uint64_t left = size;
     for (;;) {
       // Reads one byte past the expected end to notice a file that grew.
       size_t want = size_t(std::min<uint64_t>(left + 1, buffer_.size()));
-      ssize_t n = ::read(file->get(), buffer_.data(), want);
+      ssize_t n = ::read(fd, buffer_.data(), want);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return Error::from_errno("reading " + layers::quoted(item.source));
+        return Error::from_errno("reading " + layers::quoted(shown));
       }
       if (n == 0) break;
       if (uint64_t(n) > left)
-        return Error(ErrorKind::Io, layers::quoted(item.source) + " grew while being read");
+        return Error(ErrorKind::Io, layers::quoted(shown) + " grew while being read");
       if (archive_write_data(archive_.get(), buffer_.data(), size_t(n)) < 0)
         return archive_error("tar data");
       left -= uint64_t(n);
+      // A regular file reads short only at its end: no read more to see it.
+      if (size_t(n) < want) break;
     }
     if (left != 0)
-      return Error(ErrorKind::Io, layers::quoted(item.source) + " shrank while being read");
+      return Error(ErrorKind::Io, layers::quoted(shown) + " shrank while being read");
     return {};
   }
 
@@ -270,6 +313,20 @@ Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& optio
   if (!r)
     return std::move(r).error().context("writing layer from " + layers::quoted(diff.source_root));
   return r;
+}
+
+Result<LayerDigests> write_given_layer(const std::vector<GivenEntry>& entries, const DataOpener& open_data,
+                                       const WriteOptions& options, ByteSink out) {
+  for (size_t i = 1; i < entries.size(); ++i)
+    if (!(entries[i - 1].path < entries[i].path))
+      return Error(ErrorKind::InvalidInput, "layer entries are not sorted by path: " +
+                                                layers::quoted(entries[i - 1].path) + " before " +
+                                                layers::quoted(entries[i].path));
+  auto encoder = LayerEncoder::create(options.compression, std::move(out), options.threads);
+  if (!encoder) return std::move(encoder).error();
+  const TreeDiff no_tree;
+  LayerWriter writer(no_tree, options, std::move(*encoder));
+  return writer.run(entries, open_data);
 }
 
 Result<TreeDiff> diff_of_directory(const std::string& root) {

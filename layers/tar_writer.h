@@ -23,13 +23,18 @@
 // A file whose size changes while it is read fails the call (Io naming it) rather than
 // producing a tar that lies.
 
+#include <sys/stat.h>
+
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "layers/compress.h"
 #include "layers/diff.h"
 #include "layers/error.h"
+#include "layers/unique_fd.h"
 
 namespace layers {
 
@@ -44,6 +49,26 @@ struct WriteOptions {
 // AddOrChange entry missing from source_root, or the sink's own error. Entries listed
 // twice are written once.
 Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& options, ByteSink out);
+
+// An entry of a layer whose metadata the caller gives instead of a tree on disk (a COPY
+// written straight from its sources, builder/copy.cpp).
+struct GivenEntry {
+  std::string path;  // a clean relative path
+  // What the header says: st_mode (type and permissions), st_uid, st_gid, st_mtim (seconds
+  // kept), st_size for a regular file, st_rdev for a device. Nothing else is read.
+  struct stat st {};
+  std::string link_target;  // a symlink's
+};
+
+// Opens the bytes of the regular file entries[index]: st_size bytes, checked while read (a
+// file that grew or shrank fails the layer, naming it).
+using DataOpener = std::function<Result<UniqueFd>(size_t index)>;
+
+// Writes `entries` (sorted byte-wise by path, each path once: InvalidInput otherwise) as a
+// layer: the tar write_layer writes for a tree holding the same entries, without xattrs
+// or hardlinks.
+Result<LayerDigests> write_given_layer(const std::vector<GivenEntry>& entries, const DataOpener& open_data,
+                                       const WriteOptions& options, ByteSink out);
 
 // A TreeDiff adding every entry beneath `root` (not `root` itself), for a layer holding a
 // whole directory: COPY into a scratch dir, `hoist import DIR`. Symlinks are not followed.
