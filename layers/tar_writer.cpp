@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "layers/read_ahead.h"
 #include "layers/same_entry.h"
 #include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
@@ -84,12 +85,18 @@ class LayerWriter {
     });
   }
 
-  Result<LayerDigests> run(const std::vector<GivenEntry>& entries, const DataOpener& open_data) {
+  // The files' bytes come from `data`, one file after the other in entry order.
+  Result<LayerDigests> run(const std::vector<GivenEntry>& entries, ReadAhead& data) {
     return stream([&]() -> Result<void> {
-      for (size_t i = 0; i < entries.size(); ++i) {
-        auto r = write_given(entries[i], [&] { return open_data(i); });
-        if (!r) return std::move(r).error().context("writing " + layers::quoted(entries[i].path));
+      std::span<const std::byte> chunk;
+      for (const GivenEntry& entry : entries) {
+        auto r = write_given(entry, data, chunk);
+        if (!r) return std::move(r).error().context("writing " + layers::quoted(entry.path));
       }
+      // Every byte was taken: what is left is the end, or an error (a vanished empty file).
+      auto end = chunk.empty() ? data.next() : Result<std::span<const std::byte>>(chunk);
+      if (!end) return std::move(end).error();
+      if (!end->empty()) return Error(ErrorKind::Io, "the files' bytes outlast their entries");
       return {};
     });
   }
@@ -206,8 +213,9 @@ class LayerWriter {
     return copy_data(file->get(), uint64_t(st.st_size), item.source);
   }
 
-  template <typename Open>
-  Result<void> write_given(const GivenEntry& entry, Open open_data) {
+  // Writes `entry`; a regular file's bytes are the next st_size bytes of `data`, of which
+  // `chunk` holds what the previous entry left.
+  Result<void> write_given(const GivenEntry& entry, ReadAhead& data, std::span<const std::byte>& chunk) {
     if (!is_clean_relative(entry.path))
       return Error(ErrorKind::InvalidInput,
                    "layer entry " + layers::quoted(entry.path) + " is not a clean relative path");
@@ -218,9 +226,19 @@ class LayerWriter {
     if (archive_write_header(archive_.get(), e.get()) < ARCHIVE_WARN)
       return archive_error("tar header");
     if (!has_data) return {};
-    auto file = open_data();
-    if (!file) return std::move(file).error();
-    return copy_data(file->get(), uint64_t(entry.st.st_size), entry.path);
+    for (uint64_t left = uint64_t(entry.st.st_size); left > 0;) {
+      if (chunk.empty()) {
+        auto next = data.next();
+        if (!next) return std::move(next).error();
+        if (next->empty()) return Error(ErrorKind::Io, "the files' bytes ended before " + layers::quoted(entry.path));
+        chunk = *next;
+      }
+      const size_t n = size_t(std::min<uint64_t>(left, chunk.size()));
+      if (archive_write_data(archive_.get(), chunk.data(), n) < 0) return archive_error("tar data");
+      chunk = chunk.subspan(n);
+      left -= n;
+    }
+    return {};
   }
 
   // A header for `name` with st's type, permissions, owner, mtime (clamped) and, for a
@@ -315,6 +333,80 @@ Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& optio
   return r;
 }
 
+namespace {
+
+// The bytes of every regular file of `entries`, one file after the other, each exactly its
+// st_size: what write_given_layer's ReadAhead thread reads while the tar is written, so
+// on two cores opening and reading many small files overlaps with the tar and its hash.
+class FileBytes {
+ public:
+  FileBytes(const std::vector<GivenEntry>& entries, const DataOpener& open_data)
+      : entries_(entries), open_data_(open_data) {}
+
+  // Fills `out`; an Error after some bytes is kept for the next call, so the bytes of the
+  // files before the failing one still reach the tar writer first.
+  Result<size_t> fill(std::span<std::byte> out) {
+    if (pending_) return *pending_;
+    size_t filled = 0;
+    auto r = fill_into(out, filled);
+    if (r) return filled;
+    if (filled == 0) return std::move(r).error();
+    pending_ = std::move(r).error();
+    return filled;
+  }
+
+ private:
+  Result<void> fill_into(std::span<std::byte> out, size_t& filled) {
+    while (filled < out.size()) {
+      if (!file_) {
+        while (next_ < entries_.size() && !S_ISREG(entries_[next_].st.st_mode)) ++next_;
+        if (next_ == entries_.size()) break;
+        current_ = next_++;
+        auto fd = open_data_(current_);
+        if (!fd) return std::move(fd).error();
+        file_ = std::move(*fd);
+        left_ = uint64_t(entries_[current_].st.st_size);
+      }
+      // With room for it, one byte more than the rest is asked for: a short read is the
+      // file's end, and a byte too many shows it grew.
+      std::span<std::byte> room = out.subspan(filled);
+      const size_t want = room.size() > left_ ? size_t(left_) + 1 : room.size();
+      ssize_t n = ::read(file_.get(), room.data(), want);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Error::from_errno("reading " + shown());
+      }
+      if (uint64_t(n) > left_) return Error(ErrorKind::Io, shown() + " grew while being read");
+      if (n == 0 && left_ > 0) return Error(ErrorKind::Io, shown() + " shrank while being read");
+      filled += size_t(n);
+      left_ -= uint64_t(n);
+      if (left_ > 0) continue;
+      if (size_t(n) == want) {
+        // Filled `out` exactly: whether more follows takes one read more.
+        std::byte probe;
+        ssize_t more;
+        do more = ::read(file_.get(), &probe, 1);
+        while (more < 0 && errno == EINTR);
+        if (more < 0) return Error::from_errno("reading " + shown());
+        if (more > 0) return Error(ErrorKind::Io, shown() + " grew while being read");
+      }
+      file_.reset();
+    }
+    return {};
+  }
+
+  std::string shown() const { return layers::quoted(entries_[current_].path); }
+
+  const std::vector<GivenEntry>& entries_;
+  const DataOpener& open_data_;
+  size_t next_ = 0, current_ = 0;
+  UniqueFd file_;
+  uint64_t left_ = 0;
+  std::optional<Error> pending_;
+};
+
+}  // namespace
+
 Result<LayerDigests> write_given_layer(const std::vector<GivenEntry>& entries, const DataOpener& open_data,
                                        const WriteOptions& options, ByteSink out) {
   for (size_t i = 1; i < entries.size(); ++i)
@@ -324,9 +416,12 @@ Result<LayerDigests> write_given_layer(const std::vector<GivenEntry>& entries, c
                                                 layers::quoted(entries[i].path));
   auto encoder = LayerEncoder::create(options.compression, std::move(out), options.threads);
   if (!encoder) return std::move(encoder).error();
+  auto bytes = std::make_shared<FileBytes>(entries, open_data);
+  auto data = ReadAhead::start([bytes](std::span<std::byte> out) { return bytes->fill(out); });
+  if (!data) return std::move(data).error();
   const TreeDiff no_tree;
   LayerWriter writer(no_tree, options, std::move(*encoder));
-  return writer.run(entries, open_data);
+  return writer.run(entries, *data);
 }
 
 Result<TreeDiff> diff_of_directory(const std::string& root) {

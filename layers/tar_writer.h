@@ -61,7 +61,8 @@ struct GivenEntry {
 };
 
 // Opens the bytes of the regular file entries[index]: st_size bytes, checked while read (a
-// file that grew or shrank fails the layer, naming it).
+// file that grew or shrank fails the layer, naming it). Called in a thread of its own (the
+// files are read ahead of the tar), in entry order, once per regular file.
 using DataOpener = std::function<Result<UniqueFd>(size_t index)>;
 
 // Writes `entries` (sorted byte-wise by path, each path once: InvalidInput otherwise) as a

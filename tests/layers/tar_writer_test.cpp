@@ -302,3 +302,94 @@ TEST_CASE("tar writer: GNU tar extracts our layer to the same tree", "[layers][t
   REQUIRE(std::system(cmd.c_str()) == 0);
   CHECK(tests::compare_trees(src.path(), out.path()) == std::vector<std::string>{});
 }
+
+namespace {
+
+// The entries of the regular files `names` below `dir` as write_given_layer takes them,
+// read from the tree.
+std::vector<layers::GivenEntry> given_from(const std::string& dir, const std::vector<std::string>& names) {
+  std::vector<layers::GivenEntry> out;
+  for (const auto& name : names) {
+    layers::GivenEntry e{name};
+    REQUIRE(::lstat((dir + "/" + name).c_str(), &e.st) == 0);
+    out.push_back(e);
+  }
+  return out;
+}
+
+layers::Result<Layer> write_given(const std::vector<layers::GivenEntry>& entries, const layers::DataOpener& open) {
+  Layer layer{.digests = {.diff_id = layers::Digest::of(""), .digest = layers::Digest::of("")}};
+  auto d = layers::write_given_layer(entries, open, {.compression = Compression::None}, [&](std::span<const std::byte> b) {
+    layer.bytes.append(reinterpret_cast<const char*>(b.data()), b.size());
+    return layers::Result<void>();
+  });
+  if (!d) return std::move(d).error();
+  layer.digests = *d;
+  return layer;
+}
+
+}  // namespace
+
+TEST_CASE("tar writer: given entries make the tar of a tree holding them", "[layers][tar_writer]") {
+  // Sizes around the read-ahead's 256 KiB chunks (an exact fill takes a probe read), and
+  // many small files, whose bytes are read in a thread of their own.
+  tests::TempDir src;
+  std::vector<std::string> names;
+  const size_t sizes[] = {0, 1, 262143, 262144, 262145, 600000};
+  for (size_t i = 0; i < std::size(sizes); ++i) {
+    std::string name = "big" + std::to_string(i);
+    put_file(src / name, std::string(sizes[i], char('a' + i)), 0640, 1000 + int64_t(i));
+    names.push_back(name);
+  }
+  for (int i = 0; i < 300; ++i) {
+    std::string name = "small" + std::to_string(1000 + i);
+    put_file(src / name, std::string(size_t(i * 7), 'x') + std::to_string(i), 0600, 5);
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  layers::TreeDiff diff{.source_root = src.path()};
+  for (const auto& n : names) diff.entries.push_back({n});
+  auto from_tree = write(diff, {.compression = Compression::None});
+  auto entries = given_from(src.path(), names);
+  auto given = write_given(entries, [&](size_t i) -> layers::Result<layers::UniqueFd> {
+    layers::UniqueFd fd(::open((src / entries[i].path).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return layers::Error::from_errno("opening " + entries[i].path);
+    return fd;
+  });
+  REQUIRE(given);
+  CHECK(given->bytes == from_tree.bytes);
+  CHECK(given->digests.diff_id == from_tree.digests.diff_id);
+}
+
+TEST_CASE("tar writer: a given file that grew, shrank or vanished fails the layer naming it", "[layers][tar_writer]") {
+  tests::TempDir src;
+  const std::vector<std::string> names = {"a", "b", "c", "d"};
+  for (const auto& n : names) put_file(src / n, "12345", 0644, 1);
+  auto entries = given_from(src.path(), names);
+  entries[3].st.st_size = 0;  // an empty file at the end: its failure comes after every byte
+  auto [victim, change, message] = GENERATE(table<size_t, std::string, std::string>({
+      {1, "1234567", "\"b\" grew while being read"},
+      {2, "12", "\"c\" shrank while being read"},
+      {3, "vanish", "opening d"},
+  }));
+  CAPTURE(victim, change);
+  if (change == "vanish") REQUIRE(::unlink((src / names[victim]).c_str()) == 0);
+  else put_file(src / names[victim], change, 0644, 1);
+  auto given = write_given(entries, [&](size_t i) -> layers::Result<layers::UniqueFd> {
+    layers::UniqueFd fd(::open((src / entries[i].path).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return layers::Error::from_errno("opening " + entries[i].path);
+    return fd;
+  });
+  REQUIRE_FALSE(given);
+  CHECK_THAT(given.error().message(), Catch::Contains(message));
+}
+
+TEST_CASE("tar writer: given entries out of order are refused", "[layers][tar_writer]") {
+  std::vector<layers::GivenEntry> entries(2);
+  entries[0].path = "b";
+  entries[1].path = "a";
+  entries[0].st.st_mode = entries[1].st.st_mode = S_IFDIR | 0755;
+  auto given = write_given(entries, [](size_t) -> layers::Result<layers::UniqueFd> { return layers::UniqueFd(); });
+  REQUIRE_FALSE(given);
+  CHECK(given.error().kind() == layers::ErrorKind::InvalidInput);
+}
