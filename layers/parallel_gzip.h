@@ -5,8 +5,10 @@
 // The input is cut into blocks of kGzipBlockBytes. Each block is coded on its own and
 // ends byte-aligned; the last one ends the stream. A quick pass over the block first
 // looks for repeats (8 bytes or longer, within deflate's 32 KiB window): a block where
-// they cover at least 1/32 of it is deflated (level 6) with the 32 KiB of input before it
-// as the dictionary, and ends with a sync flush (an empty stored block); a block without
+// they cover at least 1/8 of it is deflated (level 6) with the 32 KiB of input before it
+// as the dictionary, and ends with a sync flush (an empty stored block); of the others, one
+// where runs of one byte cover 1/32 (a tar of small files: zeros pad every header) is
+// run-length coded (zlib's Z_RLE); a block without
 // them is Huffman-coded alone (zlib's Z_HUFFMAN_ONLY), or, when its byte entropy is 7.95
 // bits or more (noise, compressed files), copied into stored blocks. LZ77's match search
 // is most of deflate's time and finds nothing worth coding in such blocks, so they cost
