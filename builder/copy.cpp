@@ -19,6 +19,8 @@
 
 #include "builder/context.h"
 #include "layers/resolve_in_root.h"
+#include "layers/same_entry.h"
+#include "runtime/sandbox/temp_dir.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
 #include "layers/rel_path.h"
@@ -436,20 +438,6 @@ class Planner {
   int root_fd_ = -1;
 };
 
-Result<void> set_owner_mode_time(int dir_fd, const std::string& name, const struct stat& st, uid_t uid,
-                                 gid_t gid, std::optional<uint32_t> mode) {
-  if (::fchownat(dir_fd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
-    return Error::from_errno("chown " + layers::quoted(name));
-  if (!S_ISLNK(st.st_mode)) {
-    mode_t m = mode ? *mode : (st.st_mode & 07777);
-    if (::fchmodat(dir_fd, name.c_str(), m, 0) != 0) return Error::from_errno("chmod " + layers::quoted(name));
-  }
-  timespec times[2] = {st.st_mtim, st.st_mtim};
-  if (::utimensat(dir_fd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
-    return Error::from_errno("setting times of " + layers::quoted(name));
-  return {};
-}
-
 Result<void> copy_fd_data(int in, int out, const std::string& what) {
   std::vector<char> buf(1 << 16);
   for (;;) {
@@ -476,138 +464,6 @@ std::pair<std::string, std::string> split_parent(const std::string& rel) {
   size_t slash = rel.rfind('/');
   if (slash == std::string::npos) return {"", rel};
   return {rel.substr(0, slash), rel.substr(slash + 1)};
-}
-
-// The directory `rel` of the tree being written. A symlink anywhere on the way is
-// refused: one copied from a source (`sub -> /etc`) must never redirect a later write.
-Result<layers::UniqueFd> open_written_dir(int scratch_fd, const std::string& rel) {
-  layers::UniqueFd fd(layers::open_beneath_no_symlinks(scratch_fd, rel, O_PATH | O_DIRECTORY));
-  if (!fd) {
-    if (errno == ELOOP || errno == ENOTDIR)
-      return Error(ErrorKind::InvalidInput, "cannot copy into " + layers::quoted("/" + rel) +
-                                                ": an earlier source made it a non-directory");
-    return Error::from_errno("opening " + layers::quoted("/" + rel) + " in the layer being written");
-  }
-  return fd;
-}
-
-// Creates the directories leading to `rel` (not `rel` itself) in the scratch tree, with
-// the image's metadata where it has them.
-Result<void> make_parents(int scratch_fd, const std::string& rel, const runtime::LayerView& image,
-                          std::set<std::string>& made) {
-  std::string so_far;
-  auto parts = layers::path_components(rel);
-  if (parts.empty()) return {};
-  parts.pop_back();
-  for (const auto& part : parts) {
-    std::string parent = so_far;
-    so_far = join_rel(so_far, part);
-    if (made.count(so_far)) continue;
-    auto dir = open_written_dir(scratch_fd, parent);
-    if (!dir) return std::move(dir).error();
-    const bool created = ::mkdirat(dir->get(), part.c_str(), 0755) == 0;
-    if (!created && errno != EEXIST) return Error::from_errno("creating " + layers::quoted("/" + so_far));
-    struct stat here;
-    if (::fstatat(dir->get(), part.c_str(), &here, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(here.st_mode))
-      return Error(ErrorKind::InvalidInput, "cannot copy into " + layers::quoted("/" + so_far) +
-                                                ": an earlier source made it a non-directory");
-    if (!created) continue;  // an item's own directory: its metadata is the item's
-    made.insert(so_far);
-    auto st = image.lookup(so_far);
-    if (!st || !S_ISDIR(st->st_mode)) {
-      // 0755 whatever the umask, as copy_layer's entries have it.
-      if (::fchmodat(dir->get(), part.c_str(), 0755, 0) != 0) return Error::from_errno("chmod " + layers::quoted("/" + so_far));
-      continue;
-    }
-    if (::fchownat(dir->get(), part.c_str(), st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) != 0)
-      return Error::from_errno("chown " + layers::quoted("/" + so_far));
-    if (::fchmodat(dir->get(), part.c_str(), st->st_mode & 07777, 0) != 0)
-      return Error::from_errno("chmod " + layers::quoted("/" + so_far));
-  }
-  return {};
-}
-
-// The image's own mtimes for parents it already has, set last (children touch them).
-Result<void> restore_parent_times(int scratch_fd, const std::set<std::string>& made, const runtime::LayerView& image) {
-  for (auto it = made.rbegin(); it != made.rend(); ++it) {
-    if (auto st = image.lookup(*it); st && S_ISDIR(st->st_mode)) {
-      timespec times[2] = {st->st_mtim, st->st_mtim};
-      auto [parent, name] = split_parent(*it);
-      auto dir = open_written_dir(scratch_fd, parent);
-      if (!dir) return std::move(dir).error();
-      if (::utimensat(dir->get(), name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
-        return Error::from_errno("setting times of " + layers::quoted("/" + *it));
-    }
-  }
-  return {};
-}
-
-// Writes one Entry item at its destination (whose parents exist): a directory is
-// created (its metadata is set later, in `dir_times`), anything else replaces what an
-// earlier source left there. Sources are read as open_source_entry reads them; only a
-// regular file is ever opened for reading.
-Result<void> write_entry(const CopyPlan& plan, const CopyItem& item, int scratch_fd,
-                         std::vector<std::pair<std::string, struct stat>>& dir_times, std::set<std::string>& made) {
-  struct stat st;
-  std::optional<SourceEntry> entry;
-  if (item.is_file_source) {
-    if (::lstat(item.source.c_str(), &st) != 0) return Error::from_errno("reading " + layers::quoted(item.source));
-    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-      return Error(ErrorKind::InvalidInput, layers::quoted(item.source) + " is not a regular file or directory");
-  } else {
-    auto opened = open_source_entry(plan.source_root->get(), item.source);
-    if (!opened) return std::move(opened).error();
-    st = opened->st;
-    entry.emplace(std::move(*opened));
-  }
-  if (item.dest.empty()) {
-    // The destination is the root: the copied directory's metadata does not apply to "/".
-    if (S_ISDIR(st.st_mode)) return {};
-    return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
-  }
-  auto [parent_rel, name] = split_parent(item.dest);
-  auto parent = open_written_dir(scratch_fd, parent_rel);
-  if (!parent) return std::move(parent).error();
-  const std::string shown = "/" + item.dest;
-  if (S_ISDIR(st.st_mode)) {
-    if (::mkdirat(parent->get(), name.c_str(), 0755) != 0 && errno != EEXIST)
-      return Error::from_errno("creating " + layers::quoted(shown));
-    struct stat here;
-    if (::fstatat(parent->get(), name.c_str(), &here, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(here.st_mode))
-      return Error(ErrorKind::InvalidInput, "cannot copy a directory to " + layers::quoted(shown) +
-                                                ": an earlier source put a non-directory there");
-    made.erase(item.dest);
-    dir_times.emplace_back(item.dest, st);
-    return {};
-  }
-  if (special_kind(st.st_mode)) return {};  // never listed by plan_copy; swapped in since
-  // A later source may land on the same path: the last one wins, as in Docker.
-  ::unlinkat(parent->get(), name.c_str(), 0);
-  if (S_ISREG(st.st_mode)) {
-    layers::UniqueFd in;
-    if (item.is_file_source) {
-      in.reset(::open(item.source.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-      if (!in) return Error::from_errno("opening " + layers::quoted(item.source));
-    } else {
-      auto data = open_source_data(plan.source_root->get(), item.source, st);
-      if (!data) return std::move(data).error();
-      in = std::move(*data);
-    }
-    layers::UniqueFd out(::openat(parent->get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!out) return Error::from_errno("creating " + layers::quoted(shown));
-    if (auto r = copy_fd_data(in.get(), out.get(), item.source); !r) return r;
-  } else if (S_ISLNK(st.st_mode)) {
-    auto link = read_source_link(*entry, item.source);
-    if (!link) return std::move(link).error();
-    if (::symlinkat(link->c_str(), parent->get(), name.c_str()) != 0)
-      return Error::from_errno("creating link " + layers::quoted(shown));
-  } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-    if (::mknodat(parent->get(), name.c_str(), st.st_mode, st.st_rdev) != 0)
-      return Error::from_errno("creating " + layers::quoted(shown));
-  } else {
-    return {};
-  }
-  return set_owner_mode_time(parent->get(), name, st, plan.uid, plan.gid, plan.mode);
 }
 
 struct ArchiveReadFree {
@@ -654,62 +510,68 @@ Result<CopyPlan> plan_copy(const CopyRequest& request, const runtime::LayerView&
 
 namespace {
 
-Result<void> write_copy(const CopyPlan& plan, const runtime::LayerView& image, const std::string& scratch) {
-  std::set<std::string> made;
-  std::vector<std::pair<std::string, struct stat>> dir_times;
-  layers::UniqueFd root(::open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return Error::from_errno("opening " + layers::quoted(scratch));
-  for (const auto& item : plan.items) {
-    if (auto r = make_parents(root.get(), item.dest, image, made); !r) return r;
-    std::string target = item.dest.empty() ? scratch : scratch + "/" + item.dest;
-    if (item.kind == CopyItem::Kind::ExtractTar && !item.dest.empty()) {
-      // Never extract through a symlink an earlier source put at the destination.
-      struct stat here;
-      if (::fstatat(root.get(), item.dest.c_str(), &here, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(here.st_mode))
-        return Error(ErrorKind::InvalidInput, "cannot extract into " + layers::quoted("/" + item.dest) +
-                                                  ": an earlier source put a non-directory there");
-    }
-    if (item.kind == CopyItem::Kind::ExtractTar) {
-      if (!item.dest.empty() && ::mkdir(target.c_str(), 0755) != 0 && errno != EEXIST)
-        return Error::from_errno("creating " + layers::quoted(target));
-      // The root is no parent whose time restore_parent_times could set ("" names no entry).
-      if (!item.dest.empty()) made.insert(item.dest);
-      if (auto r = extract_tar(item.source, target); !r) return r;
-      continue;
-    }
-    if (auto r = write_entry(plan, item, root.get(), dir_times, made); !r) return r;
-  }
-  // Directories last, deepest first, so writing their children does not move their mtime.
-  for (auto it = dir_times.rbegin(); it != dir_times.rend(); ++it) {
-    auto [parent_rel, name] = split_parent(it->first);
-    auto parent = open_written_dir(root.get(), parent_rel);
-    if (!parent) return std::move(parent).error();
-    if (auto r = set_owner_mode_time(parent->get(), name, it->second, plan.uid, plan.gid, plan.mode); !r) return r;
-  }
-  return restore_parent_times(root.get(), made, image);
-}
-
-}  // namespace
-
-namespace {
-
-// The entries a plan's tree would hold, resolved by write_copy's rules without writing
-// anything: std::map keeps them sorted byte-wise, as a layer lists them.
-class LayerResolver {
+// The entries a plan's layer holds, resolved by the copy rules without writing anything
+// (std::map keeps them sorted byte-wise, parents before children, as a layer lists them):
+//  - each Entry item in order: a later source replaces an earlier one at the same path; a
+//    directory over a directory keeps the first one's metadata; a path through an earlier
+//    non-directory is refused; a file over a directory is refused;
+//  - an ExtractTar item: the archive is extracted by the one tar applier into a staging
+//    directory, and its entries land at the destination as the applier would put them over
+//    what is there (an entry replaces whatever was at its path, a directory over a directory
+//    only takes the new metadata), with their own owners, modes, times and xattrs, and
+//    their hardlinks kept;
+//  - missing parents: the image's metadata where it has the directory, else 0755, 0:0,
+//    dated now.
+class CopyResolver {
  public:
-  // A path of the layer: its entry, and for a regular file where its bytes come from.
   struct Node {
     layers::GivenEntry entry;
-    const CopyItem* item = nullptr;
-    struct stat source_st {};  // the file as resolved: open_source_data checks it is still it
-    bool made = false;         // a parent made for a child (no item's own)
+    const CopyItem* item = nullptr;  // a regular file's source (an Entry item)
+    struct stat source_st {};       // that file as resolved: open_source_data checks it is still it
+    std::string staged;             // else an extracted file's host path
+    std::pair<dev_t, ino_t> inode{};  // an extracted file's, for its hardlinks
+    bool made = false;              // a parent made for a child (no item's own)
   };
 
-  LayerResolver(const CopyPlan& plan, const runtime::LayerView& image) : plan_(plan), image_(image) {
+  CopyResolver(const CopyPlan& plan, const runtime::LayerView& image, std::string staging_parent)
+      : plan_(plan), image_(image), staging_parent_(std::move(staging_parent)) {
     ::clock_gettime(CLOCK_REALTIME, &now_);
   }
 
   Result<void> add(const CopyItem& item) {
+    return item.kind == CopyItem::Kind::ExtractTar ? add_archive(item) : add_entry(item);
+  }
+
+  // After every item: an extracted file sharing its inode with others holds the bytes at
+  // the first of their paths still in the layer; the others are hardlinks to it.
+  void link_hardlinks() {
+    std::map<std::pair<dev_t, ino_t>, std::string> first;
+    for (auto& [path, node] : nodes) {
+      if (node.staged.empty() || node.entry.st.st_nlink < 2) continue;
+      auto [it, is_first] = first.try_emplace(node.inode, path);
+      if (!is_first) node.entry.hardlink = it->second;
+    }
+  }
+
+  // Opens the bytes of the regular file `node`: an Entry item's as the plan resolved it,
+  // an extracted one's in the staging directory.
+  Result<layers::UniqueFd> open_data(const Node& node) const {
+    if (node.item && !node.item->is_file_source)
+      return open_source_data(plan_.source_root->get(), node.item->source, node.source_st);
+    const std::string& path = node.item ? node.item->source : node.staged;
+    layers::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return Error::from_errno("opening " + layers::quoted(path));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(path));
+    if (!S_ISREG(st.st_mode) || st.st_dev != node.source_st.st_dev || st.st_ino != node.source_st.st_ino)
+      return Error(ErrorKind::InvalidInput, layers::quoted(path) + " changed while it was being read");
+    return fd;
+  }
+
+  std::map<std::string, Node> nodes;
+
+ private:
+  Result<void> add_entry(const CopyItem& item) {
     struct stat st;
     std::optional<SourceEntry> entry;
     if (item.is_file_source) {
@@ -736,9 +598,8 @@ class LayerResolver {
       if (here != nodes.end() && !S_ISDIR(here->second.entry.st.st_mode))
         return Error(ErrorKind::InvalidInput, "cannot copy a directory to " + layers::quoted(shown) +
                                                   ": an earlier source put a non-directory there");
-      // Listed twice, the first listing's metadata stays (write_copy sets it last).
-      if (here != nodes.end() && !here->second.made) return {};
-      nodes[item.dest] = Node{{item.dest, copied(st), {}}};
+      if (here != nodes.end() && !here->second.made) return {};  // listed twice: the first stays
+      nodes[item.dest] = Node{{item.dest, copied(st)}};
       return {};
     }
     if (special_kind(st.st_mode)) return {};  // never listed by plan_copy; swapped in since
@@ -746,7 +607,7 @@ class LayerResolver {
       return Error(ErrorKind::InvalidInput, "cannot copy " + layers::quoted(item.source) + " to " +
                                                 layers::quoted(shown) + ": an earlier source put a directory there");
     // A later source may land on the same path: the last one wins, as in Docker.
-    Node node{{item.dest, copied(st), {}}};
+    Node node{{item.dest, copied(st)}};
     if (S_ISREG(st.st_mode)) {
       node.entry.st.st_size = st.st_size;
       node.item = &item;
@@ -762,22 +623,82 @@ class LayerResolver {
     return {};
   }
 
-  // Opens the bytes of the regular file `node`, as write_entry opens them.
-  Result<layers::UniqueFd> open_data(const Node& node) const {
-    const CopyItem& item = *node.item;
-    if (!item.is_file_source) return open_source_data(plan_.source_root->get(), item.source, node.source_st);
-    layers::UniqueFd fd(::open(item.source.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) return Error::from_errno("opening " + layers::quoted(item.source));
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(item.source));
-    if (!S_ISREG(st.st_mode) || st.st_dev != node.source_st.st_dev || st.st_ino != node.source_st.st_ino)
-      return Error(ErrorKind::InvalidInput, layers::quoted(item.source) + " changed while it was being read");
-    return fd;
+  Result<void> add_archive(const CopyItem& item) {
+    if (!item.dest.empty()) {
+      if (auto here = nodes.find(item.dest); here != nodes.end() && !S_ISDIR(here->second.entry.st.st_mode))
+        return Error(ErrorKind::InvalidInput, "cannot extract into " + layers::quoted("/" + item.dest) +
+                                                  ": an earlier source put a non-directory there");
+      if (auto r = make_parents(item.dest + "/-"); !r) return r;  // the destination too
+    }
+    if (staging_parent_.empty())
+      return Error(ErrorKind::InvalidInput, "extracting an archive needs a staging directory");
+    auto staging = runtime::sandbox::TempDir::create_in(staging_parent_, "add-");
+    if (!staging) return std::move(staging).error();
+    const std::string root = staging->path() + "/x";
+    if (::mkdir(root.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(root));
+    staging_.push_back(std::move(*staging));
+    auto r = extract_tar(item.source, root);
+    // A full disk names the filesystem that filled up: the staging dir is in the store.
+    if (!r && (r.error().sys_errno() == ENOSPC || r.error().sys_errno() == EDQUOT))
+      return std::move(r).error().context("extracting into " + layers::quoted(root));
+    if (!r) return r;
+    return add_staged(root, "", item.dest);
   }
 
-  std::map<std::string, Node> nodes;
+  // The extracted entries below staging `root`/`rel`, at `dest`/`rel`, parents first.
+  Result<void> add_staged(const std::string& root, const std::string& rel, const std::string& dest) {
+    const std::string dir_path = rel.empty() ? root : root + "/" + rel;
+    layers::UniqueFd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir) return Error::from_errno("listing " + layers::quoted(dir_path));
+    auto names = list_dir(dir.get(), dir_path);
+    if (!names) return std::move(names).error();
+    std::sort(names->begin(), names->end());
+    for (const auto& name : *names) {
+      const std::string child = join_rel(rel, name), path = root + "/" + child;
+      struct stat st;
+      if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return Error::from_errno("reading " + layers::quoted(path));
+      const std::string at = join_rel(dest, child);
+      if (auto r = put_staged(at, path, st); !r) return r;
+      if (S_ISDIR(st.st_mode))
+        if (auto r = add_staged(root, child, dest); !r) return r;
+    }
+    return {};
+  }
 
- private:
+  // One extracted entry at `at`, over what is there as the tar applier puts it.
+  Result<void> put_staged(const std::string& at, const std::string& path, const struct stat& st) {
+    if (auto r = make_parents(at); !r) return r;
+    Node node{{at, st}};
+    node.entry.st.st_size = S_ISREG(st.st_mode) ? st.st_size : 0;
+    auto xattrs = layers::layer_xattrs(path);
+    if (!xattrs) return std::move(xattrs).error();
+    node.entry.xattrs = std::move(*xattrs);
+    if (S_ISREG(st.st_mode)) {
+      node.staged = path;
+      node.source_st = st;
+      node.inode = {st.st_dev, st.st_ino};
+    } else if (S_ISLNK(st.st_mode)) {
+      std::vector<char> target(size_t(st.st_size) + 2);
+      ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+      if (n < 0) return Error::from_errno("reading link " + layers::quoted(path));
+      if (size_t(n) >= target.size()) return Error(ErrorKind::Io, "link " + layers::quoted(path) + " changed while it was being read");
+      node.entry.link_target.assign(target.data(), size_t(n));
+    }
+    auto here = nodes.find(at);
+    if (here != nodes.end() && S_ISDIR(here->second.entry.st.st_mode)) {
+      if (S_ISDIR(st.st_mode)) {  // the contents merge; the metadata is the archive's
+        here->second = std::move(node);
+        return {};
+      }
+      // A non-directory replaces the directory and everything in it.
+      const std::string below = at + "/";
+      for (auto it = nodes.lower_bound(below); it != nodes.end() && it->first.starts_with(below);) it = nodes.erase(it);
+    }
+    nodes[at] = std::move(node);
+    return {};
+  }
+
   // A copied entry's metadata: its type, mode (or --chmod's; a symlink's is 0777), mtime,
   // owned by --chown's ids.
   struct stat copied(const struct stat& source) const {
@@ -825,36 +746,107 @@ class LayerResolver {
 
   const CopyPlan& plan_;
   const runtime::LayerView& image_;
+  const std::string staging_parent_;
+  std::vector<runtime::sandbox::TempDir> staging_;  // what open_data reads extracted files from
   timespec now_{};
 };
 
-}  // namespace
-
-bool copies_without_tree(const CopyPlan& plan) {
-  return std::none_of(plan.items.begin(), plan.items.end(),
-                      [](const CopyItem& item) { return item.kind == CopyItem::Kind::ExtractTar; });
-}
-
-Result<CopyLayer> copy_layer(const CopyPlan& plan, const runtime::LayerView& image) {
-  if (!copies_without_tree(plan))
-    return Error(ErrorKind::InvalidInput, "a copy that extracts an archive is written through a tree (execute_copy)");
-  auto resolver = std::make_shared<LayerResolver>(plan, image);
+Result<std::shared_ptr<CopyResolver>> resolve(const CopyPlan& plan, const runtime::LayerView& image,
+                                              const std::string& staging_parent) {
+  auto resolver = std::make_shared<CopyResolver>(plan, image, staging_parent);
   for (const auto& item : plan.items)
     if (auto r = resolver->add(item); !r) return std::move(r).error();
+  resolver->link_hardlinks();
+  return resolver;
+}
+
+// The directory `rel` of the tree being written, opened with no symlink followed.
+Result<layers::UniqueFd> open_written_dir(int root_fd, const std::string& rel) {
+  layers::UniqueFd fd(layers::open_beneath_no_symlinks(root_fd, rel, O_PATH | O_DIRECTORY));
+  if (!fd) return Error::from_errno("opening " + layers::quoted("/" + rel) + " in the tree being written");
+  return fd;
+}
+
+// Owner, mode (not a symlink's) and mtime of `name` in `dir`, as `e` has them.
+Result<void> set_metadata(int dir, const std::string& name, const layers::GivenEntry& e) {
+  const std::string shown = "/" + e.path;
+  if (::fchownat(dir, name.c_str(), e.st.st_uid, e.st.st_gid, AT_SYMLINK_NOFOLLOW) != 0)
+    return Error::from_errno("chown " + layers::quoted(shown));
+  if (!S_ISLNK(e.st.st_mode) && ::fchmodat(dir, name.c_str(), e.st.st_mode & 07777, 0) != 0)
+    return Error::from_errno("chmod " + layers::quoted(shown));
+  timespec times[2] = {e.st.st_mtim, e.st.st_mtim};
+  if (::utimensat(dir, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+    return Error::from_errno("setting times of " + layers::quoted(shown));
+  return {};
+}
+
+// Writes one resolved entry beneath `root_fd`, where its parent already is. Directories are
+// made 0700 here and given their metadata last (writing their children moves their mtime).
+// A tree holds no archive's entries (execute_copy refuses archives), so no hardlinks and
+// no xattrs.
+Result<void> write_node(const CopyResolver& resolver, const CopyResolver::Node& node, int root_fd) {
+  const layers::GivenEntry& e = node.entry;
+  auto [parent_rel, name] = split_parent(e.path);
+  auto parent = open_written_dir(root_fd, parent_rel);
+  if (!parent) return std::move(parent).error();
+  const int dir = parent->get();
+  const std::string shown = "/" + e.path;
+  if (S_ISDIR(e.st.st_mode)) {
+    if (::mkdirat(dir, name.c_str(), 0700) != 0) return Error::from_errno("creating " + layers::quoted(shown));
+    return {};
+  }
+  if (S_ISREG(e.st.st_mode)) {
+    auto in = resolver.open_data(node);
+    if (!in) return std::move(in).error();
+    layers::UniqueFd out(::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out) return Error::from_errno("creating " + layers::quoted(shown));
+    if (auto r = copy_fd_data(in->get(), out.get(), shown); !r) return r;
+  } else if (S_ISLNK(e.st.st_mode)) {
+    if (::symlinkat(e.link_target.c_str(), dir, name.c_str()) != 0)
+      return Error::from_errno("creating link " + layers::quoted(shown));
+  } else if (::mknodat(dir, name.c_str(), e.st.st_mode & S_IFMT, e.st.st_rdev) != 0) {
+    return Error::from_errno("creating " + layers::quoted(shown));
+  }
+  return set_metadata(dir, name, e);
+}
+
+Result<void> write_tree(const CopyResolver& resolver, const std::string& scratch) {
+  layers::UniqueFd root(::open(scratch.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return Error::from_errno("opening " + layers::quoted(scratch));
+  for (const auto& [path, node] : resolver.nodes)
+    if (auto r = write_node(resolver, node, root.get()); !r) return r;
+  // Directories last, deepest first, so writing their children does not move their mtime.
+  for (auto it = resolver.nodes.rbegin(); it != resolver.nodes.rend(); ++it) {
+    if (!S_ISDIR(it->second.entry.st.st_mode)) continue;
+    auto [parent_rel, name] = split_parent(it->first);
+    auto parent = open_written_dir(root.get(), parent_rel);
+    if (!parent) return std::move(parent).error();
+    if (auto r = set_metadata(parent->get(), name, it->second.entry); !r) return r;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<CopyLayer> copy_layer(const CopyPlan& plan, const runtime::LayerView& image, const std::string& staging_dir) {
+  auto resolver = resolve(plan, image, staging_dir);
+  if (!resolver) return std::move(resolver).error();
   CopyLayer layer;
-  auto nodes = std::make_shared<std::vector<const LayerResolver::Node*>>();
-  layer.entries.reserve(resolver->nodes.size());
-  nodes->reserve(resolver->nodes.size());
-  for (const auto& [path, node] : resolver->nodes) {
+  auto nodes = std::make_shared<std::vector<const CopyResolver::Node*>>();
+  layer.entries.reserve((*resolver)->nodes.size());
+  nodes->reserve((*resolver)->nodes.size());
+  for (const auto& [path, node] : (*resolver)->nodes) {
     layer.entries.push_back(node.entry);
     nodes->push_back(&node);
   }
-  layer.open_data = [resolver, nodes](size_t index) { return resolver->open_data(*(*nodes)[index]); };
+  layer.open_data = [resolver = *resolver, nodes](size_t index) { return resolver->open_data(*(*nodes)[index]); };
   return layer;
 }
 
 Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image, const std::string& scratch) {
-  auto r = write_copy(plan, image, scratch);
+  auto resolver = resolve(plan, image, "");
+  if (!resolver) return std::move(resolver).error();
+  auto r = write_tree(**resolver, scratch);
   // A full disk names the filesystem that filled up: the scratch dir is in the store.
   if (!r && (r.error().sys_errno() == ENOSPC || r.error().sys_errno() == EDQUOT))
     return std::move(r).error().context("writing the layer's files in " + layers::quoted(scratch));

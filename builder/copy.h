@@ -56,7 +56,7 @@
 //     path sources, as in BuildKit.
 // Nothing is copied by plan_copy: it lists what will be read (for the cache key); copy_layer
 // turns it into the layer's entries, read straight from the sources into the tar, and
-// execute_copy writes a tree (a bind mount's, or a layer's when ADD extracts an archive).
+// execute_copy writes the same entries as a tree (a bind mount's).
 
 #include <memory>
 #include <optional>
@@ -127,28 +127,27 @@ struct CopyPlan {
 
 layers::Result<CopyPlan> plan_copy(const CopyRequest& request, const runtime::LayerView& image);
 
-// Writes the plan's entries beneath `scratch` (an empty directory), creating missing
-// parents (0755, or with the image's metadata for parents it already has).
-layers::Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image,
-                                  const std::string& scratch);
-
-// A COPY's layer with no tree on disk: the entries execute_copy would leave in its tree,
-// resolved by the same rules (a later source replaces an earlier one, a path through an
-// earlier non-directory is refused, missing parents as execute_copy makes them, dated
-// now), sorted by path, and where a regular file's bytes come from. Written by
-// layers::write_given_layer, it is the tar execute_copy's tree gives (tests compare them).
+// A COPY's layer with no tree on disk: the plan's items resolved by the copy rules into the
+// entries the layer holds, sorted by path (builder/copy.cpp's CopyResolver: a later source
+// replaces an earlier one, a path through an earlier non-directory is refused, missing
+// parents take the image's metadata or 0755 0:0 now, an archive's entries land as the tar
+// applier puts them), and where each regular file's bytes come from. Written by
+// layers::write_given_layer.
 struct CopyLayer {
   std::vector<layers::GivenEntry> entries;
-  layers::DataOpener open_data;  // reads the sources of the plan given; keep the plan alive
+  layers::DataOpener open_data;  // reads the sources of the plan given: keep the plan alive
 };
 
-// Whether copy_layer can write the plan: there is no archive to extract in it (ADD of a
-// local tar goes through the tar applier into execute_copy's tree).
-bool copies_without_tree(const CopyPlan& plan);
+// The plan's layer entries. An archive to extract (ADD) is extracted by the tar applier
+// into a staging directory made in `staging_dir` (on the store's filesystem), removed when
+// the CopyLayer goes.
+layers::Result<CopyLayer> copy_layer(const CopyPlan& plan, const runtime::LayerView& image,
+                                     const std::string& staging_dir);
 
-// The plan's layer entries; every source is opened (data later, by open_data) as
-// execute_copy opens it. InvalidInput for a plan copies_without_tree refuses.
-layers::Result<CopyLayer> copy_layer(const CopyPlan& plan, const runtime::LayerView& image);
+// The same entries written as a tree beneath `scratch` (an empty directory): a bind mount's
+// source. A plan with an archive to extract is refused (InvalidInput).
+layers::Result<void> execute_copy(const CopyPlan& plan, const runtime::LayerView& image,
+                                  const std::string& scratch);
 
 // Whether `path` is a tar archive ADD should extract (any compression libarchive reads).
 bool is_tar_archive(const std::string& path);

@@ -399,22 +399,13 @@ class StageRunner {
   // The layer of a copy, written straight from its sources (builder/copy.h); a later RUN
   // unpacks it from the store when it needs the files.
   Result<std::optional<LayerResult>> write_copy_layer(const CopyPlan& plan, const runtime::LayerView& image) {
-    auto entries = copy_layer(plan, image);
+    auto entries = copy_layer(plan, image, s_.scratch_dir);
     if (!entries) return std::move(entries).error();
     auto write = [&](const layers::WriteOptions& o, layers::ByteSink out) {
       return layers::write_given_layer(entries->entries, entries->open_data, o, std::move(out));
     };
     auto layer = store_written_layer(s_.store, write, entries->entries.empty(), layer_options());
     if (!layer) return std::move(layer).error();
-    return std::optional<LayerResult>(*layer);
-  }
-
-  Result<std::optional<LayerResult>> write_scratch_layer(const std::string& root) {
-    auto diff = layers::diff_of_directory(root);
-    if (!diff) return std::move(diff).error();
-    auto layer = store_layer(s_.store, *diff, layer_options());
-    if (!layer) return std::move(layer).error();
-    runtime::adopt_unpacked(s_.store, root, layer->diff_id);
     return std::optional<LayerResult>(*layer);
   }
 
@@ -667,14 +658,7 @@ class StageRunner {
     inputs.set_files(plan->entries);
     return commit(step, key, inputs, ins.original + " # buildkit", [&]() -> Result<std::optional<LayerResult>> {
       if (auto r = sources->fetch(); !r) return std::move(r).error();
-      if (copies_without_tree(*plan)) return write_copy_layer(*plan, *image);
-      // An archive to extract goes through the tar applier, into a tree.
-      auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "copy-");
-      if (!scratch) return std::move(scratch).error();
-      std::string root = scratch->path() + "/root";
-      if (::mkdir(root.c_str(), 0755) != 0) return Error::from_errno("creating " + layers::quoted(root));
-      if (auto r = execute_copy(*plan, *image, root); !r) return std::move(r).error();
-      return write_scratch_layer(root);
+      return write_copy_layer(*plan, *image);
     });
   }
 

@@ -220,8 +220,11 @@ class LayerWriter {
       return Error(ErrorKind::InvalidInput,
                    "layer entry " + layers::quoted(entry.path) + " is not a clean relative path");
     EntryPtr e = entry_for(entry.path, entry.st);
-    const bool has_data = S_ISREG(entry.st.st_mode);
-    if (has_data) archive_entry_set_size(e.get(), entry.st.st_size);
+    for (const auto& [name, value] : entry.xattrs)
+      archive_entry_xattr_add_entry(e.get(), name.c_str(), value.data(), value.size());
+    const bool has_data = S_ISREG(entry.st.st_mode) && entry.hardlink.empty();
+    if (S_ISREG(entry.st.st_mode)) archive_entry_set_size(e.get(), has_data ? entry.st.st_size : 0);
+    if (!entry.hardlink.empty()) archive_entry_set_hardlink(e.get(), entry.hardlink.c_str());
     if (S_ISLNK(entry.st.st_mode)) archive_entry_set_symlink(e.get(), entry.link_target.c_str());
     if (archive_write_header(archive_.get(), e.get()) < ARCHIVE_WARN)
       return archive_error("tar header");
@@ -335,8 +338,8 @@ Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& optio
 
 namespace {
 
-// The bytes of every regular file of `entries`, one file after the other, each exactly its
-// st_size: what write_given_layer's ReadAhead thread reads while the tar is written, so
+// The bytes of every regular file of `entries` (hardlinks have none), one file after the
+// other, each exactly its st_size: what write_given_layer's ReadAhead thread reads while the tar is written, so
 // on two cores opening and reading many small files overlaps with the tar and its hash.
 class FileBytes {
  public:
@@ -359,7 +362,8 @@ class FileBytes {
   Result<void> fill_into(std::span<std::byte> out, size_t& filled) {
     while (filled < out.size()) {
       if (!file_) {
-        while (next_ < entries_.size() && !S_ISREG(entries_[next_].st.st_mode)) ++next_;
+        while (next_ < entries_.size() && !(S_ISREG(entries_[next_].st.st_mode) && entries_[next_].hardlink.empty()))
+          ++next_;
         if (next_ == entries_.size()) break;
         current_ = next_++;
         auto fd = open_data_(current_);

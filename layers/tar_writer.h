@@ -29,6 +29,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "layers/compress.h"
@@ -58,16 +59,18 @@ struct GivenEntry {
   // kept), st_size for a regular file, st_rdev for a device. Nothing else is read.
   struct stat st {};
   std::string link_target;  // a symlink's
+  // A regular file that is a hardlink to this earlier entry's path: no bytes of its own.
+  std::string hardlink;
+  std::vector<std::pair<std::string, std::string>> xattrs;  // written as they are (SCHILY.xattr)
 };
 
-// Opens the bytes of the regular file entries[index]: st_size bytes, checked while read (a
+// Opens the bytes of the regular file entries[index] (not a hardlink): st_size bytes, checked while read (a
 // file that grew or shrank fails the layer, naming it). Called in a thread of its own (the
 // files are read ahead of the tar), in entry order, once per regular file.
 using DataOpener = std::function<Result<UniqueFd>(size_t index)>;
 
 // Writes `entries` (sorted byte-wise by path, each path once: InvalidInput otherwise) as a
-// layer: the tar write_layer writes for a tree holding the same entries, without xattrs
-// or hardlinks.
+// layer: the tar write_layer writes for a tree holding the same entries.
 Result<LayerDigests> write_given_layer(const std::vector<GivenEntry>& entries, const DataOpener& open_data,
                                        const WriteOptions& options, ByteSink out);
 

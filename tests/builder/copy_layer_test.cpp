@@ -1,13 +1,17 @@
 // A COPY's layer is written straight from its sources (builder/copy.h copy_layer), with no
-// tree on disk; execute_copy still writes trees (bind mounts, ADD of an archive). Both
-// follow the same copy rules: for each plan below, the layer written from the sources is
-// byte for byte the layer of the tree execute_copy writes.
+// tree on disk; execute_copy writes the same entries as a tree (a bind mount's). For each
+// plan below, the layer written from the sources is byte for byte the layer of that tree,
+// and the copy rules show in its entries.
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 
 #include "builder/copy.h"
@@ -129,9 +133,7 @@ TEST_CASE("a COPY layer written from its sources is the layer of execute_copy's 
   auto plan = builder::plan_copy(request, image);
   INFO((plan ? std::string() : plan.error().message()));
   REQUIRE(plan);
-  REQUIRE(builder::copies_without_tree(*plan));
-
-  auto layer = builder::copy_layer(*plan, image);
+  auto layer = builder::copy_layer(*plan, image, tree.path());
   INFO((layer ? std::string() : layer.error().message()));
   REQUIRE(layer);
   const std::string direct = layer_bytes([&](const layers::WriteOptions& o, layers::ByteSink out) {
@@ -179,7 +181,64 @@ TEST_CASE("a COPY layer refuses a path through an earlier source's non-directory
   request.source_root = ctx.path();
   auto plan = builder::plan_copy(request, image);
   REQUIRE(plan);
-  auto layer = builder::copy_layer(*plan, image);
+  auto layer = builder::copy_layer(*plan, image, a.path());
   REQUIRE(!layer);
   CHECK_THAT(layer.error().message(), Catch::Contains("/out/sub") && Catch::Contains("non-directory"));
+}
+
+TEST_CASE("ADD's archive entries land over earlier sources as the tar applier puts them", "[builder][copy][copy-layer]") {
+  // `ADD early a.tar /dst/`: the archive's f replaces early's, its d/ merges with early's d
+  // (taking the archive's mode), its file `swap` replaces early's directory swap/ and what
+  // is in it; its hardlink stays a hardlink and its user.* xattr is kept.
+  hoist_test::TempDir ctx("copy-layer-ctx"), src("copy-layer-tar"), staging("copy-layer-staging");
+  hoist_test::write_file(ctx / "early/f", "early f\n");
+  hoist_test::write_file(ctx / "early/d/keep", "kept\n");
+  hoist_test::write_file(ctx / "early/swap/inner", "gone\n");
+  hoist_test::write_file(src / "f", "the archive's f, longer\n");
+  REQUIRE(::mkdir((src / "d").c_str(), 0700) == 0);
+  REQUIRE(::chmod((src / "d").c_str(), 0700) == 0);
+  hoist_test::write_file(src / "swap", "a file now\n");
+  hoist_test::write_file(src / "h1", "linked\n");
+  REQUIRE(::link((src / "h1").c_str(), (src / "h2").c_str()) == 0);
+  hoist_test::write_file(src / "xa", "with an xattr\n");
+  if (::setxattr((src / "xa").c_str(), "user.test", "hello", 5, 0) != 0)
+    HOIST_SKIP("this filesystem takes no user.* xattrs: " << std::strerror(errno));
+  const std::string tar = "tar --xattrs --xattrs-include='user.*' -cf " + (ctx / "a.tar") + " -C " + src.path() + " .";
+  REQUIRE(std::system(tar.c_str()) == 0);
+
+  const runtime::LayerView image(std::vector<std::string>{});
+  builder::CopyRequest request;
+  request.is_add = true;
+  request.sources = {"early", "a.tar"};
+  request.dest = "/dst/";
+  request.source_root = ctx.path();
+  auto plan = builder::plan_copy(request, image);
+  INFO((plan ? std::string() : plan.error().message()));
+  REQUIRE(plan);
+  auto layer = builder::copy_layer(*plan, image, staging.path());
+  INFO((layer ? std::string() : layer.error().message()));
+  REQUIRE(layer);
+  const std::string bytes = layer_bytes([&](const layers::WriteOptions& o, layers::ByteSink out) {
+    return layers::write_given_layer(layer->entries, layer->open_data, o, std::move(out));
+  });
+  const auto entries = entries_in(bytes);
+  REQUIRE(entries.count("dst/f"));
+  CHECK(entries.at("dst/f").size == int64_t(std::string("the archive's f, longer\n").size()));
+  REQUIRE(entries.count("dst/d"));
+  CHECK(entries.at("dst/d").mode == (S_IFDIR | 0700));
+  CHECK(entries.count("dst/d/keep") == 1);
+  REQUIRE(entries.count("dst/swap"));
+  CHECK(S_ISREG(entries.at("dst/swap").mode));
+  CHECK(entries.count("dst/swap/inner") == 0);
+  REQUIRE(entries.count("dst/h2"));
+  CHECK(entries.at("dst/h2").hardlink == "dst/h1");
+  CHECK(entries.at("dst/h1").size == int64_t(std::string("linked\n").size()));
+  REQUIRE(entries.count("dst/xa"));
+  CHECK(entries.at("dst/xa").xattrs == std::vector<std::pair<std::string, std::string>>{{"user.test", "hello"}});
+  CHECK(entries.count("dst/a.tar") == 0);
+
+  // A tree cannot be made of it: bind mounts never extract.
+  hoist_test::TempDir tree("copy-layer-tree");
+  auto executed = builder::execute_copy(*plan, image, tree.path());
+  CHECK_FALSE(executed);
 }
