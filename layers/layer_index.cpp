@@ -151,6 +151,9 @@ Result<LayerIndex> LayerIndex::of_layer(int fd, const Digest& diff_id) {
     entry.mtime_sec = e.mtime_sec;
     entry.mtime_nsec = e.mtime_nsec;
     entry.link_target = e.link_target;
+    if (S_ISLNK(e.mode))
+      if (auto r = check_symlink_target(e.link_target); !r)
+        return Error(ErrorKind::InvalidInput, "entry " + quoted(e.tar_name) + ": " + r.error().message());
     if (!e.hardlink.empty()) {
       // The link shares its target's inode: its metadata and data are the target's.
       auto target = normalize_entry_name(e.tar_hardlink, false);

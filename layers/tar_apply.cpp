@@ -487,8 +487,7 @@ class Unpacker {
     if (auto r = clear_path(entry, dir_fd, base, false); !r) return std::move(r).error();
     // The target is stored, never followed here; resolution stays the reader's business.
     std::string target = link_name(e, false);
-    if (target.size() >= PATH_MAX)
-      return refused(entry, "symlink target longer than PATH_MAX (" + std::to_string(PATH_MAX) + " bytes)");
+    if (auto r = check_symlink_target(target); !r) return refused(entry, r.error().message());
     if (::symlinkat(target.c_str(), dir_fd, base.c_str()) != 0)
       return Error::from_errno("entry " + layers::quoted(entry) + ": symlink");
     return set_metadata_at(entry, dir_fd, base, e, true);
@@ -578,6 +577,12 @@ class Unpacker {
 // A refusal's message is the reason alone; callers say which entry it was.
 // With `is_archive` (WhiteoutMode::Keep) a leading "/" is dropped instead, as moby's
 // archive.Untar joins every name to the destination.
+Result<void> check_symlink_target(std::string_view target) {
+  if (target.size() >= PATH_MAX)
+    return Error(ErrorKind::InvalidInput, "symlink target longer than PATH_MAX (" + std::to_string(PATH_MAX) + " bytes)");
+  return {};
+}
+
 Result<std::string> normalize_entry_name(std::string_view name, bool is_archive) {
   if (name.empty()) return Error(ErrorKind::InvalidInput, "empty name");
   if (name.front() == '/' && !is_archive) return Error(ErrorKind::InvalidInput, "absolute path");

@@ -92,6 +92,10 @@ struct UnpackOptions {
 // drops the "/") and ".." are InvalidInput, the message the reason alone.
 Result<std::string> normalize_entry_name(std::string_view name, bool is_archive);
 
+// A symlink target the applier makes: shorter than PATH_MAX (symlinkat's limit), else
+// InvalidInput, the message the reason alone. Never resolved here.
+Result<void> check_symlink_target(std::string_view target);
+
 // Unpacks the layer read from `tar_fd` (to its end) beneath `root`, which must exist.
 // Returns the diff_id: the sha256 of the uncompressed tar stream, so a caller holding the
 // expected one can check it (Corrupt is the caller's to report). Damaged compression or tar

@@ -119,6 +119,7 @@ TEST_CASE("layer index: names the applier refuses are refused when indexing, nam
       {".. inside", hoist_test::TarWriter().dir("a").file("a/../../x").finish(), "a/../../x"},
       {"component past NAME_MAX", hoist_test::TarWriter().file("d/" + long_part).finish(), long_part},
       {"absolute hardlink target", hoist_test::TarWriter().file("a").hardlink("b", "/a").finish(), "\"/a\""},
+      {"symlink target past PATH_MAX", hoist_test::TarWriter().symlink("l", std::string(PATH_MAX, 't')).finish(), "\"l\""},
   }));
   CAPTURE(what);
   auto fd = hoist_test::memfd_of(tar);
