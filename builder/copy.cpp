@@ -35,12 +35,6 @@ namespace {
 
 bool has_wildcard(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
 
-std::string join_rel(const std::string& a, const std::string& b) {
-  if (a.empty()) return b;
-  if (b.empty()) return a;
-  return a + "/" + b;
-}
-
 // The names in the directory open at `dir_fd` (not "." and ".."), sorted.
 Result<std::vector<std::string>> list_dir(int dir_fd, const std::string& what) {
   int dup = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -190,7 +184,7 @@ class Planner {
         continue;
       }
       std::string base = match.substr(match.rfind('/') == std::string::npos ? 0 : match.rfind('/') + 1);
-      std::string target = dest_is_dir ? join_rel(dest_rel, base) : dest_rel;
+      std::string target = dest_is_dir ? layers::join_under(dest_rel, base) : dest_rel;
       if (target.empty()) return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
       if (request_.is_add && S_ISREG(st.st_mode)) {
         // The archive is read through this descriptor (by its /proc/self/fd name), so
@@ -210,7 +204,7 @@ class Planner {
       plan.items.push_back({CopyItem::Kind::Entry, *resolved, target});
     }
     for (const auto& file : request_.file_sources) {
-      std::string target = dest_is_dir ? join_rel(dest_rel, file.name) : dest_rel;
+      std::string target = dest_is_dir ? layers::join_under(dest_rel, file.name) : dest_rel;
       if (target.empty()) return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
       hasher.add_text("file " + target);
       hasher.add_text(file.key);
@@ -242,7 +236,7 @@ class Planner {
     size_t first = 0;
     while (first < parts.size() && !has_wildcard(parts[first])) ++first;
     std::string prefix;
-    for (size_t i = 0; i < first; ++i) prefix = join_rel(prefix, parts[i]);
+    for (size_t i = 0; i < first; ++i) prefix = layers::join_under(prefix, parts[i]);
     layers::UniqueFd base(layers::open_in_root_clamped(root_fd_, prefix, O_PATH | O_DIRECTORY));
     if (!base) return {};  // nothing beneath: no matches
     auto base_rel = path_in_root(root_fd_, base.get());
@@ -275,7 +269,7 @@ class Planner {
         struct stat st;
         if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
         if (!last && !S_ISDIR(st.st_mode)) continue;
-        next.push_back(join_rel(dir_rel, name));
+        next.push_back(layers::join_under(dir_rel, name));
       }
     }  // closed before descending: the depth of a pattern costs no descriptors
     for (const auto& rel : next)
@@ -310,9 +304,9 @@ class Planner {
 
     // One entry per destination path, parents first: `rel` below the pivot.
     auto add = [&](const std::string& rel, bool is_parent) -> Result<void> {
-      const std::string dest = join_rel(dest_rel, rel);
+      const std::string dest = layers::join_under(dest_rel, rel);
       if (!added.insert(dest).second) return {};
-      const std::string physical = join_rel(*base_rel, rel);
+      const std::string physical = layers::join_under(*base_rel, rel);
       if (is_parent || rel.empty()) {
         // A directory the image has keeps its metadata, as a directory source's does.
         if (auto existing = image_.lookup(dest); dest.empty() || (existing && S_ISDIR(existing->st_mode))) {
@@ -330,18 +324,18 @@ class Planner {
       std::string so_far;
       const auto components = layers::path_components(rel);
       for (size_t i = 0; i + 1 < components.size(); ++i) {
-        so_far = join_rel(so_far, components[i]);
+        so_far = layers::join_under(so_far, components[i]);
         if (auto r = add(so_far, true); !r) return r;
       }
       struct stat st;
-      const std::string physical = join_rel(*base_rel, rel);
+      const std::string physical = layers::join_under(*base_rel, rel);
       layers::UniqueFd entry(layers::open_in_root_clamped(root_fd_, physical, O_PATH | O_NOFOLLOW));
       if (!entry || ::fstat(entry.get(), &st) != 0) return Error::from_errno("reading " + layers::quoted(physical));
       entry.reset();
       if (special_kind(st.st_mode)) continue;  // left out, as when walking a directory
       if (auto r = add(rel, false); !r) return r;
       if (S_ISDIR(st.st_mode))
-        if (auto r = walk(plan, physical, join_rel(dest_rel, rel), hasher); !r) return r;
+        if (auto r = walk(plan, physical, layers::join_under(dest_rel, rel), hasher); !r) return r;
     }
     return {};
   }
@@ -379,9 +373,9 @@ class Planner {
     }  // closed before descending
     for (const auto& [name, is_dir] : children) {
       components.push_back(name);
-      const std::string rel = join_rel(dir_rel, name);
+      const std::string rel = layers::join_under(dir_rel, name);
       std::string below;
-      for (const auto& c : components) below = join_rel(below, c);
+      for (const auto& c : components) below = layers::join_under(below, c);
       const bool excluded = is_excluded(rel) || excludes_.excludes(below);
       if (matches(parts, 0, components, 0, false)) {
         if (!excluded) out.push_back(below);
@@ -407,13 +401,13 @@ class Planner {
       for (auto& name : *names) {
         struct stat st;
         if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-          return Error::from_errno("reading " + layers::quoted(join_rel(dir_rel, name)));
+          return Error::from_errno("reading " + layers::quoted(layers::join_under(dir_rel, name)));
         children.emplace_back(std::move(name), st);
       }
     }  // closed before descending
     for (const auto& [name, st] : children) {
-      std::string rel = join_rel(dir_rel, name);
-      std::string child_dest = join_rel(dest, name);
+      std::string rel = layers::join_under(dir_rel, name);
+      std::string child_dest = layers::join_under(dest, name);
       bool excluded = is_excluded(rel) || excludes_.excludes(rel) ||
                       excludes_.excludes(child_dest.substr(std::min(child_dest.size(), dest.size() + (dest.empty() ? 0 : 1))));
       if (excluded) {
@@ -457,13 +451,6 @@ Result<void> copy_fd_data(int in, int out, const std::string& what) {
     }
   }
   return {};
-}
-
-// `rel` split into its parent ("" for the top) and its last component.
-std::pair<std::string, std::string> split_parent(const std::string& rel) {
-  size_t slash = rel.rfind('/');
-  if (slash == std::string::npos) return {"", rel};
-  return {rel.substr(0, slash), rel.substr(slash + 1)};
 }
 
 struct ArchiveReadFree {
@@ -652,13 +639,12 @@ class CopyResolver {
     if (!dir) return Error::from_errno("listing " + layers::quoted(dir_path));
     auto names = list_dir(dir.get(), dir_path);
     if (!names) return std::move(names).error();
-    std::sort(names->begin(), names->end());
     for (const auto& name : *names) {
-      const std::string child = join_rel(rel, name), path = root + "/" + child;
+      const std::string child = layers::join_under(rel, name), path = root + "/" + child;
       struct stat st;
       if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
         return Error::from_errno("reading " + layers::quoted(path));
-      const std::string at = join_rel(dest, child);
+      const std::string at = layers::join_under(dest, child);
       if (auto r = put_staged(at, path, st); !r) return r;
       if (S_ISDIR(st.st_mode))
         if (auto r = add_staged(root, child, dest); !r) return r;
@@ -719,7 +705,7 @@ class CopyResolver {
     parts.pop_back();
     std::string so_far;
     for (const auto& part : parts) {
-      so_far = join_rel(so_far, part);
+      so_far = layers::join_under(so_far, part);
       auto [it, inserted] = nodes.try_emplace(so_far);
       Node& node = it->second;
       if (!inserted) {
@@ -786,7 +772,7 @@ Result<void> set_metadata(int dir, const std::string& name, const layers::GivenE
 // no xattrs.
 Result<void> write_node(const CopyResolver& resolver, const CopyResolver::Node& node, int root_fd) {
   const layers::GivenEntry& e = node.entry;
-  auto [parent_rel, name] = split_parent(e.path);
+  auto [parent_rel, name] = layers::split_parent(e.path);
   auto parent = open_written_dir(root_fd, parent_rel);
   if (!parent) return std::move(parent).error();
   const int dir = parent->get();
@@ -818,7 +804,7 @@ Result<void> write_tree(const CopyResolver& resolver, const std::string& scratch
   // Directories last, deepest first, so writing their children does not move their mtime.
   for (auto it = resolver.nodes.rbegin(); it != resolver.nodes.rend(); ++it) {
     if (!S_ISDIR(it->second.entry.st.st_mode)) continue;
-    auto [parent_rel, name] = split_parent(it->first);
+    auto [parent_rel, name] = layers::split_parent(it->first);
     auto parent = open_written_dir(root.get(), parent_rel);
     if (!parent) return std::move(parent).error();
     if (auto r = set_metadata(parent->get(), name, it->second.entry); !r) return r;

@@ -21,7 +21,9 @@ std::pair<std::string, std::string> split_parent(const std::string& rel) {
 }
 
 std::string join_under(const std::string& dir, std::string_view name) {
-  return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
+  if (dir.empty()) return std::string(name);
+  if (name.empty()) return dir;
+  return dir + "/" + std::string(name);
 }
 
 }  // namespace layers

@@ -16,7 +16,7 @@ std::vector<std::string> path_components(std::string_view path);
 // {parent, base}: "a/b/c" gives {"a/b", "c"}, "c" gives {"", "c"}.
 std::pair<std::string, std::string> split_parent(const std::string& rel);
 
-// `name` under `dir`; `name` alone when `dir` is "" (the root).
+// `name` under `dir`; `name` alone when `dir` is "" (the root), `dir` alone when `name` is "".
 std::string join_under(const std::string& dir, std::string_view name);
 
 }  // namespace layers
