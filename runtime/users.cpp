@@ -9,6 +9,7 @@
 #include <charconv>
 #include <optional>
 
+#include "layers/blob_store.h"
 #include "layers/resolve_in_root.h"
 #include "layers/unique_fd.h"
 
@@ -190,20 +191,7 @@ Result<std::string> read_file_in_root(int root_fd, const std::string& rel_path, 
     return Error(ErrorKind::InvalidInput, quoted(rel_path) + " is larger than " +
                                               std::to_string(max_bytes) + " bytes");
   }
-  std::string text;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::from_errno("reading " + quoted(rel_path));
-    if (n == 0) break;
-    if (text.size() + size_t(n) > max_bytes) {
-      return Error(ErrorKind::InvalidInput, quoted(rel_path) + " is larger than " +
-                                                std::to_string(max_bytes) + " bytes");
-    }
-    text.append(buf, size_t(n));
-  }
-  return text;
+  return layers::read_fd(fd.get(), rel_path, max_bytes);  // a file that grew is refused too
 }
 
 Result<ResolvedUser> resolve_user(int root_fd, std::string_view spec, UserPurpose purpose) {
