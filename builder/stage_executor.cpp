@@ -620,7 +620,7 @@ class StageRunner {
       } else {
         // Keyed on what is copied (plan->content), not on the stage or image it comes
         // from, as BuildKit does: a change elsewhere in that stage keeps this step cached.
-        auto root = materialize_from(*x, "COPY --from");
+        auto root = materialize_from(*x, "COPY --from", request.sources);
         if (!root) return std::move(root).error();
         request.source_root = root->path();
         from_text = "from";
@@ -662,34 +662,45 @@ class StageRunner {
     });
   }
 
-  // The layers of `name` (an earlier stage, else an image, pulled if need be), for COPY
-  // --from and RUN --mount=from.
-  Result<std::vector<layers::Descriptor>> resolve_from(const std::string& name, std::string_view what) {
+  // The layers of `name` (an earlier stage, else an image, pulled if need be), with their
+  // diff_ids, for COPY --from and RUN --mount=from.
+  struct FromLayers {
+    std::vector<layers::Descriptor> layers;
+    std::vector<layers::Digest> diff_ids;
+  };
+  Result<FromLayers> resolve_from(const std::string& name, std::string_view what) {
     if (auto named = s_.named_images.find(name); named != s_.named_images.end()) {
       auto image = find_image(s_, named->second);
       if (!image) return std::move(image).error().context("--build-context " + name);
-      return image->manifest.layers;
+      return FromLayers{image->manifest.layers, image->config.diff_ids};
     }
     const parser::Stage* stage = s_.graph.find(name);
     if (stage && stage->index < index_) {
       auto built = s_.finished_stage(stage->index);
       if (!built) return std::move(built).error();
-      return (*built)->layers;
+      return FromLayers{(*built)->layers, (*built)->config.diff_ids};
     }
     if (stage) return Error(ErrorKind::InvalidInput, std::string(what) + "=" + name + " names this stage or a later one");
     auto from_image = find_image(s_, name);
     if (!from_image) return std::move(from_image).error();
-    return from_image->manifest.layers;
+    return FromLayers{from_image->manifest.layers, from_image->config.diff_ids};
   }
 
-  // The root filesystem of `name` (see resolve_from) in a scratch dir.
-  Result<runtime::sandbox::TempDir> materialize_from(const std::string& name, std::string_view what) {
+  // What reading `sources` in the root filesystem of `name` (see resolve_from) takes, in a
+  // scratch dir (runtime::materialize_sources): a COPY --from of one directory of a big
+  // stage writes that directory, not the stage's whole tree.
+  Result<runtime::sandbox::TempDir> materialize_from(const std::string& name, std::string_view what,
+                                                     const std::vector<std::string>& sources) {
     auto from = resolve_from(name, what);
     if (!from) return std::move(from).error();
     auto root = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "from-");
     if (!root) return std::move(root).error();
-    if (auto r = s_.cache.ensure_blobs(*from); !r) return std::move(r).error();
-    if (auto r = runtime::materialize_rootfs(s_.store, *from, root->path()); !r) return std::move(r).error();
+    if (auto r = s_.cache.ensure_blobs(from->layers); !r) return std::move(r).error();
+    auto left_out = runtime::materialize_sources(s_.store, from->layers, from->diff_ids, sources, root->path());
+    if (!left_out) return std::move(left_out).error().context(std::string(what) + "=" + name);
+    if (s_.options.debug)
+      s_.progress.note("debug: " + std::string(what) + "=" + name + ": " + std::to_string(*left_out) +
+                       " entries of its layers not needed, left out");
     return root;
   }
 
@@ -707,7 +718,7 @@ class StageRunner {
     ContextMemo* memo = named == s_.named_dirs.end() ? s_.context.memo() : named->second.memo();
     BoundSource bound;
     if (!m.from.empty() && named == s_.named_dirs.end()) {
-      auto root = materialize_from(m.from, "RUN --mount=from");
+      auto root = materialize_from(m.from, "RUN --mount=from", {m.source.empty() ? "/" : m.source});
       if (!root) return std::move(root).error();
       source_root = root->path();
       ignore = nullptr;

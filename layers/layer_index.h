@@ -66,6 +66,8 @@ class LayerIndex {
 
   const Digest& diff_id() const { return diff_id_; }
   size_t size() const { return entries_.size(); }
+  // Every path this layer has (the parents its tar leaves out too), with its entry.
+  const std::map<std::string, IndexedEntry>& entries() const { return entries_; }
 
  private:
   void add(const std::string& path, IndexedEntry entry);

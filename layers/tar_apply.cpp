@@ -269,6 +269,13 @@ class Unpacker {
     if (!rel) return refused(name, rel.error().message());
     if (rel->empty()) return {};  // "./": the root's own metadata is the caller's
     auto [parent, base] = split_parent(*rel);
+    if (options_.only) {
+      // What the entry writes or, as a whiteout, removes.
+      std::string touched = *rel;
+      if (options_.whiteouts != WhiteoutMode::Keep && base.starts_with(kWhiteoutPrefix))
+        touched = base == kOpaqueMarker ? parent : join_under(parent, base.substr(kWhiteoutPrefix.size()));
+      if (!options_.only(touched)) return {};
+    }
 
     if (base.starts_with(kWhiteoutPrefix)) {
       if (options_.whiteouts == WhiteoutMode::Overlay) return overlay_whiteout(name, parent, base);

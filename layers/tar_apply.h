@@ -85,6 +85,10 @@ struct UnpackOptions {
   // layer reader (plain, gzip, zstd): for ADD of a local archive. The returned digest is
   // then the sha256 of the bytes read from `tar_fd`, not of an uncompressed stream.
   bool any_compression = false;
+  // When set, only entries it answers true for are applied, the rest read past: it is
+  // given an entry's clean name, a whiteout's the path it removes, an opaque marker's its
+  // directory. For a partial root filesystem (runtime::materialize_sources).
+  std::function<bool(const std::string& rel)> only;
 };
 
 // A tar entry's name as a clean relative path ("" for the root itself): leading "./" and

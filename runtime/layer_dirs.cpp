@@ -310,15 +310,91 @@ Result<LayerView> view_of(const layers::Store& store, const std::vector<layers::
   return LayerView(store, std::move(layers));
 }
 
-Result<void> materialize_rootfs(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
-                                const std::string& dest) {
+namespace {
+
+Result<void> apply_layers(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
+                          const std::string& dest, const layers::UnpackOptions& options) {
   for (const auto& layer : image_layers) {
     auto fd = store.blobs().open_read(layer.digest);
     if (!fd) return std::move(fd).error().context("reading layer " + layer.digest.str());
-    auto r = layers::unpack_layer(dest, fd->get());
+    auto r = layers::unpack_layer(dest, fd->get(), options);
     if (!r) return std::move(r).error();
   }
   return {};
+}
+
+// A source's components before the first wildcard, "." pivot (COPY --parents), ".." or
+// escape: every path it can name is at or below it.
+std::string fixed_part(std::string_view source) {
+  std::string out;
+  for (const auto& part : layers::path_components(std::string(source))) {
+    if (part == "." && out.empty()) continue;
+    if (part == "." || part == ".." || part.find_first_of("*?[\\") != std::string::npos) break;
+    out = layers::join_under(out, part);
+  }
+  return out;
+}
+
+bool is_below(const std::string& rel, const std::string& dir) {
+  return rel.size() > dir.size() && rel.starts_with(dir) && rel[dir.size()] == '/';
+}
+
+// `rel`'s parents, "" left out.
+void add_parents(const std::string& rel, std::set<std::string>& out) {
+  for (size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', slash + 1))
+    out.insert(rel.substr(0, slash));
+}
+
+}  // namespace
+
+Result<void> materialize_rootfs(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
+                                const std::string& dest) {
+  return apply_layers(store, image_layers, dest, {});
+}
+
+Result<uint64_t> materialize_sources(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
+                                     const std::vector<layers::Digest>& diff_ids,
+                                     const std::vector<std::string>& sources, const std::string& dest) {
+  auto view = index_view_of(store, image_layers, diff_ids);
+  if (!view) return std::move(view).error();
+  std::vector<std::string> subtrees;
+  for (const auto& source : sources) {
+    std::string fixed = fixed_part(source);
+    auto resolved = view->resolve(fixed);
+    if (fixed.empty() || (resolved && resolved->empty())) {
+      if (auto r = materialize_rootfs(store, image_layers, dest); !r) return std::move(r).error();
+      return uint64_t(0);
+    }
+    subtrees.push_back(fixed);
+    if (resolved && *resolved != fixed) subtrees.push_back(*resolved);
+  }
+  // Every symlink, and the data of hardlinks kept: by the layers' indexes.
+  std::set<std::string> exact, parents;
+  for (size_t i = 0; i < image_layers.size(); ++i) {
+    auto index = store.layer_index(image_layers[i], diff_ids[i]);
+    if (!index) return std::move(index).error();
+    for (const auto& [path, entry] : index->entries()) {
+      const bool kept = std::any_of(subtrees.begin(), subtrees.end(),
+                                    [&](const std::string& s) { return path == s || is_below(path, s); });
+      if (S_ISLNK(entry.mode)) exact.insert(path);
+      if (kept && !entry.hardlink.empty()) exact.insert(entry.hardlink);
+    }
+  }
+  for (const auto& path : exact) add_parents(path, parents);
+  for (const auto& s : subtrees) {
+    add_parents(s, parents);
+    parents.insert(s);
+  }
+  uint64_t left_out = 0;
+  layers::UnpackOptions options;
+  options.only = [&](const std::string& rel) {
+    const bool keep = exact.count(rel) || parents.count(rel) ||
+                      std::any_of(subtrees.begin(), subtrees.end(), [&](const std::string& s) { return is_below(rel, s); });
+    if (!keep) ++left_out;
+    return keep;
+  };
+  if (auto r = apply_layers(store, image_layers, dest, options); !r) return std::move(r).error();
+  return left_out;
 }
 
 }  // namespace runtime

@@ -8,11 +8,13 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "layers/compress.h"
 #include "layers/store.h"
 #include "runtime/layer_dirs.h"
 #include "tests/support/canary.h"
+#include "tests/support/files.h"
 #include "tests/support/hostile_layers.h"
 #include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
@@ -365,4 +367,83 @@ TEST_CASE("view_of: a corrupt layer among several fails naming the lowest one an
   }
   // Layer 1, below the failure, always ran to its end.
   CHECK(fs::is_directory(store->unpacked_path(diff_ids[0])));
+}
+
+namespace {
+
+// Every path below `root` (relative, sorted).
+std::set<std::string> tree_paths(const std::string& root) {
+  std::set<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(root))
+    out.insert(e.path().lexically_relative(root).generic_string());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("materialize_sources: only the sources' subtrees, every symlink and hardlink targets, whiteouts applied",
+          "[runtime][layer_dirs][layer_index]") {
+  hoist_test::TempDir scratch("hoist-materialize");
+  auto store = layers::Store::open(scratch.path() + "/store");
+  REQUIRE(store);
+  hoist_test::TarWriter lower;
+  lower.dir("app").dir("app/venv").dir("app/venv/lib").file("app/venv/lib/a.py", "a").file("app/venv/lib/b.py", "b");
+  lower.dir("big");
+  for (int i = 0; i < 100; ++i) lower.file("big/f" + std::to_string(i), "big");
+  lower.dir("opt").dir("opt/real").file("opt/real/data.txt", "data").symlink("data", "/opt/real");
+  lower.symlink("chain1", "chain2").symlink("chain2", "opt/real");
+  lower.dir("hl").file("hl/orig", "shared bytes").hardlink("app/venv/hard", "hl/orig");
+  const std::string l1 = lower.finish();
+  const std::string l2 = hoist_test::TarWriter().file("app/venv/lib/.wh.a.py", "").dir("other").file("other/x").finish();
+  const std::vector<layers::Descriptor> descriptors = {put_layer(*store, l1), put_layer(*store, l2)};
+  const std::vector<layers::Digest> diff_ids = {layers::Digest::of(l1), layers::Digest::of(l2)};
+
+  const std::string full = scratch.path() + "/full";
+  REQUIRE(fs::create_directory(full));
+  REQUIRE(runtime::materialize_rootfs(*store, descriptors, full));
+  const auto all = tree_paths(full);
+  REQUIRE(all.count("big/f99"));
+
+  auto [source, wanted] = GENERATE(table<std::string, std::string>({
+      {"/app/venv", "app/venv"},      // a directory: its subtree, the hardlink's target too
+      {"data/*.txt", "opt/real"},     // a wildcard below an absolute symlink
+      {"chain1", "opt/real"},         // two symlinks on the way
+      {"./app/./venv/lib", "app"},    // a --parents pivot: everything below the part before it
+  }));
+  CAPTURE(source);
+  const std::string part = scratch.path() + "/part";
+  fs::remove_all(part);
+  REQUIRE(fs::create_directory(part));
+  auto left_out = runtime::materialize_sources(*store, descriptors, diff_ids, {source}, part);
+  INFO((left_out ? std::string() : left_out.error().message()));
+  REQUIRE(left_out);
+  CHECK(*left_out >= 100);  // big/ at least
+  const auto kept = tree_paths(part);
+  for (const auto& p : all) {
+    CAPTURE(p);
+    if (p == wanted || p.starts_with(wanted + "/")) CHECK(kept.count(p) == 1);
+  }
+  for (const auto& p : kept) {
+    CAPTURE(p);
+    CHECK(all.count(p) == 1);  // nothing a full tree does not have
+  }
+  CHECK(kept.count("big/f0") == 0);
+  CHECK(kept.count("other/x") == 0);
+  CHECK(kept.count("app/venv/lib/a.py") == 0);  // the upper layer's whiteout applied
+  CHECK(kept.count("data") == 1);               // every symlink
+  CHECK(kept.count("chain2") == 1);
+  if (wanted == "app/venv") {
+    CHECK(hoist_test::read_file(part + "/app/venv/hard") == "shared bytes");
+    CHECK(kept.count("hl/orig") == 1);
+  }
+
+  SECTION("a source naming the root takes everything") {
+    const std::string whole = scratch.path() + "/whole";
+    fs::remove_all(whole);
+    REQUIRE(fs::create_directory(whole));
+    auto none = runtime::materialize_sources(*store, descriptors, diff_ids, {"/"}, whole);
+    REQUIRE(none);
+    CHECK(*none == 0);
+    CHECK(tree_paths(whole) == all);
+  }
 }
