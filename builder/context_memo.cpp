@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 
@@ -23,6 +24,9 @@ constexpr std::string_view kHeader = "hoist context memo 1\n";
 constexpr size_t kMaxMemoBytes = size_t(256) << 20;  // ~1.3 million files
 constexpr int64_t kMargin = 100'000'000;             // ns, for nanosecond timestamps
 constexpr int64_t kCoarseMargin = 2'000'000'000;     // ns, for timestamps in seconds
+// An entry's line is at least this long (the digest, 8 numbers, a path): parse() reserves
+// room for text.size() / kMinEntryBytes entries at most.
+constexpr size_t kMinEntryBytes = 64 + 1 + 8 * 2 + 3;
 
 int64_t to_ns(int64_t sec, int64_t nsec) {
   return sec * 1'000'000'000 + nsec;
@@ -60,13 +64,12 @@ class Reader {
     pos_ += n;
     return literal(std::string_view(&end, 1));
   }
-  bool hex64(std::string& out, char end) {
+  bool hex64(std::string_view& out, char end) {
     if (text_.size() - pos_ < 65) return false;
     std::string_view hex = text_.substr(pos_, 64);
-    if (hex.find_first_not_of("0123456789abcdef") != std::string_view::npos ||
-        text_[pos_ + 64] != end)
-      return false;
-    out.assign(hex);
+    auto is_hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    if (!std::all_of(hex.begin(), hex.end(), is_hex) || text_[pos_ + 64] != end) return false;
+    out = hex;
     pos_ += 65;
     return true;
   }
@@ -115,8 +118,10 @@ std::optional<ContextMemo::Entries> ContextMemo::parse(const std::string& contex
   if (!read_header(in, dir) || dir != context_dir)
     return std::nullopt;
   Entries entries;
+  entries.reserve(text.size() / kMinEntryBytes);
   while (!in.literal("end ")) {
-    std::string hex, rel;
+    std::string_view hex;
+    std::string rel;
     Entry entry;
     Stamp& s = entry.stamp;
     if (!in.hex64(hex, ' ') || !in.number(s.dev, ' ') || !in.number(s.ino, ' ') ||
@@ -125,12 +130,13 @@ std::optional<ContextMemo::Entries> ContextMemo::parse(const std::string& contex
         !in.number(s.ctime_nsec, ' ') || !in.sized(rel, '\n'))
       return std::nullopt;
     if (rel.empty() || rel.starts_with('/') || !S_ISREG(s.mode)) return std::nullopt;
-    entry.digest = "sha256:" + hex;
+    entry.digest.reserve(7 + hex.size());
+    entry.digest.append("sha256:").append(hex);
     if (!entries.emplace(std::move(rel), std::move(entry)).second) return std::nullopt;
   }
   const size_t end = in.pos() - 4;
   size_t count = 0;
-  std::string sum;
+  std::string_view sum;
   if (!in.number(count, ' ') || !in.hex64(sum, '\n') || !in.at_end() || count != entries.size() ||
       sum != layers::Digest::of(text.substr(0, end)).hex())
     return std::nullopt;

@@ -205,18 +205,20 @@ class Planner {
       if (auto r = hasher.add(target, root_fd_, *resolved); !r) return std::move(r).error().context(what);
       plan.items.push_back({CopyItem::Kind::Entry, *resolved, target});
     }
+    EntryList file_entries;  // after the hasher's: a file source's entry wins over a path's
     for (const auto& file : request_.file_sources) {
       std::string target = dest_is_dir ? join_rel(dest_rel, file.name) : dest_rel;
       if (target.empty()) return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
       hasher.add_text("file " + target);
       hasher.add_text(file.key);
-      plan.entries["<<" + file.name] = {S_IFREG, layers::Digest::of(file.key).str()};
+      file_entries.emplace_back("<<" + file.name, EntryInput{S_IFREG, layers::Digest::of(file.key).str()});
       plan.items.push_back({CopyItem::Kind::Entry, file.host_path, target, /*is_file_source=*/true});
     }
     hasher.add_text(request_.chmod.value_or(""));
     hasher.add_text(std::to_string(request_.uid) + ":" + std::to_string(request_.gid));
     plan.content = hasher.finish();
-    plan.entries.insert(hasher.entries().begin(), hasher.entries().end());
+    plan.entries = std::move(hasher.entries());
+    std::move(file_entries.begin(), file_entries.end(), std::back_inserter(plan.entries));
     plan.files = hasher.files();
     plan.files_hashed = hasher.hashed();
     return plan;
@@ -411,19 +413,23 @@ class Planner {
       std::string rel = join_rel(dir_rel, name);
       std::string child_dest = join_rel(dest, name);
       bool excluded = is_excluded(rel) || excludes_.excludes(rel) ||
-                      excludes_.excludes(child_dest.substr(std::min(child_dest.size(), dest.size() + (dest.empty() ? 0 : 1))));
+                      excludes_.excludes(std::string_view(child_dest).substr(std::min(child_dest.size(), dest.size() + (dest.empty() ? 0 : 1))));
       if (excluded) {
         // An exception further down (`!keep/this`) may still want something inside.
         bool may = S_ISDIR(st.st_mode) && request_.ignore && request_.ignore->may_include_below(rel);
         if (!may) continue;
       }
       if (special_kind(st.st_mode)) continue;
+      if (!S_ISDIR(st.st_mode)) {  // not excluded (see above)
+        if (auto r = hasher.add(child_dest, root_fd_, rel, &st); !r) return r;
+        plan.items.push_back({CopyItem::Kind::Entry, std::move(rel), std::move(child_dest)});
+        continue;
+      }
       if (!excluded) {
         if (auto r = hasher.add(child_dest, root_fd_, rel, &st); !r) return r;
         plan.items.push_back({CopyItem::Kind::Entry, rel, child_dest});
       }
-      if (S_ISDIR(st.st_mode))
-        if (auto r = walk(plan, rel, child_dest, hasher); !r) return r;
+      if (auto r = walk(plan, rel, child_dest, hasher); !r) return r;
     }
     return {};
   }
