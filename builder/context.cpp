@@ -208,11 +208,13 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
   const struct stat& st = entry->st;
   // Not the owner: a copy writes --chown's (0:0 by default), never the source's, and the
   // checkout's owner differs between machines that must compute the same key.
-  char meta[128];
-  std::snprintf(meta, sizeof meta, "%o %lld", st.st_mode,
-                static_cast<long long>(S_ISREG(st.st_mode) ? st.st_size : 0));
+  // "<octal mode> <size>", as printf's "%o %lld" writes them (to_chars: once per file).
+  char meta[64];
+  char* end = std::to_chars(meta, meta + 24, static_cast<unsigned>(st.st_mode), 8).ptr;
+  *end++ = ' ';
+  end = std::to_chars(end, meta + sizeof meta, static_cast<long long>(S_ISREG(st.st_mode) ? st.st_size : 0)).ptr;
   add_text(dest_rel);
-  add_text(meta);
+  add_text(std::string_view(meta, size_t(end - meta)));
   EntryInput& listed = entries_.emplace_back(rel.empty() ? "." : rel, EntryInput{}).second;
   listed.mode = st.st_mode;
   if (S_ISLNK(st.st_mode)) {

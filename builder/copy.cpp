@@ -16,6 +16,7 @@
 #include <set>
 
 #include "builder/context.h"
+#include "builder/dir_listing.h"
 #include "layers/resolve_in_root.h"
 #include "layers/tar_apply.h"
 #include "layers/unique_fd.h"
@@ -107,6 +108,7 @@ class Planner {
       if (!root) return Error::from_errno("opening the source root " + layers::quoted(request_.source_root));
       plan.source_root = std::make_shared<layers::UniqueFd>(std::move(root));
       root_fd_ = plan.source_root->get();
+      listings_.emplace(plan.source_root);
     }
 
     // Resolve every source argument to the matches it names: (argument, path).
@@ -395,21 +397,18 @@ class Planner {
   // Adds everything beneath the directory `dir_rel` (a physical path beneath the root)
   // to `dest`. Named pipes and sockets are left out, as BuildKit's copy leaves them.
   Result<void> walk(CopyPlan& plan, const std::string& dir_rel, const std::string& dest, ContentHasher& hasher) {
-    std::vector<std::pair<std::string, struct stat>> children;
-    {
-      layers::UniqueFd dir(layers::open_in_root_clamped(root_fd_, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-      const std::string shown = dir_rel.empty() ? "." : dir_rel;
-      if (!dir) return Error::from_errno("listing " + layers::quoted(shown));
-      auto names = list_dir(dir.get(), shown);
-      if (!names) return std::move(names).error();
-      for (auto& name : *names) {
-        struct stat st;
-        if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-          return Error::from_errno("reading " + layers::quoted(join_rel(dir_rel, name)));
-        children.emplace_back(std::move(name), st);
-      }
-    }  // closed before descending
-    for (const auto& [name, st] : children) {
+    auto children = listings_->take(dir_rel);
+    if (!children) return std::move(children).error();
+    // The entries kept, in order; the directories among them are named to the prefetcher
+    // before this directory's files are hashed, so their listing overlaps the hashing.
+    struct Kept {
+      const struct stat* st;
+      std::string rel, dest;
+      bool is_added;  // else an excluded directory entered for an exception below it
+    };
+    std::vector<Kept> kept;
+    std::vector<std::string> subdirs;
+    for (const auto& [name, st] : *children) {
       std::string rel = join_rel(dir_rel, name);
       std::string child_dest = join_rel(dest, name);
       bool excluded = is_excluded(rel) || excludes_.excludes(rel) ||
@@ -420,16 +419,22 @@ class Planner {
         if (!may) continue;
       }
       if (special_kind(st.st_mode)) continue;
-      if (!S_ISDIR(st.st_mode)) {  // not excluded (see above)
-        if (auto r = hasher.add(child_dest, root_fd_, rel, &st); !r) return r;
-        plan.items.push_back({CopyItem::Kind::Entry, std::move(rel), std::move(child_dest)});
-        continue;
+      if (S_ISDIR(st.st_mode)) subdirs.push_back(rel);
+      kept.push_back({&st, std::move(rel), std::move(child_dest), !excluded});
+    }
+    listings_->ahead(subdirs);
+    for (Kept& child : kept) {
+      const bool is_dir = S_ISDIR(child.st->st_mode);
+      if (child.is_added) {
+        if (auto r = hasher.add(child.dest, root_fd_, child.rel, child.st); !r) return r;
+        if (!is_dir) {
+          plan.items.push_back({CopyItem::Kind::Entry, std::move(child.rel), std::move(child.dest)});
+          continue;
+        }
+        plan.items.push_back({CopyItem::Kind::Entry, child.rel, child.dest});
       }
-      if (!excluded) {
-        if (auto r = hasher.add(child_dest, root_fd_, rel, &st); !r) return r;
-        plan.items.push_back({CopyItem::Kind::Entry, rel, child_dest});
-      }
-      if (auto r = walk(plan, rel, child_dest, hasher); !r) return r;
+      if (is_dir)
+        if (auto r = walk(plan, child.rel, child.dest, hasher); !r) return r;
     }
     return {};
   }
@@ -438,6 +443,7 @@ class Planner {
   const runtime::LayerView& image_;
   parser::IgnoreRules excludes_;
   int root_fd_ = -1;
+  std::optional<ListingPrefetcher> listings_;  // of the source root, for walk()
 };
 
 Result<void> set_owner_mode_time(int dir_fd, const std::string& name, const struct stat& st, uid_t uid,

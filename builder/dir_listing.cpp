@@ -1,0 +1,140 @@
+#include "builder/dir_listing.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <system_error>
+
+#include "layers/resolve_in_root.h"
+#include "layers/unique_fd.h"
+
+namespace builder {
+
+using layers::Error;
+using layers::Result;
+
+Result<std::vector<DirEntry>> list_dir_entries(int root_fd, const std::string& dir_rel) {
+  const std::string shown = dir_rel.empty() ? "." : dir_rel;
+  layers::UniqueFd dir(layers::open_in_root_clamped(root_fd, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  if (!dir) return Error::from_errno("listing " + layers::quoted(shown));
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dir.get()), ::closedir);
+  if (!d) return Error::from_errno("listing " + layers::quoted(shown));
+  const int dir_fd = dir.release();  // d's now
+  std::vector<DirEntry> entries;
+  while (dirent* e = ::readdir(d.get())) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") entries.push_back({std::string(name), {}});
+  }
+  std::sort(entries.begin(), entries.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+  for (DirEntry& entry : entries)
+    if (::fstatat(dir_fd, entry.name.c_str(), &entry.st, AT_SYMLINK_NOFOLLOW) != 0)
+      return Error::from_errno("reading " + layers::quoted(dir_rel.empty() ? entry.name : dir_rel + "/" + entry.name));
+  return entries;
+}
+
+ListingPrefetcher::~ListingPrefetcher() {
+  {
+    std::lock_guard lock(mutex_);
+    is_stopping_ = true;
+  }
+  changed_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void ListingPrefetcher::ahead(const std::vector<std::string>& dirs) {
+  if (dirs.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it)
+      if (tasks_.try_emplace(*it).second) queue_.push_front(*it);
+  }
+  changed_.notify_all();
+  if (!worker_.joinable()) {
+    try {
+      worker_ = std::thread(&ListingPrefetcher::work, this);
+    } catch (const std::system_error&) {
+      // No thread to be had (a limit on tasks): take() lists every directory itself.
+    }
+  }
+}
+
+std::optional<std::string> ListingPrefetcher::claim_next() {
+  while (!queue_.empty()) {
+    std::string dir = std::move(queue_.front());
+    queue_.pop_front();
+    auto it = tasks_.find(dir);
+    if (it != tasks_.end() && it->second.state == State::Queued) {
+      it->second.state = State::Listing;
+      return dir;
+    }
+  }
+  return std::nullopt;
+}
+
+void ListingPrefetcher::finish(const std::string& dir_rel, Result<std::vector<DirEntry>> listing) {
+  Task& task = tasks_.at(dir_rel);
+  if (listing) ahead_entries_ += listing->size();
+  task.listing = std::move(listing);
+  task.state = State::Done;
+}
+
+void ListingPrefetcher::work() {
+  std::unique_lock lock(mutex_);
+  while (!is_stopping_) {
+    std::optional<std::string> dir;
+    if (ahead_entries_ < kMaxAheadEntries) dir = claim_next();
+    if (!dir) {
+      changed_.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    auto listing = list_dir_entries(root_->get(), *dir);
+    lock.lock();
+    finish(*dir, std::move(listing));
+    changed_.notify_all();
+  }
+}
+
+Result<std::vector<DirEntry>> ListingPrefetcher::take(const std::string& dir_rel) {
+  std::unique_lock lock(mutex_);
+  // Only ahead() (this thread) adds tasks, so `it` stays valid while the lock is dropped.
+  auto it = tasks_.find(dir_rel);
+  if (it == tasks_.end()) {
+    lock.unlock();
+    return list_dir_entries(root_->get(), dir_rel);
+  }
+  while (true) {
+    Task& task = it->second;
+    if (task.state == State::Done) {
+      Result<std::vector<DirEntry>> listing = std::move(*task.listing);
+      if (listing) ahead_entries_ -= listing->size();
+      tasks_.erase(it);
+      changed_.notify_all();  // room for the worker to list further ahead
+      return listing;
+    }
+    if (task.state == State::Queued) {
+      task.state = State::Listing;
+      lock.unlock();
+      auto listing = list_dir_entries(root_->get(), dir_rel);
+      lock.lock();
+      tasks_.erase(it);
+      return listing;
+    }
+    // The worker is listing it: list the next directory meanwhile rather than wait.
+    std::optional<std::string> other;
+    if (ahead_entries_ < kMaxAheadEntries) other = claim_next();
+    if (!other) {
+      changed_.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    auto listing = list_dir_entries(root_->get(), *other);
+    lock.lock();
+    finish(*other, std::move(listing));
+  }
+}
+
+}  // namespace builder
