@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <system_error>
 
 #include "layers/blob_store.h"
 #include "layers/digest.h"
@@ -157,33 +156,20 @@ std::shared_ptr<ContextMemo> ContextMemo::load(const layers::Store& store,
   const std::string name = "context-" + std::string(layers::Digest::of(memo->context_dir_).hex());
   memo->path_ = store.cache_dir() + "/" + name + ".memo";
   memo->lock_path_ = store.locks_dir() + "/" + name + ".lock";
-  // Read and parsed on a thread of its own (a memo of 20,000 files takes a tenth of a
-  // no-change rebuild), while the build starts walking the context; the first use waits.
-  ContextMemo* raw = memo.get();
-  auto read = [raw] {
-    if (auto text = layers::read_file(raw->path_, kMaxMemoBytes))
-      if (auto entries = parse(raw->context_dir_, *text)) raw->entries_ = std::move(*entries);
-  };
-  try {
-    memo->loader_ = std::thread(read);
-  } catch (const std::system_error&) {
-    read();  // no thread to be had: read it now
-  }
   return memo;
 }
 
-ContextMemo::~ContextMemo() {
-  if (loader_.joinable()) loader_.join();
-}
-
-void ContextMemo::wait_loaded() {
-  if (loader_.joinable()) loader_.join();
+void ContextMemo::read_once() {
+  if (is_read_) return;
+  is_read_ = true;
+  if (auto text = layers::read_file(path_, kMaxMemoBytes))
+    if (auto entries = parse(context_dir_, *text)) entries_ = std::move(*entries);
 }
 
 std::optional<std::string> ContextMemo::find(const std::string& rel, const struct stat& st) {
   ++files_;
   std::lock_guard guard(mutex_);
-  wait_loaded();
+  read_once();
   auto it = entries_.find(rel);
   if (it != entries_.end()) {
     it->second.is_seen = true;
@@ -199,7 +185,7 @@ void ContextMemo::record(const std::string& rel, const struct stat& st, const st
     return to_ns(t.tv_sec, t.tv_nsec) < loaded - (t.tv_nsec == 0 ? kCoarseMargin : kMargin);
   };
   std::lock_guard guard(mutex_);
-  wait_loaded();
+  read_once();
   if (is_settled(st.st_mtim) && is_settled(st.st_ctim)) {
     entries_[rel] = Entry{Stamp::of(st), digest, true};
     is_changed_ = true;
@@ -210,8 +196,7 @@ void ContextMemo::record(const std::string& rel, const struct stat& st, const st
 
 Result<void> ContextMemo::save() {
   std::lock_guard guard(mutex_);
-  wait_loaded();
-  if (!is_changed_) return {};
+  if (!is_changed_) return {};  // then read_once() was not needed
   auto lock = layers::FileLock::acquire(lock_path_, true);
   if (!lock) return std::move(lock).error().context("saving the context memo");
   // A build of the same context that saved since load() keeps the entries this one lacks.

@@ -39,7 +39,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 
 #include "layers/error.h"
@@ -51,11 +50,10 @@ class ContextMemo {
  public:
   // The memo of the context directory `context_dir` in `store`; empty when there is none
   // or it cannot be trusted. Its load time is the racy-git reference for record().
-  // The file is read on a thread of its own; the first call below that needs the
-  // entries waits for it.
+  // The file is read by the first call below that needs it: a walk's first directories
+  // are listed ahead meanwhile (builder/dir_listing.h).
   static std::shared_ptr<ContextMemo> load(const layers::Store& store,
                                            const std::string& context_dir);
-  ~ContextMemo();
 
   // The digest ("sha256:...") remembered for the regular file `rel` when `st` is the stat
   // it was hashed with; nullopt (counted as a file to hash) otherwise.
@@ -98,15 +96,15 @@ class ContextMemo {
 
  private:
   ContextMemo() = default;
-  void wait_loaded();  // under mutex_
+  void read_once();  // under mutex_
 
   std::string context_dir_;  // canonical
   std::string path_;
   std::string lock_path_;
   int64_t loaded_sec_ = 0, loaded_nsec_ = 0;  // CLOCK_REALTIME at load()
   std::mutex mutex_;
-  Entries entries_;     // written by loader_ until it is joined
-  std::thread loader_;  // reads the memo into entries_
+  Entries entries_;
+  bool is_read_ = false;  // entries_ holds what path_ had (read_once)
   bool is_changed_ = false;
   std::atomic<uint64_t> files_ = 0, hashed_ = 0;
 };

@@ -23,15 +23,20 @@ Result<std::vector<DirEntry>> list_dir_entries(int root_fd, const std::string& d
   std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dir.get()), ::closedir);
   if (!d) return Error::from_errno("listing " + layers::quoted(shown));
   const int dir_fd = dir.release();  // d's now
-  std::vector<DirEntry> entries;
+  std::vector<std::string> names;
   while (dirent* e = ::readdir(d.get())) {
     const std::string_view name = e->d_name;
-    if (name != "." && name != "..") entries.push_back({std::string(name), {}});
+    if (name != "." && name != "..") names.emplace_back(name);
   }
-  std::sort(entries.begin(), entries.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
-  for (DirEntry& entry : entries)
+  // Sorted as names, not as entries: a struct stat is 144 bytes to move at every swap.
+  std::sort(names.begin(), names.end());
+  std::vector<DirEntry> entries(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    DirEntry& entry = entries[i];
+    entry.name = std::move(names[i]);
     if (::fstatat(dir_fd, entry.name.c_str(), &entry.st, AT_SYMLINK_NOFOLLOW) != 0)
       return Error::from_errno("reading " + layers::quoted(dir_rel.empty() ? entry.name : dir_rel + "/" + entry.name));
+  }
   return entries;
 }
 
@@ -74,7 +79,10 @@ std::optional<std::string> ListingPrefetcher::claim_next() {
   return std::nullopt;
 }
 
-void ListingPrefetcher::finish(const std::string& dir_rel, Result<std::vector<DirEntry>> listing) {
+void ListingPrefetcher::list_claimed(std::unique_lock<std::mutex>& lock, const std::string& dir_rel) {
+  lock.unlock();
+  auto listing = list_dir_entries(root_->get(), dir_rel);
+  lock.lock();
   Task& task = tasks_.at(dir_rel);
   if (listing) ahead_entries_ += listing->size();
   task.listing = std::move(listing);
@@ -90,10 +98,7 @@ void ListingPrefetcher::work() {
       changed_.wait(lock);
       continue;
     }
-    lock.unlock();
-    auto listing = list_dir_entries(root_->get(), *dir);
-    lock.lock();
-    finish(*dir, std::move(listing));
+    list_claimed(lock, *dir);
     changed_.notify_all();
   }
 }
@@ -130,10 +135,7 @@ Result<std::vector<DirEntry>> ListingPrefetcher::take(const std::string& dir_rel
       changed_.wait(lock);
       continue;
     }
-    lock.unlock();
-    auto listing = list_dir_entries(root_->get(), *other);
-    lock.lock();
-    finish(*other, std::move(listing));
+    list_claimed(lock, *other);
   }
 }
 

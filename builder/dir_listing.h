@@ -69,7 +69,9 @@ class ListingPrefetcher {
   void work();
   // The first queued directory, claimed (Listing); nullopt when none. Under mutex_.
   std::optional<std::string> claim_next();
-  void finish(const std::string& dir_rel, layers::Result<std::vector<DirEntry>> listing);
+  // Lists `dir_rel`, claimed by this thread, with `lock` (of mutex_) dropped meanwhile,
+  // and keeps the listing (Done).
+  void list_claimed(std::unique_lock<std::mutex>& lock, const std::string& dir_rel);
 
   const std::shared_ptr<layers::UniqueFd> root_;
   std::mutex mutex_;
