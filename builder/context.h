@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -102,8 +103,9 @@ struct EntryInput {
 };
 using EntryInputs = std::map<std::string, EntryInput>;
 // The same as added, in order; a path may be in it twice (entry_inputs keeps the last).
-// A list, not a map, because a rebuild reads it only when a step misses the cache.
-using EntryList = std::vector<std::pair<std::string, EntryInput>>;
+// A list, not a map, because a rebuild reads it only when a step misses the cache; a
+// deque, because a vector of 20,000 entries is copied to new pages each time it grows.
+using EntryList = std::deque<std::pair<std::string, EntryInput>>;
 EntryInputs entry_inputs(const EntryList& list);
 
 // With a `memo` (builder/context_memo.h; the context's, when `root_fd` is the context), a

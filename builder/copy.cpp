@@ -407,6 +407,7 @@ class Planner {
       bool is_added;  // else an excluded directory entered for an exception below it
     };
     std::vector<Kept> kept;
+    kept.reserve(children->size());
     std::vector<std::string> subdirs;
     for (const auto& [name, st] : *children) {
       std::string rel = join_rel(dir_rel, name);
