@@ -79,11 +79,17 @@ std::optional<std::string> ListingPrefetcher::claim_next() {
   return std::nullopt;
 }
 
-void ListingPrefetcher::list_claimed(std::unique_lock<std::mutex>& lock, const std::string& dir_rel) {
+void ListingPrefetcher::list_next_or_wait(std::unique_lock<std::mutex>& lock) {
+  std::optional<std::string> dir;
+  if (ahead_entries_ < kMaxAheadEntries) dir = claim_next();
+  if (!dir) {
+    changed_.wait(lock);
+    return;
+  }
   lock.unlock();
-  auto listing = list_dir_entries(root_->get(), dir_rel);
+  auto listing = list_dir_entries(root_->get(), *dir);
   lock.lock();
-  Task& task = tasks_.at(dir_rel);
+  Task& task = tasks_.at(*dir);
   if (listing) ahead_entries_ += listing->size();
   task.listing = std::move(listing);
   task.state = State::Done;
@@ -92,13 +98,7 @@ void ListingPrefetcher::list_claimed(std::unique_lock<std::mutex>& lock, const s
 void ListingPrefetcher::work() {
   std::unique_lock lock(mutex_);
   while (!is_stopping_) {
-    std::optional<std::string> dir;
-    if (ahead_entries_ < kMaxAheadEntries) dir = claim_next();
-    if (!dir) {
-      changed_.wait(lock);
-      continue;
-    }
-    list_claimed(lock, *dir);
+    list_next_or_wait(lock);
     changed_.notify_all();
   }
 }
@@ -129,13 +129,7 @@ Result<std::vector<DirEntry>> ListingPrefetcher::take(const std::string& dir_rel
       return listing;
     }
     // The worker is listing it: list the next directory meanwhile rather than wait.
-    std::optional<std::string> other;
-    if (ahead_entries_ < kMaxAheadEntries) other = claim_next();
-    if (!other) {
-      changed_.wait(lock);
-      continue;
-    }
-    list_claimed(lock, *other);
+    list_next_or_wait(lock);
   }
 }
 

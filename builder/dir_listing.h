@@ -69,9 +69,9 @@ class ListingPrefetcher {
   void work();
   // The first queued directory, claimed (Listing); nullopt when none. Under mutex_.
   std::optional<std::string> claim_next();
-  // Lists `dir_rel`, claimed by this thread, with `lock` (of mutex_) dropped meanwhile,
-  // and keeps the listing (Done).
-  void list_claimed(std::unique_lock<std::mutex>& lock, const std::string& dir_rel);
+  // Lists the first queued directory (claimed, listed with `lock` of mutex_ dropped, kept
+  // as Done) while fewer than kMaxAheadEntries are held ahead; else waits for a change.
+  void list_next_or_wait(std::unique_lock<std::mutex>& lock);
 
   const std::shared_ptr<layers::UniqueFd> root_;
   std::mutex mutex_;

@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
   // The heap grows and shrinks in steps of 4 MiB, not glibc's 128 KiB: a build allocates
   // and frees in waves (a COPY plan of 20,000 files, its directory listings), and with the
   // small step the pages given back are faulted in again at once: a tenth of a no-change
-  // rebuild (issue 12). Only the top of the heap is kept; it is no larger at its peak.
+  // rebuild (issue 12). At most 4 MiB of freed memory stays at the top of the heap for
+  // reuse; the peak is what it was.
   ::mallopt(M_TOP_PAD, 4 << 20);
   std::vector<std::string> args(argv + 1, argv + argc);
   GlobalOptions global;
