@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <climits>
 #include <cstdio>
 #include <vector>
@@ -121,9 +122,26 @@ Result<BuildContext> BuildContext::open(const std::string& dir, std::string_view
 
 BuildContext BuildContext::empty() { return BuildContext(); }
 
+EntryInputs entry_inputs(const EntryList& list) {
+  EntryInputs out;
+  for (const auto& [path, entry] : list) out.insert_or_assign(path, entry);
+  return out;
+}
+
 void ContentHasher::add_text(std::string_view text) {
-  hash_.update(std::to_string(text.size()) + ":");
-  hash_.update(text);
+  char length[24];
+  char* end = std::to_chars(length, length + sizeof length, text.size()).ptr;
+  pending_.append(length, end).append(1, ':').append(text);
+  if (pending_.size() >= (size_t(1) << 16)) {
+    hash_.update(pending_);
+    pending_.clear();
+  }
+}
+
+layers::Digest ContentHasher::finish() {
+  hash_.update(pending_);
+  pending_.clear();
+  return hash_.finish();
 }
 
 Result<std::string> path_in_root(int root_fd, int fd) {
@@ -190,12 +208,14 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
   const struct stat& st = entry->st;
   // Not the owner: a copy writes --chown's (0:0 by default), never the source's, and the
   // checkout's owner differs between machines that must compute the same key.
-  char meta[128];
-  std::snprintf(meta, sizeof meta, "%o %lld", st.st_mode,
-                static_cast<long long>(S_ISREG(st.st_mode) ? st.st_size : 0));
+  // "<octal mode> <size>", as printf's "%o %lld" writes them (to_chars: once per file).
+  char meta[64];
+  char* end = std::to_chars(meta, meta + 24, static_cast<unsigned>(st.st_mode), 8).ptr;
+  *end++ = ' ';
+  end = std::to_chars(end, meta + sizeof meta, static_cast<long long>(S_ISREG(st.st_mode) ? st.st_size : 0)).ptr;
   add_text(dest_rel);
-  add_text(meta);
-  EntryInput& listed = entries_[rel.empty() ? "." : rel];
+  add_text(std::string_view(meta, size_t(end - meta)));
+  EntryInput& listed = entries_.emplace_back(rel.empty() ? "." : rel, EntryInput{}).second;
   listed.mode = st.st_mode;
   if (S_ISLNK(st.st_mode)) {
     auto target = read_source_link(*entry, rel);

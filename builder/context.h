@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -101,6 +102,11 @@ struct EntryInput {
   bool operator==(const EntryInput&) const = default;
 };
 using EntryInputs = std::map<std::string, EntryInput>;
+// The same as added, in order; a path may be in it twice (entry_inputs keeps the last).
+// A list, not a map, because a rebuild reads it only when a step misses the cache; a
+// deque, because a vector of 20,000 entries is copied to new pages each time it grows.
+using EntryList = std::deque<std::pair<std::string, EntryInput>>;
+EntryInputs entry_inputs(const EntryList& list);
 
 // With a `memo` (builder/context_memo.h; the context's, when `root_fd` is the context), a
 // regular file whose stat matches its memo entry is not read: the entry's digest is used.
@@ -112,15 +118,16 @@ class ContentHasher {
   layers::Result<void> add(std::string_view dest_rel, int root_fd, const std::string& rel,
                            const struct stat* listed_st = nullptr);
   void add_text(std::string_view text);
-  layers::Digest finish() { return hash_.finish(); }
-  const EntryInputs& entries() const { return entries_; }
+  layers::Digest finish();
+  EntryList& entries() { return entries_; }
   // Regular files added, and how many of them were read (not found in the memo).
   size_t files() const { return files_; }
   size_t hashed() const { return hashed_; }
 
  private:
   layers::Sha256 hash_;
-  EntryInputs entries_;
+  std::string pending_;  // hashed in blocks: one sha256 update per entry costs more than the entry
+  EntryList entries_;
   ContextMemo* memo_ = nullptr;
   size_t files_ = 0, hashed_ = 0;
 };

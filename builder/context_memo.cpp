@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 
@@ -23,6 +24,9 @@ constexpr std::string_view kHeader = "hoist context memo 1\n";
 constexpr size_t kMaxMemoBytes = size_t(256) << 20;  // ~1.3 million files
 constexpr int64_t kMargin = 100'000'000;             // ns, for nanosecond timestamps
 constexpr int64_t kCoarseMargin = 2'000'000'000;     // ns, for timestamps in seconds
+// An entry's line is at least this long (the digest, 8 numbers, a path): parse() reserves
+// room for text.size() / kMinEntryBytes entries at most.
+constexpr size_t kMinEntryBytes = 64 + 1 + 8 * 2 + 3;
 
 int64_t to_ns(int64_t sec, int64_t nsec) {
   return sec * 1'000'000'000 + nsec;
@@ -60,13 +64,12 @@ class Reader {
     pos_ += n;
     return literal(std::string_view(&end, 1));
   }
-  bool hex64(std::string& out, char end) {
+  bool hex64(std::string_view& out, char end) {
     if (text_.size() - pos_ < 65) return false;
     std::string_view hex = text_.substr(pos_, 64);
-    if (hex.find_first_not_of("0123456789abcdef") != std::string_view::npos ||
-        text_[pos_ + 64] != end)
-      return false;
-    out.assign(hex);
+    auto is_hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    if (!std::all_of(hex.begin(), hex.end(), is_hex) || text_[pos_ + 64] != end) return false;
+    out = hex;
     pos_ += 65;
     return true;
   }
@@ -115,8 +118,10 @@ std::optional<ContextMemo::Entries> ContextMemo::parse(const std::string& contex
   if (!read_header(in, dir) || dir != context_dir)
     return std::nullopt;
   Entries entries;
+  entries.reserve(text.size() / kMinEntryBytes);
   while (!in.literal("end ")) {
-    std::string hex, rel;
+    std::string_view hex;
+    std::string rel;
     Entry entry;
     Stamp& s = entry.stamp;
     if (!in.hex64(hex, ' ') || !in.number(s.dev, ' ') || !in.number(s.ino, ' ') ||
@@ -125,12 +130,13 @@ std::optional<ContextMemo::Entries> ContextMemo::parse(const std::string& contex
         !in.number(s.ctime_nsec, ' ') || !in.sized(rel, '\n'))
       return std::nullopt;
     if (rel.empty() || rel.starts_with('/') || !S_ISREG(s.mode)) return std::nullopt;
-    entry.digest = "sha256:" + hex;
+    entry.digest.reserve(7 + hex.size());
+    entry.digest.append("sha256:").append(hex);
     if (!entries.emplace(std::move(rel), std::move(entry)).second) return std::nullopt;
   }
   const size_t end = in.pos() - 4;
   size_t count = 0;
-  std::string sum;
+  std::string_view sum;
   if (!in.number(count, ' ') || !in.hex64(sum, '\n') || !in.at_end() || count != entries.size() ||
       sum != layers::Digest::of(text.substr(0, end)).hex())
     return std::nullopt;
@@ -150,14 +156,20 @@ std::shared_ptr<ContextMemo> ContextMemo::load(const layers::Store& store,
   const std::string name = "context-" + std::string(layers::Digest::of(memo->context_dir_).hex());
   memo->path_ = store.cache_dir() + "/" + name + ".memo";
   memo->lock_path_ = store.locks_dir() + "/" + name + ".lock";
-  if (auto text = layers::read_file(memo->path_, kMaxMemoBytes))
-    if (auto entries = parse(memo->context_dir_, *text)) memo->entries_ = std::move(*entries);
   return memo;
+}
+
+void ContextMemo::read_once() {
+  if (is_read_) return;
+  is_read_ = true;
+  if (auto text = layers::read_file(path_, kMaxMemoBytes))
+    if (auto entries = parse(context_dir_, *text)) entries_ = std::move(*entries);
 }
 
 std::optional<std::string> ContextMemo::find(const std::string& rel, const struct stat& st) {
   ++files_;
   std::lock_guard guard(mutex_);
+  read_once();
   auto it = entries_.find(rel);
   if (it != entries_.end()) {
     it->second.is_seen = true;
@@ -173,6 +185,7 @@ void ContextMemo::record(const std::string& rel, const struct stat& st, const st
     return to_ns(t.tv_sec, t.tv_nsec) < loaded - (t.tv_nsec == 0 ? kCoarseMargin : kMargin);
   };
   std::lock_guard guard(mutex_);
+  read_once();
   if (is_settled(st.st_mtim) && is_settled(st.st_ctim)) {
     entries_[rel] = Entry{Stamp::of(st), digest, true};
     is_changed_ = true;
@@ -183,7 +196,7 @@ void ContextMemo::record(const std::string& rel, const struct stat& st, const st
 
 Result<void> ContextMemo::save() {
   std::lock_guard guard(mutex_);
-  if (!is_changed_) return {};
+  if (!is_changed_) return {};  // then read_once() was not needed
   auto lock = layers::FileLock::acquire(lock_path_, true);
   if (!lock) return std::move(lock).error().context("saving the context memo");
   // A build of the same context that saved since load() keeps the entries this one lacks.

@@ -50,6 +50,8 @@ class ContextMemo {
  public:
   // The memo of the context directory `context_dir` in `store`; empty when there is none
   // or it cannot be trusted. Its load time is the racy-git reference for record().
+  // The file is read by the first call below that needs it: a walk's first directories
+  // are listed ahead meanwhile (builder/dir_listing.h).
   static std::shared_ptr<ContextMemo> load(const layers::Store& store,
                                            const std::string& context_dir);
 
@@ -94,6 +96,7 @@ class ContextMemo {
 
  private:
   ContextMemo() = default;
+  void read_once();  // under mutex_
 
   std::string context_dir_;  // canonical
   std::string path_;
@@ -101,6 +104,7 @@ class ContextMemo {
   int64_t loaded_sec_ = 0, loaded_nsec_ = 0;  // CLOCK_REALTIME at load()
   std::mutex mutex_;
   Entries entries_;
+  bool is_read_ = false;  // entries_ holds what path_ had (read_once)
   bool is_changed_ = false;
   std::atomic<uint64_t> files_ = 0, hashed_ = 0;
 };

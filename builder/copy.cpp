@@ -18,6 +18,7 @@
 #include <set>
 
 #include "builder/context.h"
+#include "builder/dir_listing.h"
 #include "layers/resolve_in_root.h"
 #include "layers/same_entry.h"
 #include "runtime/sandbox/temp_dir.h"
@@ -105,6 +106,7 @@ class Planner {
       if (!root) return Error::from_errno("opening the source root " + layers::quoted(request_.source_root));
       plan.source_root = std::make_shared<layers::UniqueFd>(std::move(root));
       root_fd_ = plan.source_root->get();
+      listings_.emplace(plan.source_root);
     }
 
     // Resolve every source argument to the matches it names: (argument, path).
@@ -203,18 +205,20 @@ class Planner {
       if (auto r = hasher.add(target, root_fd_, *resolved); !r) return std::move(r).error().context(what);
       plan.items.push_back({CopyItem::Kind::Entry, *resolved, target});
     }
+    EntryList file_entries;  // after the hasher's: a file source's entry wins over a path's
     for (const auto& file : request_.file_sources) {
       std::string target = dest_is_dir ? layers::join_under(dest_rel, file.name) : dest_rel;
       if (target.empty()) return Error(ErrorKind::InvalidInput, "cannot copy a file over the root directory");
       hasher.add_text("file " + target);
       hasher.add_text(file.key);
-      plan.entries["<<" + file.name] = {S_IFREG, layers::Digest::of(file.key).str()};
+      file_entries.emplace_back("<<" + file.name, EntryInput{S_IFREG, layers::Digest::of(file.key).str()});
       plan.items.push_back({CopyItem::Kind::Entry, file.host_path, target, /*is_file_source=*/true});
     }
     hasher.add_text(request_.chmod.value_or(""));
     hasher.add_text(std::to_string(request_.uid) + ":" + std::to_string(request_.gid));
     plan.content = hasher.finish();
-    plan.entries.insert(hasher.entries().begin(), hasher.entries().end());
+    plan.entries = std::move(hasher.entries());
+    std::move(file_entries.begin(), file_entries.end(), std::back_inserter(plan.entries));
     plan.files = hasher.files();
     plan.files_hashed = hasher.hashed();
     return plan;
@@ -391,37 +395,45 @@ class Planner {
   // Adds everything beneath the directory `dir_rel` (a physical path beneath the root)
   // to `dest`. Named pipes and sockets are left out, as BuildKit's copy leaves them.
   Result<void> walk(CopyPlan& plan, const std::string& dir_rel, const std::string& dest, ContentHasher& hasher) {
-    std::vector<std::pair<std::string, struct stat>> children;
-    {
-      layers::UniqueFd dir(layers::open_in_root_clamped(root_fd_, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-      const std::string shown = dir_rel.empty() ? "." : dir_rel;
-      if (!dir) return Error::from_errno("listing " + layers::quoted(shown));
-      auto names = list_dir(dir.get(), shown);
-      if (!names) return std::move(names).error();
-      for (auto& name : *names) {
-        struct stat st;
-        if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-          return Error::from_errno("reading " + layers::quoted(layers::join_under(dir_rel, name)));
-        children.emplace_back(std::move(name), st);
-      }
-    }  // closed before descending
-    for (const auto& [name, st] : children) {
+    auto children = listings_->take(dir_rel);
+    if (!children) return std::move(children).error();
+    // The entries kept, in order; the directories among them are named to the prefetcher
+    // before this directory's files are hashed, so their listing overlaps the hashing.
+    struct Kept {
+      const struct stat* st;
+      std::string rel, dest;
+      bool is_added;  // else an excluded directory entered for an exception below it
+    };
+    std::vector<Kept> kept;
+    kept.reserve(children->size());
+    std::vector<std::string> subdirs;
+    for (const auto& [name, st] : *children) {
       std::string rel = layers::join_under(dir_rel, name);
       std::string child_dest = layers::join_under(dest, name);
       bool excluded = is_excluded(rel) || excludes_.excludes(rel) ||
-                      excludes_.excludes(child_dest.substr(std::min(child_dest.size(), dest.size() + (dest.empty() ? 0 : 1))));
+                      excludes_.excludes(std::string_view(child_dest).substr(std::min(child_dest.size(), dest.size() + (dest.empty() ? 0 : 1))));
       if (excluded) {
         // An exception further down (`!keep/this`) may still want something inside.
         bool may = S_ISDIR(st.st_mode) && request_.ignore && request_.ignore->may_include_below(rel);
         if (!may) continue;
       }
       if (special_kind(st.st_mode)) continue;
-      if (!excluded) {
-        if (auto r = hasher.add(child_dest, root_fd_, rel, &st); !r) return r;
-        plan.items.push_back({CopyItem::Kind::Entry, rel, child_dest, false, st});
+      if (S_ISDIR(st.st_mode)) subdirs.push_back(rel);
+      kept.push_back({&st, std::move(rel), std::move(child_dest), !excluded});
+    }
+    listings_->ahead(subdirs);
+    for (Kept& child : kept) {
+      const bool is_dir = S_ISDIR(child.st->st_mode);
+      if (child.is_added) {
+        if (auto r = hasher.add(child.dest, root_fd_, child.rel, child.st); !r) return r;
+        if (!is_dir) {
+          plan.items.push_back({CopyItem::Kind::Entry, std::move(child.rel), std::move(child.dest), false, *child.st});
+          continue;
+        }
+        plan.items.push_back({CopyItem::Kind::Entry, child.rel, child.dest, false, *child.st});
       }
-      if (S_ISDIR(st.st_mode))
-        if (auto r = walk(plan, rel, child_dest, hasher); !r) return r;
+      if (is_dir)
+        if (auto r = walk(plan, child.rel, child.dest, hasher); !r) return r;
     }
     return {};
   }
@@ -430,6 +442,7 @@ class Planner {
   const runtime::LayerView& image_;
   parser::IgnoreRules excludes_;
   int root_fd_ = -1;
+  std::optional<ListingPrefetcher> listings_;  // of the source root, for walk()
 };
 
 Result<void> copy_fd_data(int in, int out, const std::string& what) {

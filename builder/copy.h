@@ -119,7 +119,7 @@ struct CopyPlan {
   std::vector<std::shared_ptr<layers::UniqueFd>> held;  // the archives of ExtractTar items
   std::vector<CopyItem> items;  // parents before children
   layers::Digest content = layers::Digest::of("");  // what the items read, for the cache key
-  EntryInputs entries;  // the same by source path ("<<NAME" for a file source), for --explain
+  EntryList entries;  // the same by source path ("<<NAME" for a file source), for --explain
   size_t files = 0, files_hashed = 0;  // regular files read for `content`, and how many were hashed
   std::optional<uint32_t> mode;
   uint32_t uid = 0, gid = 0;

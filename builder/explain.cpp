@@ -71,9 +71,9 @@ std::string octal_mode(uint32_t mode) {
   return text;
 }
 
-void StepInputs::set_files(const EntryInputs& entries) {
+void StepInputs::set_files(EntryInputs entries) {
   if (entries.size() > kMaxListedFiles) files.reset();
-  else files = entries;
+  else files = std::move(entries);
 }
 
 std::vector<std::string> changed_inputs(const StepInputs& before, const StepInputs& now) {

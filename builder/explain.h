@@ -33,7 +33,7 @@ struct StepInputs {
 
   // Lists `entries` as the step's files, or none past kMaxListedFiles (then a change is
   // still found through the key, only not named).
-  void set_files(const EntryInputs& entries);
+  void set_files(EntryInputs entries);
 };
 
 // The reasons `now` differs from `before`, one short phrase each, most telling first

@@ -263,9 +263,12 @@ class StageRunner {
   }
 
   // The step's common end: reuse the cached result for `key`, or produce it and record it.
-  // `inputs` name what went into `key`, for --explain (builder/explain.h).
+  // `inputs` name what went into `key`, for --explain (builder/explain.h); `files`, when
+  // given, lists the files the step read, into `inputs`: only when it misses the cache,
+  // since a hit saves no inputs (a COPY of 20,000 files would list them for nothing).
   Result<void> commit(int step, const layers::Digest& key, StepInputs inputs, const std::string& created_by,
-                      const std::function<Result<std::optional<LayerResult>>()>& produce) {
+                      const std::function<Result<std::optional<LayerResult>>()>& produce,
+                      const std::function<EntryInputs()>& files = nullptr) {
     inputs.parent = state_->key.str();
     if (s_.options.debug) s_.progress.step_note(step, "debug: cache key " + key.str() + ", parent " + inputs.parent);
     if (!s_.options.no_cache) {
@@ -283,6 +286,7 @@ class StageRunner {
         return {};
       }
     }
+    if (files) inputs.set_files(files());
     if (s_.options.explain)
       s_.progress.explain(step, s_.options.no_cache ? "--no-cache" : log_.explain(identity_, key, inputs));
     auto produced = produce();
@@ -430,16 +434,23 @@ class StageRunner {
         state_->config.config.working_dir.empty() ? "/" : state_->config.config.working_dir;
     // Bind mounts are keyed on the content they show, planned once for key and run.
     std::string bind_keys;
-    EntryInputs bind_files;
     std::map<const parser::Mount*, BoundSource> bound;
     for (const parser::Mount& m : mounts) {
       if (m.type != parser::Mount::Type::Bind) continue;
       auto source = plan_bind_source(m);
       if (!source) return std::move(source).error().context("--mount=type=bind,source=" + m.source);
       bind_keys += (m.from.empty() ? "context:" : "from:") + source->plan.content.str() + "\n";
-      for (const auto& [path, entry] : source->plan.entries) bind_files.emplace((m.from.empty() ? "" : m.from + ":") + path, entry);
       bound.emplace(&m, std::move(*source));
     }
+    // What the bind mounts show ("FROM:path", "path" for the context), for --explain.
+    auto bind_files = [&] {
+      EntryInputs files;
+      for (const parser::Mount& m : mounts)
+        if (auto it = bound.find(&m); it != bound.end())
+          for (auto& [path, entry] : entry_inputs(it->second.plan.entries))
+            files.emplace((m.from.empty() ? "" : m.from + ":") + path, std::move(entry));
+      return files;
+    };
     const runtime::sandbox::Network network = !flags.network ? s_.options.network
                                               : *flags.network == parser::NetworkMode::Host ? runtime::sandbox::Network::Host
                                               : *flags.network == parser::NetworkMode::None ? runtime::sandbox::Network::None
@@ -498,7 +509,6 @@ class StageRunner {
     for (const auto& [k, v] : run_args) inputs.args[k] = layers::Digest::of(v).str();
     inputs.settings = {{"--network", network_key(network)}, {"the mounts", run_mounts_key(mounts, step_cwd)}};
     if (flags.is_insecure) inputs.settings["--security"] = "insecure";
-    inputs.set_files(bind_files);
     return commit(step, key, inputs, created_by, [&]() -> Result<std::optional<LayerResult>> {
       RunRequest request;
       request.privileged = flags.is_insecure;
@@ -551,7 +561,7 @@ class StageRunner {
                                                   " did not complete successfully: exit code: " +
                                                   std::to_string(outcome->exit_code));
       return outcome->layer;
-    });
+    }, bind_files);
   }
 
   Result<void> copy(const parser::Instruction& ins, const parser::CopyFlags& flags, int step) {
@@ -655,11 +665,11 @@ class StageRunner {
     StepInputs inputs;
     inputs.instruction = described;
     inputs.settings = {{"WORKDIR", request.workdir}, {"the source", from_text}};
-    inputs.set_files(plan->entries);
+    auto files = [&] { return entry_inputs(plan->entries); };
     return commit(step, key, inputs, ins.original + " # buildkit", [&]() -> Result<std::optional<LayerResult>> {
       if (auto r = sources->fetch(); !r) return std::move(r).error();
       return write_copy_layer(*plan, *image);
-    });
+    }, files);
   }
 
   // The layers of `name` (an earlier stage, else an image, pulled if need be), with their

@@ -103,6 +103,11 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
 
 Result<std::string> read_fd(int fd, const std::string& what, size_t max_bytes) {
   std::string out;
+  // A regular file's size is a hint (it may still grow or shrink while read): a memo of
+  // megabytes is then read without the string growing and copying on the way.
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && size_t(st.st_size) <= max_bytes)
+    out.reserve(size_t(st.st_size));
   char buf[65536];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof buf);

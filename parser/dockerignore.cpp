@@ -360,6 +360,7 @@ IgnoreRules IgnoreRules::from_text(std::string_view text, std::string_view file)
 }
 
 bool IgnoreRules::excludes(std::string_view path_in) const {
+  if (patterns_.empty()) return false;  // most builds: no .dockerignore, no --exclude
   std::string path = clean_path(path_in);
   if (path.size() > 1 && path[0] == '/') path.erase(0, 1);
   if (path == "." || path == "/") return false;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include "builder/cli/args.h"
@@ -73,6 +74,12 @@ int main(int argc, char** argv) {
   // A peer that goes away (a credential helper exiting unread, a closed socket) is an
   // EPIPE error where it happens, not a silent death; children get SIGPIPE back by default.
   std::signal(SIGPIPE, SIG_IGN);
+  // The heap grows and shrinks in steps of 4 MiB, not glibc's 128 KiB: a build allocates
+  // and frees in waves (a COPY plan of 20,000 files, its directory listings), and with the
+  // small step the pages given back are faulted in again at once: a tenth of a no-change
+  // rebuild (issue 12). At most 4 MiB of freed memory stays at the top of the heap for
+  // reuse; the peak is what it was.
+  ::mallopt(M_TOP_PAD, 4 << 20);
   std::vector<std::string> args(argv + 1, argv + argc);
   GlobalOptions global;
   if (const char* root = std::getenv("HOIST_ROOT"); root && *root) global.root = root;
