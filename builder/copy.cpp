@@ -642,25 +642,20 @@ class CopyResolver {
     if (!r && (r.error().sys_errno() == ENOSPC || r.error().sys_errno() == EDQUOT))
       return std::move(r).error().context("extracting into " + layers::quoted(root));
     if (!r) return r;
-    return add_staged(root, "", item.dest);
+    layers::UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root_fd) return Error::from_errno("opening " + layers::quoted(root));
+    return add_staged(root_fd.get(), root, "", item.dest);
   }
 
   // The extracted entries below staging `root`/`rel`, at `dest`/`rel`, parents first.
-  Result<void> add_staged(const std::string& root, const std::string& rel, const std::string& dest) {
-    const std::string dir_path = rel.empty() ? root : root + "/" + rel;
-    layers::UniqueFd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!dir) return Error::from_errno("listing " + layers::quoted(dir_path));
-    auto names = list_dir(dir.get(), dir_path);
-    if (!names) return std::move(names).error();
-    for (const auto& name : *names) {
-      const std::string child = layers::join_under(rel, name), path = root + "/" + child;
-      struct stat st;
-      if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return Error::from_errno("reading " + layers::quoted(path));
-      const std::string at = layers::join_under(dest, child);
-      if (auto r = put_staged(at, path, st); !r) return r;
+  Result<void> add_staged(int root_fd, const std::string& root, const std::string& rel, const std::string& dest) {
+    auto children = list_dir_entries(root_fd, rel);
+    if (!children) return std::move(children).error();
+    for (const auto& [name, st] : *children) {
+      const std::string child = layers::join_under(rel, name);
+      if (auto r = put_staged(layers::join_under(dest, child), root + "/" + child, st); !r) return r;
       if (S_ISDIR(st.st_mode))
-        if (auto r = add_staged(root, child, dest); !r) return r;
+        if (auto r = add_staged(root_fd, root, child, dest); !r) return r;
     }
     return {};
   }
