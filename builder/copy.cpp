@@ -524,13 +524,17 @@ namespace {
 //    dated now.
 class CopyResolver {
  public:
+  // Where a regular file's bytes come from.
+  struct Source {
+    const CopyItem* item = nullptr;  // an Entry item's source, else
+    std::string staged;              // an extracted file's host path
+    dev_t dev = 0;                   // the file as resolved: checked when it is opened
+    ino_t ino = 0;
+  };
   struct Node {
     layers::GivenEntry entry;
-    const CopyItem* item = nullptr;  // a regular file's source (an Entry item)
-    struct stat source_st {};       // that file as resolved: open_source_data checks it is still it
-    std::string staged;             // else an extracted file's host path
-    std::pair<dev_t, ino_t> inode{};  // an extracted file's, for its hardlinks
-    bool made = false;              // a parent made for a child (no item's own)
+    Source source;
+    bool made = false;  // a parent made for a child (no item's own)
   };
 
   CopyResolver(const CopyPlan& plan, const runtime::LayerView& image, std::string staging_parent)
@@ -547,23 +551,27 @@ class CopyResolver {
   void link_hardlinks() {
     std::map<std::pair<dev_t, ino_t>, std::string> first;
     for (auto& [path, node] : nodes) {
-      if (node.staged.empty() || node.entry.st.st_nlink < 2) continue;
-      auto [it, is_first] = first.try_emplace(node.inode, path);
+      if (node.source.staged.empty() || node.entry.st.st_nlink < 2) continue;
+      auto [it, is_first] = first.try_emplace(std::pair{node.source.dev, node.source.ino}, path);
       if (!is_first) node.entry.hardlink = it->second;
     }
   }
 
-  // Opens the bytes of the regular file `node`: an Entry item's as the plan resolved it,
-  // an extracted one's in the staging directory.
-  Result<layers::UniqueFd> open_data(const Node& node) const {
-    if (node.item && !node.item->is_file_source)
-      return open_source_data(plan_.source_root->get(), node.item->source, node.source_st);
-    const std::string& path = node.item ? node.item->source : node.staged;
+  // Opens the bytes of a regular file: an Entry item's as the plan resolved it, an
+  // extracted one's in the staging directory; either checked to be the file resolved.
+  Result<layers::UniqueFd> open_data(const Source& source) const {
+    struct stat expected {};
+    expected.st_mode = S_IFREG;
+    expected.st_dev = source.dev;
+    expected.st_ino = source.ino;
+    if (source.item && !source.item->is_file_source)
+      return open_source_data(plan_.source_root->get(), source.item->source, expected);
+    const std::string& path = source.item ? source.item->source : source.staged;
     layers::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd) return Error::from_errno("opening " + layers::quoted(path));
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(path));
-    if (!S_ISREG(st.st_mode) || st.st_dev != node.source_st.st_dev || st.st_ino != node.source_st.st_ino)
+    if (!S_ISREG(st.st_mode) || st.st_dev != source.dev || st.st_ino != source.ino)
       return Error(ErrorKind::InvalidInput, layers::quoted(path) + " changed while it was being read");
     return fd;
   }
@@ -610,8 +618,7 @@ class CopyResolver {
     Node node{{item.dest, copied(st)}};
     if (S_ISREG(st.st_mode)) {
       node.entry.st.st_size = st.st_size;
-      node.item = &item;
-      node.source_st = st;
+      node.source = {&item, {}, st.st_dev, st.st_ino};
     } else if (S_ISLNK(st.st_mode)) {
       auto link = read_source_link(*entry, item.source);
       if (!link) return std::move(link).error();
@@ -669,9 +676,7 @@ class CopyResolver {
     if (!xattrs) return std::move(xattrs).error();
     node.entry.xattrs = std::move(*xattrs);
     if (S_ISREG(st.st_mode)) {
-      node.staged = path;
-      node.source_st = st;
-      node.inode = {st.st_dev, st.st_ino};
+      node.source = {nullptr, path, st.st_dev, st.st_ino};
     } else if (S_ISLNK(st.st_mode)) {
       std::vector<char> target(size_t(st.st_size) + 2);
       ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
@@ -790,7 +795,7 @@ Result<void> write_node(const CopyResolver& resolver, const CopyResolver::Node& 
     return {};
   }
   if (S_ISREG(e.st.st_mode)) {
-    auto in = resolver.open_data(node);
+    auto in = resolver.open_data(node.source);
     if (!in) return std::move(in).error();
     layers::UniqueFd out(::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!out) return Error::from_errno("creating " + layers::quoted(shown));
@@ -823,17 +828,20 @@ Result<void> write_tree(const CopyResolver& resolver, const std::string& scratch
 }  // namespace
 
 Result<CopyLayer> copy_layer(const CopyPlan& plan, const runtime::LayerView& image, const std::string& staging_dir) {
-  auto resolver = resolve(plan, image, staging_dir);
-  if (!resolver) return std::move(resolver).error();
+  auto resolved = resolve(plan, image, staging_dir);
+  if (!resolved) return std::move(resolved).error();
+  std::shared_ptr<CopyResolver> resolver = std::move(*resolved);
+  // Moved out of the resolver's map, which goes: one copy of each entry in memory.
   CopyLayer layer;
-  auto nodes = std::make_shared<std::vector<const CopyResolver::Node*>>();
-  layer.entries.reserve((*resolver)->nodes.size());
-  nodes->reserve((*resolver)->nodes.size());
-  for (const auto& [path, node] : (*resolver)->nodes) {
-    layer.entries.push_back(node.entry);
-    nodes->push_back(&node);
+  auto sources = std::make_shared<std::vector<CopyResolver::Source>>();
+  layer.entries.reserve(resolver->nodes.size());
+  sources->reserve(resolver->nodes.size());
+  for (auto& [path, node] : resolver->nodes) {
+    layer.entries.push_back(std::move(node.entry));
+    sources->push_back(std::move(node.source));
   }
-  layer.open_data = [resolver = *resolver, nodes](size_t index) { return resolver->open_data(*(*nodes)[index]); };
+  resolver->nodes.clear();
+  layer.open_data = [resolver, sources](size_t index) { return resolver->open_data((*sources)[index]); };
   return layer;
 }
 
