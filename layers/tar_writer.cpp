@@ -339,8 +339,9 @@ Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& optio
 namespace {
 
 // The bytes of every regular file of `entries` (hardlinks have none), one file after the
-// other, each exactly its st_size: what write_given_layer's ReadAhead thread reads while the tar is written, so
-// on two cores opening and reading many small files overlaps with the tar and its hash.
+// other, each exactly its st_size: what write_given_layer's ReadAhead thread reads while
+// the tar is written, so on two cores opening and reading many small files overlaps with
+// the tar and its hash.
 class FileBytes {
  public:
   FileBytes(const std::vector<GivenEntry>& entries, const DataOpener& open_data)
