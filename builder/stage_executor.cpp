@@ -391,8 +391,9 @@ class StageRunner {
       if (rel->empty() || image->lookup(*rel)) return std::optional<LayerResult>();
       auto scratch = runtime::sandbox::TempDir::create_in(s_.scratch_dir, "workdir-");
       if (!scratch) return std::move(scratch).error();
-      std::string root = scratch->path() + "/root", empty = scratch->path() + "/empty";
-      if (::mkdir(root.c_str(), 0755) != 0 || ::mkdir(empty.c_str(), 0755) != 0 || ::chmod(empty.c_str(), 0755) != 0)
+      // The directory's metadata: an empty directory made here, copied as a file source is.
+      const std::string empty = scratch->path() + "/empty";
+      if (::mkdir(empty.c_str(), 0755) != 0 || ::chmod(empty.c_str(), 0755) != 0)
         return Error::from_errno("creating a scratch directory");
       CopyPlan plan;
       plan.items.push_back({CopyItem::Kind::Entry, empty, *rel, /*is_file_source=*/true});
