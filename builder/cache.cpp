@@ -1,5 +1,11 @@
 #include "builder/cache.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "layers/compress.h"
@@ -55,6 +61,54 @@ std::optional<CacheRecord> BuildCache::lookup(const layers::Digest& key) const {
   }
   if (auto it = imported_.find(key); it != imported_.end()) return it->second;
   return std::nullopt;
+}
+
+Result<size_t> BuildCache::prune(const std::string& dir, const layers::BlobStore& blobs) {
+  // "<64 hex digits><suffix>": a record (".json") or its inputs (".inputs.json").
+  auto key_of = [](std::string_view name, std::string_view suffix) -> std::optional<std::string> {
+    if (name.size() != 64 + suffix.size() || !name.ends_with(suffix)) return std::nullopt;
+    std::string_view hex = name.substr(0, 64);
+    if (hex.find_first_not_of("0123456789abcdef") != std::string_view::npos) return std::nullopt;
+    return std::string(hex);
+  };
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec == std::errc::no_such_file_or_directory) return size_t(0);
+  if (ec) return layers::Error::from_errno(ec.value(), "listing " + layers::quoted(dir));
+  std::set<std::string> records, inputs;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (auto key = key_of(name, ".inputs.json")) inputs.insert(*key);
+    else if (auto key = key_of(name, ".json")) records.insert(*key);
+  }
+  if (ec) return layers::Error::from_errno(ec.value(), "listing " + layers::quoted(dir));
+  size_t removed = 0;
+  auto remove = [&](const std::string& path) -> Result<void> {
+    if (::unlink(path.c_str()) == 0) ++removed;
+    else if (errno != ENOENT) return layers::Error::from_errno("removing " + layers::quoted(path));
+    return {};
+  };
+  for (auto key = records.begin(); key != records.end();) {
+    const std::string path = dir + "/" + *key + ".json";
+    auto text = layers::read_file(path, kMaxRecordBytes);
+    std::optional<CacheRecord> record;
+    if (text) {
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (!j.is_discarded()) record = record_from_json(j);
+    } else if (text.error().kind() == layers::ErrorKind::NotFound) {
+      key = records.erase(key);
+      continue;
+    }
+    if (record && (!record->layer || blobs.has(record->layer->digest))) {
+      ++key;
+      continue;
+    }
+    if (auto r = remove(path); !r) return std::move(r).error();
+    if (inputs.count(*key))
+      if (auto r = remove(dir + "/" + *key + ".inputs.json"); !r) return std::move(r).error();
+    key = records.erase(key);
+  }
+  return removed;
 }
 
 Result<void> BuildCache::save(const layers::Digest& key, const CacheRecord& record) const {

@@ -89,6 +89,13 @@ class BuildCache {
   // request at a time).
   layers::Result<void> ensure_blobs(const std::vector<layers::Descriptor>& layers) const;
 
+  // For `hoist prune`, after gc: removes from `dir` the records that can only miss (their
+  // layer blob is gone from `blobs`, or they do not parse), each with its --explain inputs
+  // (<key hex>.inputs.json, builder/explain.h; a 20,000-file COPY's take 2 MB, and every
+  // miss writes one). Other files are left alone, inputs of steps that keep no record (FROM)
+  // too. Returns how many files it removed.
+  static layers::Result<size_t> prune(const std::string& dir, const layers::BlobStore& blobs);
+
  private:
   std::string dir_;
   const layers::BlobStore& blobs_;

@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include "builder/cache.h"
 #include "builder/cli/args.h"
 #include "builder/cli/command.h"
 #include "builder/cli/store_access.h"
@@ -41,6 +42,9 @@ layers::Result<int> cmd_prune(const GlobalOptions& global, const std::vector<std
   auto memos = builder::ContextMemo::prune(*store);
   if (!memos) return std::move(memos).error().context("pruning context memos");
   std::printf("Deleted %zu context memos of directories that no longer exist\n", *memos);
+  auto records = builder::BuildCache::prune(store->cache_dir(), store->blobs());
+  if (!records) return std::move(records).error().context("pruning build cache records");
+  std::printf("Deleted %zu build cache records and --explain inputs whose layers are gone\n", *records);
   if (cache_mounts) {
     auto removed = builder::prune_cache_mounts(*store);
     if (!removed) return std::move(removed).error().context("pruning cache mounts");

@@ -8,10 +8,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "builder/leftovers.h"
 #include "layers/store.h"
+#include "tests/builder/build_fixture.h"
 #include "tests/builder/hoist_runner.h"
 
 namespace fs = std::filesystem;
@@ -129,4 +131,61 @@ TEST_CASE("prune -a is refused by name, and removes nothing", "[builder][prune]"
     CHECK_THAT(r.err, Catch::Contains("hoist prune --all is not supported") && Catch::Contains("hoist rmi"));
   }
   CHECK_THAT(hoist.run({"images"}).out, Catch::Contains("busybox"));
+}
+
+TEST_CASE("prune removes build cache records whose layers are gone, and their --explain inputs",
+          "[builder][prune][cache]") {
+  build_test::BuildFixture f;
+  f.write("a.txt", "a\n");
+  // COPY makes a layer (a record with a layer, and its inputs file); ENV makes none.
+  auto built = f.build("FROM busybox:latest\nENV X=1\nCOPY a.txt /a.txt\n", "pruned");
+  INFO(built.err);
+  REQUIRE(built.exit_code == 0);
+  const std::string cache = f.hoist().root() + "/hoist-cache";
+  auto names = [&](std::string_view suffix) {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(cache)) {
+      const std::string name = e.path().filename().string();
+      if (name.size() == 64 + suffix.size() && name.ends_with(suffix)) out.insert(name);
+    }
+    return out;
+  };
+  const auto records = names(".json"), inputs = names(".inputs.json");
+  REQUIRE(records.size() >= 2);
+  REQUIRE(!inputs.empty());
+  // Files that are not records stay, whatever is in them; a record that does not parse goes,
+  // with its inputs.
+  touch(cache + "/notes.json", "{");
+  const std::string broken = std::string(64, '9');
+  touch(cache + "/" + broken + ".json", "{");
+  touch(cache + "/" + broken + ".inputs.json", "{}");
+
+  SECTION("while the image is tagged, every record stays but the broken one") {
+    auto r = f.hoist().run({"prune"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(names(".json") == records);
+    CHECK(names(".inputs.json") == inputs);
+    CHECK_FALSE(fs::exists(cache + "/" + broken + ".json"));
+    CHECK_FALSE(fs::exists(cache + "/" + broken + ".inputs.json"));
+    CHECK(fs::exists(cache + "/notes.json"));
+  }
+  SECTION("once the image is removed, the COPY's record and inputs go, ENV's record stays") {
+    REQUIRE(f.hoist().run({"rmi", "pruned"}).exit_code == 0);
+    auto r = f.hoist().run({"prune"});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("build cache records"));
+    const auto left = names(".json");
+    CHECK(left.size() == records.size() - 1);  // the COPY's; ENV's holds no layer
+    const auto inputs_left = names(".inputs.json");
+    CHECK(inputs_left.size() == inputs.size() - 1);
+    for (const auto& name : records)
+      if (!left.count(name)) CHECK(inputs_left.count(name.substr(0, 64) + ".inputs.json") == 0);
+    CHECK(fs::exists(cache + "/notes.json"));
+    // The same build again: a miss for COPY, which runs and records again.
+    auto again = f.build("FROM busybox:latest\nENV X=1\nCOPY a.txt /a.txt\n", "pruned");
+    INFO(again.err);
+    CHECK(again.exit_code == 0);
+  }
 }
