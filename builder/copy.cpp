@@ -2,7 +2,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
@@ -35,24 +34,6 @@ using layers::Result;
 namespace {
 
 bool has_wildcard(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
-
-// The names in the directory open at `dir_fd` (not "." and ".."), sorted.
-Result<std::vector<std::string>> list_dir(int dir_fd, const std::string& what) {
-  int dup = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dup < 0) return Error::from_errno("listing " + layers::quoted(what));
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dup), ::closedir);
-  if (!d) {
-    ::close(dup);
-    return Error::from_errno("listing " + layers::quoted(what));
-  }
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d.get())) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 const char* special_kind(mode_t mode) {
   if (S_ISFIFO(mode)) return "a named pipe (FIFO)";
@@ -264,7 +245,7 @@ class Planner {
       if (!has_wildcard(parts[i])) {
         names.push_back(parts[i]);
       } else {
-        auto listed = list_dir(dir.get(), dir_rel.empty() ? "." : dir_rel);
+        auto listed = list_dir_names(dir.get(), dir_rel.empty() ? "." : dir_rel);
         if (!listed) return std::move(listed).error();
         for (auto& name : *listed)
           if (::fnmatch(parts[i].c_str(), name.c_str(), 0) == 0) names.push_back(std::move(name));
@@ -367,7 +348,7 @@ class Planner {
     {
       layers::UniqueFd dir(layers::open_in_root_clamped(root_fd_, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
       if (!dir) return {};
-      auto names = list_dir(dir.get(), dir_rel.empty() ? "." : dir_rel);
+      auto names = list_dir_names(dir.get(), dir_rel.empty() ? "." : dir_rel);
       if (!names) return std::move(names).error();
       for (auto& name : *names) {
         struct stat st;

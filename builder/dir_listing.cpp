@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 #include <system_error>
 
@@ -16,25 +17,36 @@ namespace builder {
 using layers::Error;
 using layers::Result;
 
+Result<std::vector<std::string>> list_dir_names(int dir_fd, const std::string& what) {
+  layers::UniqueFd dup(::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dup) return Error::from_errno("listing " + layers::quoted(what));
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dup.get()), ::closedir);
+  if (!d) return Error::from_errno("listing " + layers::quoted(what));
+  dup.release();  // d's now
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = ::readdir(d.get())) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+    errno = 0;
+  }
+  if (errno != 0) return Error::from_errno("listing " + layers::quoted(what));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 Result<std::vector<DirEntry>> list_dir_entries(int root_fd, const std::string& dir_rel) {
   const std::string shown = dir_rel.empty() ? "." : dir_rel;
   layers::UniqueFd dir(layers::open_in_root_clamped(root_fd, dir_rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
   if (!dir) return Error::from_errno("listing " + layers::quoted(shown));
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dir.get()), ::closedir);
-  if (!d) return Error::from_errno("listing " + layers::quoted(shown));
-  const int dir_fd = dir.release();  // d's now
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d.get())) {
-    const std::string_view name = e->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
+  auto names = list_dir_names(dir.get(), shown);
+  if (!names) return std::move(names).error();
   // Sorted as names, not as entries: a struct stat is 144 bytes to move at every swap.
-  std::sort(names.begin(), names.end());
-  std::vector<DirEntry> entries(names.size());
-  for (size_t i = 0; i < names.size(); ++i) {
+  std::vector<DirEntry> entries(names->size());
+  for (size_t i = 0; i < names->size(); ++i) {
     DirEntry& entry = entries[i];
-    entry.name = std::move(names[i]);
-    if (::fstatat(dir_fd, entry.name.c_str(), &entry.st, AT_SYMLINK_NOFOLLOW) != 0)
+    entry.name = std::move((*names)[i]);
+    if (::fstatat(dir.get(), entry.name.c_str(), &entry.st, AT_SYMLINK_NOFOLLOW) != 0)
       return Error::from_errno("reading " + layers::quoted(dir_rel.empty() ? entry.name : dir_rel + "/" + entry.name));
   }
   return entries;

@@ -30,6 +30,10 @@ struct DirEntry {
   struct stat st {};  // fstatat, not followed
 };
 
+// The names in the directory open at `dir_fd` (not "." and ".."), sorted. `dir_fd` stays
+// open and where it was (the listing reads a descriptor of its own). Errors name `what`.
+layers::Result<std::vector<std::string>> list_dir_names(int dir_fd, const std::string& what);
+
 // The entries of the directory `dir_rel` beneath `root_fd` (not "." and ".."), sorted by
 // name, each with its stat. The directory is opened as layers::open_in_root_clamped opens
 // it, never through a symlink as its last component. Errors name `dir_rel` ("." for the

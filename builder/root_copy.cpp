@@ -1,6 +1,5 @@
 #include "builder/root_copy.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -15,6 +14,7 @@
 #include <map>
 #include <utility>
 
+#include "builder/dir_listing.h"
 #include "layers/blob_store.h"
 #include "layers/overlay_xattr.h"
 #include "layers/tar_apply.h"
@@ -33,19 +33,9 @@ namespace {
 constexpr int kMaxDepth = 512;
 
 Result<std::vector<std::string>> list_dir(const std::string& path) {
-  DIR* dir = ::opendir(path.c_str());
-  if (!dir) return Error::from_errno("opendir " + layers::quoted(path));
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* ent = ::readdir(dir)) {
-    std::string_view name = ent->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-    errno = 0;
-  }
-  const int err = errno;
-  ::closedir(dir);
-  if (err != 0) return Error::from_errno(err, "reading directory " + layers::quoted(path));
-  return names;
+  layers::UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return Error::from_errno("opening directory " + layers::quoted(path));
+  return list_dir_names(dir.get(), path);
 }
 
 Result<void> remove_entry(const std::string& path) {
