@@ -172,18 +172,35 @@ Result<SourceEntry> open_source_entry(int root_fd, const std::string& rel) {
   return entry;
 }
 
+namespace {
+
+// O_NONBLOCK: should a FIFO have been swapped in, the open returns at once (and the check
+// below refuses it) instead of waiting for a writer.
+constexpr int kDataFlags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+
+// `fd` (just opened for `shown`, errno telling why when it failed) if it is still the
+// regular file `expected`.
+Result<layers::UniqueFd> checked_data(layers::UniqueFd fd, const std::string& shown, const struct stat& expected) {
+  if (!fd) return Error::from_errno("opening " + layers::quoted(shown));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(shown));
+  if (!S_ISREG(st.st_mode) || st.st_dev != expected.st_dev || st.st_ino != expected.st_ino)
+    return Error(ErrorKind::InvalidInput, layers::quoted(shown) + " changed while it was being read");
+  return fd;
+}
+
+}  // namespace
+
 Result<layers::UniqueFd> open_source_data(int root_fd, const std::string& rel, const struct stat& expected) {
   if (!S_ISREG(expected.st_mode))
     return Error(ErrorKind::InvalidInput, layers::quoted(rel) + " is not a regular file");
-  // O_NONBLOCK: should a FIFO have been swapped in, the open returns at once (and the
-  // check below refuses it) instead of waiting for a writer.
-  layers::UniqueFd fd(layers::open_in_root_clamped(root_fd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd) return Error::from_errno("opening " + layers::quoted(rel));
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(rel));
-  if (!S_ISREG(st.st_mode) || st.st_dev != expected.st_dev || st.st_ino != expected.st_ino)
-    return Error(ErrorKind::InvalidInput, layers::quoted(rel) + " changed while it was being read");
-  return fd;
+  return checked_data(layers::UniqueFd(layers::open_in_root_clamped(root_fd, rel, kDataFlags)), rel, expected);
+}
+
+Result<layers::UniqueFd> open_file_data(const std::string& path, const struct stat& expected) {
+  if (!S_ISREG(expected.st_mode))
+    return Error(ErrorKind::InvalidInput, layers::quoted(path) + " is not a regular file");
+  return checked_data(layers::UniqueFd(::open(path.c_str(), kDataFlags | O_CLOEXEC)), path, expected);
 }
 
 Result<std::string> read_source_link(const SourceEntry& entry, const std::string& rel) {

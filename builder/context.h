@@ -86,6 +86,10 @@ layers::Result<SourceEntry> open_source_entry(int root_fd, const std::string& re
 layers::Result<layers::UniqueFd> open_source_data(int root_fd, const std::string& rel,
                                                   const struct stat& expected);
 
+// The same for a file hoist made or extracted, at the host path `path` (a here-document's
+// body, an ADD URL's download, an ADD archive's file in its staging directory).
+layers::Result<layers::UniqueFd> open_file_data(const std::string& path, const struct stat& expected);
+
 // The target of the symlink `entry` (opened by open_source_entry at `rel`).
 layers::Result<std::string> read_source_link(const SourceEntry& entry, const std::string& rel);
 

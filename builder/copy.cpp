@@ -547,14 +547,7 @@ class CopyResolver {
     expected.st_ino = source.ino;
     if (source.item && !source.item->is_file_source)
       return open_source_data(plan_.source_root->get(), source.item->source, expected);
-    const std::string& path = source.item ? source.item->source : source.staged;
-    layers::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) return Error::from_errno("opening " + layers::quoted(path));
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return Error::from_errno("stat " + layers::quoted(path));
-    if (!S_ISREG(st.st_mode) || st.st_dev != source.dev || st.st_ino != source.ino)
-      return Error(ErrorKind::InvalidInput, layers::quoted(path) + " changed while it was being read");
-    return fd;
+    return open_file_data(source.item ? source.item->source : source.staged, expected);
   }
 
   std::map<std::string, Node> nodes;
@@ -641,15 +634,17 @@ class CopyResolver {
     if (!children) return std::move(children).error();
     for (const auto& [name, st] : *children) {
       const std::string child = layers::join_under(rel, name);
-      if (auto r = put_staged(layers::join_under(dest, child), root + "/" + child, st); !r) return r;
+      if (auto r = put_staged(root_fd, child, layers::join_under(dest, child), root + "/" + child, st); !r) return r;
       if (S_ISDIR(st.st_mode))
         if (auto r = add_staged(root_fd, root, child, dest); !r) return r;
     }
     return {};
   }
 
-  // One extracted entry at `at`, over what is there as the tar applier puts it.
-  Result<void> put_staged(const std::string& at, const std::string& path, const struct stat& st) {
+  // One extracted entry (`rel` beneath the staging root `root_fd`, host path `path`) at
+  // `at`, over what is there as the tar applier puts it.
+  Result<void> put_staged(int root_fd, const std::string& rel, const std::string& at, const std::string& path,
+                          const struct stat& st) {
     if (auto r = make_parents(at); !r) return r;
     Node node{{at, st}};
     node.entry.st.st_size = S_ISREG(st.st_mode) ? st.st_size : 0;
@@ -659,11 +654,11 @@ class CopyResolver {
     if (S_ISREG(st.st_mode)) {
       node.source = {nullptr, path, st.st_dev, st.st_ino};
     } else if (S_ISLNK(st.st_mode)) {
-      std::vector<char> target(size_t(st.st_size) + 2);
-      ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
-      if (n < 0) return Error::from_errno("reading link " + layers::quoted(path));
-      if (size_t(n) >= target.size()) return Error(ErrorKind::Io, "link " + layers::quoted(path) + " changed while it was being read");
-      node.entry.link_target.assign(target.data(), size_t(n));
+      auto link = open_source_entry(root_fd, rel);
+      if (!link) return std::move(link).error();
+      auto target = read_source_link(*link, rel);
+      if (!target) return std::move(target).error();
+      node.entry.link_target = std::move(*target);
     }
     auto here = nodes.find(at);
     if (here != nodes.end() && S_ISDIR(here->second.entry.st.st_mode)) {

@@ -189,7 +189,8 @@ TEST_CASE("a COPY layer refuses a path through an earlier source's non-directory
 TEST_CASE("ADD's archive entries land over earlier sources as the tar applier puts them", "[builder][copy][copy-layer]") {
   // `ADD early a.tar /dst/`: the archive's f replaces early's, its d/ merges with early's d
   // (taking the archive's mode), its file `swap` replaces early's directory swap/ and what
-  // is in it; its hardlink stays a hardlink and its user.* xattr is kept.
+  // is in it; its symlink keeps its target, its hardlink stays a hardlink and its user.*
+  // xattr is kept.
   hoist_test::TempDir ctx("copy-layer-ctx"), src("copy-layer-tar"), staging("copy-layer-staging");
   hoist_test::write_file(ctx / "early/f", "early f\n");
   hoist_test::write_file(ctx / "early/d/keep", "kept\n");
@@ -200,6 +201,7 @@ TEST_CASE("ADD's archive entries land over earlier sources as the tar applier pu
   hoist_test::write_file(src / "swap", "a file now\n");
   hoist_test::write_file(src / "h1", "linked\n");
   REQUIRE(::link((src / "h1").c_str(), (src / "h2").c_str()) == 0);
+  REQUIRE(::symlink("f", (src / "sl").c_str()) == 0);
   hoist_test::write_file(src / "xa", "with an xattr\n");
   if (::setxattr((src / "xa").c_str(), "user.test", "hello", 5, 0) != 0)
     HOIST_SKIP("this filesystem takes no user.* xattrs: " << std::strerror(errno));
@@ -233,6 +235,9 @@ TEST_CASE("ADD's archive entries land over earlier sources as the tar applier pu
   REQUIRE(entries.count("dst/h2"));
   CHECK(entries.at("dst/h2").hardlink == "dst/h1");
   CHECK(entries.at("dst/h1").size == int64_t(std::string("linked\n").size()));
+  REQUIRE(entries.count("dst/sl"));
+  CHECK(S_ISLNK(entries.at("dst/sl").mode));
+  CHECK(entries.at("dst/sl").link_target == "f");
   REQUIRE(entries.count("dst/xa"));
   CHECK(entries.at("dst/xa").xattrs == std::vector<std::pair<std::string, std::string>>{{"user.test", "hello"}});
   CHECK(entries.count("dst/a.tar") == 0);
