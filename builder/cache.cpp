@@ -4,7 +4,7 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -53,20 +53,31 @@ std::optional<CacheRecord> record_from_json(const nlohmann::json& j) {
   return record;
 }
 
+namespace {
+
+// The record in the file `path`, when it parses and its layer blob (if any) is in `blobs`:
+// else a miss, for lookup, and dead weight, for prune.
+std::optional<CacheRecord> live_record(const std::string& path, const layers::BlobStore& blobs) {
+  auto text = layers::read_file(path, kMaxRecordBytes);
+  if (!text) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  auto record = j.is_discarded() ? std::nullopt : record_from_json(j);
+  if (record && (!record->layer || blobs.has(record->layer->digest))) return record;
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<CacheRecord> BuildCache::lookup(const layers::Digest& key) const {
-  if (auto text = layers::read_file(dir_ + "/" + std::string(key.hex()) + ".json", kMaxRecordBytes)) {
-    auto j = nlohmann::json::parse(*text, nullptr, false);
-    auto record = j.is_discarded() ? std::nullopt : record_from_json(j);
-    if (record && (!record->layer || blobs_.has(record->layer->digest))) return record;
-  }
+  if (auto record = live_record(dir_ + "/" + std::string(key.hex()) + ".json", blobs_)) return record;
   if (auto it = imported_.find(key); it != imported_.end()) return it->second;
   return std::nullopt;
 }
 
 Result<size_t> BuildCache::prune(const std::string& dir, const layers::BlobStore& blobs) {
-  // "<64 hex digits><suffix>": a record (".json") or its inputs (".inputs.json").
-  auto key_of = [](std::string_view name, std::string_view suffix) -> std::optional<std::string> {
-    if (name.size() != 64 + suffix.size() || !name.ends_with(suffix)) return std::nullopt;
+  // A record's name: "<64 hex digits>.json".
+  auto key_of = [](std::string_view name) -> std::optional<std::string> {
+    if (name.size() != 64 + 5 || !name.ends_with(".json")) return std::nullopt;
     std::string_view hex = name.substr(0, 64);
     if (hex.find_first_not_of("0123456789abcdef") != std::string_view::npos) return std::nullopt;
     return std::string(hex);
@@ -75,12 +86,9 @@ Result<size_t> BuildCache::prune(const std::string& dir, const layers::BlobStore
   std::filesystem::directory_iterator it(dir, ec);
   if (ec == std::errc::no_such_file_or_directory) return size_t(0);
   if (ec) return layers::Error::from_errno(ec.value(), "listing " + layers::quoted(dir));
-  std::set<std::string> records, inputs;
-  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (auto key = key_of(name, ".inputs.json")) inputs.insert(*key);
-    else if (auto key = key_of(name, ".json")) records.insert(*key);
-  }
+  std::vector<std::string> records;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec))
+    if (auto key = key_of(it->path().filename().string())) records.push_back(std::move(*key));
   if (ec) return layers::Error::from_errno(ec.value(), "listing " + layers::quoted(dir));
   size_t removed = 0;
   auto remove = [&](const std::string& path) -> Result<void> {
@@ -88,25 +96,11 @@ Result<size_t> BuildCache::prune(const std::string& dir, const layers::BlobStore
     else if (errno != ENOENT) return layers::Error::from_errno("removing " + layers::quoted(path));
     return {};
   };
-  for (auto key = records.begin(); key != records.end();) {
-    const std::string path = dir + "/" + *key + ".json";
-    auto text = layers::read_file(path, kMaxRecordBytes);
-    std::optional<CacheRecord> record;
-    if (text) {
-      auto j = nlohmann::json::parse(*text, nullptr, false);
-      if (!j.is_discarded()) record = record_from_json(j);
-    } else if (text.error().kind() == layers::ErrorKind::NotFound) {
-      key = records.erase(key);
-      continue;
-    }
-    if (record && (!record->layer || blobs.has(record->layer->digest))) {
-      ++key;
-      continue;
-    }
+  for (const auto& key : records) {
+    const std::string path = dir + "/" + key + ".json";
+    if (live_record(path, blobs)) continue;
     if (auto r = remove(path); !r) return std::move(r).error();
-    if (inputs.count(*key))
-      if (auto r = remove(dir + "/" + *key + ".inputs.json"); !r) return std::move(r).error();
-    key = records.erase(key);
+    if (auto r = remove(dir + "/" + key + ".inputs.json"); !r) return std::move(r).error();
   }
   return removed;
 }
