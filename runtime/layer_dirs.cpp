@@ -355,12 +355,21 @@ Result<void> materialize_rootfs(const layers::Store& store, const std::vector<la
 Result<uint64_t> materialize_sources(const layers::Store& store, const std::vector<layers::Descriptor>& image_layers,
                                      const std::vector<layers::Digest>& diff_ids,
                                      const std::vector<std::string>& sources, const std::string& dest) {
-  auto view = index_view_of(store, image_layers, diff_ids);
-  if (!view) return std::move(view).error();
+  if (auto r = check_layer_count(image_layers, diff_ids); !r) return std::move(r).error();
+  // Each layer's index, read once: for resolving the sources and for listing the symlinks.
+  std::vector<std::shared_ptr<const layers::LayerIndex>> indexes;
+  for (size_t i = 0; i < image_layers.size(); ++i) {
+    auto index = store.layer_index(image_layers[i], diff_ids[i]);
+    if (!index) return std::move(index).error();
+    indexes.push_back(std::make_shared<const layers::LayerIndex>(std::move(*index)));
+  }
+  std::vector<LayerView::Layer> top_first;
+  for (size_t i = image_layers.size(); i-- > 0;) top_first.push_back({"", indexes[i], image_layers[i]});
+  const LayerView view(store, std::move(top_first));
   std::vector<std::string> subtrees;
   for (const auto& source : sources) {
     std::string fixed = fixed_part(source);
-    auto resolved = view->resolve(fixed);
+    auto resolved = view.resolve(fixed);
     if (fixed.empty() || (resolved && resolved->empty())) {
       if (auto r = materialize_rootfs(store, image_layers, dest); !r) return std::move(r).error();
       return uint64_t(0);
@@ -368,28 +377,23 @@ Result<uint64_t> materialize_sources(const layers::Store& store, const std::vect
     subtrees.push_back(fixed);
     if (resolved && *resolved != fixed) subtrees.push_back(*resolved);
   }
-  // Every symlink, and the data of hardlinks kept: by the layers' indexes.
+  auto in_subtrees = [&](const std::string& rel) {
+    return std::any_of(subtrees.begin(), subtrees.end(),
+                       [&](const std::string& s) { return rel == s || is_below(rel, s); });
+  };
+  // Every symlink, and the data of hardlinks kept.
   std::set<std::string> exact, parents;
-  for (size_t i = 0; i < image_layers.size(); ++i) {
-    auto index = store.layer_index(image_layers[i], diff_ids[i]);
-    if (!index) return std::move(index).error();
+  for (const auto& index : indexes)
     for (const auto& [path, entry] : index->entries()) {
-      const bool kept = std::any_of(subtrees.begin(), subtrees.end(),
-                                    [&](const std::string& s) { return path == s || is_below(path, s); });
       if (S_ISLNK(entry.mode)) exact.insert(path);
-      if (kept && !entry.hardlink.empty()) exact.insert(entry.hardlink);
+      if (!entry.hardlink.empty() && in_subtrees(path)) exact.insert(entry.hardlink);
     }
-  }
   for (const auto& path : exact) add_parents(path, parents);
-  for (const auto& s : subtrees) {
-    add_parents(s, parents);
-    parents.insert(s);
-  }
+  for (const auto& s : subtrees) add_parents(s, parents);
   uint64_t left_out = 0;
   layers::UnpackOptions options;
   options.only = [&](const std::string& rel) {
-    const bool keep = exact.count(rel) || parents.count(rel) ||
-                      std::any_of(subtrees.begin(), subtrees.end(), [&](const std::string& s) { return is_below(rel, s); });
+    const bool keep = exact.count(rel) || parents.count(rel) || in_subtrees(rel);
     if (!keep) ++left_out;
     return keep;
   };
