@@ -264,13 +264,14 @@ Result<void> ContentHasher::add(std::string_view dest_rel, int root_fd, const st
       file_hash.update(std::span<const std::byte>(buf.data(), static_cast<size_t>(n)));
     }
     ++hashed_;
-    listed.digest = file_hash.finish().str();
+    const layers::Digest digest = file_hash.finish();
+    listed.digest = digest.str();
     add_text(listed.digest);
     // Remembered only when the file did not change while it was read: the digest is of
     // the bytes that stat stood for.
     struct stat after;
     if (memo_ && ::fstat(fd->get(), &after) == 0 && ContextMemo::Stamp::of(after) == ContextMemo::Stamp::of(st))
-      memo_->record(rel, st, listed.digest);
+      memo_->record(rel, st, digest);
   }
   return {};
 }

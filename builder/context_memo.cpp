@@ -32,10 +32,6 @@ int64_t to_ns(int64_t sec, int64_t nsec) {
   return sec * 1'000'000'000 + nsec;
 }
 
-std::string with_length(std::string_view text) {
-  return std::to_string(text.size()) + ":" + std::string(text);
-}
-
 // A strict reader of the memo's lines: every field must be exactly where it is expected.
 class Reader {
  public:
@@ -57,10 +53,10 @@ class Reader {
     return true;
   }
   // "<length>:<bytes>" followed by `end`.
-  bool sized(std::string& out, char end) {
+  bool sized(std::string_view& out, char end) {
     size_t n = 0;
     if (!number(n, ':') || n > text_.size() - pos_) return false;
-    out.assign(text_.substr(pos_, n));
+    out = text_.substr(pos_, n);
     pos_ += n;
     return literal(std::string_view(&end, 1));
   }
@@ -82,7 +78,7 @@ class Reader {
 };
 
 // The header of a memo: the context directory it is of (format() writes it first).
-bool read_header(Reader& in, std::string& context_dir) {
+bool read_header(Reader& in, std::string_view& context_dir) {
   return in.literal(kHeader) && in.literal("dir ") && in.sized(context_dir, '\n');
 }
 
@@ -95,16 +91,19 @@ ContextMemo::Stamp ContextMemo::Stamp::of(const struct stat& st) {
 
 std::string ContextMemo::format(const std::string& context_dir, const Entries& entries) {
   std::string text(kHeader);
-  text += "dir " + with_length(context_dir) + "\n";
+  text += "dir " + std::to_string(context_dir.size()) + ":" + context_dir + "\n";
   char line[256];
   for (const auto& [rel, entry] : entries) {
     const Stamp& s = entry.stamp;
-    std::snprintf(line, sizeof line, "%s %llu %llu %o %lld %lld %lld %lld %lld ",
-                  entry.digest.c_str() + 7, (unsigned long long)s.dev, (unsigned long long)s.ino,
+    std::snprintf(line, sizeof line, "%.*s %llu %llu %o %lld %lld %lld %lld %lld ",
+                  int(entry.hex.size()), entry.hex.data(), (unsigned long long)s.dev, (unsigned long long)s.ino,
                   s.mode, (long long)s.size, (long long)s.mtime_sec, (long long)s.mtime_nsec,
                   (long long)s.ctime_sec, (long long)s.ctime_nsec);
     text += line;
-    text += with_length(rel) + "\n";
+    text += std::to_string(rel.size());
+    text += ':';
+    text += rel;
+    text += '\n';
   }
   const std::string sum(layers::Digest::of(text).hex());
   text += "end " + std::to_string(entries.size()) + " " + sum + "\n";
@@ -114,25 +113,22 @@ std::string ContextMemo::format(const std::string& context_dir, const Entries& e
 std::optional<ContextMemo::Entries> ContextMemo::parse(const std::string& context_dir,
                                                        std::string_view text) {
   Reader in(text);
-  std::string dir;
+  std::string_view dir;
   if (!read_header(in, dir) || dir != context_dir)
     return std::nullopt;
   Entries entries;
   entries.reserve(text.size() / kMinEntryBytes);
   while (!in.literal("end ")) {
-    std::string_view hex;
-    std::string rel;
+    std::string_view rel;
     Entry entry;
     Stamp& s = entry.stamp;
-    if (!in.hex64(hex, ' ') || !in.number(s.dev, ' ') || !in.number(s.ino, ' ') ||
+    if (!in.hex64(entry.hex, ' ') || !in.number(s.dev, ' ') || !in.number(s.ino, ' ') ||
         !in.number(s.mode, ' ', 8) || !in.number(s.size, ' ') || !in.number(s.mtime_sec, ' ') ||
         !in.number(s.mtime_nsec, ' ') || !in.number(s.ctime_sec, ' ') ||
         !in.number(s.ctime_nsec, ' ') || !in.sized(rel, '\n'))
       return std::nullopt;
     if (rel.empty() || rel.starts_with('/') || !S_ISREG(s.mode)) return std::nullopt;
-    entry.digest.reserve(7 + hex.size());
-    entry.digest.append("sha256:").append(hex);
-    if (!entries.emplace(std::move(rel), std::move(entry)).second) return std::nullopt;
+    if (!entries.emplace(rel, entry).second) return std::nullopt;
   }
   const size_t end = in.pos() - 4;
   size_t count = 0;
@@ -159,11 +155,15 @@ std::shared_ptr<ContextMemo> ContextMemo::load(const layers::Store& store,
   return memo;
 }
 
+std::string_view ContextMemo::keep(std::string text) {
+  return kept_.emplace_back(std::move(text));  // a deque: kept strings never move
+}
+
 void ContextMemo::read_once() {
   if (is_read_) return;
   is_read_ = true;
   if (auto text = layers::read_file(path_, kMaxMemoBytes))
-    if (auto entries = parse(context_dir_, *text)) entries_ = std::move(*entries);
+    if (auto entries = parse(context_dir_, keep(std::move(*text)))) entries_ = std::move(*entries);
 }
 
 std::optional<std::string> ContextMemo::find(const std::string& rel, const struct stat& st) {
@@ -173,13 +173,13 @@ std::optional<std::string> ContextMemo::find(const std::string& rel, const struc
   auto it = entries_.find(rel);
   if (it != entries_.end()) {
     it->second.is_seen = true;
-    if (it->second.stamp == Stamp::of(st)) return it->second.digest;
+    if (it->second.stamp == Stamp::of(st)) return "sha256:" + std::string(it->second.hex);
   }
   ++hashed_;
   return std::nullopt;
 }
 
-void ContextMemo::record(const std::string& rel, const struct stat& st, const std::string& digest) {
+void ContextMemo::record(const std::string& rel, const struct stat& st, const layers::Digest& digest) {
   const int64_t loaded = to_ns(loaded_sec_, loaded_nsec_);
   auto is_settled = [&](const timespec& t) {
     return to_ns(t.tv_sec, t.tv_nsec) < loaded - (t.tv_nsec == 0 ? kCoarseMargin : kMargin);
@@ -187,7 +187,10 @@ void ContextMemo::record(const std::string& rel, const struct stat& st, const st
   std::lock_guard guard(mutex_);
   read_once();
   if (is_settled(st.st_mtim) && is_settled(st.st_ctim)) {
-    entries_[rel] = Entry{Stamp::of(st), digest, true};
+    const std::string_view hex = keep(std::string(digest.hex()));
+    auto it = entries_.find(rel);
+    if (it == entries_.end()) it = entries_.emplace(keep(rel), Entry{}).first;
+    it->second = Entry{Stamp::of(st), hex, true};
     is_changed_ = true;
   } else if (entries_.erase(rel) > 0) {
     is_changed_ = true;
@@ -201,9 +204,9 @@ Result<void> ContextMemo::save() {
   if (!lock) return std::move(lock).error().context("saving the context memo");
   // A build of the same context that saved since load() keeps the entries this one lacks.
   if (auto text = layers::read_file(path_, kMaxMemoBytes))
-    if (auto saved = parse(context_dir_, *text))
+    if (auto saved = parse(context_dir_, keep(std::move(*text))))
       for (auto& [rel, entry] : *saved)
-        entries_.try_emplace(rel, Entry{entry.stamp, entry.digest, false});
+        entries_.try_emplace(rel, Entry{entry.stamp, entry.hex, false});
   // Entries this build did not look at stay while their file is as it was.
   layers::UniqueFd root(::open(context_dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root)
@@ -211,7 +214,7 @@ Result<void> ContextMemo::save() {
   for (auto it = entries_.begin(); it != entries_.end();) {
     struct stat st;
     if (!it->second.is_seen &&
-        (::fstatat(root.get(), it->first.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        (::fstatat(root.get(), std::string(it->first).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
          Stamp::of(st) != it->second.stamp))
       it = entries_.erase(it);
     else
@@ -242,8 +245,10 @@ Result<size_t> ContextMemo::prune(const layers::Store& store) {
     auto text = layers::read_file(entry.path().string(), kMaxMemoBytes);
     if (!text) continue;
     Reader in(*text);
-    std::string context_dir;
-    if (!read_header(in, context_dir) || !is_gone(context_dir))
+    std::string_view header_dir;
+    if (!read_header(in, header_dir)) continue;
+    const std::string context_dir(header_dir);
+    if (!is_gone(context_dir))
       continue;
     // Under the lock save() takes, so no build is between reading and renaming it.
     const std::string stem = name.substr(0, name.size() - std::string_view(".memo").size());

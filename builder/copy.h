@@ -58,6 +58,7 @@
 // turns it into the layer's entries, read straight from the sources into the tar, and
 // execute_copy writes the same entries as a tree (a bind mount's).
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,7 +118,9 @@ struct CopyItem {
 struct CopyPlan {
   std::shared_ptr<layers::UniqueFd> source_root;        // open while the plan lives
   std::vector<std::shared_ptr<layers::UniqueFd>> held;  // the archives of ExtractTar items
-  std::vector<CopyItem> items;  // parents before children
+  // Parents before children. A deque: a vector of 20,000 items is moved to new pages
+  // each time it grows: a fifth of a no-change rebuild (issue 12).
+  std::deque<CopyItem> items;
   layers::Digest content = layers::Digest::of("");  // what the items read, for the cache key
   EntryList entries;  // the same by source path ("<<NAME" for a file source), for --explain
   size_t files = 0, files_hashed = 0;  // regular files read for `content`, and how many were hashed
