@@ -25,7 +25,6 @@
 namespace layers {
 namespace {
 
-constexpr size_t kReadChunk = 128 * 1024;
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
@@ -69,21 +68,7 @@ Result<UniqueFd> open_beneath(int root_fd, const std::string& rel, uint64_t flag
 
 class LayerWriter {
  public:
-  LayerWriter(const TreeDiff& diff, const WriteOptions& options, LayerEncoder encoder)
-      : diff_(diff), options_(options), encoder_(std::move(encoder)) {}
-
-  Result<LayerDigests> run(std::vector<TarItem> items) {
-    auto root = ::open(diff_.source_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root < 0) return Error::from_errno("opening " + layers::quoted(diff_.source_root));
-    root_fd_.reset(root);
-    return stream([&]() -> Result<void> {
-      for (const TarItem& item : items) {
-        auto r = item.source.empty() ? write_whiteout(item) : write_source(item);
-        if (!r) return std::move(r).error().context("writing " + layers::quoted(item.name));
-      }
-      return {};
-    });
-  }
+  LayerWriter(const WriteOptions& options, LayerEncoder encoder) : options_(options), encoder_(std::move(encoder)) {}
 
   // The files' bytes come from `data`, one file after the other in entry order.
   Result<LayerDigests> run(const std::vector<GivenEntry>& entries, ReadAhead& data) {
@@ -151,68 +136,6 @@ class LayerWriter {
     return mtime;
   }
 
-  Result<void> write_whiteout(const TarItem& item) {
-    EntryPtr e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), item.name.c_str());
-    archive_entry_set_filetype(e.get(), AE_IFREG);
-    archive_entry_set_perm(e.get(), 0);
-    archive_entry_set_size(e.get(), 0);
-    archive_entry_set_mtime(e.get(), 0, 0);
-    if (archive_write_header(archive_.get(), e.get()) < ARCHIVE_WARN)
-      return archive_error("tar header");
-    return {};
-  }
-
-  Result<void> write_source(const TarItem& item) {
-    auto fd = open_beneath(root_fd_.get(), item.source, O_PATH);
-    if (!fd) return std::move(fd).error();
-    struct stat st;
-    if (::fstat(fd->get(), &st) != 0)
-      return Error::from_errno("stat " + layers::quoted(item.source));
-    if (S_ISSOCK(st.st_mode)) return {};
-
-    EntryPtr e = entry_for(item.name, st);
-
-    std::string full = diff_.source_root + "/" + item.source;
-    auto xattrs = layer_xattrs(full);
-    if (!xattrs) return std::move(xattrs).error();
-    for (const auto& [name, value] : *xattrs)
-      archive_entry_xattr_add_entry(e.get(), name.c_str(), value.data(), value.size());
-
-    bool has_data = false;
-    if (S_ISREG(st.st_mode)) {
-      auto key = std::pair{st.st_dev, st.st_ino};
-      if (st.st_nlink > 1) {
-        auto [it, is_first] = first_link_.try_emplace(key, item.name);
-        if (!is_first) archive_entry_set_hardlink(e.get(), it->second.c_str());
-        has_data = is_first;
-      } else {
-        has_data = true;
-      }
-      archive_entry_set_size(e.get(), has_data ? st.st_size : 0);
-    } else if (S_ISLNK(st.st_mode)) {
-      std::string target(size_t(st.st_size) + 1, '\0');
-      ssize_t n = ::readlinkat(fd->get(), "", target.data(), target.size());
-      if (n < 0) return Error::from_errno("readlink " + layers::quoted(item.source));
-      if (size_t(n) >= target.size())
-        return Error(ErrorKind::Io, layers::quoted(item.source) + " changed while being read");
-      target.resize(size_t(n));
-      archive_entry_set_symlink(e.get(), target.c_str());
-    }
-
-    if (archive_write_header(archive_.get(), e.get()) < ARCHIVE_WARN)
-      return archive_error("tar header");
-    if (!has_data) return {};
-    auto file = open_beneath(root_fd_.get(), item.source, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-    if (!file) return std::move(file).error();
-    struct stat now;
-    if (::fstat(file->get(), &now) != 0)
-      return Error::from_errno("stat " + layers::quoted(item.source));
-    if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
-      return Error(ErrorKind::Io, layers::quoted(item.source) + " was replaced while being read");
-    return copy_data(file->get(), uint64_t(st.st_size), item.source);
-  }
-
   // Writes `entry`; a regular file's bytes are the next st_size bytes of `data`, of which
   // `chunk` holds what the previous entry left.
   Result<void> write_given(const GivenEntry& entry, ReadAhead& data, std::span<const std::byte>& chunk) {
@@ -222,7 +145,7 @@ class LayerWriter {
     EntryPtr e = entry_for(entry.path, entry.st);
     for (const auto& [name, value] : entry.xattrs)
       archive_entry_xattr_add_entry(e.get(), name.c_str(), value.data(), value.size());
-    const bool has_data = S_ISREG(entry.st.st_mode) && entry.hardlink.empty();
+    const bool has_data = entry.has_bytes();
     if (S_ISREG(entry.st.st_mode)) archive_entry_set_size(e.get(), has_data ? entry.st.st_size : 0);
     if (!entry.hardlink.empty()) archive_entry_set_hardlink(e.get(), entry.hardlink.c_str());
     if (S_ISLNK(entry.st.st_mode)) archive_entry_set_symlink(e.get(), entry.link_target.c_str());
@@ -257,47 +180,50 @@ class LayerWriter {
     return e;
   }
 
-  // Copies `size` bytes of `fd` (named `shown`) into the entry whose header was written.
-  Result<void> copy_data(int fd, uint64_t size, const std::string& shown) {
-    buffer_.resize(kReadChunk);
-    uint64_t left = size;
-    for (;;) {
-      // Reads one byte past the expected end to notice a file that grew.
-      size_t want = size_t(std::min<uint64_t>(left + 1, buffer_.size()));
-      ssize_t n = ::read(fd, buffer_.data(), want);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Error::from_errno("reading " + layers::quoted(shown));
-      }
-      if (n == 0) break;
-      if (uint64_t(n) > left)
-        return Error(ErrorKind::Io, layers::quoted(shown) + " grew while being read");
-      if (archive_write_data(archive_.get(), buffer_.data(), size_t(n)) < 0)
-        return archive_error("tar data");
-      left -= uint64_t(n);
-      // A regular file reads short only at its end: no read more to see it.
-      if (size_t(n) < want) break;
-    }
-    if (left != 0)
-      return Error(ErrorKind::Io, layers::quoted(shown) + " shrank while being read");
-    return {};
-  }
-
-  const TreeDiff& diff_;
   const WriteOptions& options_;
   LayerEncoder encoder_;
-  UniqueFd root_fd_;
   // Declared after encoder_ and sink_error_, so destroyed before them: archive_write_free
   // on a stream a failed write (a full disk) left open flushes through write_cb, which
   // uses both. The other way round it wrote an Error into a dead optional (leaked).
   std::optional<Error> sink_error_;
   ArchivePtr archive_;
-  std::map<std::pair<dev_t, ino_t>, std::string> first_link_;
-  std::vector<char> buffer_;
 };
+
+// The entry for `name`, the tree's entry `source` (beneath `root_fd`, nothing followed):
+// its stat, layer xattrs, a symlink's target, and for the second and later names of one
+// inode (in sorted order) a hardlink to the first. nullopt for a socket (left out).
+Result<std::optional<GivenEntry>> tree_entry(int root_fd, const std::string& root, const std::string& name,
+                                             const std::string& source,
+                                             std::map<std::pair<dev_t, ino_t>, std::string>& first_link) {
+  auto fd = open_beneath(root_fd, source, O_PATH);
+  if (!fd) return std::move(fd).error();
+  GivenEntry entry;
+  entry.path = name;
+  if (::fstat(fd->get(), &entry.st) != 0) return Error::from_errno("stat " + layers::quoted(source));
+  if (S_ISSOCK(entry.st.st_mode)) return std::optional<GivenEntry>();
+  auto xattrs = layer_xattrs(root + "/" + source);
+  if (!xattrs) return std::move(xattrs).error();
+  entry.xattrs = std::move(*xattrs);
+  if (S_ISREG(entry.st.st_mode) && entry.st.st_nlink > 1) {
+    auto [it, is_first] = first_link.try_emplace(std::pair{entry.st.st_dev, entry.st.st_ino}, name);
+    if (!is_first) entry.hardlink = it->second;
+  } else if (S_ISLNK(entry.st.st_mode)) {
+    std::string target(size_t(entry.st.st_size) + 1, '\0');
+    ssize_t n = ::readlinkat(fd->get(), "", target.data(), target.size());
+    if (n < 0) return Error::from_errno("readlink " + layers::quoted(source));
+    if (size_t(n) >= target.size())
+      return Error(ErrorKind::Io, layers::quoted(source) + " changed while being read");
+    target.resize(size_t(n));
+    entry.link_target = std::move(target);
+  }
+  return std::optional<GivenEntry>(std::move(entry));
+}
 
 }  // namespace
 
+// The tree's entries become given entries (their metadata read here, in order), and the
+// files' bytes are read ahead in write_given_layer's thread, opened again beneath the root
+// and checked to be the inode stat saw.
 Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& options, ByteSink out) {
   std::vector<TarItem> items;
   items.reserve(diff.entries.size());
@@ -327,18 +253,47 @@ Result<LayerDigests> write_layer(const TreeDiff& diff, const WriteOptions& optio
                           [](const TarItem& a, const TarItem& b) { return a.name == b.name; }),
               items.end());
 
-  auto encoder = LayerEncoder::create(options.compression, std::move(out), options.threads);
-  if (!encoder) return std::move(encoder).error();
-  LayerWriter writer(diff, options, std::move(*encoder));
-  auto r = writer.run(std::move(items));
-  if (!r)
-    return std::move(r).error().context("writing layer from " + layers::quoted(diff.source_root));
+  auto fail = [&](Error e) { return std::move(e).context("writing layer from " + layers::quoted(diff.source_root)); };
+  UniqueFd root(::open(diff.source_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return fail(Error::from_errno("opening " + layers::quoted(diff.source_root)));
+  std::vector<GivenEntry> entries;
+  std::vector<const std::string*> sources;  // by entry: the tree path of a regular file's bytes
+  entries.reserve(items.size());
+  sources.reserve(items.size());
+  std::map<std::pair<dev_t, ino_t>, std::string> first_link;
+  for (const TarItem& item : items) {
+    if (item.source.empty()) {  // a whiteout: an empty regular file, mode 0, 0:0, mtime 0
+      GivenEntry& whiteout = entries.emplace_back();
+      whiteout.path = item.name;
+      whiteout.st.st_mode = S_IFREG;
+      whiteout.is_marker = true;
+      sources.push_back(nullptr);
+      continue;
+    }
+    auto entry = tree_entry(root.get(), diff.source_root, item.name, item.source, first_link);
+    if (!entry) return fail(std::move(entry).error().context("writing " + layers::quoted(item.name)));
+    if (!*entry) continue;
+    entries.push_back(std::move(**entry));
+    sources.push_back(&item.source);
+  }
+  const DataOpener open_data = [&](size_t index) -> Result<UniqueFd> {
+    const std::string& source = *sources[index];
+    auto file = open_beneath(root.get(), source, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    if (!file) return std::move(file).error();
+    struct stat now;
+    if (::fstat(file->get(), &now) != 0) return Error::from_errno("stat " + layers::quoted(source));
+    if (now.st_dev != entries[index].st.st_dev || now.st_ino != entries[index].st.st_ino)
+      return Error(ErrorKind::Io, layers::quoted(source) + " was replaced while being read");
+    return file;
+  };
+  auto r = write_given_layer(entries, open_data, options, std::move(out));
+  if (!r) return fail(std::move(r).error());
   return r;
 }
 
 namespace {
 
-// The bytes of every regular file of `entries` (hardlinks have none), one file after the
+// The bytes of every entry of `entries` that has_bytes(), one file after the
 // other, each exactly its st_size: what write_given_layer's ReadAhead thread reads while
 // the tar is written, so on two cores opening and reading many small files overlaps with
 // the tar and its hash.
@@ -363,8 +318,7 @@ class FileBytes {
   Result<void> fill_into(std::span<std::byte> out, size_t& filled) {
     while (filled < out.size()) {
       if (!file_) {
-        while (next_ < entries_.size() && !(S_ISREG(entries_[next_].st.st_mode) && entries_[next_].hardlink.empty()))
-          ++next_;
+        while (next_ < entries_.size() && !entries_[next_].has_bytes()) ++next_;
         if (next_ == entries_.size()) break;
         current_ = next_++;
         auto fd = open_data_(current_);
@@ -424,8 +378,7 @@ Result<LayerDigests> write_given_layer(const std::vector<GivenEntry>& entries, c
   auto bytes = std::make_shared<FileBytes>(entries, open_data);
   auto data = ReadAhead::start([bytes](std::span<std::byte> out) { return bytes->fill(out); });
   if (!data) return std::move(data).error();
-  const TreeDiff no_tree;
-  LayerWriter writer(no_tree, options, std::move(*encoder));
+  LayerWriter writer(options, std::move(*encoder));
   return writer.run(entries, *data);
 }
 
