@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <vector>
 
 #include "layers/blob_store.h"
 #include "layers/digest.h"
@@ -92,8 +93,17 @@ ContextMemo::Stamp ContextMemo::Stamp::of(const struct stat& st) {
 std::string ContextMemo::format(const std::string& context_dir, const Entries& entries) {
   std::string text(kHeader);
   text += "dir " + std::to_string(context_dir.size()) + ":" + context_dir + "\n";
+  // In path order, the order a walk of the context asks for them: parse() then lays the
+  // entries out in memory in that order, and a rebuild's lookups go through it forwards
+  // (a tenth of the lookups' time, the rest being cache misses). It also makes the file
+  // the same for the same entries.
+  std::vector<const Entries::value_type*> sorted;
+  sorted.reserve(entries.size());
+  for (const auto& item : entries) sorted.push_back(&item);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
   char line[256];
-  for (const auto& [rel, entry] : entries) {
+  for (const auto* item : sorted) {
+    const auto& [rel, entry] = *item;
     const Stamp& s = entry.stamp;
     std::snprintf(line, sizeof line, "%.*s %llu %llu %o %lld %lld %lld %lld %lld ",
                   int(entry.hex.size()), entry.hex.data(), (unsigned long long)s.dev, (unsigned long long)s.ino,
