@@ -33,7 +33,7 @@ using layers::Result;
 
 namespace {
 
-bool has_wildcard(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+using layers::has_wildcard;
 
 const char* special_kind(mode_t mode) {
   if (S_ISFIFO(mode)) return "a named pipe (FIFO)";

@@ -26,4 +26,8 @@ std::string join_under(const std::string& dir, std::string_view name) {
   return dir + "/" + std::string(name);
 }
 
+bool has_wildcard(std::string_view path) {
+  return path.find_first_of("*?[") != std::string_view::npos;
+}
+
 }  // namespace layers

@@ -323,13 +323,13 @@ Result<void> apply_layers(const layers::Store& store, const std::vector<layers::
   return {};
 }
 
-// A source's components before the first wildcard, "." pivot (COPY --parents), ".." or
-// escape: every path it can name is at or below it.
+// A source's components before the first wildcard (layers::has_wildcard, COPY's rule),
+// "." pivot (COPY --parents) or "..": every path it can name is at or below it.
 std::string fixed_part(std::string_view source) {
   std::string out;
   for (const auto& part : layers::path_components(std::string(source))) {
     if (part == "." && out.empty()) continue;
-    if (part == "." || part == ".." || part.find_first_of("*?[\\") != std::string::npos) break;
+    if (part == "." || part == ".." || layers::has_wildcard(part)) break;
     out = layers::join_under(out, part);
   }
   return out;
