@@ -80,11 +80,16 @@ std::string vars_text(const parser::Vars& vars) {
   return out;
 }
 
-// Pulls `reference` into the store through the registry client, as `hoist pull` does.
+// Pulls `reference` into the store through the registry client, as `hoist pull` does;
+// its layers unpacked as they download when the Dockerfile has a RUN (which will want
+// them on disk), else left packed (COPY and metadata read the layers' index).
 Result<layers::Descriptor> pull_image(BuildSession& s, const registry::Reference& reference) {
   s.progress.note("pulling " + reference.str());
+  bool has_run = false;
+  for (const auto& stage : s.graph.stages)
+    for (const auto& ins : stage.instructions) has_run = has_run || ins.cmd == "run";
   auto pulled = registry::pull_reference({s.options.insecure_registries, "", s.options.debug}, s.store,
-                                         reference, std::nullopt, nullptr);
+                                         reference, std::nullopt, nullptr, has_run);
   if (!pulled) return std::move(pulled).error();
   return pulled->image;
 }

@@ -297,8 +297,9 @@ namespace {
 template <class Writer>
 std::function<bool(const char*, size_t)> blob_sink(Writer& writer, uint64_t& have, uint64_t size,
                                                    std::optional<Error>& sink_error,
-                                                   std::string source, const ProgressFn& progress) {
-  return [&writer, &have, size, &sink_error, source = std::move(source), &progress](
+                                                   std::string source, const ProgressFn& progress,
+                                                   const BlobTap* tap = nullptr) {
+  return [&writer, &have, size, &sink_error, source = std::move(source), &progress, tap](
              const char* data, size_t n) {
     if (have + n > size) {
       sink_error = Error(ErrorKind::Corrupt, source + " is larger than its descriptor says (" +
@@ -309,6 +310,7 @@ std::function<bool(const char*, size_t)> blob_sink(Writer& writer, uint64_t& hav
       sink_error = std::move(r).error();
       return false;
     }
+    if (tap && *tap) (*tap)(have, std::string_view(data, n));
     have += n;
     if (progress) progress(have);
     return true;
@@ -318,7 +320,8 @@ std::function<bool(const char*, size_t)> blob_sink(Writer& writer, uint64_t& hav
 }  // namespace
 
 Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
-                                const layers::BlobStore& store, const ProgressFn& progress) {
+                                const layers::BlobStore& store, const ProgressFn& progress,
+                                const BlobTap& tap) {
   const std::string what = "blob " + blob.digest.str();
   const std::string where = registry_ + "/" + std::string(path);
   if (blob.size < 0) return Error(ErrorKind::InvalidInput, what + ": negative size");
@@ -358,7 +361,7 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
       }
       return true;
     };
-    req.on_body = blob_sink(writer, have, size, sink_error, what + " from " + where, progress);
+    req.on_body = blob_sink(writer, have, size, sink_error, what + " from " + where, progress, &tap);
     auto response = call(req, path, false, {}, /*retry=*/false);
     if (sink_error) {
       if (sink_error->kind() != ErrorKind::Corrupt) return sink_error->context("fetching " + what);

@@ -53,6 +53,10 @@ struct FetchedManifest {
 // Progress of one blob: bytes done so far (may go back to 0 when a download restarts).
 using ProgressFn = std::function<void(uint64_t done)>;
 
+// The bytes of a blob as they are stored, in order, each run at its offset in the blob
+// (unverified until the download ends; a download that starts over begins again at 0).
+using BlobTap = std::function<void(uint64_t offset, std::string_view bytes)>;
+
 // A blob uploaded while it is still being written (a layer compressed as it is pushed).
 // `fd` reads it; `wait(n)` blocks until at least n bytes of it are written or its writer
 // has ended, and says how many are written and, once the writer has ended, the blob's
@@ -93,9 +97,11 @@ class Client {
                                                    bool for_push = false);
 
   // Downloads a blob into `store`, verifying its digest (and size) before it lands there.
-  // A corrupt download is retried; the store never receives bad bytes.
+  // A corrupt download is retried; the store never receives bad bytes. `tap` sees the
+  // bytes as they arrive.
   layers::Result<void> fetch_blob(std::string_view path, const layers::Descriptor& blob,
-                                  const layers::BlobStore& store, const ProgressFn& progress = {});
+                                  const layers::BlobStore& store, const ProgressFn& progress = {},
+                                  const BlobTap& tap = {});
 
   // Downloads a foreign (non-distributable) layer from the first of its descriptor's
   // `urls` that serves it, as Docker does when the registry lacks the blob: http and https

@@ -141,12 +141,13 @@ TransferObserver progress_printer(std::FILE* out, bool pushing) {
 layers::Result<PullResult> pull_reference(const Settings& settings, layers::Store& store,
                                           const Reference& reference,
                                           const std::optional<layers::Platform>& platform,
-                                          std::FILE* progress) {
+                                          std::FILE* progress, bool unpack) {
   auto client_settings = client_options(settings, reference.domain());
   if (!client_settings) return std::move(client_settings).error();
   Client client(reference.domain(), std::move(*client_settings));
   PullOptions options;
   options.platform = platform;
+  options.unpack = unpack;
   if (progress) {
     options.observer = progress_printer(progress, /*pushing=*/false);
     std::fprintf(progress, "%s: Pulling from %s\n",

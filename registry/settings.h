@@ -37,11 +37,12 @@ TransferObserver progress_printer(std::FILE* out, bool pushing);
 
 // Pulls `reference` into `store` with a client made from `settings` (client_options), as
 // `hoist pull`, `hoist run` and a build's FROM do: progress in docker's words on `progress`
-// ("TAG: Pulling from REPO", a line per layer, "Digest:", "Status:") unless null.
+// ("TAG: Pulling from REPO", a line per layer, "Digest:", "Status:") unless null. With
+// `unpack`, layers are unpacked as they download (PullOptions::unpack).
 layers::Result<PullResult> pull_reference(const Settings& settings, layers::Store& store,
                                           const Reference& reference,
                                           const std::optional<layers::Platform>& platform,
-                                          std::FILE* progress);
+                                          std::FILE* progress, bool unpack);
 
 // Pushes `stored` (an image in `store`) as `reference` with a client made from `settings`,
 // as `hoist push` and `hoist build --push` do, its built layers compressed as

@@ -1,6 +1,9 @@
 #include "registry/transfer.h"
 
+#include <errno.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -11,6 +14,8 @@
 
 #include "layers/compressed_layers.h"
 #include "layers/parallel_for.h"
+#include "layers/unique_fd.h"
+#include "layers/unpacked_cache.h"
 
 namespace registry {
 
@@ -104,6 +109,71 @@ std::string tag_name(const Reference& reference) {
   if (reference.tag().empty()) return reference.str();
   return reference.repository() + ":" + reference.tag();
 }
+
+// A layer unpacked from its bytes as they download (PullOptions::unpack): a thread runs
+// the one applier, through UnpackedLayers::get_or_unpack (which names the layer's
+// directory only when the stream's sha256 is its diff_id), on a socket the download's tap
+// writes into, so downloading and unpacking overlap. It only unpacks early: when anything
+// goes wrong (the download starts over or fails, the applier refuses the layer, the
+// socket breaks), the tap stops feeding, the scratch directory goes, and the layer is
+// unpacked at its first use from the verified blob, which reports the error as it always
+// did. A socket rather than a pipe: send(MSG_NOSIGNAL) gets EPIPE, not a signal.
+class StreamedUnpack {
+ public:
+  StreamedUnpack(const layers::Store& store, const Digest& diff_id) : diff_id_(diff_id) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      outcome_ = Error::from_errno("a socket for unpacking layer " + diff_id.str());
+      return;
+    }
+    layers::UniqueFd read_end(fds[0]);
+    write_end_.reset(fds[1]);
+    const int buffer = 1 << 20;
+    ::setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+    const std::string dir = store.unpacked_dir();
+    thread_ = std::thread([this, dir, read_end = std::move(read_end)]() mutable {
+      auto unpacked = layers::UnpackedLayers::open(dir);
+      Result<std::string> r = unpacked ? unpacked->get_or_unpack(diff_id_, [&]() -> Result<layers::UniqueFd> {
+        return std::move(read_end);
+      }) : Result<std::string>(std::move(unpacked).error());
+      read_end.reset();  // when get_or_unpack did not take it (unpacked meanwhile)
+      if (!r) outcome_ = std::move(r).error();
+    });
+  }
+  StreamedUnpack(const StreamedUnpack&) = delete;
+  StreamedUnpack& operator=(const StreamedUnpack&) = delete;
+  ~StreamedUnpack() { finish(); }
+
+  // The download's tap: bytes at `offset`, in order while the download goes on.
+  void feed(uint64_t offset, std::string_view bytes) {
+    if (!write_end_) return;
+    if (offset != fed_) return stop();  // started over: this unpack cannot follow
+    while (!bytes.empty()) {
+      ssize_t n = ::send(write_end_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return stop();  // the applier stopped reading
+      bytes.remove_prefix(size_t(n));
+      fed_ += uint64_t(n);
+    }
+  }
+
+  // Ends the stream (after the download, whole or not) and waits for the applier: nullopt
+  // when the layer's directory is named, else why it is not (unpacked at first use).
+  std::optional<Error> finish() {
+    write_end_.reset();
+    if (thread_.joinable()) thread_.join();
+    return outcome_;
+  }
+
+ private:
+  void stop() { write_end_.reset(); }
+
+  Digest diff_id_;
+  layers::UniqueFd write_end_;
+  uint64_t fed_ = 0;
+  std::optional<Error> outcome_;
+  std::thread thread_;  // last: started once the members it uses are made
+};
 
 }  // namespace
 
@@ -201,11 +271,31 @@ Result<PullResult> pull(Client& client, layers::Store& store, const Reference& r
   }
   auto image_config = check_config(store, *manifest, where);
   if (!image_config) return std::move(image_config).error().context("pulling " + reference.familiar());
+  // With options.unpack, each layer's diff_id (check_config: one per layer).
+  std::map<Digest, Digest> diff_id_of;
+  if (options.unpack)
+    for (size_t i = 0; i < manifest->layers.size(); ++i)
+      if (!layers::is_nondistributable_layer(manifest->layers[i].media_type))
+        diff_id_of.emplace(manifest->layers[i].digest, image_config->diff_ids[i]);
   auto fetched =
       for_each_parallel(missing, options.parallel, [&](const Descriptor& b) -> Result<void> {
         report(b, State::Running, 0);
         const ProgressFn progress = [&](uint64_t done) { report(b, State::Running, done); };
-        auto r = client.fetch_blob(path, b, store.blobs(), progress);
+        std::optional<StreamedUnpack> unpack;
+        if (auto it = diff_id_of.find(b.digest);
+            it != diff_id_of.end() && ::access(store.unpacked_path(it->second).c_str(), F_OK) != 0)
+          unpack.emplace(store, it->second);
+        const BlobTap tap = [&](uint64_t offset, std::string_view bytes) {
+          if (unpack) unpack->feed(offset, bytes);
+        };
+        auto r = client.fetch_blob(path, b, store.blobs(), progress, tap);
+        if (unpack) {
+          if (auto why = unpack->finish())
+            client.log("layer " + b.digest.str() + " was not unpacked as it downloaded (it will be at its first use): " +
+                       why->describe());
+          else
+            client.log("unpacked layer " + b.digest.str() + " as it downloaded");
+        }
         // A foreign layer the registry does not hold comes from its URLs, as Docker does.
         if (!r && r.error().kind() == ErrorKind::NotFound &&
             layers::is_nondistributable_layer(b.media_type) && !b.urls.empty())

@@ -7,7 +7,8 @@
 //   verified before it lands (client.h); a foreign / non-distributable layer the registry
 //   lacks comes from its descriptor's URLs (http/https, verified the same way). It stores the
 //   manifest bytes exactly as served and only then tags the image, under gc_shared_lock(): an
-//   interrupted pull leaves no tag and at worst some verified blobs.
+//   interrupted pull leaves no tag and at worst some verified blobs. With
+//   PullOptions::unpack, each layer downloaded is also unpacked as its bytes arrive.
 // push: for the image (or index) a name points at, each blob is HEADed and skipped when
 //   present, mounted from another repository of the same registry when a local tag says it
 //   came from there, or uploaded from the store; foreign / non-distributable layers are
@@ -43,6 +44,11 @@ struct TransferObserver {
 struct PullOptions {
   std::optional<layers::Platform> platform;  // default: the host's
   int parallel = 3;
+  // Unpack each layer downloaded into the store's unpacked layers as its bytes arrive
+  // (docker pull's extraction, overlapped with the download), so the first RUN or `hoist
+  // run` finds it there. Best effort: a layer that cannot be unpacked so is unpacked at
+  // its first use, which reports why.
+  bool unpack = false;
   TransferObserver observer;
 };
 

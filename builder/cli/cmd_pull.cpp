@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "builder/cli/args.h"
@@ -32,8 +34,13 @@ layers::Result<int> cmd_pull(const GlobalOptions& global, const std::vector<std:
   }
   auto store = open_store(global);
   if (!store) return std::move(store).error();
+  // The layers are unpacked as they download, as docker pull does, for the first RUN or
+  // `hoist run`, but only as root: a non-root pull runs outside the rootless user
+  // namespace those unpack in, so it could not give the files their owners (they are
+  // unpacked at first use, inside it).
+  const bool unpack = ::geteuid() == 0;
   auto pulled = registry::pull_reference({global.insecure_registries, tls_ca, global.debug}, *store, *reference,
-                                         platform, quiet ? nullptr : stdout);
+                                         platform, quiet ? nullptr : stdout, unpack);
   if (!pulled) return std::move(pulled).error();
   std::printf("%s\n", pulled->name.c_str());
   return 0;

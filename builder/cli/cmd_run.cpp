@@ -46,7 +46,7 @@ Result<layers::Descriptor> find_or_pull(const GlobalOptions& global, layers::Sto
   if (!reference) return local ? local : std::move(reference).error();
   if (!local) std::fprintf(stderr, "Unable to find image '%s' locally\n", reference->familiar().c_str());
   auto pulled = registry::pull_reference({global.insecure_registries, "", global.debug}, store, *reference,
-                                         std::nullopt, stderr);
+                                         std::nullopt, stderr, /*unpack=*/true);
   if (!pulled) return std::move(pulled).error();
   return pulled->image;
 }

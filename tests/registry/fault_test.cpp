@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 
 #include "layers/compressed_layers.h"
 #include "layers/store.h"
@@ -58,7 +59,9 @@ TEST_CASE("pull through a faulty proxy: retries recover, corruption never lands"
   const auto through = *registry::Reference::parse(proxy.host() + "/faulty/app:v1");
   registry::Client client(through.domain(), fast_options());
   auto store_b = layers::Store::open(b.path());
-  auto pulled = registry::pull(client, *store_b, through);
+  registry::PullOptions unpack;  // layers unpacked as they download: best effort, never wrong
+  unpack.unpack = true;
+  auto pulled = registry::pull(client, *store_b, through, unpack);
   CHECK(proxy.faults_applied() > 0);
   if (succeeds) {
     REQUIRE(pulled);
@@ -75,6 +78,16 @@ TEST_CASE("pull through a faulty proxy: retries recover, corruption never lands"
   REQUIRE(listing);
   CHECK(listing->strays.empty());
   for (const auto& d : listing->blobs) CHECK(store_b->blobs().verify(d));
+  // And the unpacked layer, when the bytes that arrived made it, is the layer; a scratch
+  // directory never stays.
+  auto loaded = store_a->load_image(image.manifest);
+  REQUIRE(loaded);
+  const std::string unpacked = store_b->unpacked_path(loaded->config.diff_ids.at(0));
+  if (std::filesystem::exists(unpacked))
+    CHECK(hoist_test::read_file(unpacked + "/data/seed.txt") == "faults layer 0\n");
+  if (std::filesystem::exists(store_b->unpacked_dir()))
+    for (const auto& entry : std::filesystem::directory_iterator(store_b->unpacked_dir()))
+      CHECK(entry.path() == unpacked);
 }
 
 TEST_CASE("push through a faulty proxy retries dropped and failed uploads", "[registry][faults]") {

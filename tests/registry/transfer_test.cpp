@@ -306,3 +306,39 @@ TEST_CASE("a layer stored uncompressed is compressed as it is pushed, once", "[r
     CHECK(debug.count("as it was compressed") == 0);
   }
 }
+
+TEST_CASE("pull with unpack: each layer is unpacked as it downloads, checked by its diff_id",
+          "[registry][transfer][pull_unpack]") {
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a, b, c;
+  auto store_a = layers::Store::open(a.path());
+  REQUIRE(store_a);
+  // One layer of several chunks of the socket's buffer, one small.
+  auto image = registry_test::make_image(*store_a, "unpacked", {3 << 20, 1000});
+  const auto target = parse_ref(server.host() + "/team/unpack:v1");
+  registry::Client client(target.domain(), fast_options());
+  REQUIRE(registry::push(client, *store_a, target, image.manifest));
+  auto loaded = store_a->load_image(image.manifest);
+  REQUIRE(loaded);
+  const layers::ImageConfig* config = &loaded->config;
+  REQUIRE(config->diff_ids.size() == 2);
+
+  auto store_b = layers::Store::open(b.path());
+  registry::PullOptions unpack;
+  unpack.unpack = true;
+  REQUIRE(registry::pull(client, *store_b, target, unpack));
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string dir = store_b->unpacked_path(config->diff_ids[i]);
+    CAPTURE(i, dir);
+    // The seed file each layer holds (tests/registry/test_image.h).
+    CHECK(hoist_test::read_file(dir + "/data/seed.txt") == "unpacked layer " + std::to_string(i) + "\n");
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(store_b->unpacked_dir()))
+    CHECK_FALSE(entry.path().filename().string().starts_with(".tmp-"));
+
+  // Without the option, a pull leaves the layers packed (they are unpacked at first use).
+  auto store_c = layers::Store::open(c.path());
+  REQUIRE(registry::pull(client, *store_c, target));
+  for (const auto& d : config->diff_ids) CHECK_FALSE(std::filesystem::exists(store_c->unpacked_path(d)));
+}
