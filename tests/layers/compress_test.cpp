@@ -88,7 +88,7 @@ std::vector<std::byte> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::vector<char> chars((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   std::vector<std::byte> out(chars.size());
-  std::memcpy(out.data(), chars.data(), chars.size());
+  if (!chars.empty()) std::memcpy(out.data(), chars.data(), chars.size());  // data() may be null when empty
   return out;
 }
 
