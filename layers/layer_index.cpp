@@ -14,10 +14,6 @@ constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr std::string_view kMagic = "hoist-layer-index 1 ";
 
-bool is_below(const std::string& path, const std::string& dir) {
-  return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
-}
-
 // The stored form: a record per line, numbers in decimal, strings as LENGTH:BYTES (names
 // are bytes and may hold anything but NUL), and a last line with the sha256 of the rest.
 void put_string(std::string& out, std::string_view s) {

@@ -26,6 +26,10 @@ std::string join_under(const std::string& dir, std::string_view name) {
   return dir + "/" + std::string(name);
 }
 
+bool is_below(std::string_view path, std::string_view dir) {
+  return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
+}
+
 bool has_wildcard(std::string_view path) {
   return path.find_first_of("*?[") != std::string_view::npos;
 }

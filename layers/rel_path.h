@@ -19,6 +19,10 @@ std::pair<std::string, std::string> split_parent(const std::string& rel);
 // `name` under `dir`; `name` alone when `dir` is "" (the root), `dir` alone when `name` is "".
 std::string join_under(const std::string& dir, std::string_view name);
 
+// Whether `path` lies strictly beneath the directory `dir` ("a/b" beneath "a", not "ab" nor
+// "a" itself).
+bool is_below(std::string_view path, std::string_view dir);
+
 // Whether `path` (or a component) holds a wildcard of a COPY source (Go's filepath.Match:
 // '*', '?', '['): COPY resolves the components before the first such one as a path and
 // matches the rest (builder/copy.cpp), and RUN --mount=from / COPY --from materialize what

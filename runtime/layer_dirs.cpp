@@ -335,10 +335,6 @@ std::string fixed_part(std::string_view source) {
   return out;
 }
 
-bool is_below(const std::string& rel, const std::string& dir) {
-  return rel.size() > dir.size() && rel.starts_with(dir) && rel[dir.size()] == '/';
-}
-
 // `rel`'s parents, "" left out.
 void add_parents(const std::string& rel, std::set<std::string>& out) {
   for (size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', slash + 1))
@@ -379,7 +375,7 @@ Result<uint64_t> materialize_sources(const layers::Store& store, const std::vect
   }
   auto in_subtrees = [&](const std::string& rel) {
     return std::any_of(subtrees.begin(), subtrees.end(),
-                       [&](const std::string& s) { return rel == s || is_below(rel, s); });
+                       [&](const std::string& s) { return rel == s || layers::is_below(rel, s); });
   };
   // Every symlink, and the data of hardlinks kept.
   std::set<std::string> exact, parents;

@@ -118,7 +118,7 @@ layers::Result<void> materialize_rootfs(const layers::Store& store,
 // The same, but only what reading the paths `sources` inside it takes (COPY --from and
 // RUN --mount=from read a few paths of a stage or an image, as plan_copy resolves them):
 // the subtree at each source's fixed part (its components before the first wildcard, "."
-// pivot or escape), as named and as resolved through the image's symlinks; every symlink
+// pivot or ".."), as named and as resolved through the image's symlinks; every symlink
 // of every layer, so that any path through them resolves as in the whole tree; the
 // targets of hardlinks in those subtrees; the parents of all of these. Whiteouts and
 // opaque markers apply where they touch what is kept. A source whose fixed part is the
