@@ -4,9 +4,16 @@
 // and the tar writer that turns them into an OCI layer.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace layers {
+
+// The names a layer's tar gives deletions (OCI image-spec, "Whiteouts"): the tar writer
+// writes them, the applier and the layer index read them.
+inline constexpr std::string_view kWhiteoutPrefix = ".wh.";          // ".wh.<name>": <name> deleted
+inline constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";  // reserved for markers
+inline constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";    // the directory is opaque
 
 struct DiffEntry {
   enum class Kind {

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "layers/diff.h"
 #include "layers/layer_entries.h"
 #include "layers/tar_apply.h"
 #include "layers/rel_path.h"
@@ -9,9 +10,6 @@
 namespace layers {
 namespace {
 
-constexpr std::string_view kWhiteoutPrefix = ".wh.";
-constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
-constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr std::string_view kMagic = "hoist-layer-index 1 ";
 
 // The stored form: a record per line, numbers in decimal, strings as LENGTH:BYTES (names

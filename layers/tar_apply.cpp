@@ -15,6 +15,7 @@
 #include <set>
 #include <vector>
 
+#include "layers/diff.h"
 #include "layers/compress.h"
 #include "layers/overlay_xattr.h"
 #include "layers/read_ahead.h"
@@ -26,9 +27,6 @@ namespace layers {
 namespace {
 
 constexpr size_t kChunk = 128 * 1024;
-constexpr std::string_view kWhiteoutPrefix = ".wh.";
-constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
-constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
 struct ArchiveFree {
   void operator()(archive* a) const { archive_read_free(a); }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "layers/diff.h"
 #include "layers/read_ahead.h"
 #include "layers/same_entry.h"
 #include "layers/resolve_in_root.h"
@@ -25,8 +26,6 @@
 namespace layers {
 namespace {
 
-constexpr std::string_view kWhiteoutPrefix = ".wh.";
-constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
 struct ArchiveFree {
   void operator()(archive* a) const { archive_write_free(a); }
