@@ -223,6 +223,20 @@ TEST_CASE("context memo: the file format is read strictly", "[builder][context_m
   CHECK(back->at("a b\nc").stamp == entries.at("a b\nc").stamp);
   CHECK(back->at("d/e").hex == x.hex());
 
+  // Written in path order (the order a walk looks them up), whatever the map's order.
+  ContextMemo::Entries many;
+  std::vector<std::string> names;
+  for (int i = 0; i < 200; ++i) names.push_back("d/f" + std::to_string(1000 + i));
+  for (auto it = names.rbegin(); it != names.rend(); ++it) many[*it] = e;
+  const std::string many_text = ContextMemo::format("/ctx", many);
+  size_t previous = 0;
+  for (const auto& name : names) {
+    const size_t at = many_text.find(":" + name + "\n");
+    REQUIRE(at != std::string::npos);
+    CHECK(at > previous);
+    previous = at;
+  }
+
   CHECK_FALSE(ContextMemo::parse("/other", text));  // another directory's
   for (size_t n = 0; n < text.size(); ++n) {
     CAPTURE(n);
