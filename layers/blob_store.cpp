@@ -71,6 +71,13 @@ Result<void> fsync_dir(const std::string& dir) {
   return {};
 }
 
+Result<void> sync_filesystem(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Error::from_errno("opening " + layers::quoted(path));
+  if (::syncfs(fd.get()) != 0) return Error::from_errno("syncfs " + layers::quoted(path));
+  return {};
+}
+
 Result<void> write_file_atomic(const std::string& path, std::string_view data) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";

@@ -136,5 +136,8 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes);
 // The same from an open descriptor, to its end; `what` names it in errors.
 Result<std::string> read_fd(int fd, const std::string& what, size_t max_bytes);
 Result<void> fsync_dir(const std::string& dir);
+// syncfs(2) of the filesystem holding `path`: every file written there so far is on disk
+// when it returns (a directory of many files made durable in one call, before it is named).
+Result<void> sync_filesystem(const std::string& path);
 
 }  // namespace layers

@@ -447,6 +447,8 @@ class Unpacker {
     // Sparse entries end in a hole that no data block covers.
     if (::ftruncate(file.get(), archive_entry_size(e)) != 0)
       return Error::from_errno("entry " + layers::quoted(entry) + ": truncate");
+    // A hint: an error here shows again at the caller's sync, which reports it.
+    if (options_.start_writeback) (void)::sync_file_range(file.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
     if (auto r = set_owner_mode_xattrs(entry, file.get(), e); !r) return r;
     timespec times[2] = {mtime_of(e), mtime_of(e)};
     if (::futimens(file.get(), times) != 0)

@@ -89,6 +89,10 @@ struct UnpackOptions {
   // given an entry's clean name, a whiteout's the path it removes, an opaque marker's its
   // directory. For a partial root filesystem (runtime::materialize_sources).
   std::function<bool(const std::string& rel)> only;
+  // Start writing each regular file to disk as soon as its bytes are in (sync_file_range's
+  // SYNC_FILE_RANGE_WRITE: queued, not waited for), so that a caller who syncs the
+  // filesystem afterwards (layers/unpacked_cache.h) finds little left to write.
+  bool start_writeback = false;
 };
 
 // A tar entry's name as a clean relative path ("" for the root itself): leading "./" and

@@ -1,5 +1,7 @@
 #include "layers/unpacked_cache.h"
 
+#include "layers/blob_store.h"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -48,7 +50,8 @@ Result<std::string> UnpackedLayers::get_or_unpack(
   // mkdtemp made it 0700; a lowerdir is the image's root directory.
   ::chmod(scratch.c_str(), 0755);
 
-  auto got = unpack_layer(scratch, fd->get(), {.whiteouts = WhiteoutMode::Overlay});
+  auto got = unpack_layer(scratch, fd->get(),
+                          {.whiteouts = WhiteoutMode::Overlay, .start_writeback = true});
   if (!got) {
     discard();
     return std::move(got).error().context("unpacking layer " + diff_id.str());
@@ -58,6 +61,11 @@ Result<std::string> UnpackedLayers::get_or_unpack(
     return Error(ErrorKind::Corrupt, "layer " + diff_id.str() + " unpacked to content " +
                                          got->str() + ", not its diff_id");
   }
+  // Its files' data on disk before its name (unpacked_cache.h).
+  if (auto synced = sync_filesystem(scratch); !synced) {
+    discard();
+    return std::move(synced).error().context("unpacking layer " + diff_id.str());
+  }
   if (::rename(scratch.c_str(), final_path.c_str()) != 0) {
     int err = errno;
     discard();
@@ -65,6 +73,7 @@ Result<std::string> UnpackedLayers::get_or_unpack(
     if ((err == EEXIST || err == ENOTEMPTY) && has(diff_id)) return final_path;
     return Error::from_errno(err, "naming " + layers::quoted(final_path));
   }
+  (void)fsync_dir(dir_);  // the name itself; lost, the layer is unpacked again
   return final_path;
 }
 

@@ -5,8 +5,12 @@
 // never changes once named:
 //
 //  - A layer is unpacked into a scratch directory DIR/.tmp-<hex>-XXXXXX, its stream is
-//    checked against the diff_id (Corrupt, scratch removed, on a mismatch), and the scratch
-//    directory is renamed to DIR/<hex>. A crash leaves at worst a stray .tmp-* directory.
+//    checked against the diff_id (Corrupt, scratch removed, on a mismatch), the filesystem
+//    is synced (each file's writeback was started as soon as it was written), and the
+//    scratch directory is renamed to DIR/<hex>. A crash, power loss included, leaves at
+//    worst a stray .tmp-* directory, never a named one with files whose data did not reach
+//    the disk (which nothing would ever check again: the zero-byte files containerd's
+//    unpack leaves after a power cut).
 //  - Two processes (or threads: an UnpackedLayers keeps no state but its directory's name,
 //    so one object may be used from several threads at once) unpacking the same layer both
 //    succeed: the first rename wins and the other discards its copy and uses the winner's.
@@ -35,7 +39,7 @@ class UnpackedLayers {
   // The directory holding the layer `diff_id`, unpacking it first when it is not cached.
   // `open_layer` is called only then, and gives the layer blob (any compression) to read.
   // Errors: open_layer's own; unpack_layer's (InvalidInput for a hostile entry); Corrupt
-  // when the uncompressed stream's sha256 is not `diff_id`.
+  // when the uncompressed stream's sha256 is not `diff_id`; Io when the sync fails.
   Result<std::string> get_or_unpack(const Digest& diff_id,
                                     const std::function<Result<UniqueFd>()>& open_layer);
 
