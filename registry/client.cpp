@@ -291,31 +291,71 @@ Result<std::optional<int64_t>> Client::head_blob(std::string_view path, const Di
 
 namespace {
 
-// The body sink of a blob download into `writer` (a BlobWriter behind `->`): counts `have`,
-// reports progress, and stops with a Corrupt error in `sink_error` as soon as the body
+// The body of a blob download on its way into `writer` (a BlobWriter behind `->`, which the
+// caller may replace: restart() then) and the tap: counts have(), reports progress, and
+// gathers the HTTP client's pieces (4 KiB each) into writes of kGather bytes: one write to
+// the blob and one send to the tap per piece were two of the four system calls per 4 KiB
+// that a 1 GiB pull made 800,000 of. Stops with a Corrupt error() as soon as the body
 // outgrows the descriptor's `size`; `source` names the blob and where it comes from.
+// flush() after each request, whatever its outcome: what was received is written.
 template <class Writer>
-std::function<bool(const char*, size_t)> blob_sink(Writer& writer, uint64_t& have, uint64_t size,
-                                                   std::optional<Error>& sink_error,
-                                                   std::string source, const ProgressFn& progress,
-                                                   const BlobTap* tap = nullptr) {
-  return [&writer, &have, size, &sink_error, source = std::move(source), &progress, tap](
-             const char* data, size_t n) {
-    if (have + n > size) {
-      sink_error = Error(ErrorKind::Corrupt, source + " is larger than its descriptor says (" +
-                                                 std::to_string(size) + " bytes)");
+class BlobSink {
+ public:
+  static constexpr size_t kGather = size_t(256) << 10;
+
+  BlobSink(Writer& writer, uint64_t size, std::string source, const ProgressFn& progress,
+           const BlobTap* tap = nullptr)
+      : writer_(writer), size_(size), source_(std::move(source)), progress_(progress), tap_(tap) {}
+
+  // For HttpRequest::on_body.
+  std::function<bool(const char*, size_t)> receiver() {
+    return [this](const char* data, size_t n) { return take(data, n); };
+  }
+
+  void flush() {
+    if (pending_.empty()) return;
+    if (!writer_) return pending_.clear();
+    if (auto r = writer_->write(std::string_view(pending_)); !r) {
+      error_ = std::move(r).error();
+      return pending_.clear();
+    }
+    if (tap_ && *tap_) (*tap_)(have_ - pending_.size(), pending_);
+    pending_.clear();
+  }
+
+  uint64_t have() const { return have_; }
+  void restart() {
+    pending_.clear();
+    have_ = 0;
+  }
+  std::optional<Error>& error() { return error_; }
+
+ private:
+  bool take(const char* data, size_t n) {
+    if (have_ + n > size_) {
+      error_ = Error(ErrorKind::Corrupt, source_ + " is larger than its descriptor says (" +
+                                             std::to_string(size_) + " bytes)");
       return false;
     }
-    if (auto r = writer->write(std::string_view(data, n)); !r) {
-      sink_error = std::move(r).error();
-      return false;
+    pending_.append(data, n);
+    have_ += n;
+    if (pending_.size() >= kGather) {
+      flush();
+      if (error_) return false;
     }
-    if (tap && *tap) (*tap)(have, std::string_view(data, n));
-    have += n;
-    if (progress) progress(have);
+    if (progress_) progress_(have_);
     return true;
-  };
-}
+  }
+
+  Writer& writer_;
+  const uint64_t size_;
+  const std::string source_;
+  const ProgressFn& progress_;
+  const BlobTap* tap_;
+  std::string pending_;
+  uint64_t have_ = 0;  // received: written, and pending_
+  std::optional<Error> error_;
+};
 
 }  // namespace
 
@@ -327,7 +367,7 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
   if (blob.size < 0) return Error(ErrorKind::InvalidInput, what + ": negative size");
   const uint64_t size = static_cast<uint64_t>(blob.size);
   std::optional<layers::BlobWriter> writer;
-  uint64_t have = 0;
+  BlobSink sink(writer, size, what + " from " + where, progress, &tap);
   std::optional<Error> last_error;
   std::optional<HttpResponse> last_refusal;  // a 429/5xx reply, for its Retry-After
   const int attempts = std::max(1, options_.max_attempts);
@@ -338,13 +378,16 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
       auto w = store.begin_write();
       if (!w) return std::move(w).error().context("fetching " + what);
       writer.emplace(std::move(*w));
-      have = 0;
+      sink.restart();
     }
-    std::optional<Error> sink_error;
+    std::optional<Error>& sink_error = sink.error();
+    sink_error.reset();
     HttpRequest req;
     req.url = url("/v2/" + std::string(path) + "/blobs/" + blob.digest.str());
-    if (have > 0) req.headers.emplace("Range", "bytes=" + std::to_string(have) + "-");
+    if (const uint64_t have = sink.have(); have > 0)
+      req.headers.emplace("Range", "bytes=" + std::to_string(have) + "-");
     req.on_head = [&](const httplib::Response& head) {
+      const uint64_t have = sink.have();
       if (have > 0 && head.status == 206) {
         std::string range = head.get_header_value("Content-Range");
         if (range.starts_with("bytes " + std::to_string(have) + "-")) return true;
@@ -357,12 +400,13 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
           return false;
         }
         writer.emplace(std::move(*w));
-        have = 0;
+        sink.restart();
       }
       return true;
     };
-    req.on_body = blob_sink(writer, have, size, sink_error, what + " from " + where, progress, &tap);
+    req.on_body = sink.receiver();
     auto response = call(req, path, false, {}, /*retry=*/false);
+    sink.flush();
     if (sink_error) {
       if (sink_error->kind() != ErrorKind::Corrupt) return sink_error->context("fetching " + what);
       writer.reset();
@@ -372,7 +416,7 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
     if (!response) {
       if (response.error().kind() != ErrorKind::Network)
         return std::move(response).error().context("fetching " + what);
-      log("retrying " + what + " from byte " + std::to_string(have) +
+      log("retrying " + what + " from byte " + std::to_string(sink.have()) +
           " after: " + response.error().describe());
       last_error = std::move(response).error();
       continue;
@@ -384,7 +428,7 @@ Result<void> Client::fetch_blob(std::string_view path, const Descriptor& blob,
       last_refusal = std::move(*response);
       continue;
     }
-    if (have < size) {
+    if (const uint64_t have = sink.have(); have < size) {
       // The reply ended where its own length said: the registry serves fewer bytes than
       // the manifest declares.
       last_error = Error(ErrorKind::Corrupt,
@@ -423,13 +467,14 @@ Result<void> Client::fetch_foreign_blob(const Descriptor& blob, const layers::Bl
     }
     auto writer = store.begin_write();
     if (!writer) return std::move(writer).error().context("fetching " + what);
-    uint64_t have = 0;
-    std::optional<Error> sink_error;
+    BlobSink sink(writer, size, what + " from " + source->display(), progress);
     HttpRequest req;
     req.url = *source;  // no Authorization: the registry's credentials stay with it
-    req.on_body =
-        blob_sink(writer, have, size, sink_error, what + " from " + source->display(), progress);
+    req.on_body = sink.receiver();
     auto response = http_.send(req);
+    sink.flush();
+    const std::optional<Error>& sink_error = sink.error();
+    const uint64_t have = sink.have();
     if (response)
       log("GET " + source->display() + " (foreign layer) -> " + std::to_string(response->status));
     if (sink_error) {
