@@ -24,6 +24,12 @@
 #include "layers/rel_path.h"
 
 namespace layers {
+
+namespace {
+// Files at least this big have their writeback started as soon as they are written
+// (UnpackOptions::start_writeback).
+constexpr int64_t kStartWritebackBytes = int64_t(256) << 10;
+}  // namespace
 namespace {
 
 constexpr size_t kChunk = 128 * 1024;
@@ -447,8 +453,11 @@ class Unpacker {
     // Sparse entries end in a hole that no data block covers.
     if (::ftruncate(file.get(), archive_entry_size(e)) != 0)
       return Error::from_errno("entry " + layers::quoted(entry) + ": truncate");
-    // A hint: an error here shows again at the caller's sync, which reports it.
-    if (options_.start_writeback) (void)::sync_file_range(file.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+    // A hint (an error here shows again at the caller's sync, which reports it), for big
+    // files only: small ones are left to that sync, which writes them in one batch (a
+    // writeback per 4 KiB file made a pull of 20,000 of them 0.3 s slower).
+    if (options_.start_writeback && archive_entry_size(e) >= kStartWritebackBytes)
+      (void)::sync_file_range(file.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
     if (auto r = set_owner_mode_xattrs(entry, file.get(), e); !r) return r;
     timespec times[2] = {mtime_of(e), mtime_of(e)};
     if (::futimens(file.get(), times) != 0)
