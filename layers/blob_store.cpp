@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "layers/remove_tree.h"
 
@@ -71,10 +73,64 @@ Result<void> fsync_dir(const std::string& dir) {
   return {};
 }
 
-Result<void> sync_filesystem(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return Error::from_errno("opening " + layers::quoted(path));
-  if (::syncfs(fd.get()) != 0) return Error::from_errno("syncfs " + layers::quoted(path));
+namespace {
+
+// Adds the regular files and directories beneath the directory `dir_fd` (opened O_RDONLY)
+// to `out` as open descriptors, depth first; false as soon as there are more than
+// kSyncEachEntries (or one cannot be opened: the caller syncs the filesystem instead).
+bool open_tree(int dir_fd, std::vector<UniqueFd>& out) {
+  UniqueFd listing(::dup(dir_fd));
+  if (!listing) return false;
+  DIR* d = ::fdopendir(listing.get());
+  if (!d) return false;
+  (void)listing.release();
+  ::rewinddir(d);
+  bool ok = true;
+  while (dirent* de = ::readdir(d)) {
+    std::string_view name = de->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (::fstatat(::dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      ok = false;
+      break;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;  // a symlink, node: no data
+    if (out.size() >= kSyncEachEntries) {
+      ok = false;
+      break;
+    }
+    UniqueFd fd(::openat(::dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+                                                      (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0)));
+    if (!fd) {
+      ok = false;
+      break;
+    }
+    const int opened = fd.get();
+    out.push_back(std::move(fd));
+    if (S_ISDIR(st.st_mode) && !open_tree(opened, out)) {
+      ok = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return ok;
+}
+
+}  // namespace
+
+Result<void> sync_tree(const std::string& dir) {
+  UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return Error::from_errno("opening " + layers::quoted(dir));
+  std::vector<UniqueFd> each;
+  if (!open_tree(root.get(), each)) {
+    if (::syncfs(root.get()) != 0) return Error::from_errno("syncfs " + layers::quoted(dir));
+    return {};
+  }
+  // Every file's writeback first, then the waits: the disk sees them together.
+  for (const UniqueFd& fd : each) (void)::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+  for (const UniqueFd& fd : each)
+    if (::fsync(fd.get()) != 0) return Error::from_errno("fsync beneath " + layers::quoted(dir));
+  if (::fsync(root.get()) != 0) return Error::from_errno("fsync " + layers::quoted(dir));
   return {};
 }
 

@@ -136,8 +136,12 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes);
 // The same from an open descriptor, to its end; `what` names it in errors.
 Result<std::string> read_fd(int fd, const std::string& what, size_t max_bytes);
 Result<void> fsync_dir(const std::string& dir);
-// syncfs(2) of the filesystem holding `path`: every file written there so far is on disk
-// when it returns (a directory of many files made durable in one call, before it is named).
-Result<void> sync_filesystem(const std::string& path);
+// Everything beneath the directory `dir` on disk (before it is named: layers/unpacked_cache.h),
+// at a cost that follows the tree: fsync of each regular file and directory when there are
+// at most kSyncEachEntries of them (a RUN that wrote two big files waits for those two, not
+// for what other processes left dirty), else one syncfs(2) of its filesystem (which writes
+// those too). Never follows a symlink; opens nothing but regular files and directories.
+inline constexpr size_t kSyncEachEntries = 64;
+Result<void> sync_tree(const std::string& dir);
 
 }  // namespace layers

@@ -62,7 +62,7 @@ Result<std::string> UnpackedLayers::get_or_unpack(
                                          got->str() + ", not its diff_id");
   }
   // Its files' data on disk before its name (unpacked_cache.h).
-  if (auto synced = sync_filesystem(scratch); !synced) {
+  if (auto synced = sync_tree(scratch); !synced) {
     discard();
     return std::move(synced).error().context("unpacking layer " + diff_id.str());
   }

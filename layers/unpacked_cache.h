@@ -5,8 +5,8 @@
 // never changes once named:
 //
 //  - A layer is unpacked into a scratch directory DIR/.tmp-<hex>-XXXXXX, its stream is
-//    checked against the diff_id (Corrupt, scratch removed, on a mismatch), the filesystem
-//    is synced (each file's writeback was started as soon as it was written), and the
+//    checked against the diff_id (Corrupt, scratch removed, on a mismatch), its files are
+//    synced (sync_tree; a big file's writeback started as soon as it was written), and the
 //    scratch directory is renamed to DIR/<hex>. A crash, power loss included, leaves at
 //    worst a stray .tmp-* directory, never a named one with files whose data did not reach
 //    the disk (which nothing would ever check again: the zero-byte files containerd's

@@ -101,7 +101,7 @@ void adopt_unpacked(const layers::Store& store, const std::string& dir, const la
   struct stat st;
   if (::lstat(final_dir.c_str(), &st) == 0) return;
   // As get_or_unpack names a layer: its files' data on disk first (layers/unpacked_cache.h).
-  if (!layers::sync_filesystem(dir)) return;
+  if (!layers::sync_tree(dir)) return;
   if (::rename(dir.c_str(), final_dir.c_str()) == 0) (void)layers::fsync_dir(store.unpacked_dir());
 }
 

@@ -16,10 +16,12 @@
 #include <thread>
 #include <vector>
 
+#include "layers/blob_store.h"
 #include "layers/tar_writer.h"
 #include "layers/unpacked_cache.h"
 #include "tests/layers/tree_compare.h"
 #include "tests/support/fail_syscall.h"
+#include "tests/support/files.h"
 #include "tests/support/skip.h"
 
 using layers::DiffEntry;
@@ -127,29 +129,51 @@ TEST_CASE("unpacked layers: a layer whose files could not be synced to disk is n
           "[layers][unpacked_cache]") {
   // A named directory is trusted for good (nothing checks it again), so its files' data must
   // be on disk before its name: a power cut after an unsynced rename leaves zero-byte files
-  // under a valid name. With syncfs failing (EIO, as a dying disk gives), the layer is
-  // refused and nothing is named.
+  // under a valid name. With the sync failing (EIO, as a dying disk gives), the layer is
+  // refused and nothing is named. A small layer is synced file by file (fsync), a big one
+  // (more than kSyncEachEntries files) with one syncfs: each path is made to fail.
   TwoLayers layers_;
-  auto cache = layers::UnpackedLayers::open(layers_.work / "unpacked");
-  REQUIRE(cache);
-  auto seen = hoist_test::in_child_failing(SYS_syncfs, EIO, [&] {
-    int calls = 0;
-    auto r = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
-    if (r) return 1;  // named without its sync
-    if (r.error().kind() != layers::ErrorKind::Io) return 2;
-    if (r.error().describe().find("syncfs") == std::string::npos) return 3;
-    return 0;
-  });
-  if (!seen) HOIST_SKIP("seccomp filter unavailable here; the failing sync not checked");
-  CHECK(*seen == 0);
-  CHECK(fs::is_empty(cache->dir()));  // neither the name nor the scratch directory
-  CHECK_FALSE(cache->has(layers_.upper_id));
+  const std::string big_src = layers_.work / "big-src";
+  for (size_t i = 0; i <= layers::kSyncEachEntries; ++i)
+    hoist_test::write_file(big_src + "/f" + std::to_string(i), "data " + std::to_string(i));
+  auto big_diff = layers::diff_of_directory(big_src);
+  REQUIRE(big_diff);
+  const layers::Digest big_id = write_layer_file(*big_diff, layers_.work / "big.tar.gz");
 
-  // Where the sync works, the same call names it.
-  int calls = 0;
-  auto r = cache->get_or_unpack(layers_.upper_id, opener(layers_.work / "upper.tar.gz", &calls));
-  if (!r) FAIL(r.error().describe());
-  CHECK(fs::exists(*r + "/opaque/new"));
+  struct Case {
+    const char* name;
+    long syscall;
+    layers::Digest diff_id;
+    std::string tar;
+    std::string file;  // a file the layer holds
+  };
+  const Case cases[] = {
+      {"fsync", SYS_fsync, layers_.upper_id, layers_.work / "upper.tar.gz", "opaque/new"},
+      {"syncfs", SYS_syncfs, big_id, layers_.work / "big.tar.gz", "f0"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    auto cache = layers::UnpackedLayers::open(layers_.work / ("unpacked-" + std::string(c.name)));
+    REQUIRE(cache);
+    auto seen = hoist_test::in_child_failing(c.syscall, EIO, [&] {
+      int calls = 0;
+      auto r = cache->get_or_unpack(c.diff_id, opener(c.tar, &calls));
+      if (r) return 1;  // named without its sync
+      if (r.error().kind() != layers::ErrorKind::Io) return 2;
+      if (r.error().describe().find(c.name) == std::string::npos) return 3;
+      return 0;
+    });
+    if (!seen) HOIST_SKIP("seccomp filter unavailable here; the failing sync not checked");
+    CHECK(*seen == 0);
+    CHECK(fs::is_empty(cache->dir()));  // neither the name nor the scratch directory
+    CHECK_FALSE(cache->has(c.diff_id));
+
+    // Where the sync works, the same call names it.
+    int calls = 0;
+    auto r = cache->get_or_unpack(c.diff_id, opener(c.tar, &calls));
+    if (!r) FAIL(r.error().describe());
+    CHECK(fs::exists(*r + "/" + c.file));
+  }
 }
 
 TEST_CASE("unpacked layers: stacked as overlay lowerdirs they give the image's view",
