@@ -314,7 +314,7 @@ class BlobSink {
 
   void flush() {
     if (pending_.empty()) return;
-    if (!writer_) return pending_.clear();
+    if (error_ || !writer_) return pending_.clear();  // the first error is the one reported
     if (auto r = writer_->write(std::string_view(pending_)); !r) {
       error_ = std::move(r).error();
       return pending_.clear();
