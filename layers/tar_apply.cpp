@@ -24,7 +24,6 @@
 #include "layers/rel_path.h"
 
 namespace layers {
-
 namespace {
 
 constexpr size_t kChunk = 128 * 1024;

@@ -26,7 +26,6 @@
 namespace layers {
 namespace {
 
-
 struct ArchiveFree {
   void operator()(archive* a) const { archive_write_free(a); }
 };

@@ -61,20 +61,29 @@ Result<std::string> UnpackedLayers::get_or_unpack(
     return Error(ErrorKind::Corrupt, "layer " + diff_id.str() + " unpacked to content " +
                                          got->str() + ", not its diff_id");
   }
-  // Its files' data on disk before its name (unpacked_cache.h).
-  if (auto synced = sync_tree(scratch); !synced) {
-    discard();
-    return std::move(synced).error().context("unpacking layer " + diff_id.str());
-  }
-  if (::rename(scratch.c_str(), final_path.c_str()) != 0) {
-    int err = errno;
+  auto named = name(scratch, diff_id);
+  if (!named) {
     discard();
     // Another process got there first; its copy is as good as ours.
+    const int err = named.error().sys_errno();
     if ((err == EEXIST || err == ENOTEMPTY) && has(diff_id)) return final_path;
-    return Error::from_errno(err, "naming " + layers::quoted(final_path));
+    return std::move(named).error().context("unpacking layer " + diff_id.str());
   }
-  (void)fsync_dir(dir_);  // the name itself; lost, the layer is unpacked again
   return final_path;
+}
+
+bool UnpackedLayers::adopt(const std::string& dir, const Digest& diff_id) {
+  return !has(diff_id) && name(dir, diff_id);
+}
+
+Result<void> UnpackedLayers::name(const std::string& dir, const Digest& diff_id) {
+  // Its files' data on disk before its name (the top of unpacked_cache.h).
+  if (auto synced = sync_tree(dir); !synced) return synced;
+  const std::string final_path = path_of(diff_id);
+  if (::rename(dir.c_str(), final_path.c_str()) != 0)
+    return Error::from_errno("naming " + layers::quoted(final_path));
+  (void)fsync_dir(dir_);  // the name itself; lost, the layer is unpacked again
+  return {};
 }
 
 Result<void> UnpackedLayers::remove(const Digest& diff_id) {

@@ -43,11 +43,20 @@ class UnpackedLayers {
   Result<std::string> get_or_unpack(const Digest& diff_id,
                                     const std::function<Result<UniqueFd>()>& open_layer);
 
+  // Names `dir` (a directory on this filesystem holding exactly the layer `diff_id` in
+  // overlay form: a RUN's upper dir) as that layer, synced as get_or_unpack names what it
+  // unpacked, unless the layer is there already. False, `dir` left where it was, when it
+  // was not taken (already there, or the sync or the rename failed).
+  bool adopt(const std::string& dir, const Digest& diff_id);
+
   // Removes DIR/<hex> (missing is fine).
   Result<void> remove(const Digest& diff_id);
 
  private:
   explicit UnpackedLayers(std::string dir) : dir_(std::move(dir)) {}
+  // sync_tree(dir), then renames it to path_of(diff_id) and fsyncs DIR. Io (with the
+  // rename's errno) on failure; `dir` is the caller's to discard.
+  Result<void> name(const std::string& dir, const Digest& diff_id);
   std::string dir_;
 };
 

@@ -96,13 +96,8 @@ Result<std::string> ensure_unpacked(const layers::Store& store, const layers::De
 }
 
 void adopt_unpacked(const layers::Store& store, const std::string& dir, const layers::Digest& diff_id) {
-  if (!layers::make_dirs(store.unpacked_dir())) return;
-  std::string final_dir = store.unpacked_path(diff_id);
-  struct stat st;
-  if (::lstat(final_dir.c_str(), &st) == 0) return;
-  // As get_or_unpack names a layer: its files' data on disk first (layers/unpacked_cache.h).
-  if (!layers::sync_tree(dir)) return;
-  if (::rename(dir.c_str(), final_dir.c_str()) == 0) (void)layers::fsync_dir(store.unpacked_dir());
+  auto unpacked = layers::UnpackedLayers::open(store.unpacked_dir());
+  if (unpacked) (void)unpacked->adopt(dir, diff_id);
 }
 
 LayerView::LayerView(std::vector<std::string> dirs) {

@@ -37,8 +37,8 @@ layers::Result<std::string> ensure_unpacked(const layers::Store& store,
 
 // Moves `dir` (an overlay upper dir or a COPY scratch dir holding exactly the layer
 // `diff_id`, on the store's filesystem) into place as that layer's unpacked dir, unless
-// one exists already, after syncing the filesystem (a named layer's files are on disk).
-// Best effort: on failure `dir` stays where it was.
+// one exists already, synced first as every named unpacked layer is
+// (layers::UnpackedLayers::adopt). Best effort: on failure `dir` stays where it was.
 void adopt_unpacked(const layers::Store& store, const std::string& dir,
                     const layers::Digest& diff_id);
 
