@@ -6,6 +6,7 @@
 #include "runtime/layer_dirs.h"
 #include "runtime/rootless.h"
 #include "runtime/sandbox/temp_dir.h"
+#include "layers/blob_store.h"
 #include "layers/overlay_diff.h"
 #include "layers/tree_index.h"
 #include "layers/tar_writer.h"
@@ -25,8 +26,9 @@ Result<LayerResult> store_layer(const layers::Store& store, const layers::TreeDi
 
 Result<LayerResult> store_written_layer(const layers::Store& store, const LayerWrite& write, bool is_empty,
                                         const LayerWriteOptions& options) {
-  // The tar is hashed once, by the layer writer (its digest is the diff_id).
-  auto writer = store.blobs().begin_write(layers::Hashing::ByCaller);
+  // The tar is hashed once, by the layer writer (its digest is the diff_id). It goes to
+  // disk past the page cache (layers/blob_store.h, PageCache): a build does not read it.
+  auto writer = store.blobs().begin_write(layers::Hashing::ByCaller, layers::PageCache::Bypass);
   if (!writer) return std::move(writer).error();
   layers::BlobWriter& blob = *writer;
   layers::WriteOptions write_options;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string_view>
@@ -198,7 +199,10 @@ BlobWriter::BlobWriter(BlobWriter&& other) noexcept
       fd_(std::move(other.fd_)),
       hashing_(other.hashing_),
       hash_(std::move(other.hash_)),
-      bytes_written_(other.bytes_written_) {}
+      bytes_written_(other.bytes_written_),
+      direct_(other.direct_),
+      piece_(std::move(other.piece_)),
+      piece_used_(other.piece_used_) {}
 
 BlobWriter& BlobWriter::operator=(BlobWriter&& other) noexcept {
   if (this != &other) {
@@ -209,6 +213,9 @@ BlobWriter& BlobWriter::operator=(BlobWriter&& other) noexcept {
     hashing_ = other.hashing_;
     hash_ = std::move(other.hash_);
     bytes_written_ = other.bytes_written_;
+    direct_ = other.direct_;
+    piece_ = std::move(other.piece_);
+    piece_used_ = other.piece_used_;
   }
   return *this;
 }
@@ -221,19 +228,62 @@ void BlobWriter::discard() {
   fd_.reset();
 }
 
+void BlobWriter::FreeAligned::operator()(std::byte* p) const { std::free(p); }
+
+Result<void> BlobWriter::stop_direct() {
+  if (!direct_) return {};
+  const int flags = ::fcntl(fd_.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT) != 0)
+    return Error::from_errno("write " + layers::quoted(tmp_path_));
+  direct_ = false;
+  return {};
+}
+
+Result<void> BlobWriter::put(const std::byte* data, size_t size) {
+  if (direct_) {
+    ssize_t n;
+    do n = ::write(fd_.get(), data, size);
+    while (n < 0 && errno == EINTR);
+    if (n == ssize_t(size)) return {};
+    // Refused (EINVAL: this filesystem's alignment, or no direct I/O after all), or short
+    // (a full disk): the rest goes through the cache, where a real error shows again.
+    if (auto r = stop_direct(); !r) return r;
+    if (n > 0) {
+      data += n;
+      size -= size_t(n);
+    }
+  }
+  return write_fully(fd_.get(), reinterpret_cast<const char*>(data), size, tmp_path_);
+}
+
 Result<void> BlobWriter::write(std::span<const std::byte> data) {
   if (!fd_) return Error(ErrorKind::InvalidInput, "writing to a blob writer that is spent");
+  if (hashing_ == Hashing::ByWriter) hash_.update(data);
+  bytes_written_ += data.size();
+  if (piece_) {
+    // Whole aligned pieces only, at aligned offsets: what O_DIRECT takes.
+    while (!data.empty()) {
+      const size_t n = std::min(data.size(), kDirectPiece - piece_used_);
+      std::memcpy(piece_.get() + piece_used_, data.data(), n);
+      piece_used_ += n;
+      data = data.subspan(n);
+      if (piece_used_ == kDirectPiece) {
+        if (auto r = put(piece_.get(), kDirectPiece); !r) return r;
+        piece_used_ = 0;
+      }
+    }
+    return {};
+  }
   if (auto r = write_fully(fd_.get(), reinterpret_cast<const char*>(data.data()), data.size(),
                            tmp_path_);
       !r)
     return r;
-  if (hashing_ == Hashing::ByWriter) hash_.update(data);
-  bytes_written_ += data.size();
   return {};
 }
 
 Result<UniqueFd> BlobWriter::open_reader() const {
   if (!fd_) return Error(ErrorKind::InvalidInput, "reading a blob writer that is spent");
+  if (piece_) return Error(ErrorKind::InvalidInput, "reading a blob written past the page cache");
   int fd = ::open(tmp_path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error::from_errno("open " + layers::quoted(tmp_path_));
   return UniqueFd(fd);
@@ -254,6 +304,16 @@ Result<Digest> BlobWriter::commit(std::optional<Digest> expected) {
     discard();
     return Error(ErrorKind::Corrupt,
                  "blob content is " + actual.str() + ", expected " + expected->str());
+  }
+  if (piece_used_ > 0) {
+    // The last piece is short: through the cache, which takes any size.
+    auto r = stop_direct();
+    if (r) r = put(piece_.get(), piece_used_);
+    if (!r) {
+      discard();
+      return std::move(r).error();
+    }
+    piece_used_ = 0;
   }
   if (::fchmod(fd_.get(), 0644) != 0 || ::fsync(fd_.get()) != 0) {
     Error e = Error::from_errno("fsync " + layers::quoted(tmp_path_));
@@ -327,10 +387,21 @@ Result<std::string> BlobStore::read_all(const Digest& digest, size_t max_bytes) 
   return text;
 }
 
-Result<BlobWriter> BlobStore::begin_write(Hashing hashing) const {
+Result<BlobWriter> BlobStore::begin_write(Hashing hashing, PageCache cache) const {
   auto tmp = make_locked_temp(tmp_dir_, "blob-");
   if (!tmp) return std::move(tmp).error();
-  return BlobWriter(blobs_dir_, std::move(tmp->first), std::move(tmp->second), hashing);
+  BlobWriter writer(blobs_dir_, std::move(tmp->first), std::move(tmp->second), hashing);
+  if (cache == PageCache::Bypass) {
+    const int flags = ::fcntl(writer.fd_.get(), F_GETFL);
+    // Refused where the filesystem has no direct I/O: then the cache, as for Use.
+    if (flags >= 0 && ::fcntl(writer.fd_.get(), F_SETFL, flags | O_DIRECT) == 0) {
+      void* piece = std::aligned_alloc(4096, kDirectPiece);
+      if (!piece) return Error(ErrorKind::Io, "out of memory for a blob's write buffer");
+      writer.piece_.reset(static_cast<std::byte*>(piece));
+      writer.direct_ = true;
+    }
+  }
+  return writer;
 }
 
 Result<Digest> BlobStore::put_bytes(std::string_view data) const {

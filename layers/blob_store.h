@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -38,6 +39,15 @@ namespace layers {
 // Never for bytes from outside (a download, an archive): those are ByWriter.
 enum class Hashing { ByWriter, ByCaller };
 
+// Whether a blob goes to disk through the page cache. Bypass is for a big blob that
+// nothing reads soon and that has to be on disk before it is named anyway (a layer a build
+// writes: a RUN's layer stays unpacked for the next RUN, a push reads the blob): its bytes go
+// to the disk in kDirectPiece pieces with O_DIRECT, so it is not written twice (into the
+// cache, then to disk) and commit's fsync has almost nothing left to do. Where the
+// filesystem refuses O_DIRECT (tmpfs on older kernels), the blob is written as with Use.
+enum class PageCache { Use, Bypass };
+inline constexpr size_t kDirectPiece = size_t(1) << 20;
+
 // Streams one blob into the store. Not copyable; moving transfers the temp file.
 // Destroying a writer that was not committed removes its temp file.
 class BlobWriter {
@@ -54,6 +64,7 @@ class BlobWriter {
   // A descriptor reading the blob being written (its temp file): bytes_written() bytes of
   // it are on the file once write() returns, for a reader that follows the writer (a push
   // uploading a layer while it is compressed). It stays readable after commit or discard.
+  // Not for a PageCache::Bypass writer (InvalidInput): it holds back the last piece.
   Result<UniqueFd> open_reader() const;
 
   // fsyncs, checks the digest against `expected` (when given), and names the blob. On a
@@ -66,6 +77,10 @@ class BlobWriter {
   friend class BlobStore;
   BlobWriter(std::string blobs_dir, std::string tmp_path, UniqueFd fd, Hashing hashing);
   void discard();
+  // Writes `size` bytes at the file's end, with O_DIRECT while direct_ is set; a direct
+  // write refused (or short) clears it for good and writes through the cache.
+  Result<void> put(const std::byte* data, size_t size);
+  Result<void> stop_direct();  // clears O_DIRECT (when set)
 
   std::string blobs_dir_;
   std::string tmp_path_;
@@ -73,6 +88,14 @@ class BlobWriter {
   Hashing hashing_ = Hashing::ByWriter;
   Sha256 hash_;
   uint64_t bytes_written_ = 0;
+  // PageCache::Bypass: the fd has O_DIRECT, and the bytes not yet written wait in `piece_`
+  // (kDirectPiece bytes, page aligned) until it is full.
+  bool direct_ = false;
+  struct FreeAligned {
+    void operator()(std::byte* p) const;
+  };
+  std::unique_ptr<std::byte[], FreeAligned> piece_;
+  size_t piece_used_ = 0;
 };
 
 class BlobStore {
@@ -94,7 +117,7 @@ class BlobStore {
   Result<std::string> read_all(const Digest& digest, size_t max_bytes) const;
 
   Result<Digest> put_bytes(std::string_view data) const;
-  Result<BlobWriter> begin_write(Hashing hashing = Hashing::ByWriter) const;
+  Result<BlobWriter> begin_write(Hashing hashing = Hashing::ByWriter, PageCache cache = PageCache::Use) const;
   // Copies blob `digest` from `source` (another store, an OCI layout) into this one,
   // streamed and verified: Corrupt when its bytes are not `digest`, and nothing lands.
   // A no-op when this store has it already.

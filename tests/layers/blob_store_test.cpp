@@ -1,12 +1,22 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "layers/blob_store.h"
+#include "tests/support/fail_syscall.h"
+#include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
@@ -21,6 +31,39 @@ size_t count_files(const std::string& dir) {
   size_t n = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) n += e.is_regular_file();
   return n;
+}
+
+// The one file in `dir` (a writer's temp file).
+std::string only_file(const std::string& dir) {
+  std::string found;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file()) found = e.path().string();
+  return found;
+}
+
+// How many of the first `bytes` of `path` are in the page cache, in pages (mincore).
+size_t resident_pages(const std::string& path, size_t bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return SIZE_MAX;
+  void* map = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return SIZE_MAX;
+  const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in((bytes + page - 1) / page);
+  size_t n = SIZE_MAX;
+  if (::mincore(map, bytes, in.data()) == 0) {
+    n = 0;
+    for (unsigned char c : in) n += c & 1;
+  }
+  ::munmap(map, bytes);
+  return n;
+}
+
+// Bytes 0..n-1 of a pattern that a piece boundary cannot hide.
+std::string pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = char((i * 131 + i / 4093) & 0xff);
+  return s;
 }
 
 }  // namespace
@@ -196,4 +239,74 @@ TEST_CASE("blob store: copy_from copies a blob between stores, verified", "[laye
   auto missing = to->copy_from(*from, layers::Digest::of("nowhere"));
   REQUIRE_FALSE(missing);
   CHECK(missing.error().kind() == layers::ErrorKind::NotFound);
+}
+
+TEST_CASE("blob store: a blob written past the page cache", "[layers][blob_store]") {
+  TempDir dir;
+  auto store = layers::BlobStore::open(dir.path);
+  REQUIRE(store);
+  const size_t piece = layers::kDirectPiece;
+
+  SECTION("has its bytes whatever the sizes of the writes and of the blob") {
+    for (size_t size : {size_t(0), size_t(100), piece, piece + 1, 3 * piece + 12345}) {
+      CAPTURE(size);
+      const std::string data = pattern(size);
+      auto w = store->begin_write(layers::Hashing::ByWriter, layers::PageCache::Bypass);
+      REQUIRE(w);
+      // Odd pieces, then one write of more than a piece.
+      size_t at = 0;
+      for (size_t n = 7777; at < size && at < piece; at += n) REQUIRE(w->write(std::string_view(data).substr(at, n)));
+      if (at < size) REQUIRE(w->write(std::string_view(data).substr(at)));
+      CHECK(w->bytes_written() == size);
+      auto d = w->commit(layers::Digest::of(data));
+      REQUIRE(d);
+      auto back = store->read_all(*d, size + 1);
+      REQUIRE(back);
+      CHECK(*back == data);
+      CHECK(count_files(store->tmp_dir()) == 0);
+    }
+  }
+  SECTION("its whole pieces are on disk as soon as written, not in the cache") {
+    struct statfs fs {};
+    REQUIRE(::statfs(dir.path.c_str(), &fs) == 0);
+    if (fs.f_type == TMPFS_MAGIC) HOIST_SKIP("the temp dir is on tmpfs, whose files are the page cache");
+    auto w = store->begin_write(layers::Hashing::ByWriter, layers::PageCache::Bypass);
+    REQUIRE(w);
+    REQUIRE(w->write(pattern(4 * piece)));
+    const std::string temp = only_file(store->tmp_dir());
+    REQUIRE_FALSE(temp.empty());
+    CHECK(resident_pages(temp, 4 * piece) == 0);
+    // A reader following the writer would miss what it holds back.
+    auto reader = w->open_reader();
+    REQUIRE_FALSE(reader);
+    CHECK(reader.error().kind() == layers::ErrorKind::InvalidInput);
+    REQUIRE(w->commit(layers::Digest::of(pattern(4 * piece))));
+
+    // The same through the cache, for contrast: there it stays.
+    auto cached = store->begin_write(layers::Hashing::ByWriter, layers::PageCache::Use);
+    REQUIRE(cached);
+    REQUIRE(cached->write(pattern(4 * piece) + "x"));
+    CHECK(resident_pages(only_file(store->tmp_dir()), 4 * piece) == 4 * piece / size_t(::sysconf(_SC_PAGESIZE)));
+  }
+  SECTION("where direct I/O is refused, through the cache") {
+    // fcntl failing is what begin_write meets on a filesystem without direct I/O.
+    const std::string data = pattern(2 * piece + 5);
+    const std::string root = dir.path;
+    auto seen = hoist_test::in_child_failing(SYS_fcntl, EINVAL, [&] {
+      auto s = layers::BlobStore::open(root);
+      if (!s) return 1;
+      auto w = s->begin_write(layers::Hashing::ByWriter, layers::PageCache::Bypass);
+      if (!w) return 2;
+      if (!w->write(data)) return 3;
+      return w->commit(layers::Digest::of(data)) ? 0 : 4;
+    });
+    if (!seen) HOIST_SKIP("seccomp is not available to make fcntl fail");
+    REQUIRE(*seen == 0);
+    const layers::Digest d = layers::Digest::of(data);
+    // Written through the cache, it is still there (checked before reading it here).
+    CHECK(resident_pages(store->path_of(d), 2 * piece) == 2 * piece / size_t(::sysconf(_SC_PAGESIZE)));
+    auto back = store->read_all(d, data.size());
+    REQUIRE(back);
+    CHECK(*back == data);
+  }
 }
