@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <optional>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -18,6 +20,8 @@ namespace layers {
 namespace {
 
 constexpr size_t kBufferBytes = 128 * 1024;
+// decompress()'s reads: big, for a read that waits for the disk each time (O_DIRECT).
+constexpr size_t kReadBytes = size_t(1) << 20;
 // zlib counts in 32-bit uInt; larger spans go through in pieces of this size.
 constexpr size_t kZlibChunk = size_t(1) << 30;
 constexpr int kZstdLevel = 3;
@@ -401,15 +405,20 @@ Result<void> LayerDecoder::finish() {
 Result<Compression> decompress(int fd, ByteSink out) {
   auto decoder = LayerDecoder::create(std::move(out));
   if (!decoder) return std::move(decoder).error();
-  std::vector<std::byte> buf(kBufferBytes);
+  // Page aligned, so that `fd` may have O_DIRECT (compressed_layer's read of a blob).
+  struct FreeAligned {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::byte[], FreeAligned> buf(static_cast<std::byte*>(std::aligned_alloc(4096, kReadBytes)));
+  if (!buf) return Error(ErrorKind::Io, "out of memory for a read buffer");
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    ssize_t n = ::read(fd, buf.get(), kReadBytes);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Error::from_errno("reading compressed input");
     }
     if (n == 0) break;
-    if (auto r = decoder->write({buf.data(), size_t(n)}); !r) return std::move(r).error();
+    if (auto r = decoder->write({buf.get(), size_t(n)}); !r) return std::move(r).error();
   }
   if (auto r = decoder->finish(); !r) return std::move(r).error();
   return decoder->compression();

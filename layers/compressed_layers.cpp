@@ -1,5 +1,6 @@
 #include "layers/compressed_layers.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -59,6 +60,9 @@ Result<Descriptor> compressed_layer(const Store& store, const Descriptor& layer,
 
   auto in = store.blobs().open_read(layer.digest);
   if (!in) return std::move(in).error();
+  // Read past the page cache, as a build wrote it (PageCache::Bypass): read once, not kept.
+  // Where the filesystem has no direct I/O, read through the cache.
+  if (const int flags = ::fcntl(in->get(), F_GETFL); flags >= 0) (void)::fcntl(in->get(), F_SETFL, flags | O_DIRECT);
   // The encoder hashes both streams: the source (checked below) and what it stores.
   auto writer = store.blobs().begin_write(Hashing::ByCaller);
   if (!writer) return std::move(writer).error();

@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "layers/blob_store.h"
+#include "layers/compressed_layers.h"
+#include "layers/store.h"
+#include "layers/tar_writer.h"
 #include "tests/support/fail_syscall.h"
 #include "tests/support/skip.h"
 #include "tests/support/temp_dir.h"
@@ -309,4 +312,34 @@ TEST_CASE("blob store: a blob written past the page cache", "[layers][blob_store
     REQUIRE(back);
     CHECK(*back == data);
   }
+}
+
+TEST_CASE("blob store: a layer is compressed from its blob read past the page cache", "[layers][blob_store]") {
+  TempDir dir;
+  struct statfs fs {};
+  REQUIRE(::statfs(dir.path.c_str(), &fs) == 0);
+  if (fs.f_type == TMPFS_MAGIC) HOIST_SKIP("the temp dir is on tmpfs, whose files are the page cache");
+  const std::string src = dir.path + "/src";
+  std::filesystem::create_directories(src);
+  std::ofstream(src + "/big", std::ios::binary) << pattern(3 * layers::kDirectPiece + 7);
+  auto store = layers::Store::open(dir.path + "/store");
+  REQUIRE(store);
+  // Stored as a build stores a layer (builder/run_step.cpp): past the cache.
+  auto w = store->blobs().begin_write(layers::Hashing::ByCaller, layers::PageCache::Bypass);
+  REQUIRE(w);
+  auto digests = layers::write_layer({.source_root = src, .entries = {{"big"}}}, {.compression = layers::Compression::None},
+                                     [&](std::span<const std::byte> b) { return w->write(b); });
+  REQUIRE(digests);
+  REQUIRE(w->commit(digests->digest));
+  layers::Descriptor layer{.media_type = std::string(layers::oci_layer_media_type(layers::Compression::None)),
+                           .digest = digests->digest,
+                           .size = int64_t(digests->size)};
+  const std::string path = store->blobs().path_of(layer.digest);
+  const size_t whole = 3 * layers::kDirectPiece;  // the pieces written with O_DIRECT
+  REQUIRE(resident_pages(path, whole) == 0);
+  auto packed = layers::compressed_layer(*store, layer, layers::Compression::Gzip);
+  REQUIRE(packed);
+  CHECK(packed->digest != layer.digest);
+  // Read once to be compressed, and not kept in memory for it.
+  CHECK(resident_pages(path, whole) == 0);
 }
