@@ -228,13 +228,9 @@ void BlobWriter::discard() {
   fd_.reset();
 }
 
-void BlobWriter::FreeAligned::operator()(std::byte* p) const { std::free(p); }
-
 Result<void> BlobWriter::stop_direct() {
   if (!direct_) return {};
-  const int flags = ::fcntl(fd_.get(), F_GETFL);
-  if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT) != 0)
-    return Error::from_errno("write " + layers::quoted(tmp_path_));
+  if (!set_direct_io(fd_.get(), false)) return Error::from_errno("write " + layers::quoted(tmp_path_));
   direct_ = false;
   return {};
 }
@@ -392,12 +388,10 @@ Result<BlobWriter> BlobStore::begin_write(Hashing hashing, PageCache cache) cons
   if (!tmp) return std::move(tmp).error();
   BlobWriter writer(blobs_dir_, std::move(tmp->first), std::move(tmp->second), hashing);
   if (cache == PageCache::Bypass) {
-    const int flags = ::fcntl(writer.fd_.get(), F_GETFL);
     // Refused where the filesystem has no direct I/O: then the cache, as for Use.
-    if (flags >= 0 && ::fcntl(writer.fd_.get(), F_SETFL, flags | O_DIRECT) == 0) {
-      void* piece = std::aligned_alloc(4096, kDirectPiece);
-      if (!piece) return Error(ErrorKind::Io, "out of memory for a blob's write buffer");
-      writer.piece_.reset(static_cast<std::byte*>(piece));
+    if (set_direct_io(writer.fd_.get(), true)) {
+      writer.piece_ = make_aligned_buffer(kDirectPiece);
+      if (!writer.piece_) return Error(ErrorKind::Io, "out of memory for a blob's write buffer");
       writer.direct_ = true;
     }
   }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "layers/digest.h"
+#include "layers/direct_io.h"
 #include "layers/error.h"
 #include "layers/unique_fd.h"
 
@@ -91,10 +92,7 @@ class BlobWriter {
   // PageCache::Bypass: the fd has O_DIRECT, and the bytes not yet written wait in `piece_`
   // (kDirectPiece bytes, page aligned) until it is full.
   bool direct_ = false;
-  struct FreeAligned {
-    void operator()(std::byte* p) const;
-  };
-  std::unique_ptr<std::byte[], FreeAligned> piece_;
+  AlignedBuffer piece_;
   size_t piece_used_ = 0;
 };
 

@@ -4,14 +4,13 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "layers/direct_io.h"
 #include "layers/parallel_gzip.h"
 
 #include <algorithm>
 #include <optional>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -406,10 +405,7 @@ Result<Compression> decompress(int fd, ByteSink out) {
   auto decoder = LayerDecoder::create(std::move(out));
   if (!decoder) return std::move(decoder).error();
   // Page aligned, so that `fd` may have O_DIRECT (compressed_layer's read of a blob).
-  struct FreeAligned {
-    void operator()(std::byte* p) const { std::free(p); }
-  };
-  std::unique_ptr<std::byte[], FreeAligned> buf(static_cast<std::byte*>(std::aligned_alloc(4096, kReadBytes)));
+  AlignedBuffer buf = make_aligned_buffer(kReadBytes);
   if (!buf) return Error(ErrorKind::Io, "out of memory for a read buffer");
   for (;;) {
     ssize_t n = ::read(fd, buf.get(), kReadBytes);

@@ -1,11 +1,11 @@
 #include "layers/compressed_layers.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 
+#include "layers/direct_io.h"
 #include "layers/json_text.h"
 
 namespace layers {
@@ -62,7 +62,7 @@ Result<Descriptor> compressed_layer(const Store& store, const Descriptor& layer,
   if (!in) return std::move(in).error();
   // Read past the page cache, as a build wrote it (PageCache::Bypass): read once, not kept.
   // Where the filesystem has no direct I/O, read through the cache.
-  if (const int flags = ::fcntl(in->get(), F_GETFL); flags >= 0) (void)::fcntl(in->get(), F_SETFL, flags | O_DIRECT);
+  (void)set_direct_io(in->get(), true);
   // The encoder hashes both streams: the source (checked below) and what it stores.
   auto writer = store.blobs().begin_write(Hashing::ByCaller);
   if (!writer) return std::move(writer).error();
