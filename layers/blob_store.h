@@ -89,8 +89,9 @@ class BlobWriter {
   Hashing hashing_ = Hashing::ByWriter;
   Sha256 hash_;
   uint64_t bytes_written_ = 0;
-  // PageCache::Bypass: the fd has O_DIRECT, and the bytes not yet written wait in `piece_`
-  // (kDirectPiece bytes, page aligned) until it is full.
+  // PageCache::Bypass (O_DIRECT granted): the bytes not yet written wait in `piece_`
+  // (kDirectPiece bytes, page aligned) until it is full. direct_: the fd has O_DIRECT now;
+  // cleared for good when a direct write is refused (the pieces then go through the cache).
   bool direct_ = false;
   AlignedBuffer piece_;
   size_t piece_used_ = 0;
