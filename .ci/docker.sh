@@ -4,8 +4,10 @@
 # (/var/run/docker.sock), network and /var/lib/docker are never touched. dockerd starts its
 # own containerd (its socket under --exec-root) and stops it when it stops.
 #
-#   start_private_dockerd      makes $docker_dir, exports DOCKER_HOST (even when dockerd
-#                              fails, so no test can reach another engine) and, when dockerd
+#   start_private_dockerd [PARENT]
+#                              makes $docker_dir (in PARENT, default /tmp; bench/sxs.sh
+#                              puts it beside its stores), exports DOCKER_HOST (even when
+#                              dockerd fails, so no test can reach another engine) and, when dockerd
 #                              does not come up, HOIST_DOCKER_ERROR with the end of its log
 #   stop_private_dockerd       stops it and its containerd, unmounts whatever is mounted
 #                              under $docker_dir (dockerd bind-mounts its data root on itself
@@ -24,7 +26,7 @@ mounts_under() {
 }
 
 start_private_dockerd() {
-  docker_dir=$(mktemp -d /tmp/hoist-ci-docker-XXXXXX) || return 1
+  docker_dir=$(mktemp -d "${1:-/tmp}/hoist-ci-docker-XXXXXX") || return 1
   export DOCKER_HOST="unix://$docker_dir/docker.sock"
   if ! command -v dockerd >/dev/null; then
     export HOIST_DOCKER_ERROR="dockerd not installed (Debian package docker.io)"

@@ -4,7 +4,7 @@
 # divided by the best peer's (issue 12's target: at most 0.5). What each cell means:
 # bench/README.md, "Side by side".
 #
-#   sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--keep] [--out FILE]
+#   sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--fs auto|journal|here] [--keep] [--out FILE]
 #
 # Offline: base images are made here (busybox from the host, a python base from the host's
 # python3, a 1 GiB base from bench/gen_tree.sh), imported with `hoist import` and pushed to
@@ -16,23 +16,27 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 usage() {
   cat <<'EOF'
-usage: sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--keep] [--out FILE]
+usage: sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--fs auto|journal|here] [--keep] [--out FILE]
 
   --quick       small sizes (2,000 files, a 64 MiB RUN, a 64 MiB base), a few minutes
   --runs N      runs per cell, the median is shown (default 3; quick 1)
   --only LIST   cells to run, comma-separated: copy,run512,bigbase,stages,hello,repro,limits
   --peers LIST  builders besides hoist: buildah,buildkit (default both)
+  --fs WHERE    where the stores (all three builders', the registry's) live: `journal`, a
+                fresh ext4 with a journal on a loop device, in a sparse file in the work
+                directory; `here`, the work directory as it is; `auto` (default), `journal`
+                when the work directory is on ext4 without a journal, else `here`
   --keep        keep the work directory (stores, logs) and print where it is
   --out FILE    also write the table to FILE, rewritten after every cell (a run cut short
                 still leaves the cells it finished)
 
 Environment: HOIST_BIN (the hoist to measure; default a release build in build-bench/, as
 bench/run.sh), HOIST_BENCH_TMPDIR (where the work directory goes, default /var/tmp; the
-full run needs about 10 GB there and in /tmp, where dockerd keeps its data).
+full run needs about 10 GB there; with --fs journal, the loop file's 24 GiB, sparse).
 EOF
 }
 
-quick=0 keep=0 out="" runs="" only="copy,run512,bigbase,stages,hello,repro,limits" peer_list="buildah,buildkit"
+quick=0 keep=0 out="" runs="" fs=auto only="copy,run512,bigbase,stages,hello,repro,limits" peer_list="buildah,buildkit"
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
@@ -41,6 +45,7 @@ while (($#)); do
     --runs) runs=${2:?--runs needs a number}; shift ;;
     --only) only=${2:?--only needs a list}; shift ;;
     --peers) peer_list=${2?--peers needs a list}; shift ;;
+    --fs) fs=${2:?--fs needs auto, journal or here}; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench/sxs.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -61,6 +66,7 @@ else
   runs=${runs:-3}
 fi
 copy_size=4096 big_size=524288 repro_files=200
+[[ $fs == auto || $fs == journal || $fs == here ]] || { echo "bench/sxs.sh: --fs wants auto, journal or here, got '$fs'" >&2; exit 2; }
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench/sxs.sh: --runs wants a positive number, got '$runs'" >&2; exit 2; }
 ((EUID == 0)) || { echo "bench/sxs.sh: needs root (buildah, dockerd and RUN steps); run it with sudo" >&2; exit 1; }
 
@@ -104,14 +110,24 @@ source "$repo/bench/lib.sh"
 source "$repo/.ci/docker.sh"
 find_hoist bench/sxs.sh
 
-# ---- work directory, cleanup --------------------------------------------------------------
-work=$(mktemp -d "${HOIST_BENCH_TMPDIR:-/var/tmp}/hoist-sxs-XXXXXX")
-mkdir -p "$work/logs"
-logs=$work/logs
-unmount_under() {
+# ---- work directory, its filesystem, cleanup ----------------------------------------------
+# An ext4 without a journal (this VM's root filesystem) makes file creation slow for a
+# minute after a mass delete: its inode allocator skips every inode freed in the last 60 s
+# (360 s while the inode's table block is dirty), rescanning them for each new file (the
+# kernel's recently_deleted(), used only when there is no journal). Every store reset here
+# deletes thousands of files, so the next timed pull or build pays a cost that grows as the
+# run goes on and that no machine with a journal has: a pull of the COPY image (20,000
+# files) took 1.0 s, then 2.5 s, then 4.4 s, each after deleting the last one's store; on
+# an ext4 with a journal, 1.0-1.2 s every time. So on such a filesystem (--fs auto) the
+# bench makes its own ext4, with a journal, in a sparse file on a loop device with direct
+# I/O (its blocks are not cached twice), and keeps everything there: the three builders'
+# stores, dockerd's data root, the registries, the contexts.
+base_dir=$(mktemp -d "${HOIST_BENCH_TMPDIR:-/var/tmp}/hoist-sxs-XXXXXX")
+work=$base_dir loop_dev="" fs_note=""
+unmount_under() {  # DIR [--beneath]: the mounts at or beneath DIR (only beneath: --beneath)
   local m _
   for _ in 1 2 3 4; do
-    mapfile -t left < <(mounts_under "$1")
+    mapfile -t left < <(mounts_under "$1" | { if [[ ${2:-} == --beneath ]]; then grep -vxF "$1"; else cat; fi; })
     ((${#left[@]})) || return 0
     for m in "${left[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   done
@@ -119,10 +135,47 @@ unmount_under() {
 cleanup() {
   stop_registries
   stop_private_dockerd || true
+  if ((keep)); then
+    unmount_under "$work" --beneath
+    echo "sxs: work directory kept: $work"
+    [[ -z $loop_dev ]] || echo "sxs: it is an ext4 on $loop_dev (image $base_dir/fs.img); when done: umount $work; losetup -d $loop_dev; rm -r $base_dir"
+    return
+  fi
   unmount_under "$work"
-  if ((keep)); then echo "sxs: work directory kept: $work"; else rm -rf "$work"; fi
+  [[ -z $loop_dev ]] || losetup -d "$loop_dev" || true
+  rm -rf "$base_dir"
 }
 trap cleanup EXIT
+# ext4_without_journal DIR: DIR's filesystem is ext4 and its device has no jbd2 journal.
+ext4_without_journal() {
+  local src fstype
+  read -r src fstype < <(findmnt -n -o SOURCE,FSTYPE --target "$1") || return 1
+  [[ $fstype == ext4 ]] || return 1
+  src=$(readlink -f "${src%%[*}")
+  ! compgen -G "/proc/fs/jbd2/$(basename "$src")-*" >/dev/null
+}
+fs_why="--fs $fs"
+if [[ $fs == auto ]]; then
+  if ext4_without_journal "$base_dir"; then fs=journal fs_why="$(dirname "$base_dir") is ext4 without a journal"; else fs=here; fi
+fi
+if [[ $fs == journal ]]; then
+  fs_gib=$( ((quick)) && echo 8 || echo 24)
+  avail_gib=$(df --output=avail -B1G "$base_dir" | tail -n 1 | tr -d ' ')
+  ((avail_gib > fs_gib)) || { echo "bench/sxs.sh: --fs journal wants ${fs_gib} GiB free in $base_dir (its loop file may fill), ${avail_gib} GiB there; free some, set HOIST_BENCH_TMPDIR, or --fs here" >&2; exit 1; }
+  truncate -s "${fs_gib}G" "$base_dir/fs.img"
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$base_dir/fs.img" ||
+    { echo "bench/sxs.sh: mkfs.ext4 of $base_dir/fs.img failed" >&2; exit 1; }
+  loop_dev=$(losetup --direct-io=on -f --show "$base_dir/fs.img") ||
+    { echo "bench/sxs.sh: no loop device for --fs journal (losetup failed); try --fs here" >&2; exit 1; }
+  work=$base_dir/fs
+  mkdir -p "$work"
+  mount "$loop_dev" "$work" || { echo "bench/sxs.sh: mounting $loop_dev on $work failed; try --fs here" >&2; exit 1; }
+  fs_note="a fresh ext4 with a journal on $loop_dev (direct I/O; a ${fs_gib} GiB sparse file in $base_dir): $fs_why"
+else
+  fs_note="$work ($(findmnt -n -o FSTYPE --target "$work"))"
+fi
+mkdir -p "$work/logs"
+logs=$work/logs
 
 # ---- the three builders -------------------------------------------------------------------
 # Each builder keeps its store under $work (dockerd: its private data root). p_reset empties
@@ -458,6 +511,10 @@ cell_limits() {
   limit lim.sha512 "sha256sum '$work/run.data' > /dev/null"
   if command -v pigz >/dev/null; then limit lim.pigz512 "pigz -6 -c '$work/run.data' > /dev/null"; fi
   if command -v zstd >/dev/null; then limit lim.zstd512 "zstd -q -T0 -3 -c '$work/run.data' > /dev/null"; fi
+  # What no build of the big RUN can beat: its command alone, run by the base's busybox
+  # (tests/fixtures/make_busybox_rootfs.sh copies /bin/busybox), writing into a directory
+  # here; no builder, no layer.
+  limit lim.runcmd "mkdir '$work/cp-dest' && /bin/busybox sh -c 'busybox head -c $n /dev/urandom > $work/cp-dest/random && busybox yes hoist-bench-layer | busybox head -c $n > $work/cp-dest/text'"
   # What no builder's push can beat: the registry taking in the compressed 512 MiB (one
   # POST, one streamed PUT with the digest, as curl sends it), and what no no-change
   # rebuild can beat: one stat of each context file.
@@ -505,6 +562,7 @@ row_defs=(
   "lim.sha512|limit|limit: sha256sum of the RUN's $((2 * run_half_mib)) MiB"
   "lim.pigz512|limit|limit: pigz -6 of the RUN's $((2 * run_half_mib)) MiB"
   "lim.zstd512|limit|limit: zstd -T0 -3 of the RUN's $((2 * run_half_mib)) MiB"
+  "lim.runcmd|limit|limit: the big RUN's command alone (busybox, no builder)"
   "lim.stat|limit|limit: a stat of each COPY context file (find -printf)"
   "lim.put512|limit|limit: the registry taking in the RUN's layer, gzip -6 (curl POST + PUT)"
 )
@@ -570,9 +628,10 @@ echo "hoist side by side: $("$hoist" version 2>/dev/null | head -n 1) ($build_no
 echo "  $(buildah --version 2>/dev/null || echo 'buildah: none'); docker CLI ${docker_cli_version:-not used}"
 echo "  host $(hostname -s), $(nproc) cores, load $load_start, $( ((quick)) && echo quick || echo full) sizes, $runs runs a cell, work dir $work"
 echo "  peak RSS: $rss_tool; BuildKit's is dockerd's VmHWM + the docker CLI's"
+echo "  stores, registries and dockerd's data root on: $fs_note"
 if [[ " ${peers[*]} " == *" buildkit "* && -z ${SKIP[buildkit]:-} ]]; then
   echo "  starting a private dockerd (.ci/docker.sh: --bridge=none --iptables=false, its own socket, data and exec roots)"
-  start_private_dockerd
+  start_private_dockerd "$work"
   if [[ -n ${HOIST_DOCKER_ERROR:-} ]]; then
     SKIP[buildkit]=$HOIST_DOCKER_ERROR
   else
@@ -586,6 +645,7 @@ HELLO_WHY=""
 report() {
   echo "side by side, $started to $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $load_start -> $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores, $( ((quick)) && echo quick || echo full) sizes, median of $runs runs"
   echo "hoist: $("$hoist" version 2>/dev/null | head -n 1) ($build_note); bench/sxs.sh at commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "stores on: $fs_note"
   echo
   print_table
   echo
