@@ -7,12 +7,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string_view>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "layers/remove_tree.h"
@@ -190,6 +195,98 @@ Result<std::string> read_fd(int fd, const std::string& what, size_t max_bytes) {
 
 // ---- BlobWriter ----
 
+// PageCache::Bypass: the caller fills one page-aligned piece while this thread writes the
+// last full one with O_DIRECT, so a layer's tar writer or compressor does not wait for the
+// disk (a 1 MiB direct write took 0.9-1.3 ms here: a third of the serial thread of a 512 MiB
+// layer's compression for a push). A failed write is reported by the next write or commit.
+struct BlobWriter::DirectPieces {
+  DirectPieces(int fd_in, std::string path_in) : fd(fd_in), path(std::move(path_in)) {}
+  ~DirectPieces() {
+    {
+      std::lock_guard lock(mu);
+      is_stopping = true;
+    }
+    changed.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+
+  const int fd;  // the writer's (it outlives this)
+  const std::string path;
+  AlignedBuffer filling;  // the caller's: `used` bytes so far
+  size_t used = 0;
+  AlignedBuffer writing;  // the thread's while is_busy
+  std::atomic<bool> is_direct{true};  // O_DIRECT still on fd
+  std::atomic<uint64_t> on_file{0};
+  std::mutex mu;
+  std::condition_variable changed;
+  bool is_busy = false;
+  bool is_stopping = false;
+  std::optional<Error> failed;
+  std::thread thread;
+
+  void run() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      changed.wait(lock, [&] { return is_busy || is_stopping; });
+      if (!is_busy) return;
+      lock.unlock();
+      auto r = put(writing.get(), kDirectPiece);
+      if (r) on_file += kDirectPiece;
+      lock.lock();
+      if (!r && !failed) failed = std::move(r).error();
+      is_busy = false;
+      changed.notify_all();
+    }
+  }
+
+  // Waits for the piece being written; its error, if it failed.
+  Result<void> idle() {
+    std::unique_lock lock(mu);
+    changed.wait(lock, [&] { return !is_busy; });
+    if (failed) return *failed;
+    return {};
+  }
+
+  // The full `filling` to the thread; the caller goes on with the other buffer.
+  Result<void> hand_over() {
+    if (auto r = idle(); !r) return r;
+    std::swap(filling, writing);
+    used = 0;
+    {
+      std::lock_guard lock(mu);
+      is_busy = true;
+    }
+    changed.notify_all();
+    return {};
+  }
+
+  // Writes `size` bytes at the file's end, with O_DIRECT while is_direct is set; a direct
+  // write refused (or short) clears it for good and writes through the cache.
+  Result<void> put(const std::byte* data, size_t size) {
+    if (is_direct) {
+      ssize_t n;
+      do n = ::write(fd, data, size);
+      while (n < 0 && errno == EINTR);
+      if (n == ssize_t(size)) return {};
+      // Refused (EINVAL: this filesystem's alignment, or no direct I/O after all), or short
+      // (a full disk): the rest goes through the cache, where a real error shows again.
+      if (auto r = stop_direct(); !r) return r;
+      if (n > 0) {
+        data += n;
+        size -= size_t(n);
+      }
+    }
+    return write_fully(fd, reinterpret_cast<const char*>(data), size, path);
+  }
+
+  Result<void> stop_direct() {
+    if (!is_direct) return {};
+    if (!set_direct_io(fd, false)) return Error::from_errno("write " + layers::quoted(path));
+    is_direct = false;
+    return {};
+  }
+};
+
 BlobWriter::BlobWriter(std::string blobs_dir, std::string tmp_path, UniqueFd fd, Hashing hashing)
     : blobs_dir_(std::move(blobs_dir)), tmp_path_(std::move(tmp_path)), fd_(std::move(fd)), hashing_(hashing) {}
 
@@ -200,9 +297,7 @@ BlobWriter::BlobWriter(BlobWriter&& other) noexcept
       hashing_(other.hashing_),
       hash_(std::move(other.hash_)),
       bytes_written_(other.bytes_written_),
-      direct_(other.direct_),
-      piece_(std::move(other.piece_)),
-      piece_used_(other.piece_used_) {}
+      pieces_(std::move(other.pieces_)) {}
 
 BlobWriter& BlobWriter::operator=(BlobWriter&& other) noexcept {
   if (this != &other) {
@@ -213,9 +308,7 @@ BlobWriter& BlobWriter::operator=(BlobWriter&& other) noexcept {
     hashing_ = other.hashing_;
     hash_ = std::move(other.hash_);
     bytes_written_ = other.bytes_written_;
-    direct_ = other.direct_;
-    piece_ = std::move(other.piece_);
-    piece_used_ = other.piece_used_;
+    pieces_ = std::move(other.pieces_);
   }
   return *this;
 }
@@ -223,50 +316,30 @@ BlobWriter& BlobWriter::operator=(BlobWriter&& other) noexcept {
 BlobWriter::~BlobWriter() { discard(); }
 
 void BlobWriter::discard() {
+  pieces_.reset();  // its thread stops writing to the fd first
   if (!tmp_path_.empty()) ::unlink(tmp_path_.c_str());
   tmp_path_.clear();
   fd_.reset();
 }
 
-Result<void> BlobWriter::stop_direct() {
-  if (!direct_) return {};
-  if (!set_direct_io(fd_.get(), false)) return Error::from_errno("write " + layers::quoted(tmp_path_));
-  direct_ = false;
-  return {};
-}
-
-Result<void> BlobWriter::put(const std::byte* data, size_t size) {
-  if (direct_) {
-    ssize_t n;
-    do n = ::write(fd_.get(), data, size);
-    while (n < 0 && errno == EINTR);
-    if (n == ssize_t(size)) return {};
-    // Refused (EINVAL: this filesystem's alignment, or no direct I/O after all), or short
-    // (a full disk): the rest goes through the cache, where a real error shows again.
-    if (auto r = stop_direct(); !r) return r;
-    if (n > 0) {
-      data += n;
-      size -= size_t(n);
-    }
-  }
-  return write_fully(fd_.get(), reinterpret_cast<const char*>(data), size, tmp_path_);
+uint64_t BlobWriter::bytes_on_file() const {
+  return pieces_ ? pieces_->on_file.load() : bytes_written_;
 }
 
 Result<void> BlobWriter::write(std::span<const std::byte> data) {
   if (!fd_) return Error(ErrorKind::InvalidInput, "writing to a blob writer that is spent");
   if (hashing_ == Hashing::ByWriter) hash_.update(data);
   bytes_written_ += data.size();
-  if (piece_) {
+  if (pieces_) {
     // Whole aligned pieces only, at aligned offsets: what O_DIRECT takes.
+    DirectPieces& p = *pieces_;
     while (!data.empty()) {
-      const size_t n = std::min(data.size(), kDirectPiece - piece_used_);
-      std::memcpy(piece_.get() + piece_used_, data.data(), n);
-      piece_used_ += n;
+      const size_t n = std::min(data.size(), kDirectPiece - p.used);
+      std::memcpy(p.filling.get() + p.used, data.data(), n);
+      p.used += n;
       data = data.subspan(n);
-      if (piece_used_ == kDirectPiece) {
-        if (auto r = put(piece_.get(), kDirectPiece); !r) return r;
-        piece_used_ = 0;
-      }
+      if (p.used == kDirectPiece)
+        if (auto r = p.hand_over(); !r) return r;
     }
     return {};
   }
@@ -279,10 +352,11 @@ Result<void> BlobWriter::write(std::span<const std::byte> data) {
 
 Result<UniqueFd> BlobWriter::open_reader() const {
   if (!fd_) return Error(ErrorKind::InvalidInput, "reading a blob writer that is spent");
-  if (piece_) return Error(ErrorKind::InvalidInput, "reading a blob written past the page cache");
-  int fd = ::open(tmp_path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::from_errno("open " + layers::quoted(tmp_path_));
-  return UniqueFd(fd);
+  UniqueFd fd(::open(tmp_path_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Error::from_errno("open " + layers::quoted(tmp_path_));
+  // Read as it is written: past the cache (refused, through it; either way the same bytes).
+  if (pieces_ && pieces_->is_direct) (void)set_direct_io(fd.get(), true);
+  return fd;
 }
 
 Result<void> BlobWriter::write(std::string_view data) {
@@ -301,15 +375,17 @@ Result<Digest> BlobWriter::commit(std::optional<Digest> expected) {
     return Error(ErrorKind::Corrupt,
                  "blob content is " + actual.str() + ", expected " + expected->str());
   }
-  if (piece_used_ > 0) {
-    // The last piece is short: through the cache, which takes any size.
-    auto r = stop_direct();
-    if (r) r = put(piece_.get(), piece_used_);
+  if (pieces_) {
+    // The pieces on their way, then a short last one through the cache, which takes any size.
+    DirectPieces& p = *pieces_;
+    auto r = p.idle();
+    if (r && p.used > 0) r = p.stop_direct();
+    if (r && p.used > 0) r = p.put(p.filling.get(), p.used);
     if (!r) {
       discard();
       return std::move(r).error();
     }
-    piece_used_ = 0;
+    pieces_.reset();
   }
   if (::fchmod(fd_.get(), 0644) != 0 || ::fsync(fd_.get()) != 0) {
     Error e = Error::from_errno("fsync " + layers::quoted(tmp_path_));
@@ -390,9 +466,12 @@ Result<BlobWriter> BlobStore::begin_write(Hashing hashing, PageCache cache) cons
   if (cache == PageCache::Bypass) {
     // Refused where the filesystem has no direct I/O: then the cache, as for Use.
     if (set_direct_io(writer.fd_.get(), true)) {
-      writer.piece_ = make_aligned_buffer(kDirectPiece);
-      if (!writer.piece_) return Error(ErrorKind::Io, "out of memory for a blob's write buffer");
-      writer.direct_ = true;
+      auto pieces = std::make_unique<BlobWriter::DirectPieces>(writer.fd_.get(), writer.tmp_path_);
+      pieces->filling = make_aligned_buffer(kDirectPiece);
+      pieces->writing = make_aligned_buffer(kDirectPiece);
+      if (!pieces->filling || !pieces->writing) return Error(ErrorKind::Io, "out of memory for a blob's write buffers");
+      pieces->thread = std::thread([p = pieces.get()] { p->run(); });
+      writer.pieces_ = std::move(pieces);
     }
   }
   return writer;

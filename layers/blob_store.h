@@ -62,10 +62,15 @@ class BlobWriter {
   Result<void> write(std::span<const std::byte> data);
   Result<void> write(std::string_view data);
   uint64_t bytes_written() const { return bytes_written_; }
-  // A descriptor reading the blob being written (its temp file): bytes_written() bytes of
-  // it are on the file once write() returns, for a reader that follows the writer (a push
+  // Of those, the bytes on the file: all of them, but for a PageCache::Bypass writer, only
+  // the pieces its thread has written (the last ones are on their way; a short last piece
+  // waits for commit).
+  uint64_t bytes_on_file() const;
+  // A descriptor reading the blob being written (its temp file): bytes_on_file() bytes of
+  // it are there once write() returns, for a reader that follows the writer (a push
   // uploading a layer while it is compressed). It stays readable after commit or discard.
-  // Not for a PageCache::Bypass writer (InvalidInput): it holds back the last piece.
+  // A PageCache::Bypass writer's reader reads past the cache too: it has O_DIRECT, when the
+  // writer's descriptor has it, so its reads want page-aligned offsets, sizes and buffers.
   Result<UniqueFd> open_reader() const;
 
   // fsyncs, checks the digest against `expected` (when given), and names the blob. On a
@@ -78,10 +83,6 @@ class BlobWriter {
   friend class BlobStore;
   BlobWriter(std::string blobs_dir, std::string tmp_path, UniqueFd fd, Hashing hashing);
   void discard();
-  // Writes `size` bytes at the file's end, with O_DIRECT while direct_ is set; a direct
-  // write refused (or short) clears it for good and writes through the cache.
-  Result<void> put(const std::byte* data, size_t size);
-  Result<void> stop_direct();  // clears O_DIRECT (when set)
 
   std::string blobs_dir_;
   std::string tmp_path_;
@@ -89,12 +90,11 @@ class BlobWriter {
   Hashing hashing_ = Hashing::ByWriter;
   Sha256 hash_;
   uint64_t bytes_written_ = 0;
-  // PageCache::Bypass (O_DIRECT granted): the bytes not yet written wait in `piece_`
-  // (kDirectPiece bytes, page aligned) until it is full. direct_: the fd has O_DIRECT now;
-  // cleared for good when a direct write is refused (the pieces then go through the cache).
-  bool direct_ = false;
-  AlignedBuffer piece_;
-  size_t piece_used_ = 0;
+  // PageCache::Bypass (O_DIRECT granted): the bytes gather in a page-aligned piece of
+  // kDirectPiece bytes; a full piece goes to a thread of the writer's own, which writes it
+  // while the caller fills the next (blob_store.cpp). Null for PageCache::Use.
+  struct DirectPieces;
+  std::unique_ptr<DirectPieces> pieces_;
 };
 
 class BlobStore {

@@ -45,7 +45,8 @@ struct CompressionWatch {
   // written. Not called when the blob is remembered already (nothing is compressed).
   std::function<void(UniqueFd reader)> on_begin;
   // After each write: bytes of the layer read so far, bytes of the compressed blob on the
-  // reader's file so far.
+  // reader's file so far. The reader has O_DIRECT when the store's filesystem grants it
+  // (BlobWriter::open_reader): page-aligned reads.
   std::function<void(uint64_t read, uint64_t written)> on_progress;
 };
 

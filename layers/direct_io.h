@@ -17,6 +17,12 @@ inline bool set_direct_io(int fd, bool on) {
   return flags >= 0 && ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
 }
 
+// Whether `fd` has O_DIRECT now.
+inline bool has_direct_io(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_DIRECT);
+}
+
 struct FreeAligned {
   void operator()(std::byte* p) const { std::free(p); }
 };

@@ -1,8 +1,11 @@
 #include "layers/read_ahead.h"
 
+#include "layers/direct_io.h"
+
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -14,7 +17,8 @@ namespace layers {
 // chunk `tail`, which is never one the consumer may still read (tail - head < the ring).
 struct ReadAhead::Impl {
   Producer produce;
-  std::vector<std::vector<std::byte>> buffers;
+  size_t chunk_bytes = kReadAheadChunkBytes;
+  std::vector<AlignedBuffer> buffers;  // chunk_bytes each
   std::vector<size_t> lengths;
 
   std::mutex mu;
@@ -35,12 +39,12 @@ struct ReadAhead::Impl {
         if (is_stopping) return;
         k = tail;
       }
-      std::vector<std::byte>& buffer = buffers[k % kReadAheadChunks];
+      const std::span<std::byte> buffer(buffers[k % kReadAheadChunks].get(), chunk_bytes);
       size_t filled = 0;
       bool is_end = false;
       std::optional<Error> failed;
       while (filled < buffer.size()) {
-        auto n = produce(std::span(buffer).subspan(filled));
+        auto n = produce(buffer.subspan(filled));
         if (!n) {
           failed = std::move(n).error();
           break;
@@ -76,10 +80,16 @@ ReadAhead::~ReadAhead() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-Result<ReadAhead> ReadAhead::start(Producer produce) {
+Result<ReadAhead> ReadAhead::start(Producer produce, size_t chunk_bytes) {
+  if (chunk_bytes == 0 || chunk_bytes % 4096 != 0)
+    return Error(ErrorKind::InvalidInput, "read-ahead chunks of " + std::to_string(chunk_bytes) + " bytes, not a multiple of 4096");
   auto impl = std::make_unique<Impl>();
+  impl->chunk_bytes = chunk_bytes;
   impl->produce = std::move(produce);
-  impl->buffers.assign(kReadAheadChunks, std::vector<std::byte>(kReadAheadChunkBytes));
+  for (size_t i = 0; i < kReadAheadChunks; ++i) {
+    impl->buffers.push_back(make_aligned_buffer(chunk_bytes));
+    if (!impl->buffers.back()) return Error(ErrorKind::Io, "out of memory for read-ahead buffers");
+  }
   impl->lengths.assign(kReadAheadChunks, 0);
   try {
     Impl* self = impl.get();
@@ -102,7 +112,7 @@ Result<std::span<const std::byte>> ReadAhead::next() {
   if (s.tail > s.head) {
     s.is_holding = true;
     const size_t slot = s.head % kReadAheadChunks;
-    return std::span<const std::byte>(s.buffers[slot].data(), s.lengths[slot]);
+    return std::span<const std::byte>(s.buffers[slot].get(), s.lengths[slot]);
   }
   if (s.error) return *s.error;
   return std::span<const std::byte>();

@@ -5,8 +5,11 @@
 // takes the filled ones in order (for a layer: hashing them and applying the tar). On two
 // cores the two halves overlap, so unpacking takes about as long as the slower half.
 //
-// Memory is bounded: kReadAheadChunks buffers of kReadAheadChunkBytes, whatever the
-// stream's length or compression ratio. The producer waits while the ring is full.
+// Memory is bounded: kReadAheadChunks buffers of chunk_bytes (kReadAheadChunkBytes unless
+// start() is told otherwise), whatever the
+// stream's length or compression ratio. The producer waits while the ring is full. The
+// buffers are page aligned: a producer may read a descriptor with O_DIRECT into them
+// (decompress() reading a blob written past the page cache).
 
 #include <cstddef>
 #include <functional>
@@ -26,8 +29,10 @@ class ReadAhead {
   // only, never again after it returned 0 or an Error.
   using Producer = std::function<Result<size_t>(std::span<std::byte>)>;
 
-  // Starts the producer thread.
-  static Result<ReadAhead> start(Producer produce);
+  // Starts the producer thread. `chunk_bytes`: a multiple of 4096 (the page); bigger
+  // chunks for a producer whose every call waits for a disk (a direct read of 1 MiB took
+  // 1.1 ms here, of 256 KiB 0.65 ms).
+  static Result<ReadAhead> start(Producer produce, size_t chunk_bytes = kReadAheadChunkBytes);
   ReadAhead(ReadAhead&&) noexcept;
   ReadAhead& operator=(ReadAhead&&) noexcept;
   ~ReadAhead();  // stops the producer (after the chunk it is filling) and joins it

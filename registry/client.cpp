@@ -1,5 +1,6 @@
 #include "registry/client.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,9 +8,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <thread>
 
 #include <nlohmann/json.hpp>
+
+#include "layers/blob_store.h"
+#include "layers/direct_io.h"
 
 namespace registry {
 
@@ -29,18 +34,46 @@ namespace {
 
 constexpr std::string_view kSchema1 = "application/vnd.docker.distribution.manifest.v1";
 
-// A ContentProvider that streams [base, base+length) of `fd` with pread.
+// A ContentProvider that streams [base, base+length) of `fd` with pread. A descriptor
+// with O_DIRECT (a blob read as it is written past the page cache, BlobWriter::open_reader)
+// is read in page-aligned pieces of kDirectPiece into a page-aligned buffer, and what is
+// wanted of each piece is sent; where such a read is refused, the descriptor drops O_DIRECT.
 httplib::ContentProvider pread_provider(int fd, uint64_t base, const ProgressFn* progress) {
-  return [fd, base, progress](size_t offset, size_t length, httplib::DataSink& sink) {
-    char buf[64 << 10];
-    size_t n = std::min(length, sizeof buf);
+  if (!layers::has_direct_io(fd)) {
+    return [fd, base, progress](size_t offset, size_t length, httplib::DataSink& sink) {
+      char buf[64 << 10];
+      size_t n = std::min(length, sizeof buf);
+      ssize_t got;
+      do {
+        got = ::pread(fd, buf, n, static_cast<off_t>(base + offset));
+      } while (got < 0 && errno == EINTR);
+      if (got <= 0) return false;
+      if (!sink.write(buf, static_cast<size_t>(got))) return false;
+      if (progress && *progress) (*progress)(base + offset + static_cast<uint64_t>(got));
+      return true;
+    };
+  }
+  std::shared_ptr<std::byte[]> buf(layers::make_aligned_buffer(layers::kDirectPiece).release(), layers::FreeAligned{});
+  return [fd, base, progress, buf](size_t offset, size_t length, httplib::DataSink& sink) {
+    if (!buf) return false;
+    constexpr uint64_t kPage = 4096;
+    const uint64_t at = base + offset;
+    const uint64_t start = at & ~(kPage - 1);
+    const size_t skip = static_cast<size_t>(at - start);
+    const size_t want = std::min<size_t>((skip + length + kPage - 1) & ~size_t(kPage - 1), layers::kDirectPiece);
     ssize_t got;
     do {
-      got = ::pread(fd, buf, n, static_cast<off_t>(base + offset));
+      got = ::pread(fd, buf.get(), want, static_cast<off_t>(start));
     } while (got < 0 && errno == EINTR);
-    if (got <= 0) return false;
-    if (!sink.write(buf, static_cast<size_t>(got))) return false;
-    if (progress && *progress) (*progress)(base + offset + static_cast<uint64_t>(got));
+    if (got < 0 && errno == EINVAL && layers::set_direct_io(fd, false)) {  // this filesystem's alignment
+      do {
+        got = ::pread(fd, buf.get(), want, static_cast<off_t>(start));
+      } while (got < 0 && errno == EINTR);
+    }
+    if (got <= static_cast<ssize_t>(skip)) return false;
+    const size_t n = std::min(static_cast<size_t>(got) - skip, length);
+    if (!sink.write(reinterpret_cast<const char*>(buf.get()) + skip, n)) return false;
+    if (progress && *progress) (*progress)(at + n);
     return true;
   };
 }

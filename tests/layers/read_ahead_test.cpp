@@ -2,7 +2,9 @@
 // each with its inflate a few chunks ahead of the applier.
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +30,25 @@ layers::ReadAhead::Producer counting(uint64_t total, size_t piece, std::optional
   };
 }
 
+// Takes every chunk to the end: how many bytes, whether byte i was i % 251 throughout, and
+// the biggest chunk.
+struct Drained {
+  uint64_t seen = 0;
+  bool in_order = true;
+  size_t biggest = 0;
+};
+Drained drain(layers::ReadAhead& ahead) {
+  Drained d;
+  for (;;) {
+    auto chunk = ahead.next();
+    REQUIRE(chunk);
+    if (chunk->empty()) break;
+    d.biggest = std::max(d.biggest, chunk->size());
+    for (std::byte b : *chunk) d.in_order = d.in_order && b == std::byte(d.seen++ % 251);
+  }
+  return d;
+}
+
 }  // namespace
 
 TEST_CASE("ReadAhead: every byte in order, across many turns of the ring", "[layers][read_ahead]") {
@@ -37,20 +58,38 @@ TEST_CASE("ReadAhead: every byte in order, across many turns of the ring", "[lay
   CAPTURE(total, piece);
   auto ahead = layers::ReadAhead::start(counting(total, piece));
   REQUIRE(ahead);
-  uint64_t seen = 0;
-  bool in_order = true;
-  for (;;) {
-    auto chunk = ahead->next();
-    REQUIRE(chunk);
-    if (chunk->empty()) break;
-    CHECK(chunk->size() <= layers::kReadAheadChunkBytes);
-    for (std::byte b : *chunk) in_order = in_order && b == std::byte(seen++ % 251);
-  }
-  CHECK(in_order);
-  CHECK(seen == total);
+  const Drained d = drain(*ahead);
+  CHECK(d.biggest <= layers::kReadAheadChunkBytes);
+  CHECK(d.in_order);
+  CHECK(d.seen == total);
   auto after_end = ahead->next();  // libarchive may ask again at the end
   REQUIRE(after_end);
   CHECK(after_end->empty());
+}
+
+TEST_CASE("ReadAhead: chunks of a size of the caller's, page aligned", "[layers][read_ahead]") {
+  const size_t chunk_bytes = size_t(1) << 20;
+  const uint64_t total = uint64_t(chunk_bytes) * layers::kReadAheadChunks * 2 + 4097;
+  std::set<uintptr_t> misaligned;
+  auto produce = counting(total, chunk_bytes);
+  auto ahead = layers::ReadAhead::start([&](std::span<std::byte> out) {
+    // What an O_DIRECT read wants: a page-aligned buffer (the first call for each chunk).
+    if (out.size() == chunk_bytes && reinterpret_cast<uintptr_t>(out.data()) % 4096 != 0)
+      misaligned.insert(reinterpret_cast<uintptr_t>(out.data()));
+    return produce(out);
+  }, chunk_bytes);
+  REQUIRE(ahead);
+  const Drained d = drain(*ahead);
+  CHECK(d.in_order);
+  CHECK(d.seen == total);
+  CHECK(d.biggest == chunk_bytes);
+  CHECK(misaligned.empty());
+
+  for (size_t bad : {size_t(0), size_t(1000), size_t(4096) + 1}) {
+    auto refused = layers::ReadAhead::start(counting(10, 10), bad);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().kind() == layers::ErrorKind::InvalidInput);
+  }
 }
 
 TEST_CASE("ReadAhead: the producer's error comes after the bytes before it", "[layers][read_ahead]") {

@@ -10,11 +10,13 @@
 #include "layers/compress.h"
 #include "layers/compressed_layers.h"
 #include "layers/digest.h"
+#include "layers/direct_io.h"
 #include "layers/store.h"
 #include "registry/client.h"
 #include "registry/reference.h"
 #include "registry/transfer.h"
 #include "tests/support/registry_fixture.h"
+#include "tests/support/skip.h"
 #include "tests/registry/debug_lines.h"
 #include "tests/registry/test_image.h"
 
@@ -305,6 +307,36 @@ TEST_CASE("a layer stored uncompressed is compressed as it is pushed, once", "[r
     CHECK(uploaded == 0);
     CHECK(debug.count("as it was compressed") == 0);
   }
+}
+
+TEST_CASE("a blob read past the page cache goes up whole, in chunks at any offset", "[registry][transfer][compress_push]") {
+  // A push reads a layer compressed as it pushes past the cache (O_DIRECT: page-aligned
+  // reads), from any offset its chunks start at.
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a;
+  auto store = layers::Store::open(a.path());
+  REQUIRE(store);
+  std::string data;
+  for (size_t i = 0; data.size() < (size_t(3) << 20) + 12345; ++i) data += std::to_string(i * 7919) + "\n";
+  auto digest = store->blobs().put_bytes(data);
+  REQUIRE(digest);
+  auto fd = store->blobs().open_read(*digest);
+  REQUIRE(fd);
+  if (!layers::set_direct_io(fd->get(), true)) HOIST_SKIP("the temp dir's filesystem has no direct I/O");
+  auto options = fast_options();
+  options.chunk_size = GENERATE(uint64_t(100000), uint64_t(1) << 20);
+  CAPTURE(options.chunk_size);
+  const auto target = parse_ref(server.host() + "/team/direct:v1");
+  registry::Client client(target.domain(), options);
+  uint64_t last = 0;
+  REQUIRE(client.upload_blob(target.path(), *digest, int64_t(data.size()), fd->get(), [&](uint64_t done) { last = done; }));
+  CHECK(last == data.size());
+  // The registry took it under its digest, which it checks.
+  auto size = client.head_blob(target.path(), *digest);
+  REQUIRE(size);
+  REQUIRE(*size);
+  CHECK(**size == int64_t(data.size()));
 }
 
 TEST_CASE("pull with unpack: each layer is unpacked as it downloads, checked by its diff_id",
