@@ -1,7 +1,5 @@
 #include "layers/read_ahead.h"
 
-#include "layers/direct_io.h"
-
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -9,6 +7,8 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include "layers/direct_io.h"
 
 namespace layers {
 

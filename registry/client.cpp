@@ -1,6 +1,5 @@
 #include "registry/client.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
