@@ -7,6 +7,8 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -45,6 +47,8 @@ struct Block {
   uLong crc = 0;
   std::string error;  // set instead of output on failure
   bool is_done = false;
+  std::optional<Error> seen_error;  // what `seen` returned for this block, when it failed
+  bool is_seen = false;
 };
 
 enum class Coding { Deflate, Rle, HuffmanOnly, Stored };
@@ -186,6 +190,7 @@ class Deflater {
 
 struct ParallelGzip::Impl {
   ByteSink out;
+  ByteSink seen;  // may be empty
   std::vector<std::byte> pending;  // input not yet a block
   std::vector<std::byte> tail;     // the last kDictionaryBytes of input handed to blocks
   uLong crc = 0;
@@ -195,9 +200,13 @@ struct ParallelGzip::Impl {
 
   Deflater inline_deflater;  // with no workers
   std::vector<std::thread> workers;
+  std::thread seer;  // calls `seen`, when there are workers and a `seen`
   std::mutex mu;
-  std::condition_variable cv;
+  std::condition_variable work_ready;  // workers wait here for the queue
+  std::condition_variable to_see_ready;  // the seer waits here for to_see
+  std::condition_variable oldest_done;  // the caller waits here for in_order's front
   std::deque<std::shared_ptr<Block>> queue;     // submitted, not yet taken by a worker
+  std::deque<std::shared_ptr<Block>> to_see;    // submitted, not yet given to `seen`
   std::deque<std::shared_ptr<Block>> in_order;  // submitted, not yet emitted
   bool is_stopping = false;
 
@@ -206,8 +215,35 @@ struct ParallelGzip::Impl {
       std::lock_guard lock(mu);
       is_stopping = true;
     }
-    cv.notify_all();
+    work_ready.notify_all();
+    to_see_ready.notify_all();
     for (auto& t : workers) t.join();
+    if (seer.joinable()) seer.join();
+  }
+
+  // The oldest block can go out: compressed, and its input seen.
+  bool is_ready(const Block& b) const { return b.is_done && b.is_seen; }
+
+  void see() {
+    for (;;) {
+      std::shared_ptr<Block> b;
+      {
+        std::unique_lock lock(mu);
+        to_see_ready.wait(lock, [&] { return is_stopping || !to_see.empty(); });
+        if (is_stopping) return;
+        b = std::move(to_see.front());
+        to_see.pop_front();
+      }
+      auto r = seen(b->input);
+      bool is_awaited;
+      {
+        std::lock_guard lock(mu);
+        if (!r) b->seen_error = std::move(r).error();
+        b->is_seen = true;
+        is_awaited = in_order.front() == b && is_ready(*b);
+      }
+      if (is_awaited) oldest_done.notify_one();
+    }
   }
 
   void work() {
@@ -216,17 +252,19 @@ struct ParallelGzip::Impl {
       std::shared_ptr<Block> b;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return is_stopping || !queue.empty(); });
+        work_ready.wait(lock, [&] { return is_stopping || !queue.empty(); });
         if (is_stopping) return;
         b = std::move(queue.front());
         queue.pop_front();
       }
       deflater.compress(*b);
+      bool is_awaited;
       {
         std::lock_guard lock(mu);
         b->is_done = true;
+        is_awaited = in_order.front() == b && is_ready(*b);  // a block done before the oldest wakes no one
       }
-      cv.notify_all();
+      if (is_awaited) oldest_done.notify_one();
     }
   }
 
@@ -240,10 +278,11 @@ struct ParallelGzip::Impl {
     std::shared_ptr<Block> b;
     {
       std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return in_order.front()->is_done; });
+      oldest_done.wait(lock, [&] { return is_ready(*in_order.front()); });
       b = std::move(in_order.front());
       in_order.pop_front();
     }
+    if (b->seen_error) return *b->seen_error;
     if (!b->error.empty()) return Error(ErrorKind::Io, "gzip compression: " + b->error);
     crc = crc32_combine(crc, b->crc, static_cast<z_off_t>(b->input.size()));
     total += b->input.size();
@@ -263,6 +302,9 @@ struct ParallelGzip::Impl {
     const size_t keep = std::min(kDictionaryBytes, b->input.size());
     tail.assign(b->input.end() - static_cast<ptrdiff_t>(keep), b->input.end());
     if (workers.empty()) {
+      if (seen)
+        if (auto r = seen(b->input); !r) b->seen_error = std::move(r).error();
+      b->is_seen = true;
       inline_deflater.compress(*b);
       b->is_done = true;
       in_order.push_back(std::move(b));
@@ -271,9 +313,12 @@ struct ParallelGzip::Impl {
     {
       std::lock_guard lock(mu);
       queue.push_back(b);
+      if (seen) to_see.push_back(b);
+      else b->is_seen = true;
       in_order.push_back(std::move(b));
     }
-    cv.notify_all();
+    work_ready.notify_one();
+    if (seen) to_see_ready.notify_one();
     while (in_order.size() >= max_in_flight)
       if (auto r = emit_oldest(); !r) return r;
     return {};
@@ -285,15 +330,21 @@ ParallelGzip::ParallelGzip(ParallelGzip&&) noexcept = default;
 ParallelGzip& ParallelGzip::operator=(ParallelGzip&&) noexcept = default;
 ParallelGzip::~ParallelGzip() = default;
 
-Result<ParallelGzip> ParallelGzip::create(int threads, ByteSink out) {
+Result<ParallelGzip> ParallelGzip::create(int threads, ByteSink out, ByteSink seen) {
   if (threads < 1) return Error(ErrorKind::InvalidInput, "gzip thread count must be at least 1, got " + std::to_string(threads));
   auto impl = std::make_unique<Impl>();
   impl->out = std::move(out);
+  impl->seen = std::move(seen);
   impl->pending.reserve(kGzipBlockBytes);
   if (threads > 1) {
     impl->max_in_flight = kBlocksPerThread * static_cast<size_t>(threads);
     Impl* self = impl.get();
-    for (int i = 0; i < threads; ++i) impl->workers.emplace_back([self] { self->work(); });
+    try {
+      for (int i = 0; i < threads; ++i) impl->workers.emplace_back([self] { self->work(); });
+      if (impl->seen) impl->seer = std::thread([self] { self->see(); });
+    } catch (const std::system_error& e) {  // ~Impl stops and joins those that started
+      return Error(ErrorKind::Io, std::string("starting gzip threads: ") + e.what());
+    }
   }
   return ParallelGzip(std::move(impl));
 }

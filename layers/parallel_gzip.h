@@ -37,7 +37,13 @@ class ParallelGzip {
   // `threads` compressing threads; 1 compresses in the caller's thread, 0 is invalid here
   // (LayerEncoder resolves 0 to the number of CPUs). `out` is called in the caller's
   // thread only (from write() and finish()), in order.
-  static Result<ParallelGzip> create(int threads, ByteSink out);
+  //
+  // `seen`, when set, is given the input, all of it, in order, each block before its
+  // output goes to `out`: with several threads it is called from a thread of its own, so
+  // work on the input there (LayerEncoder's diff_id hash) does not hold up the caller,
+  // which cuts blocks, hands them out and emits them. Its error ends the stream as a
+  // compression error would.
+  static Result<ParallelGzip> create(int threads, ByteSink out, ByteSink seen = {});
   ParallelGzip(ParallelGzip&&) noexcept;
   ParallelGzip& operator=(ParallelGzip&&) noexcept;
   ~ParallelGzip();  // stops the workers; unfinished output is dropped

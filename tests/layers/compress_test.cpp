@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -363,9 +364,14 @@ TEST_CASE("compress: parallel gzip gives the same bytes with 1 and N threads, re
   CAPTURE(size);
   const auto input = sample_bytes(size, 11);
   const auto one = encode(Compression::Gzip, input, 1);
+  CHECK(one.digests.diff_id == layers::Digest::of(input));
   for (int threads : {2, 3, 8, 0}) {
     CAPTURE(threads);
-    CHECK(encode(Compression::Gzip, input, threads).bytes == one.bytes);
+    const auto many = encode(Compression::Gzip, input, threads);
+    CHECK(many.bytes == one.bytes);
+    // The input's hash runs on a thread of its own beside the compressors (`seen`).
+    CHECK(many.digests.diff_id == one.digests.diff_id);
+    CHECK(many.digests.digest == one.digests.digest);
   }
   // gzip(1) checks the trailer's CRC-32 and size.
   std::string packed = temp_path("pgz"), plain = temp_path("pgz-plain");
@@ -379,6 +385,55 @@ TEST_CASE("compress: parallel gzip gives the same bytes with 1 and N threads, re
   REQUIRE(back);
   CHECK(*back == input);
   CHECK_FALSE(layers::ParallelGzip::create(0, nullptr));
+}
+
+TEST_CASE("compress: parallel gzip shows `seen` all its input, in order, before the output; its error ends the stream",
+          "[layers][compress][parallel_gzip]") {
+  const auto input = sample_bytes(5 * layers::kGzipBlockBytes + 999, 12);
+  const int threads = GENERATE(1, 3);
+  CAPTURE(threads);
+  std::vector<std::byte> seen, out;
+  std::mutex mu;  // `seen` runs on its own thread, `out` on the caller's
+  size_t seen_when_out = 0;
+  auto gz = layers::ParallelGzip::create(
+      threads,
+      [&](std::span<const std::byte> b) -> layers::Result<void> {
+        std::lock_guard lock(mu);
+        // A block's output goes out after its input was seen: at least as much input seen
+        // as the output so far could come from (stored blocks: a little more than their input).
+        seen_when_out = seen.size();
+        out.insert(out.end(), b.begin(), b.end());
+        return {};
+      },
+      [&](std::span<const std::byte> b) -> layers::Result<void> {
+        std::lock_guard lock(mu);
+        seen.insert(seen.end(), b.begin(), b.end());
+        return {};
+      });
+  REQUIRE(gz);
+  for (size_t pos = 0; pos < input.size(); pos += 10000)
+    REQUIRE(gz->write(std::span(input).subspan(pos, std::min<size_t>(10000, input.size() - pos))));
+  REQUIRE(gz->finish());
+  CHECK(seen == input);
+  CHECK(seen_when_out == input.size());  // the last output (the trailer) after all was seen
+  CHECK(libarchive_gunzip(out) == input);
+
+  SECTION("an error from `seen` comes back from write or finish, and nothing after it is emitted as done") {
+    size_t calls = 0;
+    auto failing = layers::ParallelGzip::create(
+        threads, [](std::span<const std::byte>) -> layers::Result<void> { return {}; },
+        [&](std::span<const std::byte>) -> layers::Result<void> {
+          if (++calls == 2) return layers::Error(layers::ErrorKind::Io, "the hash went away");
+          return {};
+        });
+    REQUIRE(failing);
+    layers::Result<void> r;
+    for (size_t pos = 0; r && pos < input.size(); pos += 10000)
+      r = failing->write(std::span(input).subspan(pos, std::min<size_t>(10000, input.size() - pos)));
+    if (r) r = failing->finish();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() == "the hash went away");
+  }
 }
 
 namespace {
