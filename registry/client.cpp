@@ -673,30 +673,45 @@ Result<void> Client::upload_growing(std::string_view path, const GrowingBlob& bl
   auto location = start_upload(path, what);
   if (!location) return std::move(location).error();
 
-  const uint64_t chunk = std::max<uint64_t>(options_.chunk_size, 1);
-  for (uint64_t offset = 0;;) {
-    auto written = blob.wait(offset + chunk);
-    if (!written) return std::move(written).error();
-    if (!written->digest) {
-      // A whole chunk is on the file (wait returns early only when the blob is whole).
-      auto sent = patch_upload(path, *location, blob.fd, offset, chunk, progress);
-      if (!sent) return std::move(sent).error();
-      auto next = next_upload_location(*sent, path, what);
-      if (!next) return std::move(next).error();
-      location = std::move(next);
-      offset += chunk;
-      continue;
+  // One PATCH whose body follows the file as it grows, sent chunked (docker streams a layer
+  // into its PATCH as it compresses it, too): the registry takes in each piece as soon as
+  // it is on the file, and nothing is left to send when the compressor ends but the PUT.
+  // (PATCHes of chunk_size each waited for a whole chunk, and each was a request of its
+  // own: 1.18-1.25 s to push a 270 MB blob here, against 1.02 s for curl's single PUT.)
+  std::optional<Error> failed;  // the blob's own error: a PATCH cancelled for it says this
+  std::optional<Digest> digest;
+  const httplib::ContentProvider read = pread_provider(blob.fd, 0, &progress);
+  HttpRequest patch;
+  patch.method = "PATCH";
+  patch.url = *location;
+  patch.body_chunked = true;
+  patch.body_provider = [&](size_t offset, size_t, httplib::DataSink& sink) {
+    auto written = blob.wait(offset + 1);
+    if (!written) {
+      failed = std::move(written).error();
+      return false;
     }
-    if (written->bytes < offset)
-      return Error(ErrorKind::Corrupt, what + ": the blob shrank to " + std::to_string(written->bytes) + " bytes");
-    // The rest goes with the closing PUT, which names the digest.
-    if (auto r = close_upload(path, *location, *written->digest, blob.fd, offset, written->bytes - offset, progress,
-                              "upload of blob " + written->digest->str());
-        !r)
-      return r;
-    log("uploaded blob " + written->digest->str() + " as it was compressed");
-    return {};
-  }
+    if (written->bytes < offset) {
+      failed = Error(ErrorKind::Corrupt, what + ": the blob shrank to " + std::to_string(written->bytes) + " bytes");
+      return false;
+    }
+    if (written->bytes == offset) {  // wait() returns no more only once the blob is whole
+      digest = written->digest;
+      sink.done();
+      return true;
+    }
+    return read(offset, static_cast<size_t>(written->bytes - offset), sink);
+  };
+  auto sent = call(patch, path, true, {}, false);
+  if (failed) return *failed;
+  if (!sent) return std::move(sent).error();
+  auto next = next_upload_location(*sent, path, what);
+  if (!next) return std::move(next).error();
+  if (!digest) return Error(ErrorKind::Network, what + ": the PATCH ended before the blob did");
+  if (auto r = close_upload(path, *next, *digest, blob.fd, 0, 0, progress, "upload of blob " + digest->str()); !r)
+    return r;
+  log("uploaded blob " + digest->str() + " as it was compressed");
+  return {};
 }
 
 Result<Client::UploadStatus> Client::upload_status(std::string_view path, const Url& location,

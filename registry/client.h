@@ -120,10 +120,11 @@ class Client {
   layers::Result<void> upload_blob(std::string_view path, const layers::Digest& digest,
                                    int64_t size, int fd, const ProgressFn& progress = {});
 
-  // Uploads `blob` as it is written: POST, a PATCH of chunk_size bytes each time that many
-  // more are written, and the rest with the closing PUT once the digest is known. No
-  // retries or resumes: a caller whose upload fails here uploads the finished blob with
-  // upload_blob.
+  // Uploads `blob` as it is written: POST, one PATCH whose body (chunked transfer encoding)
+  // sends each piece as it lands on the file, and the closing PUT once the digest is known.
+  // No retries or resumes: a caller whose upload fails here (or a registry that refuses a
+  // PATCH without Content-Length, which the OCI spec's chunked upload always has) uploads
+  // the finished blob with upload_blob.
   layers::Result<void> upload_growing(std::string_view path, const GrowingBlob& blob,
                                       const ProgressFn& progress = {});
 

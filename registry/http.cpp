@@ -7,6 +7,8 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -27,6 +29,41 @@ using layers::ErrorKind;
 using layers::Result;
 
 namespace {
+
+// Debian's cpp-httplib (0.11) sends without MSG_NOSIGNAL: a registry that closes the
+// connection while a request body is still going out (an error reply to a streamed PATCH)
+// raises SIGPIPE, which ends a process that does not ignore it (the CLI does; a program
+// using the library may not). For one exchange the signal is blocked in this thread, and
+// one raised meanwhile is taken before it is unblocked: the write fails with EPIPE, a
+// Network error like any other.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    is_blocking_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0 && !sigismember(&old_, SIGPIPE) &&
+                   sigpending(&pending) == 0 && !sigismember(&pending, SIGPIPE);
+    if (!is_blocking_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  ~SigpipeBlocked() {
+    if (!is_blocking_) return;
+    sigset_t pending;
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+      const timespec now{};
+      while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool is_blocking_ = false;
+};
 
 // Splits "host:port" / "[v6]:port" / "host" into host and port (default by scheme).
 bool split_host_port(const std::string& authority, const std::string& scheme, std::string* host,
@@ -416,7 +453,13 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
       return ok;
     };
   };
-  if (request.body_provider) {
+  if (request.body_provider && request.body_chunked) {
+    req.is_chunked_content_provider_ = true;
+    req.content_provider_ = counted(request.body_provider);
+    req.set_header("Transfer-Encoding", "chunked");
+    req.set_header("Content-Type", request.content_type.empty() ? "application/octet-stream"
+                                                                : request.content_type);
+  } else if (request.body_provider) {
     req.content_length_ = request.body_size;
     req.content_provider_ = counted(request.body_provider);
     req.set_header("Content-Length", std::to_string(request.body_size));
@@ -467,7 +510,12 @@ Result<HttpResponse> HttpClient::send_once(const HttpRequest& request) const {
     return true;
   };
 
-  auto result = client->send(req);
+  std::optional<httplib::Result> sent;
+  {
+    SigpipeBlocked quiet;
+    sent.emplace(client->send(req));
+  }
+  httplib::Result& result = *sent;
   const bool timed_out = watchdog->tripped();
   const std::string timeout_reason = watchdog->reason();
   watchdog.reset();

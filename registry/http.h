@@ -82,6 +82,10 @@ struct HttpRequest {
   // A streamed request body of exactly body_size bytes: provider(offset, length, sink).
   uint64_t body_size = 0;
   httplib::ContentProvider body_provider;
+  // The body_provider's body is of a length not known before it ends, sent chunked
+  // (Transfer-Encoding: chunked; body_size unused): provider(offset, 0, sink) writes some
+  // bytes, never none, or calls sink.done() at the end.
+  bool body_chunked = false;
   // Receives the body of a 2xx reply; returning false aborts the exchange (Network error
   // "cancelled" unless the callback saved its own reason).
   std::function<bool(const char* data, size_t size)> on_body;

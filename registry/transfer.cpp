@@ -408,11 +408,15 @@ Result<void> push_compressed_layer(Client& client, const layers::Store& store, c
     shared.changed.notify_all();
   };
   watch.on_progress = [&](uint64_t read, uint64_t written) {
+    bool is_more;
     {
       std::lock_guard lock(shared.mu);
+      is_more = written > shared.written;
       shared.written = written;
     }
-    shared.changed.notify_all();
+    // The file grows a piece at a time (a MiB past the page cache), the compressor writes
+    // in smaller steps: the upload is woken only when there is more on the file to send.
+    if (is_more) shared.changed.notify_all();
     report(layer, State::Running, read);
   };
   std::thread compressor([&] {

@@ -26,9 +26,35 @@ bool write_all(int fd, const char* data, size_t size) {
   return true;
 }
 
+// Reads until `out` holds `size` bytes (or the peer stops sending).
+bool read_until(int fd, std::string* out, size_t size);
+
+// The length of a chunked body (Transfer-Encoding: chunked) starting at `out`[start], its
+// last chunk and empty trailer included, reading from `fd` as far as needed.
+bool read_chunked(int fd, std::string* out, size_t start, size_t* body_length) {
+  size_t at = start;
+  for (;;) {
+    size_t eol;
+    while ((eol = out->find("\r\n", at)) == std::string::npos) {
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      out->append(buf, static_cast<size_t>(n));
+    }
+    const size_t size = std::stoul(out->substr(at, eol - at), nullptr, 16);
+    at = eol + 2 + size + 2;  // the data, then its CRLF (after the last chunk: the trailer's)
+    if (!read_until(fd, out, at)) return false;
+    if (size == 0) {
+      *body_length = at - start;
+      return true;
+    }
+  }
+}
+
 // Reads one request's headers (and whatever of the body came with them); `*body_length` is
-// its Content-Length.
-bool read_head(int fd, std::string* out, size_t* header_end, size_t* body_length) {
+// its Content-Length; `*is_chunked` says its body is chunked (Transfer-Encoding), and of a
+// length read_chunked finds.
+bool read_head(int fd, std::string* out, size_t* header_end, size_t* body_length, bool* is_chunked) {
   char buf[65536];
   *header_end = std::string::npos;
   while (*header_end == std::string::npos) {
@@ -43,6 +69,7 @@ bool read_head(int fd, std::string* out, size_t* header_end, size_t* body_length
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (auto p = lower.find("\r\ncontent-length:"); p != std::string::npos)
     *body_length = std::stoul(lower.substr(p + 17));
+  *is_chunked = lower.find("\r\ntransfer-encoding: chunked") != std::string::npos;
   return true;
 }
 
@@ -187,9 +214,17 @@ int FaultProxy::count_requests(const std::string& needle) const {
 void FaultProxy::serve(int fd) {
   std::string request;
   size_t header_end = 0, body_length = 0;
-  if (!read_head(fd, &request, &header_end, &body_length)) return;
+  bool is_chunked = false;
+  if (!read_head(fd, &request, &header_end, &body_length, &is_chunked)) return;
   const std::string request_line = request.substr(0, request.find("\r\n"));
   const bool faulty = take_fault(request_line);
+  if (faulty && fault_ == Fault::EarlyReply) {
+    record(request_line.substr(0, request_line.rfind(' ')) + " -> early 500");
+    const std::string reply = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    write_all(fd, reply.data(), reply.size());
+    return;
+  }
+  if (is_chunked && !read_chunked(fd, &request, header_end + 4, &body_length)) return;
   const bool cut = faulty && (fault_ == Fault::CutBody || fault_ == Fault::CutBodyForwarded);
   // A cut request: only half of its body is read, the rest is never taken off the socket.
   const size_t want = header_end + 4 + (cut ? body_length / 2 : body_length);

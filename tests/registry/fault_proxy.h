@@ -22,6 +22,10 @@
 //   Redirect  answer 307 to the same target on redirect_host() (another loopback port)
 //   Rewrite   forward, then let rewrite() change the reply's head and body (Content-Length
 //             is fixed after): a registry that lies about a manifest
+//   EarlyReply  answer 500 as soon as the request's headers are in, and close with its body
+//             unread (a registry refusing an upload while hoist streams it)
+//
+// A chunked request body (Transfer-Encoding: chunked) is read whole, up to its last chunk.
 //
 // Every request is recorded as "METHOD TARGET -> STATUS" ("cut" for a cut or dropped one),
 // with " [auth]" appended when it carried an Authorization header, so tests can tell which
@@ -56,7 +60,8 @@ class FaultProxy {
     Slow,
     Stall,
     Redirect,
-    Rewrite
+    Rewrite,
+    EarlyReply
   };
   using RewriteFn = std::function<void(std::string& head, std::string& body)>;
 

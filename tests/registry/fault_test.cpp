@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <filesystem>
 
 #include "layers/compressed_layers.h"
@@ -142,6 +144,43 @@ TEST_CASE("a layer compressed as it is pushed goes up again when that upload fai
   auto raw = hoist_test::run("skopeo inspect --raw --tls-verify=false docker://" + server.host() + "/faulty/built:v1");
   REQUIRE(raw.status == 0);
   CHECK(layers::Digest::of(raw.output) == *pushed);
+  auto sent = layers::compressed_image(*store_a, image.manifest, layers::Compression::Gzip);
+  REQUIRE(sent);
+  CHECK(sent->digest == *pushed);
+}
+
+TEST_CASE("a registry that answers a streamed upload before reading it is an error, not a SIGPIPE",
+          "[registry][faults][compress_push]") {
+  // SIGPIPE keeps its default action here, which ends the process, as a program using the
+  // library may leave it (the CLI ignores it): the sends into the closed connection must
+  // come back as EPIPE, a Network error, and the push goes on with the finished blob.
+  struct sigaction fatal {}, before {};
+  fatal.sa_handler = SIG_DFL;
+  REQUIRE(::sigaction(SIGPIPE, &fatal, &before) == 0);
+  RegistryServer server({});
+  REQUIRE(server.start_error() == "");
+  TempDir a;
+  auto store_a = layers::Store::open(a.path());
+  REQUIRE(store_a);
+  // 8 MiB of noise: the PATCH following the compressor still sends after the proxy closed.
+  auto image = registry_test::make_image(*store_a, "early reply", {8 << 20}, "amd64", /*gzip=*/false);
+  // The config's POST and PUT, the layer's POST, then its streamed PATCH is answered early.
+  FaultProxy proxy(server.port(), Fault::EarlyReply, 1, "/blobs/uploads/");
+  proxy.skip_matches(3);
+  const auto through = *registry::Reference::parse(proxy.host() + "/faulty/early:v1");
+  auto options = fast_options();
+  registry_test::DebugLines debug;
+  options.debug_log = debug.sink();
+  registry::Client client(through.domain(), options);
+  registry::PushOptions push_options;
+  push_options.compression = layers::Compression::Gzip;
+  push_options.parallel = 1;
+  auto pushed = registry::push(client, *store_a, through, image.manifest, push_options);
+  ::sigaction(SIGPIPE, &before, nullptr);
+  REQUIRE(pushed);
+  CHECK(proxy.count_requests("PATCH") >= 1);
+  CHECK(proxy.count_requests("early 500") == 1);
+  CHECK(debug.count("again after") == 1);
   auto sent = layers::compressed_image(*store_a, image.manifest, layers::Compression::Gzip);
   REQUIRE(sent);
   CHECK(sent->digest == *pushed);

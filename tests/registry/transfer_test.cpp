@@ -262,6 +262,9 @@ TEST_CASE("a layer stored uncompressed is compressed as it is pushed, once", "[r
   // Progress names each layer by its uncompressed digest (its diff_id), as docker push does.
   for (const auto& l : image.layers) CHECK(shown.count(l.digest.str()) == 1);
   CHECK(debug.count("as it was compressed") == 2);
+  // Each layer went up in one PATCH that followed the compressor (chunked transfer
+  // encoding), then its PUT, whatever chunk_size says.
+  CHECK(debug.count("PATCH ") == 2);
 
   // What the registry holds is the compressed image the store now remembers.
   auto sent = layers::compressed_image(*store_a, image.manifest, layers::Compression::Gzip);
