@@ -32,6 +32,22 @@ registry::ClientOptions fast_options() {
   return o;
 }
 
+// Pushes `image` from `store` through `proxy` as NAME:v1, gzip-compressing its layers as
+// they go up, one blob at a time, with the client's --debug lines in `debug`.
+layers::Result<layers::Digest> push_compressing(const FaultProxy& proxy, const std::string& name,
+                                                const layers::Store& store, const registry_test::TestImage& image,
+                                                registry_test::DebugLines& debug) {
+  const auto through = *registry::Reference::parse(proxy.host() + "/faulty/" + name + ":v1");
+  auto options = fast_options();
+  options.chunk_size = 64 << 10;  // the finished blob's second try goes up in chunks
+  options.debug_log = debug.sink();
+  registry::Client client(through.domain(), options);
+  registry::PushOptions push_options;
+  push_options.compression = layers::Compression::Gzip;
+  push_options.parallel = 1;
+  return registry::push(client, store, through, image.manifest, push_options);
+}
+
 }  // namespace
 
 TEST_CASE("pull through a faulty proxy: retries recover, corruption never lands",
@@ -122,22 +138,13 @@ TEST_CASE("a layer compressed as it is pushed goes up again when that upload fai
   TempDir a;
   auto store_a = layers::Store::open(a.path());
   auto image = registry_test::make_image(*store_a, "push faults", {1 << 20}, "amd64", /*gzip=*/false);
-  // One blob at a time: the config (POST, PUT), then the layer: its POST, then the first
-  // request of the upload that follows the compressor (a PATCH, or the closing PUT when the
-  // compressor was quicker) fails. That upload stops there, and the finished blob goes up
-  // with upload_blob's retries.
+  // One blob at a time: the config (POST, PUT), then the layer: its POST, then the PATCH
+  // that follows the compressor fails. That upload stops there, and the finished blob goes
+  // up with upload_blob's retries.
   FaultProxy proxy(server.port(), Fault::Status500, 1, "/blobs/uploads/");
   proxy.skip_matches(3);
-  const auto through = *registry::Reference::parse(proxy.host() + "/faulty/built:v1");
-  auto options = fast_options();
-  options.chunk_size = 64 << 10;
   registry_test::DebugLines debug;
-  options.debug_log = debug.sink();
-  registry::Client client(through.domain(), options);
-  registry::PushOptions push_options;
-  push_options.compression = layers::Compression::Gzip;
-  push_options.parallel = 1;
-  auto pushed = registry::push(client, *store_a, through, image.manifest, push_options);
+  auto pushed = push_compressing(proxy, "built", *store_a, image, debug);
   REQUIRE(pushed);
   CHECK(proxy.faults_applied() == 1);
   CHECK(debug.count("again after") == 1);
@@ -167,15 +174,8 @@ TEST_CASE("a registry that answers a streamed upload before reading it is an err
   // The config's POST and PUT, the layer's POST, then its streamed PATCH is answered early.
   FaultProxy proxy(server.port(), Fault::EarlyReply, 1, "/blobs/uploads/");
   proxy.skip_matches(3);
-  const auto through = *registry::Reference::parse(proxy.host() + "/faulty/early:v1");
-  auto options = fast_options();
   registry_test::DebugLines debug;
-  options.debug_log = debug.sink();
-  registry::Client client(through.domain(), options);
-  registry::PushOptions push_options;
-  push_options.compression = layers::Compression::Gzip;
-  push_options.parallel = 1;
-  auto pushed = registry::push(client, *store_a, through, image.manifest, push_options);
+  auto pushed = push_compressing(proxy, "early", *store_a, image, debug);
   ::sigaction(SIGPIPE, &before, nullptr);
   REQUIRE(pushed);
   CHECK(proxy.count_requests("PATCH") >= 1);
