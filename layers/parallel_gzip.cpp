@@ -224,16 +224,18 @@ struct ParallelGzip::Impl {
   // The oldest block can go out: compressed, and its input seen.
   bool is_ready(const Block& b) const { return b.is_done && b.is_seen; }
 
+  // The next block of `from`, once there is one (`ready` says so); null when stopping.
+  std::shared_ptr<Block> take(std::condition_variable& ready, std::deque<std::shared_ptr<Block>>& from) {
+    std::unique_lock lock(mu);
+    ready.wait(lock, [&] { return is_stopping || !from.empty(); });
+    if (is_stopping) return nullptr;
+    auto b = std::move(from.front());
+    from.pop_front();
+    return b;
+  }
+
   void see() {
-    for (;;) {
-      std::shared_ptr<Block> b;
-      {
-        std::unique_lock lock(mu);
-        to_see_ready.wait(lock, [&] { return is_stopping || !to_see.empty(); });
-        if (is_stopping) return;
-        b = std::move(to_see.front());
-        to_see.pop_front();
-      }
+    while (auto b = take(to_see_ready, to_see)) {
       auto r = seen(b->input);
       bool is_awaited;
       {
@@ -248,15 +250,7 @@ struct ParallelGzip::Impl {
 
   void work() {
     Deflater deflater;
-    for (;;) {
-      std::shared_ptr<Block> b;
-      {
-        std::unique_lock lock(mu);
-        work_ready.wait(lock, [&] { return is_stopping || !queue.empty(); });
-        if (is_stopping) return;
-        b = std::move(queue.front());
-        queue.pop_front();
-      }
+    while (auto b = take(work_ready, queue)) {
       deflater.compress(*b);
       bool is_awaited;
       {
