@@ -520,6 +520,13 @@ Result<void> write_image_archive(const Store& store, const std::vector<ArchiveIm
 
 Result<void> write_image_archive_file(const Store& store, const std::vector<ArchiveImage>& images,
                                       ArchiveFormat format, const std::string& path) {
+  if (struct stat st; ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return Error::from_errno("opening " + layers::quoted(path));
+    if (auto r = write_image_archive(store, images, format, fd.get()); !r)
+      return std::move(r).error().context("writing " + layers::quoted(path));
+    return {};
+  }
   const std::string tmp = path + ".hoist-tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) return Error::from_errno("creating " + layers::quoted(tmp));

@@ -37,8 +37,10 @@ Result<void> write_image_archive(const Store& store, const std::vector<ArchiveIm
 
 // The same, into the file `path`: written to `path`.hoist-tmp beside it, fsync'd and
 // renamed over `path`, so `path` is never a partial archive (the temp file is removed
-// on failure). `hoist save -o` and `hoist build -o type=docker|oci,dest=FILE.tar` write
-// through here.
+// on failure). A `path` that is there and no regular file (followed through symlinks: a
+// device such as /dev/null, a FIFO) is written into as it is, never replaced: a rename
+// over /dev/null, as root, had made it a regular file. `hoist save -o` and `hoist build
+// -o type=docker|oci,dest=FILE.tar` write through here.
 Result<void> write_image_archive_file(const Store& store, const std::vector<ArchiveImage>& images,
                                       ArchiveFormat format, const std::string& path);
 

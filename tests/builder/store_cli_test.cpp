@@ -5,11 +5,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -263,6 +265,27 @@ TEST_CASE("store cli: save and load round trips in both formats", "[builder][sto
   REQUIRE(hoist.run({"save", "--format", format, "-o", path + ".again", "busybox",
                      "localhost:5000/bb:v1"}).exit_code == 0);
   CHECK(hoist_test::run_program({"cmp", path, path + ".again"}).exit_code == 0);
+  // Into a FIFO, as into a device such as /dev/null: written into, never replaced by a file
+  // (a rename over /dev/null had turned it into one).
+  const std::string fifo = dir.path() + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto reader = std::async(std::launch::async, [&] {
+    return hoist_test::run_program({"timeout", "60", "sh", "-c", "cat \"$0\" > \"$1\"", fifo, path + ".fifo"});
+  });
+  RunResult to_fifo = hoist.run({"save", "--format", format, "-o", fifo, "busybox", "localhost:5000/bb:v1"});
+  INFO(to_fifo.err);
+  CHECK(to_fifo.exit_code == 0);
+  CHECK(reader.get().exit_code == 0);
+  struct stat st;
+  REQUIRE(::lstat(fifo.c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+  // The same archive (libarchive pads the last block where the output is no regular file,
+  // as on stdout, so the bytes differ at the end: the entries do not).
+  auto listed = hoist_test::run_program({"tar", "-tvf", path});
+  auto listed_fifo = hoist_test::run_program({"tar", "-tvf", path + ".fifo"});
+  CHECK(listed.exit_code == 0);
+  CHECK(listed_fifo.exit_code == 0);
+  CHECK(listed_fifo.out == listed.out);
 
   HoistRunner other;
   RunResult loaded = other.run({"load", "-i", path});
