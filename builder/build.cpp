@@ -80,15 +80,18 @@ Result<std::vector<std::pair<std::string, std::string>>> split_key_values(std::s
 
 Result<OutputSpec> parse_output_spec(std::string_view text) {
   OutputSpec spec;
-  if (text.find('=') == std::string_view::npos) {
+  const bool is_bare_path = text.find('=') == std::string_view::npos;
+  bool has_type = is_bare_path;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  if (is_bare_path) {
     spec.type = OutputSpec::Type::Local;
     spec.dest = std::string(text);
-    return spec;
+  } else {
+    auto split = split_key_values("--output", text);
+    if (!split) return std::move(split).error();
+    pairs = std::move(*split);
   }
-  bool has_type = false;
-  auto pairs = split_key_values("--output", text);
-  if (!pairs) return std::move(pairs).error();
-  for (const auto& [key, value] : *pairs) {
+  for (const auto& [key, value] : pairs) {
     if (key == "type") {
       has_type = true;
       if (value == "image") spec.type = OutputSpec::Type::Image;
@@ -109,6 +112,11 @@ Result<OutputSpec> parse_output_spec(std::string_view text) {
   if (!has_type) return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": missing type=");
   if (spec.type != OutputSpec::Type::Image && spec.dest.empty())
     return Error(ErrorKind::Usage, "--output " + layers::quoted(text) + ": missing dest=");
+  // dest=- is stdout, as with BuildKit, for the exporters that write one tar.
+  if (spec.type == OutputSpec::Type::Local && spec.is_stdout())
+    return Error(ErrorKind::Usage, "--output " + layers::quoted(text) +
+                                       ": type=local writes a directory, not stdout (hoist has no type=tar; "
+                                       "type=docker,dest=- or type=oci,dest=- write an image archive there)");
   return spec;
 }
 
@@ -340,7 +348,7 @@ Result<BuildResult> build(const BuildOptions& options) {
         if (!packed) return std::move(packed).error().context("--output type=oci");
         if (auto r = write_oci_output(*store, *packed, options.tags, out.dest); !r)
           return std::move(r).error().context("--output type=oci");
-        progress.note("exported the image to " + out.dest);
+        progress.note("exported the image to " + (out.is_stdout() ? std::string("stdout") : out.dest));
         break;
       }
       case OutputSpec::Type::Docker: {
@@ -349,7 +357,7 @@ Result<BuildResult> build(const BuildOptions& options) {
           if (auto reference = registry::Reference::parse(t)) repo_tags.push_back(reference->familiar());
         if (auto r = write_docker_output(*store, *manifest, repo_tags, out.dest); !r)
           return std::move(r).error().context("--output type=docker");
-        progress.note("exported the image to " + out.dest);
+        progress.note("exported the image to " + (out.is_stdout() ? std::string("stdout") : out.dest));
         break;
       }
       case OutputSpec::Type::Local:

@@ -28,7 +28,8 @@ namespace builder {
 struct OutputSpec {
   enum class Type { Image, Oci, Docker, Local };
   Type type = Type::Image;
-  std::string dest;  // a directory, or a file ending in ".tar" (oci); a file (docker)
+  std::string dest;  // a directory, or a file ending in ".tar" (oci); a file (docker); "-": stdout (oci, docker)
+  bool is_stdout() const { return dest == "-"; }
 };
 
 // Splits a flag's "KEY=VALUE[,KEY=VALUE]..." value (--output, --cache-to, --cache-from) into
@@ -38,7 +39,8 @@ layers::Result<std::vector<std::pair<std::string, std::string>>> split_key_value
                                                                                   std::string_view text);
 
 // Parses "type=image|oci|docker|local[,dest=PATH]" (the value of --output); a bare path
-// means type=local,dest=PATH, as Docker reads `-o DIR`. InvalidInput naming the value.
+// means type=local,dest=PATH, as Docker reads `-o DIR`; dest=- is stdout (oci and docker
+// only). Usage naming the value.
 layers::Result<OutputSpec> parse_output_spec(std::string_view text);
 
 struct BuildOptions {

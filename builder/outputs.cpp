@@ -1,5 +1,7 @@
 #include "builder/outputs.h"
 
+#include <unistd.h>
+
 #include "layers/image_archive.h"
 #include "runtime/layer_dirs.h"
 
@@ -30,6 +32,7 @@ Result<void> write_layout_dir(const layers::Store& store, const layers::Descript
 Result<void> write_oci_output(const layers::Store& store, const layers::Descriptor& manifest,
                               const std::vector<std::string>& names, const std::string& dest) {
   if (dest.empty()) return Error(ErrorKind::InvalidInput, "--output type=oci needs dest=DIR or dest=FILE.tar");
+  if (dest == "-") return layers::write_image_archive(store, {{manifest, names}}, layers::ArchiveFormat::Oci, STDOUT_FILENO);
   if (dest.ends_with(".tar"))
     return layers::write_image_archive_file(store, {{manifest, names}}, layers::ArchiveFormat::Oci, dest);
   return write_layout_dir(store, manifest, names, dest);
@@ -38,6 +41,7 @@ Result<void> write_oci_output(const layers::Store& store, const layers::Descript
 Result<void> write_docker_output(const layers::Store& store, const layers::Descriptor& manifest,
                                  const std::vector<std::string>& repo_tags, const std::string& dest) {
   if (dest.empty()) return Error(ErrorKind::InvalidInput, "--output type=docker needs dest=FILE.tar");
+  if (dest == "-") return layers::write_image_archive(store, {{manifest, repo_tags}}, layers::ArchiveFormat::Docker, STDOUT_FILENO);
   return layers::write_image_archive_file(store, {{manifest, repo_tags}}, layers::ArchiveFormat::Docker, dest);
 }
 

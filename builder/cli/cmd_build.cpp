@@ -153,11 +153,18 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   auto agents = read_ssh_agents(ssh);
   if (!agents) return std::move(agents).error();
   options.ssh_agents = std::move(*agents);
+  int to_stdout = 0;
   for (const auto& out : outputs) {
     auto spec = parse_output_spec(out);
     if (!spec) return std::move(spec).error();
     options.outputs.push_back(*spec);
+    to_stdout += spec->is_stdout();
   }
+  if (to_stdout > 1) return Error(ErrorKind::Usage, "--output: only one output can go to stdout (dest=-)");
+  if (to_stdout && quiet)
+    return Error(ErrorKind::Usage, "--output dest=- and -q both write to stdout; use --iidfile FILE for the image id");
+  if (to_stdout && ::isatty(STDOUT_FILENO))
+    return Error(ErrorKind::Usage, "--output dest=-: refusing to write an image archive to a terminal; redirect stdout");
   for (const auto& [texts, to] : {std::pair{&cache_to, true}, std::pair{&cache_from, false}}) {
     for (const auto& text : *texts) {
       auto spec = parse_cache_spec(text, to);

@@ -258,6 +258,33 @@ TEST_CASE("build: --output type=oci and type=docker archives", "[builder][build]
   REQUIRE(f.hoist().run({"save", "--format", "oci", "-o", saved_oci, "out:v1"}).exit_code == 0);
   CHECK(hoist_test::read_file(saved) == hoist_test::read_file(docker_tar));
   CHECK(hoist_test::read_file(saved_oci) == hoist_test::read_file(oci_tar));
+
+  // dest=- is stdout, as with BuildKit (`| docker load`): the archive alone, a RUN's output
+  // included in the progress on stderr, not in it.
+  for (const std::string type : {"docker", "oci"}) {
+    CAPTURE(type);
+    auto piped = f.build("FROM busybox:latest\nCOPY a.txt /\nRUN echo said-by-run\n", "out:v1",
+                         {"--progress", "plain", "-o", "type=" + type + ",dest=-"});
+    INFO(piped.err);
+    REQUIRE(piped.exit_code == 0);
+    CHECK_THAT(piped.err, Catch::Contains("said-by-run") && Catch::Contains("exported the image to stdout"));
+    const std::string piped_tar = f.out_dir() + "/piped-" + type + ".tar";
+    hoist_test::write_file(piped_tar, piped.out);
+    auto entries = hoist_test::run_program({"tar", "-tf", piped_tar});
+    CHECK(entries.exit_code == 0);
+    CHECK_THAT(entries.out, Catch::Contains(type == "docker" ? "manifest.json" : "index.json"));
+  }
+  // Refused before building: a directory to stdout, two outputs there, -q's id there too.
+  for (const auto& [args, said] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"-o", "type=local,dest=-"}, "type=local writes a directory"},
+           {{"-o", "-"}, "type=local writes a directory"},
+           {{"-o", "type=docker,dest=-", "-o", "type=oci,dest=-"}, "only one output can go to stdout"},
+           {{"-q", "-o", "type=docker,dest=-"}, "-q both write to stdout"}}) {
+    auto refused = f.build("FROM busybox:latest\n", "out:v1", args);
+    CHECK(refused.exit_code != 0);
+    CHECK_THAT(refused.err, Catch::Contains(said));
+    CHECK(refused.out.empty());
+  }
 }
 
 TEST_CASE("build: -f - reads the Dockerfile from stdin; --platform of another machine is refused",
