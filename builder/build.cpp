@@ -348,7 +348,7 @@ Result<BuildResult> build(const BuildOptions& options) {
         if (!packed) return std::move(packed).error().context("--output type=oci");
         if (auto r = write_oci_output(*store, *packed, options.tags, out.dest); !r)
           return std::move(r).error().context("--output type=oci");
-        progress.note("exported the image to " + (out.is_stdout() ? std::string("stdout") : out.dest));
+        progress.note("exported the image to " + out.shown_dest());
         break;
       }
       case OutputSpec::Type::Docker: {
@@ -357,7 +357,7 @@ Result<BuildResult> build(const BuildOptions& options) {
           if (auto reference = registry::Reference::parse(t)) repo_tags.push_back(reference->familiar());
         if (auto r = write_docker_output(*store, *manifest, repo_tags, out.dest); !r)
           return std::move(r).error().context("--output type=docker");
-        progress.note("exported the image to " + (out.is_stdout() ? std::string("stdout") : out.dest));
+        progress.note("exported the image to " + out.shown_dest());
         break;
       }
       case OutputSpec::Type::Local:

@@ -30,6 +30,7 @@ struct OutputSpec {
   Type type = Type::Image;
   std::string dest;  // a directory, or a file ending in ".tar" (oci); a file (docker); "-": stdout (oci, docker)
   bool is_stdout() const { return dest == "-"; }
+  std::string shown_dest() const { return is_stdout() ? "stdout" : dest; }  // for progress lines
 };
 
 // Splits a flag's "KEY=VALUE[,KEY=VALUE]..." value (--output, --cache-to, --cache-from) into

@@ -285,6 +285,16 @@ TEST_CASE("build: --output type=oci and type=docker archives", "[builder][build]
     CHECK_THAT(refused.err, Catch::Contains(said));
     CHECK(refused.out.empty());
   }
+  // Nor to a terminal (script(1) gives the command one), for build's dest=- and for save.
+  for (const auto& [command, said] : std::vector<std::pair<std::string, std::string>>{
+           {"build -o type=docker,dest=- -t out:v1 " + f.context(), "refusing to write an image archive to a terminal"},
+           {"save busybox:latest", "refusing to write an archive to a terminal"}}) {
+    CAPTURE(command);
+    auto on_tty = hoist_test::run_program(
+        {"script", "-qec", hoist_test::hoist_bin() + " " + command + "; echo exit=$?", "/dev/null"},
+        {"HOIST_ROOT=" + f.hoist().root()});
+    CHECK_THAT(on_tty.out, Catch::Contains(said) && Catch::Contains("exit=2"));
+  }
 }
 
 TEST_CASE("build: -f - reads the Dockerfile from stdin; --platform of another machine is refused",
