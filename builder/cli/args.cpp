@@ -1,5 +1,7 @@
 #include "builder/cli/args.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <sstream>
 
@@ -156,6 +158,13 @@ std::string ArgParser::help() const {
   }
   out << "  -h, --help                    show this help\n";
   return out.str();
+}
+
+layers::Result<void> refuse_archive_to_terminal(std::string_view who, std::string_view instead) {
+  if (!::isatty(STDOUT_FILENO)) return {};
+  return layers::Error(layers::ErrorKind::Usage,
+                       (who.empty() ? std::string() : std::string(who) + ": ") +
+                           "refusing to write an image archive to a terminal; " + std::string(instead));
 }
 
 }  // namespace builder::cli

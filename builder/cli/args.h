@@ -63,4 +63,9 @@ class ArgParser {
 // The spelling in `candidates` nearest to a mistyped `word`, or "" (parser::nearest's rules).
 std::string nearest_name(std::string_view word, const std::vector<std::string>& candidates);
 
+// An image archive is never written to a terminal (docker save refuses too): `save` and
+// `build -o type=docker|oci,dest=-` call this before writing to stdout. A Usage error
+// "[`who`: ]refusing to write an image archive to a terminal; `instead`" when stdout is one.
+layers::Result<void> refuse_archive_to_terminal(std::string_view who, std::string_view instead);
+
 }  // namespace builder::cli

@@ -163,8 +163,9 @@ layers::Result<int> cmd_build(const GlobalOptions& global, const std::vector<std
   if (to_stdout > 1) return Error(ErrorKind::Usage, "--output: only one output can go to stdout (dest=-)");
   if (to_stdout && quiet)
     return Error(ErrorKind::Usage, "--output dest=- and -q both write to stdout; use --iidfile FILE for the image id");
-  if (to_stdout && ::isatty(STDOUT_FILENO))
-    return Error(ErrorKind::Usage, "--output dest=-: refusing to write an image archive to a terminal; redirect stdout");
+  if (to_stdout)
+    if (auto refused = refuse_archive_to_terminal("--output dest=-", "redirect stdout"); !refused)
+      return std::move(refused).error();
   for (const auto& [texts, to] : {std::pair{&cache_to, true}, std::pair{&cache_from, false}}) {
     for (const auto& text : *texts) {
       auto spec = parse_cache_spec(text, to);

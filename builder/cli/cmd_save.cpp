@@ -28,9 +28,9 @@ layers::Result<int> cmd_save(const GlobalOptions& global, const std::vector<std:
   if (format == "docker" || format == "docker-archive") archive_format = layers::ArchiveFormat::Docker;
   else if (format == "oci") archive_format = layers::ArchiveFormat::Oci;
   else return Error(ErrorKind::Usage, "invalid --format " + layers::quoted(format) + ": want docker or oci");
-  if ((output.empty() || output == "-") && ::isatty(STDOUT_FILENO))
-    return Error(ErrorKind::Usage,
-                 "cowardly refusing to write an archive to a terminal; use -o or redirect stdout");
+  if (output.empty() || output == "-")
+    if (auto refused = refuse_archive_to_terminal("", "use -o FILE or redirect stdout"); !refused)
+      return std::move(refused).error();
 
   auto store = open_store(global);
   if (!store) return std::move(store).error();

@@ -294,8 +294,8 @@ TEST_CASE("build: --output type=oci and type=docker archives", "[builder][build]
     return;
   }
   for (const auto& [command, said] : std::vector<std::pair<std::string, std::string>>{
-           {"build -o type=docker,dest=- -t out:v1 " + f.context(), "refusing to write an image archive to a terminal"},
-           {"save busybox:latest", "refusing to write an archive to a terminal"}}) {
+           {"build -o type=docker,dest=- -t out:v1 " + f.context(), "--output dest=-: refusing to write an image archive to a terminal"},
+           {"save busybox:latest", "error: refusing to write an image archive to a terminal; use -o"}}) {
     CAPTURE(command);
     auto on_tty = hoist_test::run_program(
         {"script", "-qec", hoist_test::hoist_bin() + " " + command + "; echo exit=$?", "/dev/null"},
