@@ -4,16 +4,21 @@
 //
 // The input is cut into blocks of kGzipBlockBytes. Each block is coded on its own and
 // ends byte-aligned; the last one ends the stream. A quick pass over the block first
-// looks for repeats (8 bytes or longer, within deflate's 32 KiB window): a block where
-// they cover at least 1/8 of it is deflated (level 6) with the 32 KiB of input before it
-// as the dictionary, and ends with a sync flush (an empty stored block); of the others, one
-// where runs of one byte cover 1/32 (a tar of small files: zeros pad every header) is
-// run-length coded (zlib's Z_RLE); a block without
-// them is Huffman-coded alone (zlib's Z_HUFFMAN_ONLY), or, when its byte entropy is 7.95
-// bits or more (noise, compressed files), copied into stored blocks. LZ77's match search
-// is most of deflate's time and finds nothing worth coding in such blocks, so they cost
-// a fraction of it (a block so coded is at most about 3% larger than level 6 would make
-// it, and often smaller: chance matches code no shorter than literals).
+// looks for repeats (8 bytes or longer, within deflate's 32 KiB window), and the block is:
+//   Deflate      repeats cover at least 1/8 of it: level 6, with the 32 KiB of input before
+//                it as the dictionary, ending with a sync flush (an empty stored block);
+//   Repeats      long repeats (64 bytes on average) leave at most 1/16 of it uncovered (a
+//                line over and over): level 1, no dictionary. Level 6 finds the same
+//                258-byte matches there three times slower (`yes` text: 0.26% of its size
+//                at level 6, 0.52% at level 1);
+//   Rle          else, runs of one byte cover 1/32 of it (a tar of small files: zeros pad
+//                every header): zlib's Z_RLE;
+//   HuffmanOnly  else: zlib's Z_HUFFMAN_ONLY;
+//   Stored       else, when its byte entropy is 7.95 bits or more (noise, compressed files):
+//                copied into stored blocks.
+// LZ77's match search is most of deflate's time and finds nothing worth coding in the last
+// three, so they cost a fraction of it (a block so coded is at most about 3% larger than
+// level 6 would make it, and often smaller: chance matches code no shorter than literals).
 // The blocks' outputs, in order, form one deflate stream inside one gzip member with a
 // fixed header (no name, no mtime, OS 255), and the trailer's CRC-32 is the blocks' CRCs
 // combined (crc32_combine). Each block's bytes (and how it is coded) depend only on its
@@ -31,6 +36,11 @@
 namespace layers {
 
 inline constexpr size_t kGzipBlockBytes = 128 * 1024;
+
+// How a block is coded (above); Stored last.
+enum class GzipCoding { Deflate, Repeats, Rle, HuffmanOnly, Stored };
+// The coding of a block with these bytes (what the block probe decides; for tests).
+GzipCoding gzip_block_coding(std::span<const std::byte> input);
 
 class ParallelGzip {
  public:

@@ -439,17 +439,28 @@ TEST_CASE("compress: parallel gzip shows `seen` all its input, in order, before 
 namespace {
 
 // 128 KiB blocks of noise, of 16 random letters (4 bits a byte, no repeats worth coding),
-// of text, and of 512 zeros before every 4096 random letters (a tar of small files), in
-// turn: each of parallel gzip's four codings (layers/parallel_gzip.h).
+// of text (words drawn from a few), of 512 zeros before every 4096 random letters (a tar
+// of small files), and of one line over and over, in turn: each of parallel gzip's five
+// codings (layers/parallel_gzip.h), in the order of `kBlockKindCodings`.
+constexpr layers::GzipCoding kBlockKindCodings[] = {layers::GzipCoding::Stored, layers::GzipCoding::HuffmanOnly,
+                                                    layers::GzipCoding::Deflate, layers::GzipCoding::Rle,
+                                                    layers::GzipCoding::Repeats};
 std::vector<std::byte> block_kinds(size_t blocks, uint32_t seed) {
+  static const char* const words[] = {"layer ", "image ", "of ", "the ", "builds ", "digest ", "a ", "tar ",
+                                      "store ", "pushes ", "registry ", "blob ", "index ", "and ", "runs ", "hoist "};
   std::mt19937 rng(seed);
   std::vector<std::byte> out(blocks * layers::kGzipBlockBytes + 17);
+  const char* word = "";
   for (size_t i = 0; i < out.size(); ++i) {
-    switch ((i / layers::kGzipBlockBytes) % 4) {
+    switch ((i / layers::kGzipBlockBytes) % 5) {
       case 0: out[i] = std::byte(rng() & 0xff); break;
       case 1: out[i] = std::byte('a' + (rng() & 0xf)); break;
-      case 2: out[i] = std::byte("a layer of text, repeated "[i % 26]); break;
-      default: out[i] = i % 4608 < 512 ? std::byte(0) : std::byte('a' + rng() % 26); break;
+      case 2:
+        if (*word == '\0') word = words[rng() % 16];
+        out[i] = std::byte(*word++);
+        break;
+      case 3: out[i] = i % 4608 < 512 ? std::byte(0) : std::byte('a' + rng() % 26); break;
+      default: out[i] = std::byte("a layer of text, repeated\n"[i % 26]); break;
     }
   }
   return out;
@@ -461,7 +472,7 @@ size_t gzip_size(std::span<const std::byte> input, int threads) {
 
 }  // namespace
 
-TEST_CASE("compress: parallel gzip stores noise, Huffman-codes what does not repeat, deflates the rest",
+TEST_CASE("compress: parallel gzip stores noise, Huffman-codes what does not repeat, deflates the rest (a line over and over at level 1)",
           "[layers][compress][parallel_gzip]") {
   const size_t blocks = 4;
   SECTION("noise is stored: the output is the input plus 5 bytes a 64 KiB chunk and the gzip frame") {
@@ -502,8 +513,30 @@ TEST_CASE("compress: parallel gzip stores noise, Huffman-codes what does not rep
     const auto one = encode(Compression::Gzip, input, 1);
     CHECK(libarchive_gunzip(one.bytes) == input);
   }
-  SECTION("all four in one stream: the same bytes for 1 and N threads, read back by gzip -d and the decoder") {
-    const auto input = block_kinds(9, 9);
+  SECTION("one line over and over (long repeats only) is deflated at level 1: still under 1% of its size") {
+    std::vector<std::byte> lines(blocks * layers::kGzipBlockBytes);
+    for (size_t i = 0; i < lines.size(); ++i) lines[i] = std::byte("hoist-bench-layer\n"[i % 18]);
+    CHECK(layers::gzip_block_coding(std::span(lines).first(layers::kGzipBlockBytes)) == layers::GzipCoding::Repeats);
+    CHECK(gzip_size(lines, 1) < lines.size() / 100);
+    CHECK(libarchive_gunzip(encode(Compression::Gzip, lines, 1).bytes) == lines);
+  }
+  SECTION("the block probe gives each kind of block its coding") {
+    const auto input = block_kinds(10, 10);
+    for (size_t block = 0; block < 10; ++block) {
+      CAPTURE(block);
+      CHECK(layers::gzip_block_coding(std::span(input).subspan(block * layers::kGzipBlockBytes,
+                                                               layers::kGzipBlockBytes)) ==
+            kBlockKindCodings[block % 5]);
+    }
+    // Text whose repeats are long but leave more than 1/16 of it new is deflated as usual.
+    std::mt19937 rng(11);
+    std::vector<std::byte> mixed(layers::kGzipBlockBytes);
+    for (size_t i = 0; i < mixed.size(); ++i)
+      mixed[i] = i % 1024 < 128 ? std::byte('a' + rng() % 26) : std::byte("a layer of text, repeated\n"[i % 26]);
+    CHECK(layers::gzip_block_coding(mixed) == layers::GzipCoding::Deflate);
+  }
+  SECTION("all five in one stream: the same bytes for 1 and N threads, read back by gzip -d and the decoder") {
+    const auto input = block_kinds(11, 9);
     const auto one = encode(Compression::Gzip, input, 1);
     CHECK(encode(Compression::Gzip, input, 3).bytes == one.bytes);
     std::string packed = temp_path("kinds"), plain = temp_path("kinds-plain");
