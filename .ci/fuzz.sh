@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The fuzz part of CI (.ci/run calls it): builds the libFuzzer targets of tests/fuzz/ with
 # clang under ASan+UBSan in their own build dir (only the targets, not the tree), then runs
-# each one over its seed corpus and fuzzes it for a bounded time. Every crash, sanitizer
-# report, leak, timeout (-timeout) or out-of-memory (-rss_limit_mb) fails that target.
+# each one over its seed corpus and fuzzes it for a bounded time, as many at once as there
+# are CPUs. Every crash, sanitizer report, leak, timeout (-timeout) or out-of-memory
+# (-rss_limit_mb) fails that target.
 #
 #   bash .ci/fuzz.sh RESULTS [SECONDS]
 #
@@ -94,15 +95,12 @@ shm=/dev/shm
 [[ -d $shm && -w $shm ]] || shm=/tmp
 work=$(mktemp -d "$shm/hoist-fuzz-XXXXXX") || { record_all failed "mktemp in $shm failed"; exit 1; }
 trap 'rm -rf "$work"' EXIT
-for t in "${targets[@]}"; do
-  exe=$build/tests/fuzz/${t}_fuzz
-  if [[ "$t" == tar_apply_overlay && $(id -u) -ne 0 ]]; then
-    record "$t" skipped "needs root (mknod of whiteout devices, trusted.* xattrs)"
-    continue
-  fi
-  scratch=$work/$t-new
+# One target: run, recorded, and its exit status left in $work/NAME.rc.
+fuzz_one() {
+  local t=$1 exe=$build/tests/fuzz/${1}_fuzz
+  local scratch=$work/$t-new log=$build/${1}_fuzz.log
   mkdir -p "$scratch" "$work/$t-tmp"
-  log=$build/${t}_fuzz.log
+  local began rc took runs why crash
   began=$(date +%s)
   # The scratch dir first: libFuzzer writes new inputs to the first corpus dir.
   TMPDIR=$work/$t-tmp timeout $(( seconds + 120 )) "$exe" -max_total_time="$seconds" -timeout=10 \
@@ -116,13 +114,29 @@ for t in "${targets[@]}"; do
     record "$t" passed "" "$runs" "$took"
     echo "fuzz: ${t}_fuzz: ${runs:-?} executions in $took s"
   else
-    status=1
     why=$(grep -m1 -E '^==[0-9]+== ?ERROR|runtime error|^SUMMARY' "$log")
     crash=$(sed -n 's/.*Test unit written to //p' "$log" | tail -n 1)
     tail -n 40 "$log" >&2
     record "$t" failed "exit $rc: ${why:-see $log}${crash:+; input $crash}" "$runs" "$took"
     echo "fuzz: ${t}_fuzz FAILED (exit $rc), log $log"
   fi
+  echo "$rc" >"$work/$t.rc"
+}
+# As many targets at once as there are CPUs: each fuzzes on one core for its time.
+jobs_max=$(nproc 2>/dev/null || echo 1)
+ran=()
+for t in "${targets[@]}"; do
+  if [[ "$t" == tar_apply_overlay && $(id -u) -ne 0 ]]; then
+    record "$t" skipped "needs root (mknod of whiteout devices, trusted.* xattrs)"
+    continue
+  fi
+  while (( $(jobs -rp | wc -l) >= jobs_max )); do wait -n; done
+  fuzz_one "$t" &
+  ran+=("$t")
+done
+wait
+for t in "${ran[@]}"; do
+  [[ $(cat "$work/$t.rc" 2>/dev/null) == 0 ]] || status=1
 done
 echo "fuzz: all targets in $(( $(date +%s) - started )) s"
 exit $status
