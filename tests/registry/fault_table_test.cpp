@@ -8,8 +8,10 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <regex>
+#include <vector>
 
 #include "layers/store.h"
 #include "registry/client.h"
@@ -123,7 +125,7 @@ TEST_CASE("registry faults x pull, push, login: clear outcome, clean store, reco
   };
   const std::string blob = "/blobs/" + t.layer;
   const std::string manifest = "/manifests/v1";
-  auto row = GENERATE_COPY(values<Row>({
+  const std::vector<Row> rows = {
       // pull: connection faults are retried, resumed, or end in a clear error
       {"pull", Fault::Drop, 2, blob, "", true, ""},
       {"pull", Fault::Truncate, 2, blob, "", true, ""},  // cut mid-blob: resumed with Range
@@ -156,73 +158,98 @@ TEST_CASE("registry faults x pull, push, login: clear outcome, clean store, reco
       {"login", Fault::Status429, 2, "/v2/ HTTP", "", true, ""},
       {"login", Fault::EndlessError, -1, "/v2/ HTTP", "", false, "answered 500"},
       {"login", Fault::Stall, -1, "/v2/ HTTP", "", false, "no reply for 2 s"},
-  }));
-  CAPTURE(row.op, static_cast<int>(row.fault), row.count, row.match, row.rewrite);
+  };
 
-  TempDir root;
-  REQUIRE(run("cp -a " + t.template_root.path() + "/. " + root.path() + "/").status == 0);
-  FaultProxy proxy(t.server.port(), row.fault, row.count, row.match);
-  if (row.rewrite == "huge") {
-    proxy.set_rewrite([&](std::string&, std::string& body) {
-      set_size_after(body, t.layer, "1125899906842624");  // 1 PiB
-    });
-  } else if (row.rewrite == "short") {
-    proxy.set_rewrite(
-        [&](std::string&, std::string& body) { set_size_after(body, t.layer, layer_size_plus(-1)); });
-  } else if (row.rewrite == "long") {
-    proxy.set_rewrite(
-        [&](std::string&, std::string& body) { set_size_after(body, t.layer, layer_size_plus(10)); });
-  } else if (row.rewrite == "type") {
-    proxy.set_rewrite([](std::string& head, std::string&) {
-      head = std::regex_replace(head, std::regex("application/vnd\\.oci\\.image\\.manifest\\.v1\\+json"),
-                                "application/vnd.oci.image.index.v1+json");
-    });
+  // Most rows wait out hoist's own limits: a 2 s stall per attempt, and 0.25 + 0.5 + 1 + 2 s
+  // of back-off between five attempts. One after the other they took 80 s, nearly all of it
+  // asleep, so every row's first command runs at once (each row has its own proxy, store and
+  // repository) and the rows are then checked in order, on this thread.
+  struct Case {
+    const Row* row;
+    TempDir root;
+    std::unique_ptr<FaultProxy> proxy;
+    std::string hoist, target, command;
+    std::future<hoist_test::CommandResult> first;
+  };
+  std::vector<std::unique_ptr<Case>> cases;
+  int pushes = 0;
+  for (const Row& row : rows) {
+    auto c = std::make_unique<Case>();
+    c->row = &row;
+    REQUIRE(run("cp -a " + t.template_root.path() + "/. " + c->root.path() + "/").status == 0);
+    c->proxy = std::make_unique<FaultProxy>(t.server.port(), row.fault, row.count, row.match);
+    FaultProxy& proxy = *c->proxy;
+    if (row.rewrite == "huge") {
+      proxy.set_rewrite([&t](std::string&, std::string& body) {
+        set_size_after(body, t.layer, "1125899906842624");  // 1 PiB
+      });
+    } else if (row.rewrite == "short") {
+      proxy.set_rewrite([&t](std::string&, std::string& body) {
+        set_size_after(body, t.layer, layer_size_plus(-1));
+      });
+    } else if (row.rewrite == "long") {
+      proxy.set_rewrite([&t](std::string&, std::string& body) {
+        set_size_after(body, t.layer, layer_size_plus(10));
+      });
+    } else if (row.rewrite == "type") {
+      proxy.set_rewrite([](std::string& head, std::string&) {
+        const std::regex manifest_type("application/vnd\\.oci\\.image\\.manifest\\.v1\\+json");
+        head = std::regex_replace(head, manifest_type, "application/vnd.oci.image.index.v1+json");
+      });
+    }
+    const std::string op = row.op;
+    c->hoist = t.env(c->root.path()) + hoist_bin();
+    c->target = proxy.host() + "/table/" +
+                (op == "pull-index"   ? "multi:v1"
+                 : op == "pull-lying" ? "lying:v1"
+                 // A repository of its own per push row: one the registry already holds
+                 // every blob of would skip the uploads the fault targets.
+                 : op == "push"       ? "pushed" + std::to_string(++pushes) + ":v1"
+                                      : "app:v1");
+    if (op == "push") {
+      const std::string base = t.server.host() + "/table/base:v0 ";
+      REQUIRE(run(c->hoist + " tag " + base + c->target).status == 0);
+      c->command = c->hoist + " push -q " + c->target;
+    } else if (op == "login") {
+      c->command = c->hoist + " login -u alice -p pw " + proxy.host();
+    } else {
+      c->command = c->hoist + " pull -q " + c->target;
+    }
+    c->first = std::async(std::launch::async, run, c->command);
+    cases.push_back(std::move(c));
   }
-  const std::string op = row.op;
-  static int pushes = 0;
-  const std::string hoist = t.env(root.path()) + hoist_bin();
-  std::string target = proxy.host() + "/table/" +
-                       (op == "pull-index"   ? "multi:v1"
-                        : op == "pull-lying" ? "lying:v1"
-                        // A repository of its own per push row: one the registry already
-                        // holds every blob of would skip the uploads the fault targets.
-                        : op == "push"       ? "pushed" + std::to_string(++pushes) + ":v1"
-                                             : "app:v1");
-  std::string command;
-  if (op == "push") {
-    REQUIRE(run(hoist + " tag " + t.server.host() + "/table/base:v0 " + target).status == 0);
-    command = hoist + " push -q " + target;
-  } else if (op == "login") {
-    command = hoist + " login -u alice -p pw " + proxy.host();
-  } else {
-    command = hoist + " pull -q " + target;
-  }
 
-  auto first = run(command + " 2>&1");
-  INFO(first.output);
-  if (row.fault != Fault::None) CHECK(proxy.faults_applied() > 0);
-  if (row.succeeds) {
-    CHECK(first.status == 0);
-  } else {
-    CHECK(first.status == 1);
-    CHECK_THAT(first.output, Catch::Contains(row.message));
-    CHECK_THAT(first.output, Catch::Contains(proxy.host()) || Catch::Contains("sha256:"));
-    if (op != "push" && op != "login")
-      CHECK(run(hoist + " inspect " + target + " >/dev/null 2>&1").status != 0);
-  }
-  if (row.rewrite == "huge") CHECK(proxy.count_requests("/blobs/") == 0);  // refused up front
+  for (auto& c : cases) {
+    const Row& row = *c->row;
+    const std::string op = row.op;
+    FaultProxy& proxy = *c->proxy;
+    CAPTURE(row.op, static_cast<int>(row.fault), row.count, row.match, row.rewrite);
+    auto first = c->first.get();
+    INFO(first.output);
+    if (row.fault != Fault::None) CHECK(proxy.faults_applied() > 0);
+    if (row.succeeds) {
+      CHECK(first.status == 0);
+    } else {
+      CHECK(first.status == 1);
+      CHECK_THAT(first.output, Catch::Contains(row.message));
+      CHECK_THAT(first.output, Catch::Contains(proxy.host()) || Catch::Contains("sha256:"));
+      if (op != "push" && op != "login")
+        CHECK(run(c->hoist + " inspect " + c->target + " >/dev/null 2>&1").status != 0);
+    }
+    if (row.rewrite == "huge") CHECK(proxy.count_requests("/blobs/") == 0);  // refused up front
 
-  auto fsck = run(hoist + " fsck 2>&1");
-  INFO(fsck.output);
-  CHECK(fsck.status == 0);
-  CHECK(run(hoist + " inspect " + t.server.host() + "/table/base:v0 >/dev/null").status == 0);
+    auto fsck = run(c->hoist + " fsck 2>&1");
+    INFO(fsck.output);
+    CHECK(fsck.status == 0);
+    CHECK(run(c->hoist + " inspect " + t.server.host() + "/table/base:v0 >/dev/null").status == 0);
 
-  if (row.fault != Fault::None) {
-    proxy.heal();
-    auto again = run(command + " 2>&1");
-    INFO(again.output);
-    CHECK(again.status == 0);
-    CHECK(run(hoist + " fsck >/dev/null").status == 0);
+    if (row.fault != Fault::None) {
+      proxy.heal();
+      auto again = run(c->command + " 2>&1");
+      INFO(again.output);
+      CHECK(again.status == 0);
+      CHECK(run(c->hoist + " fsck >/dev/null").status == 0);
+    }
   }
 }
 
