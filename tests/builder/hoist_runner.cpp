@@ -15,21 +15,6 @@
 
 namespace hoist_test {
 
-std::string hoist_bin() {
-  const char* bin = std::getenv("HOIST_BIN");
-  return bin && *bin ? bin : "hoist";
-}
-
-std::string without_openat2_bin() {
-  const char* bin = std::getenv("HOIST_WITHOUT_OPENAT2");
-  return bin ? bin : "";
-}
-
-std::string source_root() {
-  const char* root = std::getenv("HOIST_SOURCE_ROOT");
-  return root && *root ? root : "../..";
-}
-
 pid_t spawn_program(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                     const std::string& in_path, const std::string& out_path,
                     const std::string& err_path, bool own_group) {

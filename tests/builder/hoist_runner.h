@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_env.h"
 
 namespace hoist_test {
 
@@ -26,20 +27,13 @@ struct RunResult {
   std::string err;     // stderr
 };
 
-// TempDir: tests/support/temp_dir.h.
-
-// $HOIST_BIN (the built hoist), and $HOIST_SOURCE_ROOT (the repository).
-std::string hoist_bin();
-std::string source_root();
+// TempDir: tests/support/temp_dir.h. hoist_bin(), source_root(), without_openat2_bin():
+// tests/support/test_env.h.
 
 // Runs argv[0] (searched in PATH) with `argv`, plus `env` ("K=V") on top of this process's
 // environment, feeding `stdin_text`. Never throws; a program that cannot start gives 127.
 RunResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
                       const std::string& stdin_text = "");
-
-// $HOIST_WITHOUT_OPENAT2: tests/support/without_openat2, which runs a program where openat2
-// fails with ENOSYS (meson sets it). "" when unset.
-std::string without_openat2_bin();
 
 // Starts argv[0] (searched in PATH) with stdin read from `in_path`, stdout and stderr written
 // to `out_path` and `err_path`, `env` ("K=V") on top of this environment, in a process

@@ -208,10 +208,7 @@ TEST_CASE("writing over a symlink replaces the symlink, never what it points at"
 
 namespace {
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using hoist_test::read_file;
 
 void unpack_or_fail(const std::string& root, TarBuilder& tar,
                     layers::WhiteoutMode mode = layers::WhiteoutMode::Apply) {

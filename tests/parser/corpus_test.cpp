@@ -13,6 +13,7 @@
 #include "parser/dockerfile.h"
 #include "parser/stages.h"
 #include "parser/strict.h"
+#include "tests/support/files.h"
 
 namespace fs = std::filesystem;
 
@@ -23,12 +24,7 @@ fs::path corpus_dir() {
   return (root ? fs::path(root) / "tests" : fs::current_path() / "..") / "data" / "dockerfiles";
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using hoist_test::read_file;
 
 // The instruction words of every file, in order, and how many stages it has.
 struct Expected {

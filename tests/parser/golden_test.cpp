@@ -16,6 +16,7 @@
 #include "parser/dockerfile.h"
 #include "parser/stages.h"
 #include "parser/strict.h"
+#include "tests/support/files.h"
 
 namespace fs = std::filesystem;
 
@@ -26,12 +27,7 @@ fs::path testdata_root() {
   return root ? fs::path(root) / "tests" / "parser" : fs::current_path();
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using hoist_test::read_file;
 
 std::vector<fs::path> case_dirs(const fs::path& dir) {
   std::vector<fs::path> out;

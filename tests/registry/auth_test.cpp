@@ -16,6 +16,7 @@
 #include "registry/transfer.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
+#include "tests/support/test_env.h"
 
 using hoist_test::RegistryServer;
 using hoist_test::run;
@@ -29,15 +30,6 @@ registry::ClientOptions fast_options(
   o.backoff = std::chrono::milliseconds(20);
   o.credentials = std::move(credentials);
   return o;
-}
-
-registry::Reference parse_ref(const std::string& text) {
-  return *registry::Reference::parse(text);
-}
-
-std::string hoist_bin() {
-  const char* bin = std::getenv("HOIST_BIN");
-  return bin ? bin : "hoist";
 }
 
 }  // namespace
@@ -111,7 +103,7 @@ TEST_CASE("Basic auth: refused without credentials, works with them", "[registry
   TempDir a;
   auto store = layers::Store::open(a.path());
   auto image = registry_test::make_image(*store, "basic", {800});
-  const auto target = parse_ref(server.host() + "/private/app:v1");
+  const auto target = registry_test::parse_ref(server.host() + "/private/app:v1");
 
   registry::Client anonymous(target.domain(), fast_options());
   auto refused = registry::push(anonymous, *store, target, image.manifest);
@@ -142,7 +134,7 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
   REQUIRE(server.start_error() == "");
   TempDir docker_config, root;
   const std::string env = "DOCKER_CONFIG=" + docker_config.path() + " ";
-  const std::string hoist = env + hoist_bin() + " --root " + root.path();
+  const std::string hoist = env + hoist_test::hoist_bin() + " --root " + root.path();
 
   auto bad = run("echo wrong | " + hoist + " login -u alice --password-stdin " + server.host());
   CHECK(bad.status == 1);
@@ -197,7 +189,7 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
 
   // -p works and warns as docker does; a config directory hoist makes is 0700.
   const std::string fresh = docker_config.path() + "/fresh";
-  auto with_p = run("DOCKER_CONFIG=" + fresh + " " + hoist_bin() + " --root " + root.path() +
+  auto with_p = run("DOCKER_CONFIG=" + fresh + " " + hoist_test::hoist_bin() + " --root " + root.path() +
                     " login -u alice -p s3cret-pass " + server.host());
   INFO(with_p.output);
   CHECK(with_p.status == 0);
@@ -213,7 +205,7 @@ TEST_CASE("token auth: anonymous pull scope, credentials for push, tokens reused
   TempDir a, b;
   auto store = layers::Store::open(a.path());
   auto image = registry_test::make_image(*store, "token", {700, 900});
-  const auto target = parse_ref(server.host() + "/tok/app:v1");
+  const auto target = registry_test::parse_ref(server.host() + "/tok/app:v1");
 
   registry::Client anonymous(target.domain(), fast_options());
   auto refused = registry::push(anonymous, *store, target, image.manifest);
@@ -256,7 +248,7 @@ TEST_CASE("TLS: the test CA is required, then push and pull work", "[registry][t
   TempDir a, b;
   auto store = layers::Store::open(a.path());
   auto image = registry_test::make_image(*store, "tls", {600});
-  const auto target = parse_ref(server.host() + "/secure/app:v1");
+  const auto target = registry_test::parse_ref(server.host() + "/secure/app:v1");
 
   // Loopback may use plain HTTP, but a registry that speaks TLS is reached over TLS, and
   // an untrusted certificate is an error, not a downgrade.
@@ -295,7 +287,7 @@ TEST_CASE("a registry that cannot be reached is named with the reason, not the H
           "[registry][http][cli]") {
   TempDir docker_config, root;
   const std::string host = "127.0.0.1:" + std::to_string(hoist_test::free_port());  // nothing listens
-  auto r = run("DOCKER_CONFIG=" + docker_config.path() + " " + hoist_bin() +
+  auto r = run("DOCKER_CONFIG=" + docker_config.path() + " " + hoist_test::hoist_bin() +
                " --root " + root.path() + " pull " + host + "/nobody/here:v1");
   INFO(r.output);
   CHECK(r.status == 1);

@@ -19,6 +19,7 @@
 #include "registry/credentials.h"
 #include "registry/http.h"
 #include "tests/support/registry_fixture.h"
+#include "tests/support/test_env.h"
 
 using hoist_test::read_file;
 using hoist_test::TempDir;
@@ -301,10 +302,9 @@ TEST_CASE("hoist login: a credential helper that exits without reading is an err
                                std::filesystem::perms::owner_all);
   write_file(dir.path() + "/config.json", R"({"credsStore": "quitter"})");
   write_file(dir.path() + "/password", std::string(300000, 'p'));
-  const char* hoist = std::getenv("HOIST_BIN");
   auto login = hoist_test::run(
       "PATH=" + bin.path() + ":$PATH DOCKER_CONFIG=" + dir.path() + " HOIST_ROOT=" + root.path() +
-      " " + (hoist ? hoist : "hoist") + " login -u alice --password-stdin " + server.host() +
+      " " + hoist_test::hoist_bin() + " login -u alice --password-stdin " + server.host() +
       " < " + dir.path() + "/password 2>&1; echo \"exit=$?\"");
   INFO(login.output);
   CHECK_THAT(login.output, Catch::Contains("exit=1") &&
@@ -378,11 +378,10 @@ TEST_CASE("hoist pull with a credential helper that never answers fails naming i
   std::filesystem::permissions(bin.path() + "/docker-credential-sleeper",
                                std::filesystem::perms::owner_all);
   write_file(dir.path() + "/config.json", R"({"credHelpers": {"127.0.0.1:5999": "sleeper"}})");
-  const char* hoist = std::getenv("HOIST_BIN");
   const auto start = std::chrono::steady_clock::now();
   auto pull = hoist_test::run(
       "PATH=" + bin.path() + ":$PATH DOCKER_CONFIG=" + dir.path() + " HOIST_ROOT=" + root.path() +
-      " HOIST_REGISTRY_TIMEOUT=2 timeout 120 " + (hoist ? hoist : "hoist") +
+      " HOIST_REGISTRY_TIMEOUT=2 timeout 120 " + hoist_test::hoist_bin() +
       " pull 127.0.0.1:5999/app:v1 2>&1; echo \"exit=$?\"");
   const auto took = std::chrono::steady_clock::now() - start;
   INFO(pull.output);

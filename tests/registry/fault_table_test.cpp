@@ -20,6 +20,7 @@
 #include "tests/registry/fault_proxy.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
+#include "tests/support/test_env.h"
 
 using registry_test::FaultProxy;
 using hoist_test::RegistryServer;
@@ -28,11 +29,6 @@ using hoist_test::TempDir;
 using Fault = FaultProxy::Fault;
 
 namespace {
-
-std::string hoist_bin() {
-  const char* bin = std::getenv("HOIST_BIN");
-  return bin ? bin : "hoist";
-}
 
 // One registry for the whole table, holding:
 //   table/base:v0   the image every row's store holds before the row ("earlier image")
@@ -71,7 +67,7 @@ struct Table {
     auto lying_image = store->put_image(lying, {app.layers[0]});
     REQUIRE(lying_image);
     push("table/lying:v1", *lying_image);
-    auto pulled = run(env(template_root.path()) + hoist_bin() + " pull -q " + server.host() +
+    auto pulled = run(env(template_root.path()) + hoist_test::hoist_bin() + " pull -q " + server.host() +
                       "/table/base:v0");
     REQUIRE(pulled.status == 0);
   }
@@ -198,7 +194,7 @@ TEST_CASE("registry faults x pull, push, login: clear outcome, clean store, reco
       });
     }
     const std::string op = row.op;
-    c->hoist = t.env(c->root.path()) + hoist_bin();
+    c->hoist = t.env(c->root.path()) + hoist_test::hoist_bin();
     c->target = proxy.host() + "/table/" +
                 (op == "pull-index"   ? "multi:v1"
                  : op == "pull-lying" ? "lying:v1"

@@ -17,6 +17,7 @@
 #include "registry/transfer.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
+#include "tests/support/test_env.h"
 
 using hoist_test::RegistryServer;
 using hoist_test::TempDir;
@@ -127,10 +128,9 @@ TEST_CASE("foreign layers: push skips them, pull fetches them from their URLs an
         docker_config.path() + "/config.json",
         R"({"auths":{")" + server.host() + R"(":{"auth":"YWxpY2U6czNjcmV0LXBhc3M="}}})");
     REQUIRE(store->set_tag(target.str(), top));
-    const char* bin = std::getenv("HOIST_BIN");
-    auto out =
-        hoist_test::run("DOCKER_CONFIG=" + docker_config.path() + " " + (bin ? bin : "hoist") +
-                           " --root " + a.path() + " push " + target.str());
+    auto out = hoist_test::run("DOCKER_CONFIG=" + docker_config.path() + " " +
+                               hoist_test::hoist_bin() + " --root " + a.path() + " push " +
+                               target.str());
     INFO(out.output);
     CHECK(out.status == 0);
     CHECK_THAT(out.output,

@@ -1,5 +1,7 @@
 #include "tests/registry/test_image.h"
 
+#include <catch2/catch.hpp>
+
 #include <filesystem>
 
 #include "tests/support/registry_fixture.h"
@@ -56,6 +58,12 @@ layers::Descriptor make_index(const layers::Store& store, const std::vector<Test
   d.digest = *store.blobs().put_bytes(json);
   d.size = static_cast<int64_t>(json.size());
   return d;
+}
+
+registry::Reference parse_ref(const std::string& text) {
+  auto ref = registry::Reference::parse(text);
+  REQUIRE(ref);
+  return *ref;
 }
 
 }  // namespace registry_test

@@ -8,6 +8,7 @@
 
 #include "layers/image.h"
 #include "layers/store.h"
+#include "registry/reference.h"
 
 namespace registry_test {
 
@@ -26,5 +27,8 @@ TestImage make_image(const layers::Store& store, const std::string& seed,
 
 // Stores an OCI index of `images` and returns its descriptor.
 layers::Descriptor make_index(const layers::Store& store, const std::vector<TestImage>& images);
+
+// A reference a test writes ("127.0.0.1:PORT/team/app:v1"), parsed; REQUIREs that it parses.
+registry::Reference parse_ref(const std::string& text);
 
 }  // namespace registry_test

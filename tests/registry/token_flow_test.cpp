@@ -20,6 +20,7 @@
 #include "tests/registry/fault_proxy.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/registry/test_image.h"
+#include "tests/support/test_env.h"
 
 using registry_test::FaultProxy;
 using hoist_test::RegistryServer;
@@ -35,10 +36,6 @@ registry::ClientOptions options_with(std::optional<registry::Credentials> creden
   return o;
 }
 
-registry::Reference parse_ref(const std::string& text) {
-  return *registry::Reference::parse(text);
-}
-
 }  // namespace
 
 TEST_CASE("token auth: pushing to a second repository mounts every blob from the first",
@@ -51,8 +48,8 @@ TEST_CASE("token auth: pushing to a second repository mounts every blob from the
   auto store = layers::Store::open(a.path());
   REQUIRE(store);
   auto image = registry_test::make_image(*store, "mount", {3000, 4000});
-  const auto repo_a = parse_ref(proxy.host() + "/team/a:v1");
-  const auto repo_b = parse_ref(proxy.host() + "/team/b:v1");
+  const auto repo_a = registry_test::parse_ref(proxy.host() + "/team/a:v1");
+  const auto repo_b = registry_test::parse_ref(proxy.host() + "/team/b:v1");
   registry::Client alice(repo_a.domain(),
                          options_with(registry::Credentials{"alice", "s3cret-pass", ""}));
   REQUIRE(registry::push(alice, *store, repo_a, image.manifest));
@@ -162,7 +159,7 @@ TEST_CASE("identitytoken in config.json: pull uses the refresh-token grant, neve
   auto store = layers::Store::open(src.path());
   REQUIRE(store);
   auto image = registry_test::make_image(*store, "identity token", {2000});
-  const auto target = parse_ref(server.host() + "/private/app:v1");
+  const auto target = registry_test::parse_ref(server.host() + "/private/app:v1");
   registry::Client alice(target.domain(),
                          options_with(registry::Credentials{"alice", "s3cret-pass", ""}));
   REQUIRE(registry::push(alice, *store, target, image.manifest));
@@ -205,7 +202,7 @@ TEST_CASE("identitytoken in config.json: pull uses the refresh-token grant, neve
     // The same credentials push (the grant gives what the token holder may do).
     registry::Credentials token_only{"alice", "", issuer.refresh_token()};
     registry::Client with_token(target.domain(), options_with(token_only));
-    REQUIRE(registry::push(with_token, *store, parse_ref(server.host() + "/private/copy:v1"),
+    REQUIRE(registry::push(with_token, *store, registry_test::parse_ref(server.host() + "/private/copy:v1"),
                            image.manifest));
     CHECK(issuer.password_requests() == password_before);
   }
@@ -218,10 +215,9 @@ TEST_CASE("identitytoken in config.json: pull uses the refresh-token grant, neve
     hoist_test::write_file(config, doc.dump());
     const int password_before = issuer.password_requests();
     const int refresh_before = issuer.refresh_requests();
-    const char* bin = std::getenv("HOIST_BIN");
-    auto pulled =
-        hoist_test::run("DOCKER_CONFIG=" + docker_config.path() + " " + (bin ? bin : "hoist") +
-                           " --root " + root.path() + " --debug pull " + target.str());
+    auto pulled = hoist_test::run("DOCKER_CONFIG=" + docker_config.path() + " " +
+                                  hoist_test::hoist_bin() + " --root " + root.path() +
+                                  " --debug pull " + target.str());
     INFO(pulled.output);
     REQUIRE(pulled.status == 0);
     CHECK_THAT(pulled.output, Catch::Contains(image.manifest.digest.str()) &&
