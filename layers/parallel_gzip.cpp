@@ -61,20 +61,24 @@ struct Block {
   bool is_seen = false;
 };
 
+// The 8 bytes at `p` as a little-endian number on every machine, so that the probe's hashes
+// and match lengths, hence each block's coding and the layer's digest, do not depend on the
+// CPU's byte order (a no-op where it is little-endian).
 uint64_t load64(const unsigned char* p) {
   uint64_t v;
   std::memcpy(&v, p, sizeof v);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
   return v;
 }
 
 // How many bytes, up to `most`, `at` repeats of `earlier` (8 or more: the first 8 are
-// known equal); eight at a time.
+// known equal); eight at a time. load64 is little-endian: the first byte that differs is
+// the lowest set byte of the difference.
 size_t match_length(const unsigned char* earlier, const unsigned char* at, size_t most) {
   size_t len = kProbeMatchBytes;
   for (; len + 8 <= most; len += 8)
     if (const uint64_t diff = load64(earlier + len) ^ load64(at + len); diff != 0)
-      return len + static_cast<size_t>(std::endian::native == std::endian::little ? std::countr_zero(diff)
-                                                                                  : std::countl_zero(diff)) / 8;
+      return len + static_cast<size_t>(std::countr_zero(diff)) / 8;
   while (len < most && earlier[len] == at[len]) ++len;
   return len;
 }
