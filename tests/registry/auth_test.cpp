@@ -21,6 +21,8 @@
 using hoist_test::RegistryServer;
 using hoist_test::run;
 using hoist_test::TempDir;
+using registry_test::parse_ref;
+using hoist_test::hoist_bin;
 
 namespace {
 
@@ -103,7 +105,7 @@ TEST_CASE("Basic auth: refused without credentials, works with them", "[registry
   TempDir a;
   auto store = layers::Store::open(a.path());
   auto image = registry_test::make_image(*store, "basic", {800});
-  const auto target = registry_test::parse_ref(server.host() + "/private/app:v1");
+  const auto target = parse_ref(server.host() + "/private/app:v1");
 
   registry::Client anonymous(target.domain(), fast_options());
   auto refused = registry::push(anonymous, *store, target, image.manifest);
@@ -134,7 +136,7 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
   REQUIRE(server.start_error() == "");
   TempDir docker_config, root;
   const std::string env = "DOCKER_CONFIG=" + docker_config.path() + " ";
-  const std::string hoist = env + hoist_test::hoist_bin() + " --root " + root.path();
+  const std::string hoist = env + hoist_bin() + " --root " + root.path();
 
   auto bad = run("echo wrong | " + hoist + " login -u alice --password-stdin " + server.host());
   CHECK(bad.status == 1);
@@ -189,7 +191,7 @@ TEST_CASE("hoist login stores verified credentials 0600; push uses them; logout 
 
   // -p works and warns as docker does; a config directory hoist makes is 0700.
   const std::string fresh = docker_config.path() + "/fresh";
-  auto with_p = run("DOCKER_CONFIG=" + fresh + " " + hoist_test::hoist_bin() + " --root " + root.path() +
+  auto with_p = run("DOCKER_CONFIG=" + fresh + " " + hoist_bin() + " --root " + root.path() +
                     " login -u alice -p s3cret-pass " + server.host());
   INFO(with_p.output);
   CHECK(with_p.status == 0);
@@ -205,7 +207,7 @@ TEST_CASE("token auth: anonymous pull scope, credentials for push, tokens reused
   TempDir a, b;
   auto store = layers::Store::open(a.path());
   auto image = registry_test::make_image(*store, "token", {700, 900});
-  const auto target = registry_test::parse_ref(server.host() + "/tok/app:v1");
+  const auto target = parse_ref(server.host() + "/tok/app:v1");
 
   registry::Client anonymous(target.domain(), fast_options());
   auto refused = registry::push(anonymous, *store, target, image.manifest);
@@ -248,7 +250,7 @@ TEST_CASE("TLS: the test CA is required, then push and pull work", "[registry][t
   TempDir a, b;
   auto store = layers::Store::open(a.path());
   auto image = registry_test::make_image(*store, "tls", {600});
-  const auto target = registry_test::parse_ref(server.host() + "/secure/app:v1");
+  const auto target = parse_ref(server.host() + "/secure/app:v1");
 
   // Loopback may use plain HTTP, but a registry that speaks TLS is reached over TLS, and
   // an untrusted certificate is an error, not a downgrade.
@@ -287,7 +289,7 @@ TEST_CASE("a registry that cannot be reached is named with the reason, not the H
           "[registry][http][cli]") {
   TempDir docker_config, root;
   const std::string host = "127.0.0.1:" + std::to_string(hoist_test::free_port());  // nothing listens
-  auto r = run("DOCKER_CONFIG=" + docker_config.path() + " " + hoist_test::hoist_bin() +
+  auto r = run("DOCKER_CONFIG=" + docker_config.path() + " " + hoist_bin() +
                " --root " + root.path() + " pull " + host + "/nobody/here:v1");
   INFO(r.output);
   CHECK(r.status == 1);

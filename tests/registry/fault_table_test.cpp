@@ -27,6 +27,7 @@ using hoist_test::RegistryServer;
 using hoist_test::run;
 using hoist_test::TempDir;
 using Fault = FaultProxy::Fault;
+using hoist_test::hoist_bin;
 
 namespace {
 
@@ -67,7 +68,7 @@ struct Table {
     auto lying_image = store->put_image(lying, {app.layers[0]});
     REQUIRE(lying_image);
     push("table/lying:v1", *lying_image);
-    auto pulled = run(env(template_root.path()) + hoist_test::hoist_bin() + " pull -q " + server.host() +
+    auto pulled = run(env(template_root.path()) + hoist_bin() + " pull -q " + server.host() +
                       "/table/base:v0");
     REQUIRE(pulled.status == 0);
   }
@@ -194,7 +195,7 @@ TEST_CASE("registry faults x pull, push, login: clear outcome, clean store, reco
       });
     }
     const std::string op = row.op;
-    c->hoist = t.env(c->root.path()) + hoist_test::hoist_bin();
+    c->hoist = t.env(c->root.path()) + hoist_bin();
     c->target = proxy.host() + "/table/" +
                 (op == "pull-index"   ? "multi:v1"
                  : op == "pull-lying" ? "lying:v1"

@@ -26,6 +26,7 @@ using registry_test::FaultProxy;
 using hoist_test::RegistryServer;
 using hoist_test::TempDir;
 using State = registry::TransferObserver::State;
+using registry_test::parse_ref;
 
 namespace {
 
@@ -48,8 +49,8 @@ TEST_CASE("token auth: pushing to a second repository mounts every blob from the
   auto store = layers::Store::open(a.path());
   REQUIRE(store);
   auto image = registry_test::make_image(*store, "mount", {3000, 4000});
-  const auto repo_a = registry_test::parse_ref(proxy.host() + "/team/a:v1");
-  const auto repo_b = registry_test::parse_ref(proxy.host() + "/team/b:v1");
+  const auto repo_a = parse_ref(proxy.host() + "/team/a:v1");
+  const auto repo_b = parse_ref(proxy.host() + "/team/b:v1");
   registry::Client alice(repo_a.domain(),
                          options_with(registry::Credentials{"alice", "s3cret-pass", ""}));
   REQUIRE(registry::push(alice, *store, repo_a, image.manifest));
@@ -159,7 +160,7 @@ TEST_CASE("identitytoken in config.json: pull uses the refresh-token grant, neve
   auto store = layers::Store::open(src.path());
   REQUIRE(store);
   auto image = registry_test::make_image(*store, "identity token", {2000});
-  const auto target = registry_test::parse_ref(server.host() + "/private/app:v1");
+  const auto target = parse_ref(server.host() + "/private/app:v1");
   registry::Client alice(target.domain(),
                          options_with(registry::Credentials{"alice", "s3cret-pass", ""}));
   REQUIRE(registry::push(alice, *store, target, image.manifest));
@@ -202,7 +203,7 @@ TEST_CASE("identitytoken in config.json: pull uses the refresh-token grant, neve
     // The same credentials push (the grant gives what the token holder may do).
     registry::Credentials token_only{"alice", "", issuer.refresh_token()};
     registry::Client with_token(target.domain(), options_with(token_only));
-    REQUIRE(registry::push(with_token, *store, registry_test::parse_ref(server.host() + "/private/copy:v1"),
+    REQUIRE(registry::push(with_token, *store, parse_ref(server.host() + "/private/copy:v1"),
                            image.manifest));
     CHECK(issuer.password_requests() == password_before);
   }

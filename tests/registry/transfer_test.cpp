@@ -24,6 +24,8 @@
 using hoist_test::RegistryServer;
 using hoist_test::run;
 using hoist_test::TempDir;
+using registry_test::parse_ref;
+using hoist_test::hoist_bin;
 
 namespace {
 
@@ -50,7 +52,7 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
   REQUIRE(store_b);
   // Two small layers and one above the chunk size, so PATCH uploads are exercised.
   auto image = registry_test::make_image(*store_a, "round trip", {1000, 5000, 300000});
-  const auto target = registry_test::parse_ref(server.host() + "/team/app:v1");
+  const auto target = parse_ref(server.host() + "/team/app:v1");
 
   auto options = fast_options();
   options.chunk_size = 64 << 10;
@@ -89,7 +91,7 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
   }
 
   SECTION("pull by digest verifies and tags name@digest") {
-    auto by_digest = registry_test::parse_ref(server.host() + "/team/app@" + image.manifest.digest.str());
+    auto by_digest = parse_ref(server.host() + "/team/app@" + image.manifest.digest.str());
     TempDir c;
     auto store_c = layers::Store::open(c.path());
     auto pulled_c = registry::pull(client, *store_c, by_digest);
@@ -98,7 +100,7 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
   }
 
   SECTION("a missing tag is NotFound naming the repository") {
-    auto missing = registry::pull(client, *store_b, registry_test::parse_ref(server.host() + "/team/app:nope"));
+    auto missing = registry::pull(client, *store_b, parse_ref(server.host() + "/team/app:nope"));
     REQUIRE_FALSE(missing);
     CHECK(missing.error().kind() == layers::ErrorKind::NotFound);
     CHECK_THAT(missing.error().describe(), Catch::Contains(server.host() + "/team/app"));
@@ -107,7 +109,7 @@ TEST_CASE("push then pull round-trips an image through docker-registry", "[regis
   SECTION("a blob present in another repository is mounted, not uploaded") {
     // store_b has the image tagged as HOST/team/app:v1; pushing it to another repository
     // of the same registry should mount every layer.
-    auto other = registry_test::parse_ref(server.host() + "/team/copy:v1");
+    auto other = parse_ref(server.host() + "/team/copy:v1");
     int mounted = 0, uploaded = 0;
     registry::PushOptions push_options;
     push_options.observer.on_blob = [&](const layers::Descriptor&,
@@ -129,10 +131,10 @@ TEST_CASE("hoist push, then skopeo copies it out and umoci unpacks it",
   auto store_a = layers::Store::open(a.path());
   REQUIRE(store_a);
   auto image = registry_test::make_image(*store_a, "for umoci", {2000});
-  const auto target = registry_test::parse_ref(server.host() + "/cli/app:v2");
+  const auto target = parse_ref(server.host() + "/cli/app:v2");
   REQUIRE(store_a->set_tag(target.str(), image.manifest));
 
-  auto pushed = run(hoist_test::hoist_bin() + " --root " + a.path() + " push " + server.host() + "/cli/app:v2");
+  auto pushed = run(hoist_bin() + " --root " + a.path() + " push " + server.host() + "/cli/app:v2");
   INFO(pushed.output);
   REQUIRE(pushed.status == 0);
   CHECK_THAT(pushed.output,
@@ -168,7 +170,7 @@ TEST_CASE("an image skopeo copied into the registry is pulled by hoist pull",
   REQUIRE(raw.status == 0);
 
   auto pulled =
-      run(hoist_test::hoist_bin() + " --root " + b.path() + " pull " + server.host() + "/copied/app:v3");
+      run(hoist_bin() + " --root " + b.path() + " pull " + server.host() + "/copied/app:v3");
   INFO(pulled.output);
   REQUIRE(pulled.status == 0);
   CHECK_THAT(pulled.output, Catch::Contains("Digest: " + layers::Digest::of(raw.output).str()));
@@ -191,7 +193,7 @@ TEST_CASE("a multi-platform index: pull picks the host's platform, --platform th
   auto native = registry_test::make_image(*store_a, "native", {1000}, host.architecture);
   auto foreign = registry_test::make_image(*store_a, "foreign", {1000}, other_arch);
   auto index = registry_test::make_index(*store_a, {native, foreign});
-  const auto target = registry_test::parse_ref(server.host() + "/multi/app:latest");
+  const auto target = parse_ref(server.host() + "/multi/app:latest");
   registry::Client client(target.domain(), fast_options());
   auto pushed = registry::push(client, *store_a, target, index);
   REQUIRE(pushed);
@@ -235,7 +237,7 @@ TEST_CASE("a layer stored uncompressed is compressed as it is pushed, once", "[r
   REQUIRE(store_b);
   // Plain tar layers, as a build stores them; the big one goes up in many PATCH chunks.
   auto image = registry_test::make_image(*store_a, "built", {1000, 3 << 20}, "amd64", /*gzip=*/false);
-  const auto target = registry_test::parse_ref(server.host() + "/team/built:v1");
+  const auto target = parse_ref(server.host() + "/team/built:v1");
   auto options = fast_options();
   options.chunk_size = 64 << 10;
   registry_test::DebugLines debug;
@@ -322,7 +324,7 @@ TEST_CASE("a blob read past the page cache goes up whole, in chunks at any offse
   auto options = fast_options();
   options.chunk_size = GENERATE(uint64_t(100000), uint64_t(1) << 20);
   CAPTURE(options.chunk_size);
-  const auto target = registry_test::parse_ref(server.host() + "/team/direct:v1");
+  const auto target = parse_ref(server.host() + "/team/direct:v1");
   registry::Client client(target.domain(), options);
   uint64_t last = 0;
   REQUIRE(client.upload_blob(target.path(), *digest, int64_t(data.size()), fd->get(), [&](uint64_t done) { last = done; }));
@@ -343,7 +345,7 @@ TEST_CASE("pull with unpack: each layer is unpacked as it downloads, checked by 
   REQUIRE(store_a);
   // One layer of several chunks of the socket's buffer, one small.
   auto image = registry_test::make_image(*store_a, "unpacked", {3 << 20, 1000});
-  const auto target = registry_test::parse_ref(server.host() + "/team/unpack:v1");
+  const auto target = parse_ref(server.host() + "/team/unpack:v1");
   registry::Client client(target.domain(), fast_options());
   REQUIRE(registry::push(client, *store_a, target, image.manifest));
   auto loaded = store_a->load_image(image.manifest);
