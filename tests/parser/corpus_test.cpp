@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -14,14 +13,14 @@
 #include "parser/stages.h"
 #include "parser/strict.h"
 #include "tests/support/files.h"
+#include "tests/support/test_env.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
 fs::path corpus_dir() {
-  const char* root = std::getenv("HOIST_SOURCE_ROOT");
-  return (root ? fs::path(root) / "tests" : fs::current_path() / "..") / "data" / "dockerfiles";
+  return fs::path(hoist_test::source_root()) / "tests" / "data" / "dockerfiles";
 }
 
 using hoist_test::read_file;

@@ -17,14 +17,14 @@
 #include "parser/stages.h"
 #include "parser/strict.h"
 #include "tests/support/files.h"
+#include "tests/support/test_env.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
 fs::path testdata_root() {
-  const char* root = std::getenv("HOIST_SOURCE_ROOT");
-  return root ? fs::path(root) / "tests" / "parser" : fs::current_path();
+  return fs::path(hoist_test::source_root()) / "tests" / "parser";
 }
 
 using hoist_test::read_file;

@@ -25,6 +25,7 @@
 #include "layers/unique_fd.h"
 #include "tests/runtime/sandbox_fixture.h"
 #include "tests/support/skip.h"
+#include "tests/support/test_env.h"
 
 using namespace sandbox_fixture;
 using runtime::sandbox::Network;
@@ -34,9 +35,7 @@ namespace {
 // The probe, built once per test run; empty when there is no C compiler.
 const std::string& probe_binary() {
   static const std::string path = [] {
-    const char* root = std::getenv("HOIST_SOURCE_ROOT");
-    const std::string source =
-        (root && *root ? std::string(root) + "/tests/runtime" : std::string(".")) + "/probe.c";
+    const std::string source = hoist_test::source_root() + "/tests/runtime/probe.c";
     char tmpl[] = "/tmp/hoist-probe-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) return std::string();
     const std::string out = std::string(tmpl) + "/probe";

@@ -3,7 +3,7 @@
 // are and where the sources are. The tests' one way to read them.
 //
 //   run(hoist_test::hoist_bin() + " images");
-//   sh(hoist_test::source_root() + "/tests/fixtures/make_busybox_rootfs.sh")
+//   const std::string corpus = hoist_test::source_root() + "/tests/data/dockerfiles";
 
 #include <string>
 
