@@ -75,6 +75,18 @@ busybox_tar() {
   [[ -f $work/busybox.tar ]] || sh "$repo/tests/fixtures/make_busybox_rootfs.sh" "$work/busybox.tar"
 }
 
+# debian_bookworm STORE LOG: debian:bookworm in the hoist store STORE, made by
+# examples/base-images/make-bases.sh --mirror (debootstrap from the Debian mirror apt is
+# configured with, cached in ~/.cache/hoist/bases), its output in LOG. Returns 1, having
+# printed LOG's tail, when it cannot (no mirror, no debootstrap).
+debian_bookworm() {
+  local store=$1 log=$2
+  if ! HOIST=$hoist HOIST_ROOT=$store bash "$repo/examples/base-images/make-bases.sh" --mirror debian:bookworm >"$log" 2>&1; then
+    tail -n 5 "$log" | sed 's/^/  | /' >&2
+    return 1
+  fi
+}
+
 # ---- docker-registry on 127.0.0.1 ---------------------------------------------------------
 free_port() {
   local p

@@ -552,14 +552,8 @@ bench_h() {
 # --mirror (debootstrap from the configured Debian mirror, cached in ~/.cache/hoist/bases).
 # Returns 1 after a `skipped` row for CELL when it cannot.
 debian_base() {
-  local cell=$1 bases=$repo/examples/base-images/make-bases.sh log=$work/logs/debian-base.log
-  if [[ ! -f $bases ]]; then
-    note_row "$cell" skipped "no examples/base-images/make-bases.sh"
-    return 1
-  fi
-  if ! HOIST=$hoist HOIST_ROOT=$store bash "$bases" --mirror debian:bookworm >"$log" 2>&1; then
-    tail -n 5 "$log" | sed 's/^/  | /' >&2
-    note_row "$cell" skipped "make-bases.sh --mirror debian:bookworm failed (no mirror?)"
+  if ! debian_bookworm "$store" "$work/logs/debian-base.log"; then
+    note_row "$1" skipped "make-bases.sh --mirror debian:bookworm failed (no mirror?)"
     return 1
   fi
 }

@@ -6,9 +6,10 @@
 #
 #   sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] [--fs auto|journal|here] [--keep] [--out FILE]
 #
-# Offline: base images are made here (busybox from the host, a python base from the host's
-# python3, a 1 GiB base from bench/gen_tree.sh), imported with `hoist import` and pushed to
-# a docker-registry on 127.0.0.1, from which all three builders pull. BuildKit runs in a
+# Offline (but for the sklearn cell, run only when --only names it: the Debian mirror):
+# base images are made here (busybox from the host, a python base from the host's python3,
+# a 1 GiB base from bench/gen_tree.sh), imported with `hoist import` and pushed to a
+# docker-registry on 127.0.0.1, from which all three builders pull. BuildKit runs in a
 # dockerd of our own (.ci/docker.sh: private socket, data and exec roots, no bridge, no
 # iptables), stopped on exit. A peer that cannot run is skipped, and the table says why.
 set -euo pipefail
@@ -21,6 +22,7 @@ usage: sudo bash bench/sxs.sh [--quick] [--runs N] [--only LIST] [--peers LIST] 
   --quick       small sizes (2,000 files, a 64 MiB RUN, a 64 MiB base), a few minutes
   --runs N      runs per cell, the median is shown (default 3; quick 1)
   --only LIST   cells to run, comma-separated: copy,run512,bigbase,stages,hello,repro,limits
+                (the default), and sklearn, run only when named (it needs the Debian mirror)
   --peers LIST  builders besides hoist: buildah,buildkit (default both)
   --fs WHERE    where the stores (all three builders', the registry's) live: `journal`, a
                 fresh ext4 with a journal on a loop device, in a sparse file in the work
@@ -477,6 +479,61 @@ cell_hello() {
   return 0
 }
 
+# examples/sklearn as a user builds it (opt-in, `--only sklearn`: it needs the Debian mirror
+# and takes about 10 minutes a run): FROM debian:bookworm (make-bases.sh --mirror, pushed to
+# the local registry), apt-get of python3-sklearn from the mirror through a cache mount, the
+# model trained in a RUN. Per run and builder: cold (empty store, empty cache mounts), a
+# no-change rebuild, and train.py changed (its COPY and the training again, apt cached).
+cell_sklearn() {
+  local ctx=$work/ctx-sklearn i p deb=$BASE/bench/debian:bookworm
+  echo "sklearn: examples/sklearn (apt-get of python3-sklearn from the Debian mirror through a cache mount, a model trained in a RUN), $runs runs"
+  if ! need debootstrap debootstrap "the sklearn cell's debian base"; then
+    SKLEARN_WHY="debootstrap is not installed"
+    return 0
+  fi
+  if ! debian_bookworm "$work/setup-store" "$logs/setup-debian.log"; then
+    SKLEARN_WHY="examples/base-images/make-bases.sh --mirror debian:bookworm failed (no mirror?): $logs/setup-debian.log"
+    return 0
+  fi
+  local S=("$hoist" --root "$work/setup-store")
+  "${S[@]}" tag debian:bookworm "$deb" && "${S[@]}" push "$deb" >"$logs/setup-push-debian.log" 2>&1 ||
+    { SKLEARN_WHY="pushing the debian base failed: $logs/setup-push-debian.log"; return 0; }
+  mkdir -p "$ctx"
+  cp -r "$repo/examples/sklearn/." "$ctx/"
+  sed -i "s|^ARG BASE=.*|ARG BASE=$deb|" "$ctx/Dockerfile"
+  grep -qxF "ARG BASE=$deb" "$ctx/Dockerfile" || { SKLEARN_WHY="examples/sklearn/Dockerfile has no ARG BASE= line"; return 0; }
+  cp -p "$ctx/train.py" "$work/train.py.orig"
+  for ((i = 1; i <= runs; i++)); do
+    for p in "${peers[@]}"; do
+      active "$p" || continue
+      local L=$logs/sklearn-$p-$i
+      p_reset "$p" || { fail sk.cold "$p"; continue; }
+      # buildah keeps its cache mounts outside --root: $TMPDIR/buildah-cache (1.28; later
+      # versions add -UID).
+      [[ $p != buildah ]] || rm -rf "${TMPDIR:-/var/tmp}/buildah-cache" "${TMPDIR:-/var/tmp}/buildah-cache-$EUID"
+      if ! p_build "$p" "$L-cold.log" sklearn "$ctx"; then fail sk.cold "$p"; continue; fi
+      # Cold means apt downloaded the packages: its cache mount was empty.
+      if ! grep -Eq "Get:[0-9]+ .* python3-sklearn " "$L-cold.log"; then
+        echo "  $p: the cold build downloaded no python3-sklearn: its apt cache was not empty"
+        fail sk.cold "$p"; continue
+      fi
+      # No RSS row: GNU time's peak is the largest process waited for, here python training.
+      rec sk.cold "$p" "$T_WALL"; live "$p" "cold build" "$T_WALL s"
+      if p_build "$p" "$L-nochange.log" sklearn "$ctx"; then
+        rec sk.nochange "$p" "$T_WALL"; live "$p" "no-change rebuild" "$T_WALL s"
+      else fail sk.nochange "$p"; fi
+      echo "# changed in run $i by $p" >>"$ctx/train.py"
+      if p_build "$p" "$L-change.log" sklearn "$ctx"; then
+        rec sk.change "$p" "$T_WALL"; live "$p" "train.py changed" "$T_WALL s"
+      else fail sk.change "$p"; fi
+      cp -p "$work/train.py.orig" "$ctx/train.py"
+    done
+  done
+  for p in "${peers[@]}"; do active "$p" && p_reset "$p"; done
+  [[ " ${peers[*]} " != *" buildah "* ]] || rm -rf "${TMPDIR:-/var/tmp}/buildah-cache" "${TMPDIR:-/var/tmp}/buildah-cache-$EUID"
+  return 0
+}
+
 # Two no-cache builds, each into an empty store, with each builder's way of fixing times
 # (hoist: SOURCE_DATE_EPOCH; buildah: --timestamp; BuildKit: the SOURCE_DATE_EPOCH build-arg):
 # the same image id?
@@ -568,6 +625,9 @@ row_defs=(
   "rss:big.push|rss|$((big_files / 2)) MiB base: peak RSS, hoist's push (setup, compresses)"
   "stages|time|two stages each sleep 3 (parallel)"
   "hello|time|hello on a python base, cold"
+  "sk.cold|time|examples/sklearn: cold build (apt from the Debian mirror)"
+  "sk.nochange|time|examples/sklearn: no-change rebuild"
+  "sk.change|time|examples/sklearn: train.py changed"
   "repro|yes|two no-cache builds: same image id"
   "lim.cp|limit|limit: cp -a of the COPY context"
   "lim.tar|limit|limit: tar of the COPY context (read all)"
@@ -656,7 +716,7 @@ fi
 for p in "${!SKIP[@]}"; do echo "  SKIPPED $p: ${SKIP[$p]}"; done
 echo
 setup_bases
-HELLO_WHY=""
+HELLO_WHY="" SKLEARN_WHY=""
 report() {
   echo "side by side, $started to $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $load_start -> $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores, $( ((quick)) && echo quick || echo full) sizes, median of $runs runs"
   echo "hoist: $("$hoist" version 2>/dev/null | head -n 1) ($build_note); bench/sxs.sh at commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -666,8 +726,9 @@ report() {
   echo
   for p in "${!SKIP[@]}"; do echo "$p skipped: ${SKIP[$p]}"; done
   [[ -z $HELLO_WHY ]] || echo "hello not measured: $HELLO_WHY"
+  [[ -z $SKLEARN_WHY ]] || echo "sklearn not measured: $SKLEARN_WHY"
 }
-for c in copy run512 bigbase stages hello repro limits; do
+for c in copy run512 bigbase stages hello sklearn repro limits; do
   wanted "$c" || continue
   echo "[$(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg)]"
   "cell_$c" || echo "  $c: stopped early (see above)"
