@@ -102,6 +102,14 @@ class [[nodiscard]] Result<void> {
 
 // Wraps a path or name in double quotes for messages: quoted("/a b") -> "\"/a b\"".
 std::string quoted(std::string_view text);
+// The same for a std::string (and so, to stay unambiguous, a C string). Where <iomanip> is
+// seen (any header may bring it in), argument-dependent lookup also finds std::quoted, a
+// template that takes a std::string without conversion, so it would win over the
+// string_view overload (and its result does not add to a string); these take one without
+// conversion too, and a function that is not a template wins such a tie.
+inline std::string quoted(const std::string& text) { return quoted(std::string_view(text)); }
+inline std::string quoted(std::string& text) { return quoted(std::string_view(text)); }
+inline std::string quoted(const char* text) { return quoted(std::string_view(text)); }
 
 // A size as docker prints one: powers of 1000, three significant digits: "4.1MB", "512B".
 std::string human_size(int64_t bytes);

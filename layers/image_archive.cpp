@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 
+#include "layers/archive_handles.h"
 #include "layers/compress.h"
 #include "layers/json_text.h"
 #include "layers/unique_fd.h"
@@ -25,16 +26,6 @@ namespace {
 constexpr size_t kChunk = 1 << 16;
 constexpr size_t kMaxArchiveImages = 4096;
 
-struct ArchiveWriteFree {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
-struct ArchiveReadFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-struct EntryFree {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-
 Error archive_error(archive* a, std::string what) {
   const char* msg = archive_error_string(a);
   return Error(ErrorKind::Io, what + ": " + (msg ? msg : "libarchive error"));
@@ -45,7 +36,7 @@ Error archive_error(archive* a, std::string what) {
 class TarOut {
  public:
   static Result<TarOut> open(int fd) {
-    std::unique_ptr<archive, ArchiveWriteFree> a(archive_write_new());
+    ArchiveWritePtr a(archive_write_new());
     if (!a || archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
         archive_write_open_fd(a.get(), fd) != ARCHIVE_OK)
       return archive_error(a.get(), "starting the archive");
@@ -95,10 +86,10 @@ class TarOut {
   }
 
  private:
-  explicit TarOut(std::unique_ptr<archive, ArchiveWriteFree> a) : a_(std::move(a)) {}
-  static std::unique_ptr<archive_entry, EntryFree> entry(const std::string& name, unsigned type,
+  explicit TarOut(ArchiveWritePtr a) : a_(std::move(a)) {}
+  static ArchiveEntryPtr entry(const std::string& name, unsigned type,
                                                          int perm, int64_t size) {
-    std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
+    ArchiveEntryPtr e(archive_entry_new());
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_filetype(e.get(), type);
     archive_entry_set_perm(e.get(), perm);
@@ -109,7 +100,7 @@ class TarOut {
     return e;
   }
 
-  std::unique_ptr<archive, ArchiveWriteFree> a_;
+  ArchiveWritePtr a_;
   std::set<std::string> dirs_;
 };
 
@@ -234,7 +225,7 @@ Result<void> write_oci(TarOut& tar, const Store& store, const std::vector<Archiv
 class TarIn {
  public:
   static Result<TarIn> open(const std::string& path) {
-    std::unique_ptr<archive, ArchiveReadFree> a(archive_read_new());
+    ArchiveReadPtr a(archive_read_new());
     archive_read_support_filter_all(a.get());
     archive_read_support_format_tar(a.get());
     if (archive_read_open_filename(a.get(), path.c_str(), kChunk) != ARCHIVE_OK)
@@ -286,9 +277,9 @@ class TarIn {
   }
 
  private:
-  TarIn(std::unique_ptr<archive, ArchiveReadFree> a, std::string path)
+  TarIn(ArchiveReadPtr a, std::string path)
       : a_(std::move(a)), path_(std::move(path)) {}
-  std::unique_ptr<archive, ArchiveReadFree> a_;
+  ArchiveReadPtr a_;
   std::string path_;
   archive_entry* entry_ = nullptr;
 };

@@ -6,15 +6,12 @@
 #include <algorithm>
 #include <memory>
 
+#include "layers/archive_handles.h"
 #include "layers/compress.h"
 #include "layers/tar_apply.h"
 
 namespace layers {
 namespace {
-
-struct ArchiveFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
 
 struct Source {
   DecompressingReader reader;
@@ -55,7 +52,7 @@ Result<void> walk(int fd, const LayerWalk& how, const std::function<Result<void>
   if (!reader) return std::move(reader).error();
   Source source{std::move(*reader)};
   source.hash = stream_hash;
-  std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
+  ArchiveReadPtr a(archive_read_new());
   if (!a) return Error(ErrorKind::Io, "libarchive: out of memory");
   archive_read_support_format_tar(a.get());
   archive_read_support_format_empty(a.get());

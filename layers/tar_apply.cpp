@@ -15,6 +15,7 @@
 #include <set>
 #include <vector>
 
+#include "layers/archive_handles.h"
 #include "layers/diff.h"
 #include "layers/compress.h"
 #include "layers/overlay_xattr.h"
@@ -30,10 +31,6 @@ constexpr size_t kChunk = 128 * 1024;
 // Files at least this big have their writeback started as soon as they are written
 // (UnpackOptions::start_writeback).
 constexpr int64_t kStartWritebackBytes = int64_t(256) << 10;
-
-struct ArchiveFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
 
 Error refused(std::string_view entry, std::string_view why) {
   return Error(ErrorKind::InvalidInput, "entry " + layers::quoted(entry) + ": " + std::string(why));
@@ -56,7 +53,7 @@ class Unpacker {
     if (fd < 0) return Error::from_errno("opening " + layers::quoted(root));
     root_fd_.reset(fd);
 
-    std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
+    ArchiveReadPtr a(archive_read_new());
     if (!a) return Error(ErrorKind::Io, "libarchive: out of memory");
     archive_read_support_format_tar(a.get());
     archive_read_support_format_empty(a.get());

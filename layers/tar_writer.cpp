@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "layers/archive_handles.h"
 #include "layers/diff.h"
 #include "layers/read_ahead.h"
 #include "layers/same_entry.h"
@@ -28,14 +29,6 @@ namespace {
 
 constexpr int kOutputBlock = 256 * 1024;
 
-struct ArchiveFree {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
-struct EntryFree {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-using ArchivePtr = std::unique_ptr<archive, ArchiveFree>;
-using EntryPtr = std::unique_ptr<archive_entry, EntryFree>;
 
 // One entry of the tar, before sorting.
 struct TarItem {
@@ -145,7 +138,7 @@ class LayerWriter {
     if (!is_clean_relative(entry.path))
       return Error(ErrorKind::InvalidInput,
                    "layer entry " + layers::quoted(entry.path) + " is not a clean relative path");
-    EntryPtr e = entry_for(entry.path, entry.st);
+    ArchiveEntryPtr e = entry_for(entry.path, entry.st);
     for (const auto& [name, value] : entry.xattrs)
       archive_entry_xattr_add_entry(e.get(), name.c_str(), value.data(), value.size());
     const bool has_data = entry.has_bytes();
@@ -172,8 +165,8 @@ class LayerWriter {
 
   // A header for `name` with st's type, permissions, owner, mtime (clamped) and, for a
   // device, its number. Size, link targets and xattrs are the caller's.
-  EntryPtr entry_for(const std::string& name, const struct stat& st) const {
-    EntryPtr e(archive_entry_new());
+  ArchiveEntryPtr entry_for(const std::string& name, const struct stat& st) const {
+    ArchiveEntryPtr e(archive_entry_new());
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_mode(e.get(), st.st_mode);
     archive_entry_set_uid(e.get(), st.st_uid);
@@ -189,7 +182,7 @@ class LayerWriter {
   // on a stream a failed write (a full disk) left open flushes through write_cb, which
   // uses both. The other way round it wrote an Error into a dead optional (leaked).
   std::optional<Error> sink_error_;
-  ArchivePtr archive_;
+  ArchiveWritePtr archive_;
 };
 
 // The entry for `name`, the tree's entry `source` (beneath `root_fd`, nothing followed):

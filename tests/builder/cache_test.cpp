@@ -19,7 +19,7 @@ using hoist_test::read_file;
 
 namespace {
 
-const char* kDockerfile =
+const char* kCacheDockerfile =
     "FROM busybox:latest\n"
     "ENV A=1\n"
     "COPY a.txt /a.txt\n"
@@ -29,7 +29,7 @@ const char* kDockerfile =
 std::string build_id(const BuildFixture& f, std::string* err, std::vector<std::string> extra = {}) {
   std::string iid = f.out_dir() + "/iid";
   extra.insert(extra.end(), {"--iidfile", iid});
-  auto r = f.build(kDockerfile, "t", extra);
+  auto r = f.build(kCacheDockerfile, "t", extra);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   *err = r.err;

@@ -26,7 +26,7 @@ namespace {
 
 constexpr int kDataFiles = 20;
 
-const char* kDockerfile =
+const char* kMemoDockerfile =
     "FROM busybox:latest\n"
     "COPY data /data\n"
     "COPY a.txt /a.txt\n";
@@ -39,7 +39,7 @@ struct Built {
 };
 
 Built build(const BuildFixture& f) {
-  f.write("Dockerfile", kDockerfile);
+  f.write("Dockerfile", kMemoDockerfile);
   const std::string iid = f.out_dir() + "/iid";
   auto r = f.hoist().run(
       {"--debug", "build", "--progress", "plain", "--iidfile", iid, "-t", "t", f.context()});
@@ -190,7 +190,7 @@ TEST_CASE("context memo: a file with a recent or future time is hashed every tim
 TEST_CASE("context memo: no memo is kept of a context read from stdin",
           "[builder][cache][context_memo]") {
   BuildFixture f;
-  f.write("Dockerfile", kDockerfile);
+  f.write("Dockerfile", kMemoDockerfile);
   f.write("data/x", "x\n");
   f.write("a.txt", "a\n");
   const std::string tar = f.out_dir() + "/context.tar";
@@ -293,7 +293,7 @@ TEST_CASE("context memo: hoist prune removes the memos of context directories th
   // A second context, built into the same store, then removed.
   hoist_test::TempDir scratch("hoist-ctx-gone");
   const std::string gone = scratch.path() + "/ctx";
-  write_file(gone + "/Dockerfile", kDockerfile);
+  write_file(gone + "/Dockerfile", kMemoDockerfile);
   write_file(gone + "/a.txt", "gone\n");
   write_file(gone + "/data/f0", "gone\n");
   settle();

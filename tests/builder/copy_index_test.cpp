@@ -78,7 +78,7 @@ std::map<std::string, layers::LayerEntry> entries_of(const std::string& root, co
   return out;
 }
 
-const char* kDockerfile =
+const char* kCopyIndexDockerfile =
     "FROM base\n"
     "WORKDIR /work/dir\n"
     "COPY a.txt ./\n"
@@ -99,7 +99,7 @@ TEST_CASE("COPY without RUN leaves the base packed, and makes the layers an unpa
   BuildFixture f;
   const auto base = make_base(f.hoist().root());
   f.write("a.txt", "a\n");
-  auto cold = f.build(kDockerfile, "cold", {"--reproducible"});
+  auto cold = f.build(kCopyIndexDockerfile, "cold", {"--reproducible"});
   INFO(cold.err);
   REQUIRE(cold.exit_code == 0);
   CHECK(build_test::count_lines_with(cold.err + cold.out, "unpacked") == 0);
@@ -134,7 +134,7 @@ TEST_CASE("COPY without RUN leaves the base packed, and makes the layers an unpa
   // The same build over the base unpacked (as a RUN would leave it): the same layers.
   REQUIRE(runtime::view_of(*store, base.manifest.layers, base.config.diff_ids));
   for (const auto& diff_id : base.config.diff_ids) CHECK(fs::exists(store->unpacked_path(diff_id)));
-  auto warm = f.build(kDockerfile, "warm", {"--reproducible", "--no-cache"});
+  auto warm = f.build(kCopyIndexDockerfile, "warm", {"--reproducible", "--no-cache"});
   INFO(warm.err);
   REQUIRE(warm.exit_code == 0);
   CHECK(layer_digests(f, "warm") == from_index);

@@ -20,7 +20,7 @@ using hoist_test::write_file;
 namespace {
 
 // The output line "RAN:x" appears only when the step runs: its title shows "RAN:"x.
-const char* kDockerfile =
+const char* kSharedCacheDockerfile =
     "FROM busybox:latest\n"
     "COPY a.txt /a.txt\n"
     "RUN cat /a.txt > /a.copy && echo \"RAN:\"a\n"
@@ -75,7 +75,7 @@ int runs(const hoist_test::RunResult& r) { return count_lines_with(r.err, " RAN:
 // Runner A exports to `to`; runner B imports `from`: no RUN runs, same image id; then a
 // change to b.txt runs only the steps after COPY b.txt.
 void check_two_runners(const std::string& to, const std::string& from) {
-  Context context(kDockerfile);
+  Context context(kSharedCacheDockerfile);
   Runner a, b;
   std::string iid_a, iid_b;
   auto built = a.build(context.path(), {"--cache-to", to}, &iid_a);
@@ -168,7 +168,7 @@ TEST_CASE("shared cache: mode=min exports the final stage's steps, mode=max ever
 
 TEST_CASE("shared cache: a missing or damaged cache warns, naming it, and the build goes on",
           "[builder][shared_cache]") {
-  Context context(kDockerfile);
+  Context context(kSharedCacheDockerfile);
   hoist_test::TempDir cache("hoist-cache");
   export_local(context, cache.path());
 
@@ -207,7 +207,7 @@ TEST_CASE("shared cache: a missing or damaged cache warns, naming it, and the bu
 }
 
 TEST_CASE("shared cache: what hoist does not implement is refused, naming it", "[builder][shared_cache]") {
-  Context context(kDockerfile);
+  Context context(kSharedCacheDockerfile);
   hoist_test::HoistRunner hoist;
   struct Case {
     std::string flag, value, named;
@@ -226,7 +226,7 @@ TEST_CASE("shared cache: what hoist does not implement is refused, naming it", "
 }
 
 TEST_CASE("shared cache: an imported layer is fetched only when the build needs it", "[builder][shared_cache]") {
-  Context context(kDockerfile);
+  Context context(kSharedCacheDockerfile);
   hoist_test::TempDir cache("hoist-cache");
   export_local(context, cache.path());
 
@@ -264,7 +264,7 @@ TEST_CASE("shared cache: --push to the cache's registry mounts the cached layers
   hoist_test::RegistryServer registry({});
   REQUIRE(registry.start_error() == "");
   const std::string cache_ref = registry.host() + "/hoist/cache:v1", app = registry.host() + "/hoist/app:v1";
-  Context context(kDockerfile);
+  Context context(kSharedCacheDockerfile);
   Runner a, b;
   auto built = a.build(context.path(), {"--cache-to", "type=registry,ref=" + cache_ref});
   INFO(built.err);

@@ -24,7 +24,7 @@ namespace {
 
 // Every kind of change a RUN can make to a tree it did not create, spread over two RUNs
 // (the second sees the first's layer as its base, and the copy executor keeps its copy).
-const char* const kDockerfile =
+const char* const kSnapshotterDockerfile =
     "FROM busybox:latest\n"
     "RUN mkdir -p /data/dir/sub /data/mode-dir && echo keep > /data/dir/keep && echo deep > "
     "/data/dir/sub/f \\\n"
@@ -64,7 +64,7 @@ Built build_with(BuildFixture& f, const std::string& snapshotter, const std::str
   Built b;
   b.rootfs = f.out_dir() + "/" + name;
   const std::string iid = f.out_dir() + "/" + name + ".iid";
-  auto r = f.build(kDockerfile, name,
+  auto r = f.build(kSnapshotterDockerfile, name,
                    {"--snapshotter", snapshotter, "--no-cache", "--iidfile", iid, "-o",
                     "type=local,dest=" + b.rootfs},
                    {"SOURCE_DATE_EPOCH=1700000000"});

@@ -17,26 +17,14 @@
 
 using layers::Compression;
 using layers::DiffEntry;
+using tests::put_file;
+using tests::set_mtime;
 
 namespace {
-
-void put_file(const std::string& path, std::string_view content, mode_t mode, int64_t mtime,
-              uid_t uid = 0, gid_t gid = 0) {
-  std::ofstream(path, std::ios::binary) << content;
-  REQUIRE(::lchown(path.c_str(), uid, gid) == 0);
-  REQUIRE(::chmod(path.c_str(), mode) == 0);  // after chown, which clears set-uid
-  timespec t[2] = {{mtime, 0}, {mtime, 0}};
-  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW) == 0);
-}
 
 void put_dir(const std::string& path, mode_t mode, int64_t mtime) {
   ::mkdir(path.c_str(), mode);
   REQUIRE(::chmod(path.c_str(), mode) == 0);
-  timespec t[2] = {{mtime, 0}, {mtime, 0}};
-  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW) == 0);
-}
-
-void set_mtime(const std::string& path, int64_t mtime) {
   timespec t[2] = {{mtime, 0}, {mtime, 0}};
   REQUIRE(::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW) == 0);
 }

@@ -1,9 +1,12 @@
 #include "tests/layers/tree_compare.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -17,6 +20,19 @@
 
 namespace tests {
 namespace fs = std::filesystem;
+
+void put_file(const std::string& path, std::string_view content, mode_t mode, int64_t mtime,
+              uid_t uid, gid_t gid) {
+  std::ofstream(path, std::ios::binary) << content;
+  REQUIRE(::lchown(path.c_str(), uid, gid) == 0);
+  REQUIRE(::chmod(path.c_str(), mode) == 0);  // after chown, which clears set-uid
+  set_mtime(path, mtime);
+}
+
+void set_mtime(const std::string& path, int64_t mtime) {
+  timespec t[2] = {{mtime, 0}, {mtime, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW) == 0);
+}
 
 namespace {
 
