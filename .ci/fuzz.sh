@@ -58,10 +58,11 @@ fi
 started=$(date +%s)
 if [[ ! -f "$build/build.ninja" ]]; then
   # -O1 and line tables only: the build is most of the time this script takes, and a fuzz
-  # target needs speed and file:line in its reports, not full debug info.
+  # target needs speed and file:line in its reports, not full debug info. A unity build, as
+  # .ci/run's (113 s against 129 s here).
   mkdir -p "$build"
   if ! CXX=clang++ CC=clang meson setup "$build" -Dfuzz=true -Dtests=false \
-      -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=plain \
+      -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=plain -Dunity=on \
       -Dcpp_args='-O1 -gline-tables-only' >"$build/fuzz-setup.log" 2>&1; then
     tail -n 20 "$build/fuzz-setup.log" >&2
     record_all failed "meson setup of the fuzz build failed: $(tail -n 1 "$build/fuzz-setup.log")"
