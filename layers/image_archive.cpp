@@ -87,8 +87,7 @@ class TarOut {
 
  private:
   explicit TarOut(ArchiveWritePtr a) : a_(std::move(a)) {}
-  static ArchiveEntryPtr entry(const std::string& name, unsigned type,
-                                                         int perm, int64_t size) {
+  static ArchiveEntryPtr entry(const std::string& name, unsigned type, int perm, int64_t size) {
     ArchiveEntryPtr e(archive_entry_new());
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_filetype(e.get(), type);

@@ -29,7 +29,6 @@ namespace {
 
 constexpr int kOutputBlock = 256 * 1024;
 
-
 // One entry of the tar, before sorting.
 struct TarItem {
   std::string name;    // tar path, without a trailing "/"
