@@ -27,11 +27,6 @@ bool is_change_command(std::string_view cmd) {
   return false;
 }
 
-std::string upper(std::string s) {
-  for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 Result<void> apply_one(const std::string& line, StageState& state) {
   auto parsed = parser::parse_dockerfile(line, "--change");
   for (const auto& d : parsed.diagnostics)

@@ -15,13 +15,13 @@ using layers::Error;
 using layers::ErrorKind;
 using layers::Result;
 
-namespace {
-
 std::string upper(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
+
+namespace {
 
 Result<std::string> expand(std::string_view word, const parser::Vars& vars, char escape) {
   auto r = parser::expand_word(word, vars, escape);

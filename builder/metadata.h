@@ -17,6 +17,9 @@ namespace builder {
 
 bool is_metadata_instruction(std::string_view cmd);
 
+// `s` in upper case (ASCII letters), as Docker prints an instruction's name.
+std::string upper(std::string_view s);
+
 // The variables an instruction expands with: the stage's ARGs, overridden by ENV.
 parser::Vars expansion_vars(const StageState& state);
 // ENV as variables ("K=v" entries of the config).

@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cctype>
 #include <functional>
 
 #include "builder/copy.h"
@@ -67,12 +66,6 @@ Result<const StageState*> BuildSession::finished_stage(int index) {
 }
 
 namespace {
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string vars_text(const parser::Vars& vars) {
   std::string out;
