@@ -446,6 +446,17 @@ bench_f() {
 drop_cached() {
   dd if="$1" iflag=nocache count=0 status=none
 }
+# tool_rate LOG ROW BLOB COMMAND [cached]: the shell COMMAND with BLOB on its stdin and its
+# output thrown away, timed (logs/big-run-LOG.log), BLOB read from the disk (dropped from the
+# page cache first; `cached`: as the last command left it); BLOB's MB per wall-clock second
+# as the info row ROW, and in RATE.
+tool_rate() {
+  local log=$1 row=$2 blob=$3 command=$4
+  [[ ${5:-} == cached ]] || drop_cached "$blob"
+  timed "$work/logs/big-run-$log.log" sh -c "$command"' < "$1" > /dev/null' "$log" "$blob" || return 1
+  RATE=$(div "$(mb "$(stat -c %s "$blob")")" "$T_WALL")
+  result "$row" "$RATE" MB/s - info
+}
 bench_g() {
   local half_mib=256
   echo "(g) RUN writing $((2 * half_mib)) MiB (half incompressible), --no-cache, median of $runs; then its layer compressed"
@@ -483,16 +494,10 @@ bench_g() {
   result "g.save_oci_gzip_rss" "$T_RSS" MiB "$t_xfer_rss" max
   timed "$work/logs/big-run-save-again.log" sh -c '"$@" > /dev/null' save "${H[@]}" save --format oci big-run || return 1
   result "g.save_oci_again(compressed_once)" "$T_WALL" s - info
-  drop_cached "$blob"
-  timed "$work/logs/big-run-gzip.log" sh -c 'gzip -6 -c < "$1" > /dev/null' gzip "$blob" || return 1
-  result "g.gzip_-6_one_core" "$(div "$(mb "$bytes")" "$T_WALL")" MB/s - info
+  tool_rate gzip g.gzip_-6_one_core "$blob" 'gzip -6 -c' || return 1
   if command -v pigz >/dev/null; then
-    drop_cached "$blob"
-    timed "$work/logs/big-run-pigz.log" sh -c 'pigz -6 -c < "$1" > /dev/null' pigz "$blob" || return 1
-    local pigz_mbs
-    pigz_mbs=$(div "$(mb "$bytes")" "$T_WALL")
-    result "g.pigz_-6" "$pigz_mbs" MB/s - info
-    result "g.hoist_gzip/pigz" "$(div "$hoist_mbs" "$pigz_mbs")" x "$t_gzip_vs_pigz" min
+    tool_rate pigz g.pigz_-6 "$blob" 'pigz -6 -c' || return 1
+    result "g.hoist_gzip/pigz" "$(div "$hoist_mbs" "$RATE")" x "$t_gzip_vs_pigz" min
   else
     note_row "g.pigz_-6" info "pigz not installed"
   fi
@@ -509,14 +514,9 @@ bench_g() {
   hoist_zstd_mbs=$(div "$(mb "$bytes")" "$T_WALL")
   result "g.hoist_zstd(build_-o_type=oci)" "$hoist_zstd_mbs" MB/s - info
   if command -v zstd >/dev/null; then
-    drop_cached "$blob"
-    timed "$work/logs/big-run-zstd-T0.log" sh -c 'zstd -q -T0 -3 -c < "$1" > /dev/null' zstd "$blob" || return 1
-    local zstd_mbs
-    zstd_mbs=$(div "$(mb "$bytes")" "$T_WALL")
-    result "g.zstd_-T0_-3" "$zstd_mbs" MB/s - info
-    result "g.hoist_zstd/zstd_T0" "$(div "$hoist_zstd_mbs" "$zstd_mbs")" x "$t_zstd_vs_zstd" min
-    timed "$work/logs/big-run-zstd-T0-warm.log" sh -c 'zstd -q -T0 -3 -c < "$1" > /dev/null' zstd "$blob" || return 1
-    result "g.zstd_-T0_-3_cached(page_cache)" "$(div "$(mb "$bytes")" "$T_WALL")" MB/s - info
+    tool_rate zstd-T0 g.zstd_-T0_-3 "$blob" 'zstd -q -T0 -3 -c' || return 1
+    result "g.hoist_zstd/zstd_T0" "$(div "$hoist_zstd_mbs" "$RATE")" x "$t_zstd_vs_zstd" min
+    tool_rate zstd-T0-warm "g.zstd_-T0_-3_cached(page_cache)" "$blob" 'zstd -q -T0 -3 -c' cached || return 1
   else
     note_row "g.zstd_-T0_-3" info "zstd not installed"
   fi
