@@ -479,8 +479,14 @@ cell_hello() {
   return 0
 }
 
+# buildah keeps its cache mounts outside --root: $TMPDIR/buildah-cache (1.28; later
+# versions add -UID). Removed before a cold build and at the end.
+clear_buildah_cache_mounts() {
+  rm -rf "${TMPDIR:-/var/tmp}/buildah-cache" "${TMPDIR:-/var/tmp}/buildah-cache-$EUID"
+}
+
 # examples/sklearn as a user builds it (opt-in, `--only sklearn`: it needs the Debian mirror
-# and takes about 10 minutes a run): FROM debian:bookworm (make-bases.sh --mirror, pushed to
+# and takes about 3 minutes a run): FROM debian:bookworm (make-bases.sh --mirror, pushed to
 # the local registry), apt-get of python3-sklearn from the mirror through a cache mount, the
 # model trained in a RUN. Per run and builder: cold (empty store, empty cache mounts), a
 # no-change rebuild, and train.py changed (its COPY and the training again, apt cached).
@@ -508,9 +514,7 @@ cell_sklearn() {
       active "$p" || continue
       local L=$logs/sklearn-$p-$i
       p_reset "$p" || { fail sk.cold "$p"; continue; }
-      # buildah keeps its cache mounts outside --root: $TMPDIR/buildah-cache (1.28; later
-      # versions add -UID).
-      [[ $p != buildah ]] || rm -rf "${TMPDIR:-/var/tmp}/buildah-cache" "${TMPDIR:-/var/tmp}/buildah-cache-$EUID"
+      [[ $p != buildah ]] || clear_buildah_cache_mounts
       if ! p_build "$p" "$L-cold.log" sklearn "$ctx"; then fail sk.cold "$p"; continue; fi
       # Cold means apt downloaded the packages: its cache mount was empty.
       if ! grep -Eq "Get:[0-9]+ .* python3-sklearn " "$L-cold.log"; then
@@ -530,7 +534,7 @@ cell_sklearn() {
     done
   done
   for p in "${peers[@]}"; do active "$p" && p_reset "$p"; done
-  [[ " ${peers[*]} " != *" buildah "* ]] || rm -rf "${TMPDIR:-/var/tmp}/buildah-cache" "${TMPDIR:-/var/tmp}/buildah-cache-$EUID"
+  [[ " ${peers[*]} " != *" buildah "* ]] || clear_buildah_cache_mounts
   return 0
 }
 
